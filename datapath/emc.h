@@ -1,0 +1,216 @@
+// The exact-match cache (EMC): one per PMD thread, never shared. It maps a
+// packet's full FlowKey (192 bytes, compared in full) to the megaflow that
+// the classifier found for it, so a microflow seen before costs one hash and
+// one key compare instead of a tuple space search.
+//
+// Shape: a fixed number of entries (a power of two, default 8192) chosen at
+// creation; each key has two candidate entries taken from different bits of
+// its hash; insert replaces (an empty candidate, else the candidate holding
+// the same key, else the one with the lower stored hash, a cheap
+// pseudo-random choice as in OVS). Signatures and flow pointers live in a
+// compact array apart from the keys, so a miss usually costs one cache line.
+//
+// Removal contract (why FlowTable frees a flow only after TWO grace periods).
+// EMC entries outlive a burst, so RCU's "no pointer across a quiescent point"
+// rule does not hold for them by itself. Instead:
+//  - The control thread, to remove flow F: (1) tombstones F in the
+//    classifier, (2) sets F->dead (release), (3) bumps the table's removal
+//    epoch (release), (4) queues F's free with Rcu::defer_two_gp, whose first
+//    grace period token T1 is taken after (3).
+//  - At each quiescent point a PMD first loads the epoch (acquire) and, if it
+//    changed since the last time, drops every dead flow from its EMC
+//    (sweep_dead), and only then reports quiescent. pmd_quiescent() does this.
+// One grace period is not enough: a PMD may find F in the classifier, insert
+// it into its EMC, reach its quiescent point and load the OLD epoch (so it
+// does not sweep) just before the control thread runs (1)-(4); it then
+// reports quiescent after T1 was taken, which completes the first grace
+// period while F is still in its EMC. Freeing F then would leave a dangling
+// EMC entry used by the next burst.
+// Two are enough: the report that completes the first grace period loads the
+// token with acquire and reads a value >= T1, written by a release RMW that
+// follows (1)-(3) on the control thread; so everything that PMD does after
+// that report sees F tombstoned (no new EMC insert of F) and sees the new
+// epoch. The second grace period starts after the first one ended, so the
+// report completing it belongs to a later quiescent point of that PMD, whose
+// epoch load (which precedes the report) sees the new epoch: F is swept out,
+// unless an earlier sweep that already saw the new epoch did so (and then F
+// could not be re-inserted). Hence after the second grace period no EMC
+// holds F, and no burst is using it.
+// A PMD that sleeps goes offline (pmd_offline); grace periods then proceed
+// without it and flows it caches may be freed, so pmd_online() clears its
+// whole EMC, without dereferencing any entry, if the epoch moved meanwhile.
+//
+// Thread-safety: an Emc belongs to one PMD thread; every method must be
+// called from it. No method allocates except the constructor.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+
+#include "flow_hash.h"
+#include "flow_key.h"
+#include "flow_table.h"
+#include "rcu.h"
+
+namespace dpx {
+
+class Emc {
+ public:
+  static constexpr uint32_t kDefaultEntries = 8192;
+
+  // `entries` is rounded up to a power of two (at least 2).
+  explicit Emc(uint32_t entries = kDefaultEntries) {
+    uint32_t n = 2;
+    while (n < entries) n <<= 1;
+    mask_ = n - 1;
+    meta_ = std::make_unique<Meta[]>(n);
+    keys_ = std::make_unique<FlowKey[]>(n);
+  }
+
+  uint32_t capacity() const { return mask_ + 1; }
+
+  // For i < n: hashes[i] = hash_key(*keys[i]) (to pass to insert() after a
+  // classifier hit) and out[i] = the cached flow or nullptr. Staged: hash and
+  // prefetch every key's candidates first, then compare.
+  void lookup_batch(const FlowKey* const keys[], uint32_t n, uint32_t hashes[],
+                    const Flow* out[]) const {
+    for (uint32_t i = 0; i < n; i++) {
+      uint32_t h = hash_key(*keys[i]);
+      hashes[i] = h;
+      __builtin_prefetch(&meta_[first(h)]);
+      __builtin_prefetch(&meta_[second(h)]);
+      __builtin_prefetch(&keys_[first(h)]);
+    }
+    for (uint32_t i = 0; i < n; i++) out[i] = lookup(*keys[i], hashes[i]);
+  }
+
+  // The same with hashes the caller already has (e.g. the NIC's RSS hash
+  // mixed with the recirculation id): any hash works as long as one key
+  // always gets the same one, since keys are compared in full.
+  void lookup_batch_hashed(const FlowKey* const keys[], uint32_t n, const uint32_t hashes[],
+                           const Flow* out[]) const {
+    for (uint32_t i = 0; i < n; i++) {
+      __builtin_prefetch(&meta_[first(hashes[i])]);
+      __builtin_prefetch(&meta_[second(hashes[i])]);
+      __builtin_prefetch(&keys_[first(hashes[i])]);
+    }
+    for (uint32_t i = 0; i < n; i++) out[i] = lookup(*keys[i], hashes[i]);
+  }
+
+  const Flow* lookup(const FlowKey& key, uint32_t hash) const {
+    uint32_t a = first(hash);
+    if (meta_[a].hash == hash && meta_[a].flow != nullptr && same_key(keys_[a], key))
+      return meta_[a].flow;
+    uint32_t b = second(hash);
+    if (meta_[b].hash == hash && meta_[b].flow != nullptr && same_key(keys_[b], key))
+      return meta_[b].flow;
+    return nullptr;
+  }
+
+  // Caches key -> flow. `flow` must be a live flow the PMD got from the
+  // classifier in the current burst.
+  void insert(const FlowKey& key, uint32_t hash, const Flow* flow) {
+    uint32_t a = first(hash), b = second(hash);
+    uint32_t victim;
+    if (meta_[a].flow == nullptr || (meta_[a].hash == hash && same_key(keys_[a], key))) {
+      victim = a;
+    } else if (meta_[b].flow == nullptr || (meta_[b].hash == hash && same_key(keys_[b], key))) {
+      victim = b;
+    } else {
+      victim = meta_[a].hash <= meta_[b].hash ? a : b;
+    }
+    meta_[victim].hash = hash;
+    meta_[victim].flow = flow;
+    keys_[victim] = key;
+  }
+
+  // Drops the entries whose flow is marked dead. Returns how many.
+  uint32_t sweep_dead() {
+    uint32_t dropped = 0;
+    for (uint32_t i = 0; i <= mask_; i++) {
+      const Flow* f = meta_[i].flow;
+      if (f != nullptr && f->dead.load(std::memory_order_acquire)) {
+        meta_[i].flow = nullptr;
+        dropped++;
+      }
+    }
+    return dropped;
+  }
+
+  // Drops every entry without looking at the flows.
+  void clear() {
+    for (uint32_t i = 0; i <= mask_; i++) meta_[i].flow = nullptr;
+  }
+
+  // Entries in use (a linear scan; for tests and statistics).
+  uint32_t count() const {
+    uint32_t n = 0;
+    for (uint32_t i = 0; i <= mask_; i++) n += meta_[i].flow != nullptr;
+    return n;
+  }
+
+ private:
+  struct Meta {
+    uint32_t hash = 0;
+    const Flow* flow = nullptr;  // nullptr: free
+  };
+
+  uint32_t first(uint32_t h) const { return h & mask_; }
+  uint32_t second(uint32_t h) const { return (h >> 16 | h << 16) & mask_; }
+
+  static bool same_key(const FlowKey& a, const FlowKey& b) {
+    const uint64_t* x = a.words();
+    const uint64_t* y = b.words();
+    uint64_t diff = 0;
+    for (size_t i = 0; i < FlowKey::kWords; i++) diff |= x[i] ^ y[i];
+    return diff == 0;
+  }
+
+  uint32_t mask_;
+  std::unique_ptr<Meta[]> meta_;
+  std::unique_ptr<FlowKey[]> keys_;
+};
+
+// A PMD's view of RCU and of the flow table's removal epoch.
+struct PmdRcuState {
+  Rcu* rcu = nullptr;
+  uint32_t thread_id = 0;
+  const std::atomic<uint64_t>* removal_epoch = nullptr;
+  uint64_t seen_epoch = 0;
+};
+
+// Binds a PMD (already registered with `rcu` as `thread_id`) to `table`.
+inline PmdRcuState pmd_rcu_state(Rcu* rcu, uint32_t thread_id, const FlowTable& table) {
+  return PmdRcuState{rcu, thread_id, &table.removal_epoch(),
+                     table.removal_epoch().load(std::memory_order_acquire)};
+}
+
+// The PMD's quiescent point, between bursts: sweep dead flows out of the EMC
+// if any flow was removed since the last call, THEN report quiescent (the
+// order is what the two-grace-period argument above relies on).
+inline void pmd_quiescent(PmdRcuState& s, Emc& emc) {
+  uint64_t e = s.removal_epoch->load(std::memory_order_acquire);
+  if (e != s.seen_epoch) {
+    emc.sweep_dead();
+    s.seen_epoch = e;
+  }
+  s.rcu->quiescent(s.thread_id);
+}
+
+// Before sleeping or blocking: the PMD must hold no flow pointer other than
+// its EMC's entries.
+inline void pmd_offline(PmdRcuState& s) { s.rcu->offline(s.thread_id); }
+
+// After waking: back online, then forget the EMC if flows were removed while
+// offline (they may be freed already, so the entries are not dereferenced).
+inline void pmd_online(PmdRcuState& s, Emc& emc) {
+  s.rcu->online(s.thread_id);
+  uint64_t e = s.removal_epoch->load(std::memory_order_acquire);
+  if (e != s.seen_epoch) {
+    emc.clear();
+    s.seen_epoch = e;
+  }
+}
+
+}  // namespace dpx

@@ -1,0 +1,139 @@
+#include "flow_table.h"
+
+#include <cerrno>
+
+#include "rcu.h"
+
+namespace dpx {
+
+namespace {
+
+FlowKey mask_key(const FlowKey& key, const FlowKey& mask) {
+  FlowKey out;
+  for (size_t i = 0; i < FlowKey::kWords; i++) out.words()[i] = key.words()[i] & mask.words()[i];
+  return out;
+}
+
+void zero_stats(const Flow& f) {
+  f.packets.store(0, std::memory_order_relaxed);
+  f.bytes.store(0, std::memory_order_relaxed);
+  f.used_ms.store(0, std::memory_order_relaxed);
+  f.tcp_flags.store(0, std::memory_order_relaxed);
+}
+
+}  // namespace
+
+FlowStatsSnapshot flow_stats(const Flow& flow) {
+  FlowStatsSnapshot s;
+  s.packets = flow.packets.load(std::memory_order_relaxed);
+  s.bytes = flow.bytes.load(std::memory_order_relaxed);
+  s.used_ms = flow.used_ms.load(std::memory_order_relaxed);
+  s.tcp_flags = flow.tcp_flags.load(std::memory_order_relaxed);
+  return s;
+}
+
+FlowTable::FlowTable(Rcu* rcu, void (*free_actions)(const ActionProgram*), uint32_t max_flows)
+    : rcu_(rcu), free_actions_(free_actions), max_flows_(max_flows), cls_(rcu) {}
+
+FlowTable::~FlowTable() {
+  // The classifier (destroyed after this body) never dereferences flows when
+  // it is torn down, so freeing them first is safe.
+  for (auto& [ufid, flow] : by_ufid_) destroy(flow, free_actions_);
+}
+
+void FlowTable::destroy(Flow* flow, void (*free_actions)(const ActionProgram*)) {
+  if (const ActionProgram* p = flow->actions.load(std::memory_order_relaxed)) free_actions(p);
+  flow->magic = kFlowPoison;
+  delete flow;
+}
+
+int FlowTable::put(const FlowPutArgs& args, FlowStatsSnapshot* old_stats) {
+  const FlowKey key = mask_key(args.key, args.mask);
+  auto it = by_ufid_.find(args.ufid);
+
+  if (it == by_ufid_.end()) {
+    if (!(args.flags & kFlowPutCreate)) return ENOENT;
+    if (by_ufid_.size() >= max_flows_) return EFBIG;
+    if (cls_.find_exact(key, args.mask) != nullptr) return EEXIST;
+
+    auto* flow = new Flow;
+    flow->key = key;
+    flow->mask = args.mask;
+    flow->actions.store(args.program, std::memory_order_relaxed);
+    flow->ufid = args.ufid;
+    flow->dump_seq = next_seq_++;
+    flow->key_attrs.assign(args.key_attrs.begin(), args.key_attrs.end());
+    flow->mask_attrs.assign(args.mask_attrs.begin(), args.mask_attrs.end());
+    flow->action_attrs.assign(args.action_attrs.begin(), args.action_attrs.end());
+    // The classifier's release store publishes every field written above.
+    cls_.insert(flow);
+    by_ufid_.emplace(args.ufid, flow);
+    by_seq_.emplace(flow->dump_seq, flow);
+    if (old_stats) *old_stats = FlowStatsSnapshot{};
+    return 0;
+  }
+
+  Flow* flow = it->second;
+  if (!(args.flags & kFlowPutModify)) return (args.flags & kFlowPutCreate) ? EEXIST : EINVAL;
+  if (!(flow->key == key) || !(flow->mask == args.mask)) return EINVAL;
+
+  if (old_stats) *old_stats = flow_stats(*flow);
+  if (args.flags & kFlowPutZeroStats) zero_stats(*flow);
+  const ActionProgram* old = flow->actions.exchange(args.program, std::memory_order_acq_rel);
+  flow->action_attrs.assign(args.action_attrs.begin(), args.action_attrs.end());
+  if (old != nullptr) {
+    // PMDs hold a program only within a burst, so one grace period suffices.
+    rcu_->defer([fa = free_actions_, old] { fa(old); });
+  }
+  return 0;
+}
+
+void FlowTable::unlink(Flow* flow) {
+  cls_.remove(flow);
+  by_seq_.erase(flow->dump_seq);
+  // Marked dead before the caller bumps the removal epoch (release), so a PMD
+  // that sees the new epoch also sees dead == true (emc.h).
+  flow->dead.store(true, std::memory_order_release);
+}
+
+int FlowTable::del(const Ufid& ufid, FlowStatsSnapshot* final_stats) {
+  auto it = by_ufid_.find(ufid);
+  if (it == by_ufid_.end()) return ENOENT;
+  Flow* flow = it->second;
+  by_ufid_.erase(it);
+  unlink(flow);
+  removal_epoch_.fetch_add(1, std::memory_order_release);
+  if (final_stats) *final_stats = flow_stats(*flow);
+  // Queued after the epoch bump: the first grace period then starts after
+  // every PMD could see the new epoch. See emc.h for why two are needed.
+  rcu_->defer_two_gp([fa = free_actions_, flow] { destroy(flow, fa); });
+  return 0;
+}
+
+const Flow* FlowTable::find(const Ufid& ufid) const {
+  auto it = by_ufid_.find(ufid);
+  return it == by_ufid_.end() ? nullptr : it->second;
+}
+
+void FlowTable::flush() {
+  if (by_ufid_.empty()) return;
+  std::vector<Flow*> flows;
+  flows.reserve(by_ufid_.size());
+  for (auto& [ufid, flow] : by_ufid_) {
+    unlink(flow);
+    flows.push_back(flow);
+  }
+  by_ufid_.clear();
+  removal_epoch_.fetch_add(1, std::memory_order_release);
+  rcu_->defer_two_gp([fa = free_actions_, flows = std::move(flows)] {
+    for (Flow* f : flows) destroy(f, fa);
+  });
+}
+
+uint64_t FlowTable::dump(uint64_t cursor, uint32_t max, std::vector<const Flow*>* out) const {
+  auto it = by_seq_.lower_bound(cursor);
+  for (uint32_t n = 0; n < max && it != by_seq_.end(); n++, ++it) out->push_back(it->second);
+  return it == by_seq_.end() ? 0 : it->first;
+}
+
+}  // namespace dpx

@@ -1,0 +1,205 @@
+// The datapath flow table: megaflows (ufid, masked key, mask, actions, stats)
+// as ovs-vswitchd puts them, indexed by ufid for the control thread and by
+// the megaflow classifier for PMD threads.
+//
+// Ownership and lifetime:
+//  - The FlowTable owns every Flow and, once put() succeeds, the flow's
+//    ActionProgram; programs are freed with the deleter given at construction.
+//  - A removed flow (del, flush) is unpublished at once, marked dead, the
+//    removal epoch is bumped, and it is freed only after TWO grace periods,
+//    because per-PMD exact-match caches may still point to it (the argument
+//    is in emc.h). An action program replaced by a modify is freed after one
+//    grace period: PMDs load flow->actions afresh for every burst and hold the
+//    program only inside a burst.
+//  - Deferred frees run in Rcu::reclaim(), which the owner of the Rcu calls
+//    periodically from the control thread.
+//
+// Thread-safety: one control thread calls every FlowTable method. PMDs only
+// read: classifier().lookup_batch(), the Flow fields marked "PMD" below,
+// removal_epoch(), and flow_account() for stats.
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <map>
+#include <span>
+#include <unordered_map>
+#include <vector>
+
+#include "classifier.h"
+#include "flow_key.h"
+#include "nlattr.h"
+
+namespace dpx {
+
+struct ActionProgram;  // defined by the action compiler
+class Rcu;
+
+// Flow::magic while the flow is alive, and after it is freed (a debugging
+// aid: a reader that sees kFlowPoison used a flow after its grace periods).
+inline constexpr uint32_t kFlowMagic = 0xf10e'a11e;
+inline constexpr uint32_t kFlowPoison = 0xdead'f10e;
+
+struct alignas(64) Flow {
+  // ---- cache lines 0-2: the masked key, compared by the classifier (PMD).
+  // Most megaflows only match words of the first line, so a lookup usually
+  // touches one line of the flow.
+  FlowKey key;
+
+  // ---- cache line 3: read by PMDs on every hit ----
+  // The action program; replaced by a modify (release store), the old one is
+  // freed after a grace period. PMDs load it with acquire once per burst.
+  std::atomic<const ActionProgram*> actions{nullptr};
+  // Set (release) by the control thread when the flow is removed, before the
+  // removal epoch is bumped; exact-match caches drop dead flows (emc.h).
+  std::atomic<bool> dead{false};
+  // kFlowMagic while allocated, kFlowPoison once freed.
+  uint32_t magic = kFlowMagic;
+
+  // ---- cache line 4: stats, written by PMDs once per flow per burst ----
+  // Relaxed atomics: several PMDs may hit one flow; the control thread reads
+  // and may zero them. mutable so that PMDs, which see const Flow*, account.
+  alignas(64) mutable std::atomic<uint64_t> packets{0};
+  mutable std::atomic<uint64_t> bytes{0};
+  // Last use, in milliseconds of the monotonic clock the PMDs pass in.
+  mutable std::atomic<uint64_t> used_ms{0};
+  // OR of the TCP flags seen, host byte order (as dpif_flow_stats).
+  mutable std::atomic<uint16_t> tcp_flags{0};
+
+  // ---- cold: control thread only ----
+  alignas(64) FlowKey mask;
+  Ufid ufid{};
+  uint64_t dump_seq = 0;  // creation order, the dump cursor (never reused)
+  // The ODP attributes as put, returned by dumps unchanged.
+  NlBuf key_attrs;
+  NlBuf mask_attrs;
+  NlBuf action_attrs;
+};
+
+static_assert(offsetof(Flow, key) == 0);
+static_assert(offsetof(Flow, actions) == 192, "actions must start cache line 3");
+static_assert(offsetof(Flow, magic) < 256);
+static_assert(offsetof(Flow, packets) == 256, "stats must have their own cache line");
+static_assert(offsetof(Flow, tcp_flags) < 320);
+static_assert(offsetof(Flow, mask) == 320);
+static_assert(std::atomic<const ActionProgram*>::is_always_lock_free);
+static_assert(std::atomic<uint64_t>::is_always_lock_free);
+
+// Accounts a burst's packets of one flow: called by a PMD once per flow per
+// burst (not per packet). `tcp_flags` in host byte order, 0 if not TCP.
+inline void flow_account(const Flow* flow, uint32_t packets, uint64_t bytes, uint16_t tcp_flags,
+                         uint64_t now_ms) {
+  flow->packets.fetch_add(packets, std::memory_order_relaxed);
+  flow->bytes.fetch_add(bytes, std::memory_order_relaxed);
+  flow->used_ms.store(now_ms, std::memory_order_relaxed);
+  if (tcp_flags != 0) flow->tcp_flags.fetch_or(tcp_flags, std::memory_order_relaxed);
+}
+
+struct FlowStatsSnapshot {
+  uint64_t packets = 0;
+  uint64_t bytes = 0;
+  uint64_t used_ms = 0;  // 0: never used
+  uint16_t tcp_flags = 0;
+};
+
+FlowStatsSnapshot flow_stats(const Flow& flow);
+
+// Flags of FlowPutArgs::flags, as OVS's DPIF_FP_*.
+inline constexpr uint32_t kFlowPutCreate = 1 << 0;
+inline constexpr uint32_t kFlowPutModify = 1 << 1;
+inline constexpr uint32_t kFlowPutZeroStats = 1 << 2;
+
+struct FlowPutArgs {
+  FlowKey key;  // masked by `mask` inside put(); need not be masked here
+  FlowKey mask;
+  Ufid ufid{};
+  // Ownership passes to the table only when put() returns 0; on error the
+  // caller still owns it.
+  const ActionProgram* program = nullptr;
+  // Copied by put(). On a modify only action_attrs replaces the stored one.
+  std::span<const uint8_t> key_attrs;
+  std::span<const uint8_t> mask_attrs;
+  std::span<const uint8_t> action_attrs;
+  uint32_t flags = kFlowPutCreate;
+};
+
+class FlowTable {
+ public:
+  static constexpr uint32_t kDefaultMaxFlows = 200000;
+
+  // `rcu` must outlive the table. `free_actions` frees an ActionProgram (it
+  // runs on the control thread, in Rcu::reclaim or the destructor).
+  FlowTable(Rcu* rcu, void (*free_actions)(const ActionProgram*),
+            uint32_t max_flows = kDefaultMaxFlows);
+  // Frees every flow at once: no PMD may be reading any more.
+  ~FlowTable();
+  FlowTable(const FlowTable&) = delete;
+  FlowTable& operator=(const FlowTable&) = delete;
+
+  // Creates or modifies the flow `args.ufid`. Returns 0 or an errno value:
+  //  - ufid absent: ENOENT without kFlowPutCreate; EFBIG if size() >=
+  //    max_flows(); EEXIST if another flow (another ufid) has the same masked
+  //    key and mask; else the flow is created, *old_stats zeroed.
+  //  - ufid present: EEXIST without kFlowPutModify (and with kFlowPutCreate);
+  //    EINVAL with neither flag (OVS: an overlapping put); EINVAL if the
+  //    masked key or mask differ from the flow's (a ufid names one match);
+  //    else the actions are replaced, *old_stats gets the stats before the
+  //    put, and with kFlowPutZeroStats the stats are zeroed.
+  // old_stats may be null.
+  int put(const FlowPutArgs& args, FlowStatsSnapshot* old_stats);
+
+  // Removes the flow. Returns 0 (final_stats filled if not null) or ENOENT.
+  int del(const Ufid& ufid, FlowStatsSnapshot* final_stats);
+
+  // The flow, or nullptr. Valid until it is deleted and reclaimed.
+  const Flow* find(const Ufid& ufid) const;
+
+  // Removes every flow.
+  void flush();
+
+  // Dump by cursor, in creation order. Pass 0 to start; returns the cursor to
+  // pass next, or 0 when the dump is complete. Appends at most `max` flows to
+  // *out. Between calls flows may be added and removed: every flow present
+  // for the whole dump is returned exactly once; a flow removed meanwhile is
+  // returned at most once; a flow added meanwhile may or may not be returned,
+  // never twice. (The cursor is the creation sequence number of the next flow
+  // to return; sequence numbers are never reused.) Returned pointers stay
+  // valid until the flow is deleted and reclaimed.
+  uint64_t dump(uint64_t cursor, uint32_t max, std::vector<const Flow*>* out) const;
+
+  size_t size() const { return by_ufid_.size(); }
+  uint32_t max_flows() const { return max_flows_; }
+  // Lowering the limit below size() evicts nothing; creates fail with EFBIG
+  // until enough flows are deleted.
+  void set_max_flows(uint32_t n) { max_flows_ = n; }
+
+  // For PMDs: lookups, and the removal epoch their exact-match caches watch.
+  const Classifier& classifier() const { return cls_; }
+  const std::atomic<uint64_t>& removal_epoch() const { return removal_epoch_; }
+  // For the control thread's periodic maintenance.
+  void rank_subtables() { cls_.rank_subtables(); }
+
+ private:
+  struct UfidHash {
+    size_t operator()(const Ufid& u) const {
+      return (uint64_t(u.w[0]) << 32 | u.w[1]) ^ (uint64_t(u.w[2]) << 32 | u.w[3]);
+    }
+  };
+
+  // Unpublishes `flow` and queues its free; does not bump the epoch.
+  void unlink(Flow* flow);
+  static void destroy(Flow* flow, void (*free_actions)(const ActionProgram*));
+
+  Rcu* rcu_;
+  void (*free_actions_)(const ActionProgram*);
+  uint32_t max_flows_;
+  uint64_t next_seq_ = 1;
+  Classifier cls_;
+  std::unordered_map<Ufid, Flow*, UfidHash> by_ufid_;
+  std::map<uint64_t, Flow*> by_seq_;  // dump order
+  // Bumped (release) after flows are marked dead; see emc.h.
+  alignas(64) std::atomic<uint64_t> removal_epoch_{0};
+};
+
+}  // namespace dpx

@@ -1,0 +1,205 @@
+// The exact-match cache: hits, misses, replacement, sweeping dead flows, and
+// the PMD quiescent helpers that drive sweeping from the removal epoch.
+#include "emc.h"
+
+#include <gtest/gtest.h>
+
+#include <memory>
+#include <random>
+#include <vector>
+
+namespace dpx {
+namespace {
+
+FlowKey key_n(uint64_t n) {
+  FlowKey k;
+  k.clear();
+  k.ipv4_src = static_cast<uint32_t>(n);
+  k.tp_src = static_cast<uint16_t>(n >> 32);
+  k.tun_id = n * 7;  // a word in the last cache line matters too
+  return k;
+}
+
+TEST(Emc, CapacityIsPowerOfTwo) {
+  EXPECT_EQ(Emc().capacity(), Emc::kDefaultEntries);
+  EXPECT_EQ(Emc(1000).capacity(), 1024u);
+  EXPECT_EQ(Emc(1).capacity(), 2u);
+}
+
+TEST(Emc, HitAndMiss) {
+  Emc emc(1024);
+  Flow f1, f2;
+  FlowKey k1 = key_n(1), k2 = key_n(2);
+  EXPECT_EQ(emc.lookup(k1, hash_key(k1)), nullptr);
+  emc.insert(k1, hash_key(k1), &f1);
+  emc.insert(k2, hash_key(k2), &f2);
+  EXPECT_EQ(emc.lookup(k1, hash_key(k1)), &f1);
+  EXPECT_EQ(emc.lookup(k2, hash_key(k2)), &f2);
+
+  // The full key is compared: a key differing in the last word misses even
+  // when handed the same hash.
+  FlowKey k1b = k1;
+  k1b.pad1 = 1;
+  EXPECT_EQ(emc.lookup(k1b, hash_key(k1)), nullptr);
+  EXPECT_EQ(emc.lookup(k1b, hash_key(k1b)), nullptr);
+
+  // Re-inserting a key updates its entry in place.
+  emc.insert(k1, hash_key(k1), &f2);
+  EXPECT_EQ(emc.lookup(k1, hash_key(k1)), &f2);
+  EXPECT_EQ(emc.count(), 2u);
+}
+
+TEST(Emc, BatchMatchesSingleLookupsForEveryBurstSize) {
+  Emc emc(256);
+  std::vector<std::unique_ptr<Flow>> flows;
+  std::vector<FlowKey> keys;
+  for (int i = 0; i < 64; i++) {
+    flows.push_back(std::make_unique<Flow>());
+    keys.push_back(key_n(i));
+    if (i % 2 == 0) emc.insert(keys[i], hash_key(keys[i]), flows[i].get());
+  }
+  for (uint32_t n = 0; n <= 64; n++) {
+    std::vector<const FlowKey*> ptrs(n);
+    for (uint32_t i = 0; i < n; i++) ptrs[i] = &keys[i];
+    std::vector<const Flow*> out(n + 1, reinterpret_cast<const Flow*>(uintptr_t{3}));
+    std::vector<uint32_t> hashes(n + 1, 0xabcd);
+    emc.lookup_batch(ptrs.data(), n, hashes.data(), out.data());
+    EXPECT_EQ(out[n], reinterpret_cast<const Flow*>(uintptr_t{3}));
+    EXPECT_EQ(hashes[n], 0xabcdu);
+    std::vector<const Flow*> out2(n + 1, reinterpret_cast<const Flow*>(uintptr_t{3}));
+    emc.lookup_batch_hashed(ptrs.data(), n, hashes.data(), out2.data());
+    EXPECT_EQ(out2, out);
+    for (uint32_t i = 0; i < n; i++) {
+      EXPECT_EQ(hashes[i], hash_key(keys[i]));
+      EXPECT_EQ(out[i], emc.lookup(keys[i], hashes[i]));
+      // Odd keys were never inserted.
+      if (i % 2 == 1) {
+        EXPECT_EQ(out[i], nullptr);
+      }
+    }
+  }
+}
+
+TEST(Emc, ReplacementKeepsAtMostTwoPerCandidatePair) {
+  // With 2 entries every key has the same two candidates: inserting a third
+  // key must evict one of the first two and never corrupt a mapping.
+  Emc emc(2);
+  Flow fa, fb, fc;
+  FlowKey a = key_n(10), b = key_n(11), c = key_n(12);
+  emc.insert(a, hash_key(a), &fa);
+  emc.insert(b, hash_key(b), &fb);
+  uint32_t cached_before =
+      (emc.lookup(a, hash_key(a)) == &fa) + (emc.lookup(b, hash_key(b)) == &fb);
+  EXPECT_GE(cached_before, 1u);
+  emc.insert(c, hash_key(c), &fc);
+  EXPECT_EQ(emc.lookup(c, hash_key(c)), &fc);
+  const Flow* ga = emc.lookup(a, hash_key(a));
+  const Flow* gb = emc.lookup(b, hash_key(b));
+  EXPECT_TRUE(ga == nullptr || ga == &fa);
+  EXPECT_TRUE(gb == nullptr || gb == &fb);
+  EXPECT_LE((ga != nullptr) + (gb != nullptr), 1);
+  EXPECT_LE(emc.count(), 2u);
+}
+
+TEST(Emc, ManyKeysAllLookupsConsistent) {
+  Emc emc(1024);
+  std::vector<std::unique_ptr<Flow>> flows;
+  std::vector<FlowKey> keys;
+  std::mt19937_64 rng(5);
+  for (int i = 0; i < 4000; i++) {
+    flows.push_back(std::make_unique<Flow>());
+    keys.push_back(key_n(rng()));
+    emc.insert(keys[i], hash_key(keys[i]), flows[i].get());
+  }
+  uint32_t hits = 0;
+  for (int i = 0; i < 4000; i++) {
+    const Flow* f = emc.lookup(keys[i], hash_key(keys[i]));
+    if (f != nullptr) {
+      EXPECT_EQ(f, flows[i].get());
+      hits++;
+    }
+  }
+  EXPECT_EQ(hits, emc.count());
+  EXPECT_GT(hits, 700u);  // 1024 entries, 4000 keys: most entries hold one
+  // The most recent insert is always present.
+  EXPECT_EQ(emc.lookup(keys.back(), hash_key(keys.back())), flows.back().get());
+}
+
+TEST(Emc, SweepDropsOnlyDeadFlows) {
+  Emc emc(1024);
+  Flow live, dead;
+  FlowKey k1 = key_n(1), k2 = key_n(2);
+  emc.insert(k1, hash_key(k1), &live);
+  emc.insert(k2, hash_key(k2), &dead);
+  dead.dead.store(true);
+  EXPECT_EQ(emc.sweep_dead(), 1u);
+  EXPECT_EQ(emc.lookup(k1, hash_key(k1)), &live);
+  EXPECT_EQ(emc.lookup(k2, hash_key(k2)), nullptr);
+  emc.clear();
+  EXPECT_EQ(emc.count(), 0u);
+}
+
+// pmd_quiescent sweeps only when the removal epoch moved, and before
+// reporting quiescent; pmd_online clears without dereferencing.
+TEST(Emc, PmdQuiescentFollowsRemovalEpoch) {
+  Rcu rcu(2);
+  static int programs_freed;
+  programs_freed = 0;
+  struct CountingFree {
+    static void free_actions(const ActionProgram*) { programs_freed++; }
+  };
+  int program_storage = 0;  // the table never looks inside a program
+  const auto* program = reinterpret_cast<const ActionProgram*>(&program_storage);
+  FlowTable table(&rcu, CountingFree::free_actions, 100);
+  ASSERT_EQ(rcu.register_thread(0), 0);
+  Emc emc(64);
+  PmdRcuState pmd = pmd_rcu_state(&rcu, 0, table);
+
+  FlowPutArgs a;
+  a.key = key_n(1);
+  a.mask.clear();
+  a.mask.ipv4_src = 0xffffffff;
+  a.ufid = Ufid{{1, 0, 0, 0}};
+  a.program = program;
+  ASSERT_EQ(table.put(a, nullptr), 0);
+  const Flow* f = table.classifier().lookup(a.key);
+  ASSERT_NE(f, nullptr);
+  emc.insert(a.key, hash_key(a.key), f);
+
+  pmd_quiescent(pmd, emc);
+  EXPECT_EQ(emc.lookup(a.key, hash_key(a.key)), f);  // nothing removed yet
+  rcu.reclaim();
+
+  ASSERT_EQ(table.del(a.ufid, nullptr), 0);
+  // The reader has not passed a quiescent point: nothing may be freed.
+  rcu.reclaim();
+  EXPECT_EQ(programs_freed, 0);
+  EXPECT_EQ(f->magic, kFlowMagic);
+  pmd_quiescent(pmd, emc);  // sweeps, then reports
+  EXPECT_EQ(emc.lookup(a.key, hash_key(a.key)), nullptr);
+  rcu.reclaim();  // first grace period over; the second starts now
+  EXPECT_EQ(programs_freed, 0);
+  EXPECT_EQ(rcu.pending(), 1u);
+  pmd_quiescent(pmd, emc);
+  EXPECT_EQ(rcu.reclaim(), 1u);
+  EXPECT_EQ(programs_freed, 1);
+  EXPECT_EQ(rcu.pending(), 0u);
+
+  // Offline: removals proceed without the PMD; online clears the cache.
+  a.ufid = Ufid{{2, 0, 0, 0}};
+  ASSERT_EQ(table.put(a, nullptr), 0);
+  f = table.classifier().lookup(a.key);
+  emc.insert(a.key, hash_key(a.key), f);
+  pmd_quiescent(pmd, emc);
+  pmd_offline(pmd);
+  ASSERT_EQ(table.del(a.ufid, nullptr), 0);
+  rcu.synchronize();  // does not wait for the offline PMD
+  EXPECT_EQ(programs_freed, 2);
+  EXPECT_EQ(emc.count(), 1u);
+  pmd_online(pmd, emc);
+  EXPECT_EQ(emc.count(), 0u);
+  EXPECT_EQ(rcu.unregister_thread(0), 0);
+}
+
+}  // namespace
+}  // namespace dpx
