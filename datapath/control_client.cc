@@ -1,0 +1,330 @@
+#include "control_client.h"
+
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+namespace dpx {
+
+namespace {
+
+// Batches are cut below the maximum message size with room for the header.
+constexpr size_t kBatchBudget = DPX_CTL_MAX_MSG - DPX_CTL_HDR_LEN - 256;
+
+}  // namespace
+
+ControlClient::~ControlClient() { close(); }
+
+ControlClient& ControlClient::operator=(ControlClient&& o) noexcept {
+  if (this == &o) return *this;
+  close();
+  fd_ = o.fd_;
+  next_id_ = o.next_id_;
+  version_ = o.version_;
+  server_ = std::move(o.server_);
+  rbuf_ = std::move(o.rbuf_);
+  upcalls_ = std::move(o.upcalls_);
+  o.fd_ = -1;
+  o.rbuf_.clear();
+  o.upcalls_.clear();
+  return *this;
+}
+
+void ControlClient::close() {
+  if (fd_ >= 0) ::close(fd_);
+  fd_ = -1;
+  rbuf_.clear();
+  upcalls_.clear();
+}
+
+int ControlClient::fail(int e, const std::string& what, std::string* err) {
+  *err = what;
+  close();
+  return e;
+}
+
+int ControlClient::connect(const std::string& path, std::string* err, bool hello) {
+  close();
+  sockaddr_un sa{};
+  sa.sun_family = AF_UNIX;
+  if (path.empty() || path.size() >= sizeof sa.sun_path) {
+    *err = "socket path too long or empty: " + path;
+    return ENAMETOOLONG;
+  }
+  std::memcpy(sa.sun_path, path.c_str(), path.size() + 1);
+  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) {
+    *err = std::string("socket: ") + std::strerror(errno);
+    return errno;
+  }
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) != 0) {
+    int e = errno;
+    ::close(fd);
+    *err = "connect " + path + ": " + std::strerror(e);
+    return e;
+  }
+  fd_ = fd;
+  if (!hello) return 0;
+  return this->hello(&server_, err);
+}
+
+int ControlClient::hello(HelloReply* out, std::string* err) {
+  HelloRequest req;
+  req.software = "dpx client";
+  NlBuf body, reply;
+  encode_hello_request(req, &body);
+  if (int e = transact(DPX_CTL_HELLO, body, &reply, err)) return e;
+  if (decode_hello_reply(reply, out, err)) return fail(EPROTO, *err, err);
+  version_ = static_cast<uint16_t>(out->version);
+  return 0;
+}
+
+int ControlClient::send_all(std::span<const uint8_t> bytes, std::string* err) {
+  while (!bytes.empty()) {
+    ssize_t w = send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL);
+    if (w < 0) {
+      if (errno == EINTR) continue;
+      int e = errno;
+      return fail(e, std::string("send: ") + std::strerror(e), err);
+    }
+    bytes = bytes.subspan(size_t(w));
+  }
+  return 0;
+}
+
+int ControlClient::recv_message(CtlHeader* h, NlBuf* msg, std::string* err) {
+  for (;;) {
+    FrameStatus st = ctl_frame(rbuf_, h);
+    if (st == FrameStatus::kBroken) return fail(EPROTO, "server sent a broken frame", err);
+    if (st == FrameStatus::kComplete) {
+      msg->assign(rbuf_.begin(), rbuf_.begin() + h->length);
+      rbuf_.erase(rbuf_.begin(), rbuf_.begin() + h->length);
+      return 0;
+    }
+    size_t old = rbuf_.size();
+    rbuf_.resize(old + 64 * 1024);
+    ssize_t r = read(fd_, rbuf_.data() + old, 64 * 1024);
+    rbuf_.resize(old + (r > 0 ? size_t(r) : 0));
+    if (r == 0) return fail(ECONNRESET, "connection closed by the server", err);
+    if (r < 0) {
+      if (errno == EINTR) continue;
+      int e = errno;
+      return fail(e, std::string("read: ") + std::strerror(e), err);
+    }
+  }
+}
+
+int ControlClient::transact(uint16_t type, std::span<const uint8_t> body, NlBuf* reply_body,
+                            std::string* err) {
+  err->clear();
+  if (fd_ < 0) {
+    *err = "not connected";
+    return ENOTCONN;
+  }
+  uint32_t id = next_id_++;
+  NlBuf msg;
+  if (ctl_append_message(&msg, {0, version_, type, id, 0, 0}, body) != 0) {
+    *err = "request too large";
+    return EMSGSIZE;
+  }
+  if (int e = send_all(msg, err)) return e;
+  for (;;) {
+    CtlHeader h;
+    if (int e = recv_message(&h, &msg, err)) return e;
+    std::span<const uint8_t> b(msg.data() + DPX_CTL_HDR_LEN, msg.size() - DPX_CTL_HDR_LEN);
+    if (h.type == DPX_CTL_UPCALL && (h.flags & DPX_CTL_F_PUSH)) {
+      upcalls_.push_back({h.request_id, NlBuf(b.begin(), b.end())});
+      continue;
+    }
+    if (!(h.flags & DPX_CTL_F_REPLY) || h.request_id != id || h.type != type)
+      return fail(EPROTO, "unexpected message from the server", err);
+    if (h.error < 0 || h.error > 4095) return fail(EPROTO, "bad error code in reply", err);
+    if (h.error) {
+      *err = decode_error_body(b);
+      if (err->empty()) *err = std::strerror(h.error);
+      return h.error;
+    }
+    reply_body->assign(b.begin(), b.end());
+    return 0;
+  }
+}
+
+int ControlClient::transact_no_body(uint16_t type, std::span<const uint8_t> body,
+                                    std::string* err) {
+  NlBuf reply;
+  return transact(type, body, &reply, err);
+}
+
+int ControlClient::port_add(const PortAddRequest& req, PortInfo* out, std::string* err) {
+  NlBuf body, reply;
+  if (encode_port_add_request(req, &body)) return *err = "request too large", EMSGSIZE;
+  if (int e = transact(DPX_CTL_PORT_ADD, body, &reply, err)) return e;
+  if (decode_port_info(reply, out, err)) return fail(EPROTO, *err, err);
+  return 0;
+}
+
+int ControlClient::port_del(const PortRef& port, std::string* err) {
+  NlBuf body, reply;
+  if (encode_port_ref(port, &body)) return *err = "request too large", EMSGSIZE;
+  return transact(DPX_CTL_PORT_DEL, body, &reply, err);
+}
+
+int ControlClient::port_get(const PortRef& port, PortInfo* out, std::string* err) {
+  NlBuf body, reply;
+  if (encode_port_ref(port, &body)) return *err = "request too large", EMSGSIZE;
+  if (int e = transact(DPX_CTL_PORT_GET, body, &reply, err)) return e;
+  if (decode_port_info(reply, out, err)) return fail(EPROTO, *err, err);
+  return 0;
+}
+
+int ControlClient::port_dump(std::vector<PortInfo>* out, std::string* err) {
+  NlBuf reply;
+  if (int e = transact(DPX_CTL_PORT_DUMP, {}, &reply, err)) return e;
+  if (decode_port_list(reply, out, err)) return fail(EPROTO, *err, err);
+  return 0;
+}
+
+int ControlClient::flow_put(std::span<const FlowPutEntry> entries,
+                            std::vector<FlowPutResult>* results, std::string* err) {
+  results->clear();
+  size_t i = 0;
+  while (i < entries.size()) {
+    // Take as many entries as fit in one message.
+    size_t n = 0, bytes = 0;
+    while (i + n < entries.size()) {
+      size_t s = flow_put_entry_encoded_size(entries[i + n]);
+      if (n > 0 && bytes + s > kBatchBudget) break;
+      bytes += s;
+      n++;
+    }
+    NlBuf body, reply;
+    if (encode_flow_put_request(entries.subspan(i, n), &body))
+      return *err = "flow entry too large", EMSGSIZE;
+    if (int e = transact(DPX_CTL_FLOW_PUT, body, &reply, err)) return e;
+    std::vector<FlowPutResult> part;
+    if (decode_flow_put_reply(reply, &part, err)) return fail(EPROTO, *err, err);
+    if (part.size() != n) return fail(EPROTO, "FLOW_PUT reply has the wrong entry count", err);
+    for (auto& r : part) results->push_back(std::move(r));
+    i += n;
+  }
+  return 0;
+}
+
+int ControlClient::flow_del(std::span<const Ufid> ufids, std::vector<FlowDelResult>* results,
+                            std::string* err) {
+  results->clear();
+  // Each FLOW{UFID} nest is 24 bytes; each result at most ~100 plus a
+  // message. 4096 per message keeps both directions far below the limit.
+  constexpr size_t kPerMsg = 4096;
+  for (size_t i = 0; i < ufids.size(); i += kPerMsg) {
+    auto part_in = ufids.subspan(i, std::min(kPerMsg, ufids.size() - i));
+    NlBuf body, reply;
+    encode_flow_del_request(part_in, &body);
+    if (int e = transact(DPX_CTL_FLOW_DEL, body, &reply, err)) return e;
+    std::vector<FlowDelResult> part;
+    if (decode_flow_del_reply(reply, &part, err)) return fail(EPROTO, *err, err);
+    if (part.size() != part_in.size())
+      return fail(EPROTO, "FLOW_DEL reply has the wrong entry count", err);
+    for (auto& r : part) results->push_back(std::move(r));
+  }
+  return 0;
+}
+
+int ControlClient::flow_get(const Ufid& ufid, FlowEntry* out, std::string* err) {
+  NlBuf body, reply;
+  encode_flow_get_request(ufid, &body);
+  if (int e = transact(DPX_CTL_FLOW_GET, body, &reply, err)) return e;
+  if (decode_flow_entry(reply, out, err)) return fail(EPROTO, *err, err);
+  return 0;
+}
+
+int ControlClient::flow_dump(const FlowDumpRequest& req, FlowDumpReply* out, std::string* err) {
+  NlBuf body, reply;
+  encode_flow_dump_request(req, &body);
+  if (int e = transact(DPX_CTL_FLOW_DUMP, body, &reply, err)) return e;
+  if (decode_flow_dump_reply(reply, out, err)) return fail(EPROTO, *err, err);
+  return 0;
+}
+
+int ControlClient::flow_dump_all(bool terse, const std::function<bool(const FlowEntry&)>& fn,
+                                 std::string* err) {
+  FlowDumpRequest req;
+  req.terse = terse;
+  do {
+    FlowDumpReply rep;
+    if (int e = flow_dump(req, &rep, err)) return e;
+    for (const auto& f : rep.flows)
+      if (!fn(f)) return 0;
+    // A server that returns no flows and a non-zero cursor would loop us
+    // forever; the contract says a batch is never empty before the end.
+    if (rep.flows.empty() && rep.next_cursor != 0)
+      return fail(EPROTO, "empty FLOW_DUMP batch before the end", err);
+    req.cursor = rep.next_cursor;
+  } while (req.cursor != 0);
+  return 0;
+}
+
+int ControlClient::flow_flush(std::string* err) {
+  return transact_no_body(DPX_CTL_FLOW_FLUSH, {}, err);
+}
+
+int ControlClient::execute(const ExecuteRequest& req, std::string* err) {
+  NlBuf body;
+  if (encode_execute_request(req, &body)) return *err = "packet too large", EMSGSIZE;
+  return transact_no_body(DPX_CTL_EXECUTE, body, err);
+}
+
+int ControlClient::dp_stats(DpStats* out, std::string* err) {
+  NlBuf reply;
+  if (int e = transact(DPX_CTL_DP_STATS, {}, &reply, err)) return e;
+  if (decode_dp_stats(reply, out, err)) return fail(EPROTO, *err, err);
+  return 0;
+}
+
+int ControlClient::pmd_stats(std::vector<PmdStats>* out, std::string* err) {
+  NlBuf reply;
+  if (int e = transact(DPX_CTL_PMD_STATS, {}, &reply, err)) return e;
+  if (decode_pmd_stats(reply, out, err)) return fail(EPROTO, *err, err);
+  return 0;
+}
+
+int ControlClient::pmd_stats_clear(std::string* err) {
+  return transact_no_body(DPX_CTL_PMD_STATS_CLEAR, {}, err);
+}
+
+int ControlClient::dp_set(const DpConfig& cfg, std::string* err) {
+  NlBuf body;
+  encode_dp_config(cfg, &body);
+  return transact_no_body(DPX_CTL_DP_SET, body, err);
+}
+
+int ControlClient::upcall_subscribe(uint32_t mode, std::string* err) {
+  NlBuf body;
+  encode_upcall_subscribe({mode}, &body);
+  return transact_no_body(DPX_CTL_UPCALL_SUBSCRIBE, body, err);
+}
+
+int ControlClient::recv_upcall(Upcall* out, std::string* err, uint32_t* seq) {
+  if (upcalls_.empty()) {
+    if (fd_ < 0) {
+      *err = "not connected";
+      return ENOTCONN;
+    }
+    CtlHeader h;
+    NlBuf msg;
+    if (int e = recv_message(&h, &msg, err)) return e;
+    if (h.type != DPX_CTL_UPCALL || !(h.flags & DPX_CTL_F_PUSH))
+      return fail(EPROTO, "expected an UPCALL message", err);
+    upcalls_.push_back({h.request_id, NlBuf(msg.begin() + DPX_CTL_HDR_LEN, msg.end())});
+  }
+  PendingUpcall p = std::move(upcalls_.front());
+  upcalls_.pop_front();
+  if (seq) *seq = p.seq;
+  if (decode_upcall(p.body, out, err)) return fail(EPROTO, *err, err);
+  return 0;
+}
+
+}  // namespace dpx

@@ -1,0 +1,1387 @@
+#include "control_msg.h"
+
+#include <cerrno>
+#include <cstring>
+
+namespace dpx {
+
+namespace {
+
+constexpr size_t kMaxPayload = DPX_CTL_MAX_ATTR_PAYLOAD;
+
+// Appends attributes and remembers whether anything did not fit, so encoders
+// can write straight through and report EMSGSIZE once at the end.
+class Writer {
+ public:
+  explicit Writer(NlBuf* b) : b_(b), w_(b) {}
+
+  void u32(uint16_t t, uint32_t v) { w_.put(t, v); }
+  void u64(uint16_t t, uint64_t v) { w_.put(t, v); }
+  void flag(uint16_t t) { w_.put_flag(t); }
+  void bytes(uint16_t t, std::span<const uint8_t> d) {
+    if (d.size() > kMaxPayload) {
+      ok_ = false;
+      return;
+    }
+    w_.put(t, d.data(), d.size());
+  }
+  void str(uint16_t t, const std::string& s) {
+    // Netlink strings carry their NUL; an embedded NUL would be silently
+    // truncated by C readers, so such a string is not encodable.
+    if (s.size() + 1 > kMaxPayload || s.find('\0') != std::string::npos) {
+      ok_ = false;
+      return;
+    }
+    w_.put(t, s.c_str(), s.size() + 1);
+  }
+  void ufid(uint16_t t, const Ufid& u) { w_.put(t, u.w); }
+  size_t begin(uint16_t t) { return w_.begin_nested(t); }
+  void end(size_t cookie) {
+    if (b_->size() - cookie > 0xffff) {
+      ok_ = false;
+      return;
+    }
+    w_.end_nested(cookie);
+  }
+  int result() const { return ok_ ? 0 : EMSGSIZE; }
+
+ private:
+  NlBuf* b_;
+  NlWriter w_;
+  bool ok_ = true;
+};
+
+// Walks one attribute level strictly: malformed framing and repeated
+// non-repeatable attributes end the walk with an error; the typed getters
+// check sizes and contents. Every failure writes a reason to *err.
+class Reader {
+ public:
+  Reader(std::span<const uint8_t> buf, const char* ctx, std::string* err, uint64_t repeatable = 0)
+      : it_(buf), ctx_(ctx), err_(err), repeatable_(repeatable) {}
+
+  bool next(NlAttr* a) {
+    if (failed_) return false;
+    if (!it_.next(a)) {
+      if (!it_.ok()) fail("malformed attribute framing");
+      return false;
+    }
+    if (a->type < 64) {
+      uint64_t bit = uint64_t(1) << a->type;
+      if ((seen_ & bit) && !(repeatable_ & bit)) {
+        fail("attribute " + std::to_string(a->type) + " repeated");
+        return false;
+      }
+      seen_ |= bit;
+    }
+    return true;
+  }
+  // True when the walk ended without error.
+  bool ok() const { return !failed_; }
+  bool has(uint16_t t) const { return t < 64 && (seen_ & (uint64_t(1) << t)); }
+
+  bool require(uint16_t t, const char* name) {
+    if (has(t)) return true;
+    return fail(std::string("missing ") + name);
+  }
+  bool unknown(const NlAttr& a) { return fail("unknown attribute " + std::to_string(a.type)); }
+  bool u32(const NlAttr& a, uint32_t* v, const char* name) {
+    return a.get(v) || size_fail(name, 4, a);
+  }
+  bool u64(const NlAttr& a, uint64_t* v, const char* name) {
+    return a.get(v) || size_fail(name, 8, a);
+  }
+  bool boolean(const NlAttr& a, bool* v, const char* name) {
+    uint32_t x = 0;
+    if (!u32(a, &x, name)) return false;
+    if (x > 1) return fail(std::string(name) + " must be 0 or 1");
+    *v = x;
+    return true;
+  }
+  bool flag(const NlAttr& a, bool* v, const char* name) {
+    if (!a.payload.empty()) return size_fail(name, 0, a);
+    *v = true;
+    return true;
+  }
+  bool ufid(const NlAttr& a, Ufid* u, const char* name) {
+    return a.get(&u->w) || size_fail(name, 16, a);
+  }
+  bool str(const NlAttr& a, std::string* s, const char* name) {
+    auto p = a.payload;
+    if (p.empty() || p.back() != 0) return fail(std::string(name) + " is not NUL-terminated");
+    if (std::memchr(p.data(), 0, p.size() - 1))
+      return fail(std::string(name) + " contains a NUL byte");
+    s->assign(reinterpret_cast<const char*>(p.data()), p.size() - 1);
+    return true;
+  }
+  bool raw(const NlAttr& a, NlBuf* out) {
+    out->assign(a.payload.begin(), a.payload.end());
+    return true;
+  }
+  // ODP key/mask/actions: opaque here, but they must at least be a
+  // well-formed attribute sequence so the datapath's parser starts from a
+  // sane buffer.
+  bool attrs(const NlAttr& a, NlBuf* out, const char* name) {
+    NlIter it(a.payload);
+    NlAttr inner;
+    while (it.next(&inner)) {
+    }
+    if (!it.ok()) return fail(std::string(name) + " is not a well-formed attribute sequence");
+    return raw(a, out);
+  }
+  bool fail(const std::string& why) {
+    if (!failed_) *err_ = std::string(ctx_) + ": " + why;
+    failed_ = true;
+    return false;
+  }
+  // Adopts the error of a nested decoder, prefixing our context.
+  bool nested_fail(const std::string& inner) {
+    if (!failed_) *err_ = std::string(ctx_) + ": " + inner;
+    failed_ = true;
+    return false;
+  }
+
+ private:
+  bool size_fail(const char* name, size_t want, const NlAttr& a) {
+    return fail(std::string(name) + " has " + std::to_string(a.payload.size()) +
+                " bytes, expected " + std::to_string(want));
+  }
+
+  NlIter it_;
+  const char* ctx_;
+  std::string* err_;
+  uint64_t repeatable_;
+  uint64_t seen_ = 0;
+  bool failed_ = false;
+};
+
+constexpr uint64_t bit(unsigned t) { return uint64_t(1) << t; }
+
+// Decodes a nested attribute with `fn(payload, out, err)` and folds its
+// error into the outer reader.
+template <class T, class Fn>
+bool nested(Reader& r, const NlAttr& a, T* out, Fn fn) {
+  std::string inner;
+  if (fn(a.payload, out, &inner) != 0) return r.nested_fail(inner);
+  return true;
+}
+
+// ------------------------------------------------------------ port objects
+
+void put_port_stats(Writer& w, const PortStats& s) {
+  size_t c = w.begin(DPX_PORT_A_STATS);
+  w.u64(DPX_PSTATS_A_RX_PACKETS, s.rx_packets);
+  w.u64(DPX_PSTATS_A_RX_BYTES, s.rx_bytes);
+  w.u64(DPX_PSTATS_A_TX_PACKETS, s.tx_packets);
+  w.u64(DPX_PSTATS_A_TX_BYTES, s.tx_bytes);
+  w.u64(DPX_PSTATS_A_RX_DROPS, s.rx_drops);
+  w.u64(DPX_PSTATS_A_TX_DROPS, s.tx_drops);
+  w.u64(DPX_PSTATS_A_RX_ERRORS, s.rx_errors);
+  w.u64(DPX_PSTATS_A_TX_ERRORS, s.tx_errors);
+  w.end(c);
+}
+
+int get_port_stats(std::span<const uint8_t> b, PortStats* s, std::string* err) {
+  *s = {};
+  Reader r(b, "STATS", err);
+  NlAttr a;
+  while (r.next(&a)) {
+    uint64_t* f = nullptr;
+    switch (a.type) {
+      case DPX_PSTATS_A_RX_PACKETS:
+        f = &s->rx_packets;
+        break;
+      case DPX_PSTATS_A_RX_BYTES:
+        f = &s->rx_bytes;
+        break;
+      case DPX_PSTATS_A_TX_PACKETS:
+        f = &s->tx_packets;
+        break;
+      case DPX_PSTATS_A_TX_BYTES:
+        f = &s->tx_bytes;
+        break;
+      case DPX_PSTATS_A_RX_DROPS:
+        f = &s->rx_drops;
+        break;
+      case DPX_PSTATS_A_TX_DROPS:
+        f = &s->tx_drops;
+        break;
+      case DPX_PSTATS_A_RX_ERRORS:
+        f = &s->rx_errors;
+        break;
+      case DPX_PSTATS_A_TX_ERRORS:
+        f = &s->tx_errors;
+        break;
+      default:
+        r.unknown(a);
+        return EINVAL;
+    }
+    if (!r.u64(a, f, "counter")) return EINVAL;
+  }
+  return r.ok() ? 0 : EINVAL;
+}
+
+int get_queue(std::span<const uint8_t> b, QueueStats* q, std::string* err) {
+  *q = {};
+  Reader r(b, "QUEUE", err);
+  NlAttr a;
+  while (r.next(&a)) {
+    bool ok;
+    switch (a.type) {
+      case DPX_QUEUE_A_ID:
+        ok = r.u32(a, &q->queue_id, "ID");
+        break;
+      case DPX_QUEUE_A_TX:
+        ok = r.boolean(a, &q->tx, "TX");
+        break;
+      case DPX_QUEUE_A_PACKETS:
+        ok = r.u64(a, &q->packets, "PACKETS");
+        break;
+      case DPX_QUEUE_A_BYTES:
+        ok = r.u64(a, &q->bytes, "BYTES");
+        break;
+      case DPX_QUEUE_A_DROPS:
+        ok = r.u64(a, &q->drops, "DROPS");
+        break;
+      default:
+        ok = r.unknown(a);
+    }
+    if (!ok) return EINVAL;
+  }
+  return r.ok() && r.require(DPX_QUEUE_A_ID, "ID") ? 0 : EINVAL;
+}
+
+int get_drop(std::span<const uint8_t> b, DropCount* d, std::string* err) {
+  *d = {};
+  Reader r(b, "DROP", err);
+  NlAttr a;
+  while (r.next(&a)) {
+    bool ok;
+    switch (a.type) {
+      case DPX_DROP_A_REASON:
+        ok = r.str(a, &d->reason, "REASON");
+        break;
+      case DPX_DROP_A_COUNT:
+        ok = r.u64(a, &d->count, "COUNT");
+        break;
+      default:
+        ok = r.unknown(a);
+    }
+    if (!ok) return EINVAL;
+  }
+  return r.ok() && r.require(DPX_DROP_A_REASON, "REASON") ? 0 : EINVAL;
+}
+
+void put_port_info(Writer& w, const PortInfo& p) {
+  size_t c = w.begin(DPX_CTL_A_PORT);
+  w.u32(DPX_PORT_A_NO, p.odp_port);
+  w.str(DPX_PORT_A_NAME, p.name);
+  w.str(DPX_PORT_A_TYPE, p.type);
+  if (!p.devargs.empty()) w.str(DPX_PORT_A_DEVARGS, p.devargs);
+  for (const auto& o : p.options) w.str(DPX_PORT_A_OPTION, o);
+  w.u32(DPX_PORT_A_N_RXQ, p.n_rxq);
+  w.u32(DPX_PORT_A_N_TXQ, p.n_txq);
+  w.u32(DPX_PORT_A_LINK_UP, p.link_up);
+  w.u32(DPX_PORT_A_LINK_SPEED, p.link_speed_mbps);
+  w.u32(DPX_PORT_A_MTU, p.mtu);
+  w.bytes(DPX_PORT_A_MAC, p.mac);
+  put_port_stats(w, p.stats);
+  for (const auto& q : p.queues) {
+    size_t qc = w.begin(DPX_PORT_A_QUEUE);
+    w.u32(DPX_QUEUE_A_ID, q.queue_id);
+    w.u32(DPX_QUEUE_A_TX, q.tx);
+    w.u64(DPX_QUEUE_A_PACKETS, q.packets);
+    w.u64(DPX_QUEUE_A_BYTES, q.bytes);
+    w.u64(DPX_QUEUE_A_DROPS, q.drops);
+    w.end(qc);
+  }
+  for (const auto& d : p.drops) {
+    size_t dc = w.begin(DPX_PORT_A_DROP);
+    w.str(DPX_DROP_A_REASON, d.reason);
+    w.u64(DPX_DROP_A_COUNT, d.count);
+    w.end(dc);
+  }
+  w.end(c);
+}
+
+// The inside of one DPX_CTL_A_PORT of a reply.
+int get_port_info(std::span<const uint8_t> b, PortInfo* p, std::string* err) {
+  *p = {};
+  Reader r(b, "PORT", err, bit(DPX_PORT_A_OPTION) | bit(DPX_PORT_A_QUEUE) | bit(DPX_PORT_A_DROP));
+  NlAttr a;
+  while (r.next(&a)) {
+    bool ok;
+    switch (a.type) {
+      case DPX_PORT_A_NO:
+        ok = r.u32(a, &p->odp_port, "NO");
+        break;
+      case DPX_PORT_A_NAME:
+        ok = r.str(a, &p->name, "NAME");
+        break;
+      case DPX_PORT_A_TYPE:
+        ok = r.str(a, &p->type, "TYPE");
+        break;
+      case DPX_PORT_A_DEVARGS:
+        ok = r.str(a, &p->devargs, "DEVARGS");
+        break;
+      case DPX_PORT_A_OPTION:
+        ok = r.str(a, &p->options.emplace_back(), "OPTION");
+        break;
+      case DPX_PORT_A_N_RXQ:
+        ok = r.u32(a, &p->n_rxq, "N_RXQ");
+        break;
+      case DPX_PORT_A_N_TXQ:
+        ok = r.u32(a, &p->n_txq, "N_TXQ");
+        break;
+      case DPX_PORT_A_LINK_UP:
+        ok = r.boolean(a, &p->link_up, "LINK_UP");
+        break;
+      case DPX_PORT_A_LINK_SPEED:
+        ok = r.u32(a, &p->link_speed_mbps, "LINK_SPEED");
+        break;
+      case DPX_PORT_A_MTU:
+        ok = r.u32(a, &p->mtu, "MTU");
+        break;
+      case DPX_PORT_A_MAC:
+        ok = a.get(&p->mac) || r.fail("MAC must be 6 bytes");
+        break;
+      case DPX_PORT_A_STATS:
+        ok = nested(r, a, &p->stats, get_port_stats);
+        break;
+      case DPX_PORT_A_QUEUE:
+        ok = nested(r, a, &p->queues.emplace_back(), get_queue);
+        break;
+      case DPX_PORT_A_DROP:
+        ok = nested(r, a, &p->drops.emplace_back(), get_drop);
+        break;
+      default:
+        ok = r.unknown(a);
+    }
+    if (!ok) return EINVAL;
+  }
+  return r.ok() && r.require(DPX_PORT_A_NO, "NO") && r.require(DPX_PORT_A_NAME, "NAME") &&
+                 r.require(DPX_PORT_A_TYPE, "TYPE")
+             ? 0
+             : EINVAL;
+}
+
+// ------------------------------------------------------------ flow objects
+
+void put_flow_stats(Writer& w, const FlowStats& s) {
+  w.u64(DPX_FLOW_A_PACKETS, s.packets);
+  w.u64(DPX_FLOW_A_BYTES, s.bytes);
+  w.u64(DPX_FLOW_A_USED_MS, s.used_ms);
+  w.u32(DPX_FLOW_A_TCP_FLAGS, s.tcp_flags);
+}
+
+// Reads one of the four stats attributes into *s; false if `a` is not one.
+bool is_stats_attr(uint16_t t) {
+  return t == DPX_FLOW_A_PACKETS || t == DPX_FLOW_A_BYTES || t == DPX_FLOW_A_USED_MS ||
+         t == DPX_FLOW_A_TCP_FLAGS;
+}
+bool get_stats_attr(Reader& r, const NlAttr& a, FlowStats* s) {
+  switch (a.type) {
+    case DPX_FLOW_A_PACKETS:
+      return r.u64(a, &s->packets, "PACKETS");
+    case DPX_FLOW_A_BYTES:
+      return r.u64(a, &s->bytes, "BYTES");
+    case DPX_FLOW_A_USED_MS:
+      return r.u64(a, &s->used_ms, "USED_MS");
+    default: {
+      uint32_t f = 0;
+      if (!r.u32(a, &f, "TCP_FLAGS")) return false;
+      if (f > 0xffff) return r.fail("TCP_FLAGS out of range");
+      s->tcp_flags = static_cast<uint16_t>(f);
+      return true;
+    }
+  }
+}
+// Stats are all-or-nothing, so a reader never mistakes a missing counter
+// for a zero one.
+bool stats_complete(Reader& r) {
+  return r.require(DPX_FLOW_A_PACKETS, "PACKETS") && r.require(DPX_FLOW_A_BYTES, "BYTES") &&
+         r.require(DPX_FLOW_A_USED_MS, "USED_MS") && r.require(DPX_FLOW_A_TCP_FLAGS, "TCP_FLAGS");
+}
+bool any_stats(const Reader& r) {
+  return r.has(DPX_FLOW_A_PACKETS) || r.has(DPX_FLOW_A_BYTES) || r.has(DPX_FLOW_A_USED_MS) ||
+         r.has(DPX_FLOW_A_TCP_FLAGS);
+}
+
+void put_flow_put_entry(Writer& w, const FlowPutEntry& e) {
+  size_t c = w.begin(DPX_CTL_A_FLOW);
+  w.ufid(DPX_FLOW_A_UFID, e.ufid);
+  w.bytes(DPX_FLOW_A_KEY, e.key);
+  w.bytes(DPX_FLOW_A_MASK, e.mask);
+  w.bytes(DPX_FLOW_A_ACTIONS, e.actions);
+  w.u32(DPX_FLOW_A_FLAGS, e.flags);
+  w.end(c);
+}
+
+int get_flow_put_entry(std::span<const uint8_t> b, FlowPutEntry* e, std::string* err) {
+  *e = {};
+  Reader r(b, "FLOW", err);
+  NlAttr a;
+  while (r.next(&a)) {
+    bool ok;
+    switch (a.type) {
+      case DPX_FLOW_A_UFID:
+        ok = r.ufid(a, &e->ufid, "UFID");
+        break;
+      case DPX_FLOW_A_KEY:
+        ok = r.attrs(a, &e->key, "KEY");
+        break;
+      case DPX_FLOW_A_MASK:
+        ok = r.attrs(a, &e->mask, "MASK");
+        break;
+      case DPX_FLOW_A_ACTIONS:
+        ok = r.attrs(a, &e->actions, "ACTIONS");
+        break;
+      case DPX_FLOW_A_FLAGS:
+        ok = r.u32(a, &e->flags, "FLAGS");
+        if (ok && (e->flags & ~DPX_FLOW_PUT_ALL)) ok = r.fail("unknown FLAGS bits");
+        if (ok && !(e->flags & (DPX_FLOW_PUT_CREATE | DPX_FLOW_PUT_MODIFY)))
+          ok = r.fail("FLAGS needs CREATE or MODIFY");
+        break;
+      default:
+        ok = r.unknown(a);
+    }
+    if (!ok) return EINVAL;
+  }
+  if (!r.ok()) return EINVAL;
+  if (!r.has(DPX_FLOW_A_FLAGS)) e->flags = DPX_FLOW_PUT_CREATE;
+  return r.require(DPX_FLOW_A_UFID, "UFID") && r.require(DPX_FLOW_A_KEY, "KEY") &&
+                 r.require(DPX_FLOW_A_MASK, "MASK") && r.require(DPX_FLOW_A_ACTIONS, "ACTIONS")
+             ? 0
+             : EINVAL;
+}
+
+// A per-entry result of FLOW_PUT / FLOW_DEL.
+void put_flow_result(Writer& w, const Ufid& ufid, int error, const std::optional<FlowStats>& s,
+                     const std::string& msg) {
+  size_t c = w.begin(DPX_CTL_A_FLOW);
+  w.ufid(DPX_FLOW_A_UFID, ufid);
+  w.u32(DPX_FLOW_A_ERRNO, static_cast<uint32_t>(error));
+  if (s) put_flow_stats(w, *s);
+  if (!msg.empty()) w.str(DPX_FLOW_A_ERROR_MSG, msg);
+  w.end(c);
+}
+
+struct FlowResult {
+  Ufid ufid{};
+  int error = 0;
+  std::optional<FlowStats> stats;
+  std::string message;
+};
+
+int get_flow_result(std::span<const uint8_t> b, FlowResult* res, std::string* err) {
+  *res = {};
+  FlowStats s;
+  Reader r(b, "FLOW", err);
+  NlAttr a;
+  while (r.next(&a)) {
+    bool ok;
+    uint32_t e = 0;
+    if (is_stats_attr(a.type)) {
+      ok = get_stats_attr(r, a, &s);
+    } else {
+      switch (a.type) {
+        case DPX_FLOW_A_UFID:
+          ok = r.ufid(a, &res->ufid, "UFID");
+          break;
+        case DPX_FLOW_A_ERRNO:
+          ok = r.u32(a, &e, "ERRNO");
+          if (ok && e > 4095) ok = r.fail("ERRNO out of range");
+          res->error = static_cast<int>(e);
+          break;
+        case DPX_FLOW_A_ERROR_MSG:
+          ok = r.str(a, &res->message, "ERROR_MSG");
+          break;
+        default:
+          ok = r.unknown(a);
+      }
+    }
+    if (!ok) return EINVAL;
+  }
+  if (!r.ok() || !r.require(DPX_FLOW_A_UFID, "UFID") || !r.require(DPX_FLOW_A_ERRNO, "ERRNO"))
+    return EINVAL;
+  if (any_stats(r)) {
+    if (!stats_complete(r)) return EINVAL;
+    res->stats = s;
+  }
+  return 0;
+}
+
+void put_flow_entry(Writer& w, const FlowEntry& f) {
+  size_t c = w.begin(DPX_CTL_A_FLOW);
+  w.ufid(DPX_FLOW_A_UFID, f.ufid);
+  // A terse dump leaves key/mask/actions out entirely; an empty action list
+  // (drop) is still sent when the key is there.
+  if (!f.key.empty() || !f.mask.empty() || !f.actions.empty()) {
+    w.bytes(DPX_FLOW_A_KEY, f.key);
+    w.bytes(DPX_FLOW_A_MASK, f.mask);
+    w.bytes(DPX_FLOW_A_ACTIONS, f.actions);
+  }
+  put_flow_stats(w, f.stats);
+  w.end(c);
+}
+
+int get_flow_entry(std::span<const uint8_t> b, FlowEntry* f, std::string* err) {
+  *f = {};
+  Reader r(b, "FLOW", err);
+  NlAttr a;
+  while (r.next(&a)) {
+    bool ok;
+    if (is_stats_attr(a.type)) {
+      ok = get_stats_attr(r, a, &f->stats);
+    } else {
+      switch (a.type) {
+        case DPX_FLOW_A_UFID:
+          ok = r.ufid(a, &f->ufid, "UFID");
+          break;
+        case DPX_FLOW_A_KEY:
+          ok = r.attrs(a, &f->key, "KEY");
+          break;
+        case DPX_FLOW_A_MASK:
+          ok = r.attrs(a, &f->mask, "MASK");
+          break;
+        case DPX_FLOW_A_ACTIONS:
+          ok = r.attrs(a, &f->actions, "ACTIONS");
+          break;
+        default:
+          ok = r.unknown(a);
+      }
+    }
+    if (!ok) return EINVAL;
+  }
+  if (!r.ok() || !r.require(DPX_FLOW_A_UFID, "UFID") || !stats_complete(r)) return EINVAL;
+  bool k = r.has(DPX_FLOW_A_KEY), m = r.has(DPX_FLOW_A_MASK), ac = r.has(DPX_FLOW_A_ACTIONS);
+  if ((k || m || ac) && !(k && m && ac)) {
+    r.fail("KEY, MASK and ACTIONS come together");
+    return EINVAL;
+  }
+  return 0;
+}
+
+// Shape shared by the batch decoders: a body that is only repeated
+// DPX_CTL_A_FLOW (or PORT, PMD) nests.
+template <class T, class Fn>
+int get_list(std::span<const uint8_t> b, const char* ctx, uint16_t type, bool need_one,
+             std::vector<T>* out, std::string* err, Fn fn) {
+  out->clear();
+  Reader r(b, ctx, err, bit(type));
+  NlAttr a;
+  while (r.next(&a)) {
+    if (a.type != type) return r.unknown(a), EINVAL;
+    if (!nested(r, a, &out->emplace_back(), fn)) return EINVAL;
+  }
+  if (!r.ok()) return EINVAL;
+  if (need_one && out->empty()) return r.fail("no entries"), EINVAL;
+  return 0;
+}
+
+int get_ufid_only(std::span<const uint8_t> b, Ufid* u, std::string* err) {
+  Reader r(b, "FLOW", err);
+  NlAttr a;
+  while (r.next(&a)) {
+    if (a.type != DPX_FLOW_A_UFID) return r.unknown(a), EINVAL;
+    if (!r.ufid(a, u, "UFID")) return EINVAL;
+  }
+  return r.ok() && r.require(DPX_FLOW_A_UFID, "UFID") ? 0 : EINVAL;
+}
+
+void put_ufid_only(Writer& w, const Ufid& u) {
+  size_t c = w.begin(DPX_CTL_A_FLOW);
+  w.ufid(DPX_FLOW_A_UFID, u);
+  w.end(c);
+}
+
+int get_pmd(std::span<const uint8_t> b, PmdStats* p, std::string* err) {
+  *p = {};
+  Reader r(b, "PMD", err);
+  NlAttr a;
+  while (r.next(&a)) {
+    bool ok = true;
+    uint64_t* f = nullptr;
+    switch (a.type) {
+      case DPX_PMD_A_CORE:
+        ok = r.u32(a, &p->core, "CORE");
+        break;
+      case DPX_PMD_A_NUMA:
+        ok = r.u32(a, &p->numa, "NUMA");
+        break;
+      case DPX_PMD_A_PACKETS:
+        f = &p->packets;
+        break;
+      case DPX_PMD_A_PASSES:
+        f = &p->passes;
+        break;
+      case DPX_PMD_A_EMC_HITS:
+        f = &p->emc_hits;
+        break;
+      case DPX_PMD_A_MEGAFLOW_HITS:
+        f = &p->megaflow_hits;
+        break;
+      case DPX_PMD_A_UPCALLS:
+        f = &p->upcalls;
+        break;
+      case DPX_PMD_A_LOST:
+        f = &p->lost;
+        break;
+      case DPX_PMD_A_BUSY_CYCLES:
+        f = &p->busy_cycles;
+        break;
+      case DPX_PMD_A_IDLE_CYCLES:
+        f = &p->idle_cycles;
+        break;
+      case DPX_PMD_A_SLEEPS:
+        f = &p->sleeps;
+        break;
+      case DPX_PMD_A_SLEEP_US:
+        f = &p->sleep_us;
+        break;
+      case DPX_PMD_A_RX_BATCHES:
+        f = &p->rx_batches;
+        break;
+      default:
+        ok = r.unknown(a);
+    }
+    if (f) ok = r.u64(a, f, "counter");
+    if (!ok) return EINVAL;
+  }
+  return r.ok() && r.require(DPX_PMD_A_CORE, "CORE") ? 0 : EINVAL;
+}
+
+size_t nested_size(size_t payload) { return nl_align(NLA_HDRLEN + payload); }
+
+}  // namespace
+
+// ---------------------------------------------------------------- framing
+
+FrameStatus ctl_frame(std::span<const uint8_t> stream, CtlHeader* hdr) {
+  if (stream.size() < DPX_CTL_HDR_LEN) return FrameStatus::kIncomplete;
+  dpx_ctl_hdr h;
+  std::memcpy(&h, stream.data(), sizeof h);
+  *hdr = {h.length, h.version, h.type, h.request_id, h.error, h.flags};
+  if (h.length < DPX_CTL_HDR_LEN || h.length > DPX_CTL_MAX_MSG) return FrameStatus::kBroken;
+  return stream.size() >= h.length ? FrameStatus::kComplete : FrameStatus::kIncomplete;
+}
+
+int ctl_append_message(NlBuf* out, const CtlHeader& hdr, std::span<const uint8_t> body) {
+  if (body.size() > DPX_CTL_MAX_MSG - DPX_CTL_HDR_LEN) return EMSGSIZE;
+  dpx_ctl_hdr h{static_cast<uint32_t>(DPX_CTL_HDR_LEN + body.size()),
+                hdr.version,
+                hdr.type,
+                hdr.request_id,
+                hdr.error,
+                hdr.flags};
+  size_t off = out->size();
+  out->resize(off + h.length);
+  std::memcpy(out->data() + off, &h, sizeof h);
+  if (!body.empty()) std::memcpy(out->data() + off + sizeof h, body.data(), body.size());
+  return 0;
+}
+
+void encode_error_body(const std::string& msg, NlBuf* body) {
+  if (msg.empty()) return;
+  // Cut an overlong message (and any embedded NUL) rather than lose it.
+  std::string m = msg.substr(0, std::min(msg.find('\0'), size_t(4096)));
+  Writer w(body);
+  w.str(DPX_CTL_A_ERROR_MSG, m);
+}
+
+std::string decode_error_body(std::span<const uint8_t> body) {
+  std::string err, msg;
+  Reader r(body, "ERROR", &err);
+  NlAttr a;
+  while (r.next(&a)) {
+    if (a.type == DPX_CTL_A_ERROR_MSG && r.str(a, &msg, "ERROR_MSG")) return msg;
+  }
+  return "";
+}
+
+const char* ctl_type_name(uint16_t type) {
+  switch (type) {
+    case DPX_CTL_HELLO:
+      return "HELLO";
+    case DPX_CTL_PORT_ADD:
+      return "PORT_ADD";
+    case DPX_CTL_PORT_DEL:
+      return "PORT_DEL";
+    case DPX_CTL_PORT_GET:
+      return "PORT_GET";
+    case DPX_CTL_PORT_DUMP:
+      return "PORT_DUMP";
+    case DPX_CTL_FLOW_PUT:
+      return "FLOW_PUT";
+    case DPX_CTL_FLOW_DEL:
+      return "FLOW_DEL";
+    case DPX_CTL_FLOW_GET:
+      return "FLOW_GET";
+    case DPX_CTL_FLOW_DUMP:
+      return "FLOW_DUMP";
+    case DPX_CTL_FLOW_FLUSH:
+      return "FLOW_FLUSH";
+    case DPX_CTL_EXECUTE:
+      return "EXECUTE";
+    case DPX_CTL_DP_STATS:
+      return "DP_STATS";
+    case DPX_CTL_PMD_STATS:
+      return "PMD_STATS";
+    case DPX_CTL_PMD_STATS_CLEAR:
+      return "PMD_STATS_CLEAR";
+    case DPX_CTL_UPCALL_SUBSCRIBE:
+      return "UPCALL_SUBSCRIBE";
+    case DPX_CTL_UPCALL:
+      return "UPCALL";
+    case DPX_CTL_DP_SET:
+      return "DP_SET";
+    default:
+      return "?";
+  }
+}
+
+// ---------------------------------------------------------------- HELLO
+
+int encode_hello_request(const HelloRequest& h, NlBuf* b) {
+  Writer w(b);
+  w.u32(DPX_CTL_A_VERSION_MIN, h.version_min);
+  w.u32(DPX_CTL_A_VERSION_MAX, h.version_max);
+  if (!h.software.empty()) w.str(DPX_CTL_A_SOFTWARE, h.software);
+  return w.result();
+}
+
+int decode_hello_request(std::span<const uint8_t> b, HelloRequest* h, std::string* err) {
+  *h = {};
+  Reader r(b, "HELLO", err);
+  NlAttr a;
+  while (r.next(&a)) {
+    bool ok;
+    switch (a.type) {
+      case DPX_CTL_A_VERSION_MIN:
+        ok = r.u32(a, &h->version_min, "VERSION_MIN");
+        break;
+      case DPX_CTL_A_VERSION_MAX:
+        ok = r.u32(a, &h->version_max, "VERSION_MAX");
+        break;
+      case DPX_CTL_A_SOFTWARE:
+        ok = r.str(a, &h->software, "SOFTWARE");
+        break;
+      default:
+        ok = r.unknown(a);
+    }
+    if (!ok) return EINVAL;
+  }
+  if (!r.ok() || !r.require(DPX_CTL_A_VERSION_MIN, "VERSION_MIN") ||
+      !r.require(DPX_CTL_A_VERSION_MAX, "VERSION_MAX"))
+    return EINVAL;
+  if (h->version_min > h->version_max) return r.fail("VERSION_MIN > VERSION_MAX"), EINVAL;
+  return 0;
+}
+
+int encode_hello_reply(const HelloReply& h, NlBuf* b) {
+  Writer w(b);
+  w.u32(DPX_CTL_A_VERSION, h.version);
+  w.u32(DPX_CTL_A_MAX_MSG, h.max_msg);
+  if (!h.software.empty()) w.str(DPX_CTL_A_SOFTWARE, h.software);
+  return w.result();
+}
+
+int decode_hello_reply(std::span<const uint8_t> b, HelloReply* h, std::string* err) {
+  *h = {};
+  Reader r(b, "HELLO", err);
+  NlAttr a;
+  while (r.next(&a)) {
+    bool ok;
+    switch (a.type) {
+      case DPX_CTL_A_VERSION:
+        ok = r.u32(a, &h->version, "VERSION");
+        break;
+      case DPX_CTL_A_MAX_MSG:
+        ok = r.u32(a, &h->max_msg, "MAX_MSG");
+        break;
+      case DPX_CTL_A_SOFTWARE:
+        ok = r.str(a, &h->software, "SOFTWARE");
+        break;
+      default:
+        ok = r.unknown(a);
+    }
+    if (!ok) return EINVAL;
+  }
+  return r.ok() && r.require(DPX_CTL_A_VERSION, "VERSION") &&
+                 r.require(DPX_CTL_A_MAX_MSG, "MAX_MSG")
+             ? 0
+             : EINVAL;
+}
+
+// ---------------------------------------------------------------- ports
+
+int encode_port_add_request(const PortAddRequest& p, NlBuf* b) {
+  Writer w(b);
+  size_t c = w.begin(DPX_CTL_A_PORT);
+  w.str(DPX_PORT_A_NAME, p.name);
+  w.str(DPX_PORT_A_TYPE, p.type);
+  if (!p.devargs.empty()) w.str(DPX_PORT_A_DEVARGS, p.devargs);
+  if (p.odp_port) w.u32(DPX_PORT_A_NO, *p.odp_port);
+  for (const auto& o : p.options) w.str(DPX_PORT_A_OPTION, o);
+  if (p.n_rxq) w.u32(DPX_PORT_A_N_RXQ, p.n_rxq);
+  w.end(c);
+  return w.result();
+}
+
+static int get_port_add(std::span<const uint8_t> b, PortAddRequest* p, std::string* err) {
+  Reader r(b, "PORT", err, bit(DPX_PORT_A_OPTION));
+  NlAttr a;
+  while (r.next(&a)) {
+    bool ok;
+    uint32_t no = 0;
+    switch (a.type) {
+      case DPX_PORT_A_NAME:
+        ok = r.str(a, &p->name, "NAME");
+        break;
+      case DPX_PORT_A_TYPE:
+        ok = r.str(a, &p->type, "TYPE");
+        break;
+      case DPX_PORT_A_DEVARGS:
+        ok = r.str(a, &p->devargs, "DEVARGS");
+        break;
+      case DPX_PORT_A_NO:
+        ok = r.u32(a, &no, "NO");
+        p->odp_port = no;
+        break;
+      case DPX_PORT_A_OPTION:
+        ok = r.str(a, &p->options.emplace_back(), "OPTION");
+        if (ok && p->options.back().find('=') == std::string::npos)
+          ok = r.fail("OPTION \"" + p->options.back() + "\" is not key=value");
+        break;
+      case DPX_PORT_A_N_RXQ:
+        ok = r.u32(a, &p->n_rxq, "N_RXQ");
+        break;
+      default:
+        ok = r.unknown(a);
+    }
+    if (!ok) return EINVAL;
+  }
+  if (!r.ok() || !r.require(DPX_PORT_A_NAME, "NAME") || !r.require(DPX_PORT_A_TYPE, "TYPE"))
+    return EINVAL;
+  if (p->name.empty()) return r.fail("empty NAME"), EINVAL;
+  return 0;
+}
+
+int decode_port_add_request(std::span<const uint8_t> b, PortAddRequest* p, std::string* err) {
+  *p = {};
+  Reader r(b, "PORT_ADD", err);
+  NlAttr a;
+  while (r.next(&a)) {
+    if (a.type != DPX_CTL_A_PORT) return r.unknown(a), EINVAL;
+    if (!nested(r, a, p, get_port_add)) return EINVAL;
+  }
+  return r.ok() && r.require(DPX_CTL_A_PORT, "PORT") ? 0 : EINVAL;
+}
+
+int encode_port_ref(const PortRef& p, NlBuf* b) {
+  Writer w(b);
+  if (p.odp_port) w.u32(DPX_CTL_A_PORT_NO, *p.odp_port);
+  if (!p.name.empty()) w.str(DPX_CTL_A_PORT_NAME, p.name);
+  return w.result();
+}
+
+int decode_port_ref(std::span<const uint8_t> b, PortRef* p, std::string* err) {
+  *p = {};
+  Reader r(b, "PORT_REF", err);
+  NlAttr a;
+  while (r.next(&a)) {
+    bool ok;
+    uint32_t no = 0;
+    switch (a.type) {
+      case DPX_CTL_A_PORT_NO:
+        ok = r.u32(a, &no, "PORT_NO");
+        p->odp_port = no;
+        break;
+      case DPX_CTL_A_PORT_NAME:
+        ok = r.str(a, &p->name, "PORT_NAME");
+        break;
+      default:
+        ok = r.unknown(a);
+    }
+    if (!ok) return EINVAL;
+  }
+  if (!r.ok()) return EINVAL;
+  if (r.has(DPX_CTL_A_PORT_NO) == r.has(DPX_CTL_A_PORT_NAME))
+    return r.fail("exactly one of PORT_NO and PORT_NAME"), EINVAL;
+  if (r.has(DPX_CTL_A_PORT_NAME) && p->name.empty()) return r.fail("empty PORT_NAME"), EINVAL;
+  return 0;
+}
+
+int encode_port_info(const PortInfo& p, NlBuf* b) {
+  Writer w(b);
+  put_port_info(w, p);
+  return w.result();
+}
+
+int decode_port_info(std::span<const uint8_t> b, PortInfo* p, std::string* err) {
+  *p = {};
+  Reader r(b, "PORT_INFO", err);
+  NlAttr a;
+  while (r.next(&a)) {
+    if (a.type != DPX_CTL_A_PORT) return r.unknown(a), EINVAL;
+    if (!nested(r, a, p, get_port_info)) return EINVAL;
+  }
+  return r.ok() && r.require(DPX_CTL_A_PORT, "PORT") ? 0 : EINVAL;
+}
+
+int encode_port_list(std::span<const PortInfo> ports, NlBuf* b) {
+  Writer w(b);
+  for (const auto& p : ports) put_port_info(w, p);
+  return w.result();
+}
+
+int decode_port_list(std::span<const uint8_t> b, std::vector<PortInfo>* out, std::string* err) {
+  return get_list(b, "PORT_DUMP", DPX_CTL_A_PORT, false, out, err, get_port_info);
+}
+
+// ---------------------------------------------------------------- flows
+
+int encode_flow_put_request(std::span<const FlowPutEntry> entries, NlBuf* b) {
+  Writer w(b);
+  for (const auto& e : entries) put_flow_put_entry(w, e);
+  return w.result();
+}
+
+int decode_flow_put_request(std::span<const uint8_t> b, std::vector<FlowPutEntry>* out,
+                            std::string* err) {
+  return get_list(b, "FLOW_PUT", DPX_CTL_A_FLOW, true, out, err, get_flow_put_entry);
+}
+
+size_t flow_put_entry_encoded_size(const FlowPutEntry& e) {
+  size_t inner = nested_size(sizeof e.ufid) + nested_size(e.key.size()) +
+                 nested_size(e.mask.size()) + nested_size(e.actions.size()) + nested_size(4);
+  return nested_size(inner);
+}
+
+int encode_flow_put_reply(std::span<const FlowPutResult> results, NlBuf* b) {
+  Writer w(b);
+  for (const auto& r : results) put_flow_result(w, r.ufid, r.error, r.old_stats, r.message);
+  return w.result();
+}
+
+int decode_flow_put_reply(std::span<const uint8_t> b, std::vector<FlowPutResult>* out,
+                          std::string* err) {
+  std::vector<FlowResult> tmp;
+  int e = get_list(b, "FLOW_PUT", DPX_CTL_A_FLOW, false, &tmp, err, get_flow_result);
+  out->clear();
+  for (auto& t : tmp) out->push_back({t.ufid, t.error, t.stats, std::move(t.message)});
+  return e;
+}
+
+int encode_flow_del_request(std::span<const Ufid> ufids, NlBuf* b) {
+  Writer w(b);
+  for (const auto& u : ufids) put_ufid_only(w, u);
+  return w.result();
+}
+
+int decode_flow_del_request(std::span<const uint8_t> b, std::vector<Ufid>* out, std::string* err) {
+  return get_list(b, "FLOW_DEL", DPX_CTL_A_FLOW, true, out, err, get_ufid_only);
+}
+
+int encode_flow_del_reply(std::span<const FlowDelResult> results, NlBuf* b) {
+  Writer w(b);
+  for (const auto& r : results) put_flow_result(w, r.ufid, r.error, r.stats, r.message);
+  return w.result();
+}
+
+int decode_flow_del_reply(std::span<const uint8_t> b, std::vector<FlowDelResult>* out,
+                          std::string* err) {
+  std::vector<FlowResult> tmp;
+  int e = get_list(b, "FLOW_DEL", DPX_CTL_A_FLOW, false, &tmp, err, get_flow_result);
+  out->clear();
+  for (auto& t : tmp) out->push_back({t.ufid, t.error, t.stats, std::move(t.message)});
+  return e;
+}
+
+int encode_flow_get_request(const Ufid& u, NlBuf* b) {
+  Writer w(b);
+  put_ufid_only(w, u);
+  return w.result();
+}
+
+int decode_flow_get_request(std::span<const uint8_t> b, Ufid* u, std::string* err) {
+  std::vector<Ufid> v;
+  int e = get_list(b, "FLOW_GET", DPX_CTL_A_FLOW, true, &v, err, get_ufid_only);
+  if (e) return e;
+  if (v.size() != 1) {
+    *err = "FLOW_GET: exactly one FLOW";
+    return EINVAL;
+  }
+  *u = v[0];
+  return 0;
+}
+
+int encode_flow_entry(const FlowEntry& f, NlBuf* b) {
+  Writer w(b);
+  put_flow_entry(w, f);
+  return w.result();
+}
+
+int decode_flow_entry(std::span<const uint8_t> b, FlowEntry* f, std::string* err) {
+  std::vector<FlowEntry> v;
+  int e = get_list(b, "FLOW_GET", DPX_CTL_A_FLOW, true, &v, err, get_flow_entry);
+  if (e) return e;
+  if (v.size() != 1) {
+    *err = "FLOW_GET: exactly one FLOW";
+    return EINVAL;
+  }
+  *f = std::move(v[0]);
+  return 0;
+}
+
+size_t flow_entry_encoded_size(const FlowEntry& f) {
+  size_t inner = nested_size(sizeof f.ufid) + 3 * nested_size(8) + nested_size(4);
+  if (!f.key.empty() || !f.mask.empty() || !f.actions.empty())
+    inner += nested_size(f.key.size()) + nested_size(f.mask.size()) + nested_size(f.actions.size());
+  return nested_size(inner);
+}
+
+int encode_flow_dump_request(const FlowDumpRequest& d, NlBuf* b) {
+  Writer w(b);
+  w.u64(DPX_CTL_A_CURSOR, d.cursor);
+  if (d.max_entries) w.u32(DPX_CTL_A_MAX_ENTRIES, d.max_entries);
+  if (d.terse) w.flag(DPX_CTL_A_TERSE);
+  return w.result();
+}
+
+int decode_flow_dump_request(std::span<const uint8_t> b, FlowDumpRequest* d, std::string* err) {
+  *d = {};
+  Reader r(b, "FLOW_DUMP", err);
+  NlAttr a;
+  while (r.next(&a)) {
+    bool ok;
+    switch (a.type) {
+      case DPX_CTL_A_CURSOR:
+        ok = r.u64(a, &d->cursor, "CURSOR");
+        break;
+      case DPX_CTL_A_MAX_ENTRIES:
+        ok = r.u32(a, &d->max_entries, "MAX_ENTRIES");
+        break;
+      case DPX_CTL_A_TERSE:
+        ok = r.flag(a, &d->terse, "TERSE");
+        break;
+      default:
+        ok = r.unknown(a);
+    }
+    if (!ok) return EINVAL;
+  }
+  return r.ok() ? 0 : EINVAL;
+}
+
+int encode_flow_dump_reply(const FlowDumpReply& d, NlBuf* b) {
+  Writer w(b);
+  for (const auto& f : d.flows) put_flow_entry(w, f);
+  w.u64(DPX_CTL_A_CURSOR, d.next_cursor);
+  return w.result();
+}
+
+int decode_flow_dump_reply(std::span<const uint8_t> b, FlowDumpReply* d, std::string* err) {
+  *d = {};
+  Reader r(b, "FLOW_DUMP", err, bit(DPX_CTL_A_FLOW));
+  NlAttr a;
+  while (r.next(&a)) {
+    bool ok;
+    switch (a.type) {
+      case DPX_CTL_A_FLOW:
+        ok = nested(r, a, &d->flows.emplace_back(), get_flow_entry);
+        break;
+      case DPX_CTL_A_CURSOR:
+        ok = r.u64(a, &d->next_cursor, "CURSOR");
+        break;
+      default:
+        ok = r.unknown(a);
+    }
+    if (!ok) return EINVAL;
+  }
+  return r.ok() && r.require(DPX_CTL_A_CURSOR, "CURSOR") ? 0 : EINVAL;
+}
+
+// ---------------------------------------------------------------- execute
+
+int encode_execute_request(const ExecuteRequest& x, NlBuf* b) {
+  Writer w(b);
+  w.bytes(DPX_CTL_A_PACKET, x.packet);
+  w.bytes(DPX_CTL_A_KEY, x.key);
+  w.bytes(DPX_CTL_A_ACTIONS, x.actions);
+  if (x.probe) w.flag(DPX_CTL_A_PROBE);
+  return w.result();
+}
+
+int decode_execute_request(std::span<const uint8_t> b, ExecuteRequest* x, std::string* err) {
+  *x = {};
+  Reader r(b, "EXECUTE", err);
+  NlAttr a;
+  while (r.next(&a)) {
+    bool ok;
+    switch (a.type) {
+      case DPX_CTL_A_PACKET:
+        ok = r.raw(a, &x->packet);
+        break;
+      case DPX_CTL_A_KEY:
+        ok = r.attrs(a, &x->key, "KEY");
+        break;
+      case DPX_CTL_A_ACTIONS:
+        ok = r.attrs(a, &x->actions, "ACTIONS");
+        break;
+      case DPX_CTL_A_PROBE:
+        ok = r.flag(a, &x->probe, "PROBE");
+        break;
+      default:
+        ok = r.unknown(a);
+    }
+    if (!ok) return EINVAL;
+  }
+  if (!r.ok() || !r.require(DPX_CTL_A_PACKET, "PACKET") || !r.require(DPX_CTL_A_KEY, "KEY") ||
+      !r.require(DPX_CTL_A_ACTIONS, "ACTIONS"))
+    return EINVAL;
+  if (x->packet.empty()) return r.fail("empty PACKET"), EINVAL;
+  return 0;
+}
+
+// ---------------------------------------------------------------- statistics
+
+int encode_dp_stats(const DpStats& s, NlBuf* b) {
+  Writer w(b);
+  size_t c = w.begin(DPX_CTL_A_DP_STATS);
+  w.u64(DPX_DPSTATS_A_HIT, s.hit);
+  w.u64(DPX_DPSTATS_A_MISSED, s.missed);
+  w.u64(DPX_DPSTATS_A_LOST, s.lost);
+  w.u64(DPX_DPSTATS_A_N_FLOWS, s.n_flows);
+  w.u64(DPX_DPSTATS_A_N_MASKS, s.n_masks);
+  w.u64(DPX_DPSTATS_A_MASK_HIT, s.mask_hit);
+  w.u64(DPX_DPSTATS_A_UPCALL_QUEUE_DROPS, s.upcall_queue_drops);
+  w.u64(DPX_DPSTATS_A_EMC_HIT, s.emc_hit);
+  w.u64(DPX_DPSTATS_A_FLOW_LIMIT, s.flow_limit);
+  w.end(c);
+  return w.result();
+}
+
+static int get_dp_stats(std::span<const uint8_t> b, DpStats* s, std::string* err) {
+  Reader r(b, "DP_STATS", err);
+  NlAttr a;
+  while (r.next(&a)) {
+    uint64_t* f = nullptr;
+    switch (a.type) {
+      case DPX_DPSTATS_A_HIT:
+        f = &s->hit;
+        break;
+      case DPX_DPSTATS_A_MISSED:
+        f = &s->missed;
+        break;
+      case DPX_DPSTATS_A_LOST:
+        f = &s->lost;
+        break;
+      case DPX_DPSTATS_A_N_FLOWS:
+        f = &s->n_flows;
+        break;
+      case DPX_DPSTATS_A_N_MASKS:
+        f = &s->n_masks;
+        break;
+      case DPX_DPSTATS_A_MASK_HIT:
+        f = &s->mask_hit;
+        break;
+      case DPX_DPSTATS_A_UPCALL_QUEUE_DROPS:
+        f = &s->upcall_queue_drops;
+        break;
+      case DPX_DPSTATS_A_EMC_HIT:
+        f = &s->emc_hit;
+        break;
+      case DPX_DPSTATS_A_FLOW_LIMIT:
+        f = &s->flow_limit;
+        break;
+      default:
+        r.unknown(a);
+        return EINVAL;
+    }
+    if (!r.u64(a, f, "counter")) return EINVAL;
+  }
+  return r.ok() ? 0 : EINVAL;
+}
+
+int decode_dp_stats(std::span<const uint8_t> b, DpStats* s, std::string* err) {
+  *s = {};
+  Reader r(b, "DP_STATS", err);
+  NlAttr a;
+  while (r.next(&a)) {
+    if (a.type != DPX_CTL_A_DP_STATS) return r.unknown(a), EINVAL;
+    if (!nested(r, a, s, get_dp_stats)) return EINVAL;
+  }
+  return r.ok() && r.require(DPX_CTL_A_DP_STATS, "DP_STATS") ? 0 : EINVAL;
+}
+
+int encode_pmd_stats(std::span<const PmdStats> pmds, NlBuf* b) {
+  Writer w(b);
+  for (const auto& p : pmds) {
+    size_t c = w.begin(DPX_CTL_A_PMD);
+    w.u32(DPX_PMD_A_CORE, p.core);
+    w.u32(DPX_PMD_A_NUMA, p.numa);
+    w.u64(DPX_PMD_A_PACKETS, p.packets);
+    w.u64(DPX_PMD_A_PASSES, p.passes);
+    w.u64(DPX_PMD_A_EMC_HITS, p.emc_hits);
+    w.u64(DPX_PMD_A_MEGAFLOW_HITS, p.megaflow_hits);
+    w.u64(DPX_PMD_A_UPCALLS, p.upcalls);
+    w.u64(DPX_PMD_A_LOST, p.lost);
+    w.u64(DPX_PMD_A_BUSY_CYCLES, p.busy_cycles);
+    w.u64(DPX_PMD_A_IDLE_CYCLES, p.idle_cycles);
+    w.u64(DPX_PMD_A_SLEEPS, p.sleeps);
+    w.u64(DPX_PMD_A_SLEEP_US, p.sleep_us);
+    w.u64(DPX_PMD_A_RX_BATCHES, p.rx_batches);
+    w.end(c);
+  }
+  return w.result();
+}
+
+int decode_pmd_stats(std::span<const uint8_t> b, std::vector<PmdStats>* out, std::string* err) {
+  return get_list(b, "PMD_STATS", DPX_CTL_A_PMD, false, out, err, get_pmd);
+}
+
+// ---------------------------------------------------------------- settings
+
+int encode_dp_config(const DpConfig& c, NlBuf* b) {
+  Writer w(b);
+  if (c.flow_limit) w.u32(DPX_CTL_A_FLOW_LIMIT, *c.flow_limit);
+  if (c.emc_enable) w.u32(DPX_CTL_A_EMC_ENABLE, *c.emc_enable);
+  if (c.pmd_sleep_max_us) w.u32(DPX_CTL_A_PMD_SLEEP_MAX_US, *c.pmd_sleep_max_us);
+  return w.result();
+}
+
+int decode_dp_config(std::span<const uint8_t> b, DpConfig* c, std::string* err) {
+  *c = {};
+  Reader r(b, "DP_SET", err);
+  NlAttr a;
+  while (r.next(&a)) {
+    bool ok;
+    uint32_t v = 0;
+    bool on = false;
+    switch (a.type) {
+      case DPX_CTL_A_FLOW_LIMIT:
+        ok = r.u32(a, &v, "FLOW_LIMIT");
+        c->flow_limit = v;
+        break;
+      case DPX_CTL_A_EMC_ENABLE:
+        ok = r.boolean(a, &on, "EMC_ENABLE");
+        c->emc_enable = on;
+        break;
+      case DPX_CTL_A_PMD_SLEEP_MAX_US:
+        ok = r.u32(a, &v, "PMD_SLEEP_MAX_US");
+        c->pmd_sleep_max_us = v;
+        break;
+      default:
+        ok = r.unknown(a);
+    }
+    if (!ok) return EINVAL;
+  }
+  if (!r.ok()) return EINVAL;
+  if (!c->flow_limit && !c->emc_enable && !c->pmd_sleep_max_us)
+    return r.fail("nothing to set"), EINVAL;
+  return 0;
+}
+
+// ---------------------------------------------------------------- upcalls
+
+int encode_upcall_subscribe(const UpcallSubscribeRequest& s, NlBuf* b) {
+  Writer w(b);
+  w.u32(DPX_CTL_A_SUBSCRIBE_MODE, s.mode);
+  return w.result();
+}
+
+int decode_upcall_subscribe(std::span<const uint8_t> b, UpcallSubscribeRequest* s,
+                            std::string* err) {
+  *s = {};
+  Reader r(b, "UPCALL_SUBSCRIBE", err);
+  NlAttr a;
+  while (r.next(&a)) {
+    bool ok;
+    switch (a.type) {
+      case DPX_CTL_A_SUBSCRIBE_MODE:
+        ok = r.u32(a, &s->mode, "SUBSCRIBE_MODE");
+        if (ok && s->mode != DPX_UPCALL_SHARE && s->mode != DPX_UPCALL_MONITOR)
+          ok = r.fail("unknown SUBSCRIBE_MODE");
+        break;
+      default:
+        ok = r.unknown(a);
+    }
+    if (!ok) return EINVAL;
+  }
+  return r.ok() ? 0 : EINVAL;
+}
+
+int encode_upcall(const Upcall& u, NlBuf* b) {
+  Writer w(b);
+  w.u32(DPX_CTL_A_UPCALL_TYPE, u.type);
+  w.u32(DPX_CTL_A_UPCALL_PID, u.pid);
+  w.u32(DPX_CTL_A_UPCALL_IN_PORT, u.in_port);
+  w.u32(DPX_CTL_A_UPCALL_RECIRC_ID, u.recirc_id);
+  w.u32(DPX_CTL_A_UPCALL_DP_HASH, u.dp_hash);
+  w.u32(DPX_CTL_A_UPCALL_SKB_MARK, u.skb_mark);
+  w.u32(DPX_CTL_A_UPCALL_MRU, u.mru);
+  w.bytes(DPX_CTL_A_PACKET, u.packet);
+  w.bytes(DPX_CTL_A_KEY, u.key);
+  if (u.tunnel) w.bytes(DPX_CTL_A_UPCALL_TUNNEL, *u.tunnel);
+  if (u.userdata) w.bytes(DPX_CTL_A_UPCALL_USERDATA, *u.userdata);
+  if (u.actions) w.bytes(DPX_CTL_A_UPCALL_ACTIONS, *u.actions);
+  return w.result();
+}
+
+int decode_upcall(std::span<const uint8_t> b, Upcall* u, std::string* err) {
+  *u = {};
+  Reader r(b, "UPCALL", err);
+  NlAttr a;
+  while (r.next(&a)) {
+    bool ok;
+    switch (a.type) {
+      case DPX_CTL_A_UPCALL_TYPE:
+        ok = r.u32(a, &u->type, "TYPE");
+        if (ok && u->type != DPX_UPCALL_MISS && u->type != DPX_UPCALL_ACTION)
+          ok = r.fail("unknown TYPE");
+        break;
+      case DPX_CTL_A_UPCALL_PID:
+        ok = r.u32(a, &u->pid, "PID");
+        break;
+      case DPX_CTL_A_UPCALL_IN_PORT:
+        ok = r.u32(a, &u->in_port, "IN_PORT");
+        break;
+      case DPX_CTL_A_UPCALL_RECIRC_ID:
+        ok = r.u32(a, &u->recirc_id, "RECIRC_ID");
+        break;
+      case DPX_CTL_A_UPCALL_DP_HASH:
+        ok = r.u32(a, &u->dp_hash, "DP_HASH");
+        break;
+      case DPX_CTL_A_UPCALL_SKB_MARK:
+        ok = r.u32(a, &u->skb_mark, "SKB_MARK");
+        break;
+      case DPX_CTL_A_UPCALL_MRU:
+        ok = r.u32(a, &u->mru, "MRU");
+        break;
+      case DPX_CTL_A_PACKET:
+        ok = r.raw(a, &u->packet);
+        break;
+      case DPX_CTL_A_KEY:
+        ok = r.attrs(a, &u->key, "KEY");
+        break;
+      case DPX_CTL_A_UPCALL_TUNNEL:
+        ok = r.attrs(a, &u->tunnel.emplace(), "TUNNEL");
+        break;
+      case DPX_CTL_A_UPCALL_USERDATA:
+        ok = r.raw(a, &u->userdata.emplace());
+        break;
+      case DPX_CTL_A_UPCALL_ACTIONS:
+        ok = r.attrs(a, &u->actions.emplace(), "ACTIONS");
+        break;
+      default:
+        ok = r.unknown(a);
+    }
+    if (!ok) return EINVAL;
+  }
+  if (!r.ok() || !r.require(DPX_CTL_A_UPCALL_TYPE, "TYPE") ||
+      !r.require(DPX_CTL_A_UPCALL_IN_PORT, "IN_PORT") || !r.require(DPX_CTL_A_PACKET, "PACKET") ||
+      !r.require(DPX_CTL_A_KEY, "KEY"))
+    return EINVAL;
+  return 0;
+}
+
+}  // namespace dpx

@@ -1,0 +1,204 @@
+// dpxd's control socket server: accepts connections on a Unix stream
+// socket, frames and decodes requests (control_msg.h), hands each one to a
+// ControlHandler that the datapath implements, and sends the replies; it
+// also pushes upcalls to the connections that subscribed to them.
+//
+// Threading: a ControlServer is owned and driven by one thread, the
+// datapath's control thread, which calls run_once() in a loop. Every method
+// except wakeup() must be called from that thread, and every ControlHandler
+// method is called from it (inside run_once()), so the handler needs no
+// locking against the server. wakeup() may be called from any thread.
+//
+// Robustness: sockets are non-blocking; each connection has its own input
+// and output buffer, partial reads and writes are resumed, and no client can
+// block the server. A connection whose length field is out of range (broken
+// framing) is closed, others are unaffected. A connection that does not read
+// its replies stops being read once its output buffer passes
+// output_limit (back-pressure instead of unbounded memory); upcalls for a
+// connection over that limit are dropped and counted.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "control_msg.h"
+
+namespace dpx {
+
+// What the datapath implements. Conventions for every method:
+//  - Called from the control thread, inside ControlServer::run_once().
+//  - Returns 0 or a positive errno. On error the server replies with that
+//    errno and *err as DPX_CTL_A_ERROR_MSG (err is never null, starts
+//    empty; leave it empty if the errno says it all). Output arguments are
+//    sent only on success.
+//  - Requests arrive fully decoded and checked for form (types, sizes,
+//    required fields); checking their meaning (does the port type exist, are
+//    the key attributes supported) is the handler's job. An unsupported key
+//    attribute or action is EINVAL, an unknown object ENOENT, a duplicate
+//    EEXIST, an unsupported operation EOPNOTSUPP.
+//  - Methods must not block for long: every client waits behind them.
+class ControlHandler {
+ public:
+  virtual ~ControlHandler() = default;
+
+  // Adds a port. On success fills *out with the new port (its odp_port chosen
+  // by the datapath unless the request named one; EEXIST if that number or
+  // the name is taken, EINVAL for a bad type/devargs/option, ENODEV if the
+  // device cannot be opened).
+  virtual int port_add(const PortAddRequest& req, PortInfo* out, std::string* err) = 0;
+  // Removes a port and its queues (ENOENT if none). Flows that output to it
+  // stay; they drop the packets, as in the kernel datapath.
+  virtual int port_del(const PortRef& port, std::string* err) = 0;
+  // One port's configuration, state and stats (ENOENT if none).
+  virtual int port_get(const PortRef& port, PortInfo* out, std::string* err) = 0;
+  // Every port, ordered by odp_port. The reply must fit in one message
+  // (DPX_CTL_MAX_MSG); the server answers EMSGSIZE otherwise.
+  virtual int port_dump(std::vector<PortInfo>* out, std::string* err) = 0;
+
+  // Applies a batch of flow puts in order. results has entries.size()
+  // elements, pre-set to {ufid, 0, nullopt, ""}; the handler fills each
+  // one's error (EEXIST/ENOENT per the CREATE/MODIFY flags, EINVAL for an
+  // unsupported key/mask/action, E2BIG at the flow limit), old_stats when a
+  // flow was modified, and a message for failures. One entry failing does
+  // not stop the others; the message itself always succeeds.
+  virtual void flow_put(std::span<const FlowPutEntry> entries,
+                        std::span<FlowPutResult> results) = 0;
+  // Deletes a batch of flows by ufid. results as for flow_put: ENOENT for an
+  // unknown ufid, else the flow's final stats in stats.
+  virtual void flow_del(std::span<const Ufid> ufids, std::span<FlowDelResult> results) = 0;
+  // One flow by ufid, with its original key/mask/action attributes and
+  // current stats (ENOENT if none).
+  virtual int flow_get(const Ufid& ufid, FlowEntry* out, std::string* err) = 0;
+  // One batch of a flow dump starting at req.cursor (0 = start; otherwise a
+  // next_cursor this handler returned earlier, which stays valid while flows
+  // come and go: a flow present for the whole dump is reported exactly once,
+  // as in OVS). Returns at most req.max_entries flows (0 = no count limit)
+  // whose flow_entry_encoded_size() sum stays within max_bytes, and at least
+  // one if any remain; next_cursor = 0 once done. req.terse: leave key, mask
+  // and actions empty. EINVAL for a cursor it never issued.
+  virtual int flow_dump(const FlowDumpRequest& req, size_t max_bytes, FlowDumpReply* out,
+                        std::string* err) = 0;
+  // Deletes every flow.
+  virtual int flow_flush(std::string* err) = 0;
+  // Runs actions on one packet, whose metadata (in_port, recirc_id, tunnel,
+  // ...) come from req.key, as OVS_PACKET_CMD_EXECUTE does. EINVAL for an
+  // unsupported action. req.probe: a feature probe, do not log failures.
+  virtual int execute(const ExecuteRequest& req, std::string* err) = 0;
+
+  virtual int dp_stats(DpStats* out, std::string* err) = 0;
+  // One entry per PMD thread.
+  virtual int pmd_stats(std::vector<PmdStats>* out, std::string* err) = 0;
+  // Resets the PMD counters reported by pmd_stats() to zero.
+  virtual int pmd_stats_clear(std::string* err) = 0;
+  // Applies the present fields of cfg; EINVAL for an unsupported value, and
+  // then none is applied.
+  virtual int dp_set(const DpConfig& cfg, std::string* err) = 0;
+};
+
+struct ControlServerOptions {
+  // Output buffered for one connection beyond which the server stops
+  // reading its requests and drops the upcalls meant for it.
+  size_t output_limit = 8u << 20;
+  // Connections accepted at once; more are refused (closed at accept).
+  size_t max_connections = 256;
+  // Permission bits of the socket file: owner only by default.
+  uint32_t socket_mode = 0600;
+  // Reported in HELLO replies.
+  std::string software = "dpxd";
+};
+
+struct ControlServerStats {
+  uint64_t connections_accepted = 0;
+  uint64_t connections_refused = 0;    // over max_connections
+  uint64_t framing_errors = 0;         // connections closed for broken framing
+  uint64_t requests = 0;               // well-framed messages handled
+  uint64_t request_errors = 0;         // of which answered with an error
+  uint64_t upcalls_sent = 0;           // upcall messages queued to a subscriber
+  uint64_t upcalls_no_subscriber = 0;  // publish_upcall() with no SHARE subscriber
+  uint64_t upcalls_dropped = 0;        // upcall copies dropped at a full output buffer
+};
+
+class ControlServer {
+ public:
+  // handler must outlive the server.
+  explicit ControlServer(ControlHandler* handler, ControlServerOptions opts = {});
+  ~ControlServer();
+  ControlServer(const ControlServer&) = delete;
+  ControlServer& operator=(const ControlServer&) = delete;
+
+  // Creates the socket at path and starts listening. A stale socket file
+  // left by a dead dpxd is replaced; a live one (something accepts on it)
+  // gives EADDRINUSE. The file gets options.socket_mode before any client
+  // can connect. Returns 0 or a positive errno (*err says what failed).
+  int open(const std::string& path, std::string* err);
+
+  // Waits up to timeout_ms (-1: until something happens) for socket events
+  // or wakeup(), then handles everything ready: accepts, reads and answers
+  // requests, flushes output. Never blocks on a single client.
+  void run_once(int timeout_ms);
+
+  // Closes every connection and the listening socket and removes the socket
+  // file. Safe to call twice; the destructor calls it.
+  void close();
+
+  // Makes a concurrent or the next run_once() return promptly. Thread-safe
+  // and async-signal-safe (one write to an eventfd).
+  void wakeup();
+
+  // Queues an upcall for the upcall-stream connections: to one SHARE
+  // subscriber chosen as hash % n over the SHARE subscribers in the order
+  // they subscribed (pass the flow's hash so that one flow's upcalls stay in
+  // order on one handler, as OVS's handler threads do), plus a copy to every
+  // MONITOR subscriber. Returns true if the SHARE subscriber got it; false if
+  // there is none or its output buffer is over the limit (counted in stats).
+  // Sending happens in run_once(). Control thread only.
+  bool publish_upcall(const Upcall& upcall, uint32_t hash);
+
+  // Number of SHARE subscribers: with none, the datapath may skip building
+  // upcalls (and count the misses as lost).
+  size_t upcall_subscribers() const { return share_subs_.size(); }
+
+  size_t connections() const { return conns_.size(); }
+  const ControlServerStats& stats() const { return stats_; }
+  const std::string& path() const { return path_; }
+
+ private:
+  struct Conn;
+
+  void accept_all();
+  void handle_readable(Conn* c);
+  // Handles the complete messages in c's input buffer while its output is
+  // under the limit. False if the connection was found broken.
+  bool process_input(Conn* c);
+  // Sends what c's output buffer holds, as far as the socket takes it.
+  // False if the connection failed (it is then queued for closing).
+  bool send_pending(Conn* c);
+  // send_pending(), then handles requests held back by back-pressure.
+  void flush(Conn* c);
+  void update_events(Conn* c);
+  void close_conn(uint64_t id);
+  void handle_message(Conn* c, const CtlHeader& h, std::span<const uint8_t> body);
+  int dispatch(Conn* c, const CtlHeader& h, std::span<const uint8_t> body, NlBuf* reply,
+               std::string* err);
+  void queue(Conn* c, const CtlHeader& h, std::span<const uint8_t> body);
+  bool push_upcall(Conn* c, std::span<const uint8_t> body);
+
+  ControlHandler* handler_;
+  ControlServerOptions opts_;
+  ControlServerStats stats_;
+  std::string path_;
+  int listen_fd_ = -1;
+  int epoll_fd_ = -1;
+  int event_fd_ = -1;
+  uint64_t next_id_ = 2;  // 0: listening socket, 1: eventfd
+  std::map<uint64_t, std::unique_ptr<Conn>> conns_;
+  std::vector<uint64_t> share_subs_;
+  std::vector<uint64_t> monitor_subs_;
+  std::vector<uint64_t> to_close_;
+};
+
+}  // namespace dpx
