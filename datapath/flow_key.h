@@ -51,44 +51,44 @@ struct VlanTag {
 
 struct alignas(64) FlowKey {
   // ---- cache line 0: matched by almost every megaflow ----
-  uint32_t in_port;     // 0: odp port number the packet arrived on (host)
-  uint32_t recirc_id;   // 4: recirculation id, 0 on first pass (host)
-  uint8_t eth_dst[6];   // 8
-  uint8_t eth_src[6];   // 14
-  uint16_t eth_type;    // 20: be16, innermost ethertype (after VLAN tags)
-  uint8_t nw_frag;      // 22: kFragAny | kFragLater
-  uint8_t nw_proto;     // 23: IP protocol / IPv6 next header; ARP opcode (low 8 bits)
-  VlanTag vlan[2];      // 24: outer first
-  uint32_t ipv4_src;    // 32: be32; ARP sender protocol address
-  uint32_t ipv4_dst;    // 36: be32; ARP target protocol address
-  uint16_t tp_src;      // 40: be16 L4 source port; ICMP/ICMPv6 type in the low byte (htons(type))
-  uint16_t tp_dst;      // 42: be16 L4 destination port; ICMP/ICMPv6 code (htons(code))
-  uint8_t nw_tos;       // 44: IPv4 TOS / IPv6 traffic class (DSCP+ECN)
-  uint8_t nw_ttl;       // 45: IPv4 TTL / IPv6 hop limit
-  uint16_t tcp_flags;   // 46: be16, low 12 bits of the TCP header's flags word
-  uint8_t ipv6_src[16]; // 48
+  uint32_t in_port;      // 0: odp port number the packet arrived on (host)
+  uint32_t recirc_id;    // 4: recirculation id, 0 on first pass (host)
+  uint8_t eth_dst[6];    // 8
+  uint8_t eth_src[6];    // 14
+  uint16_t eth_type;     // 20: be16, innermost ethertype (after VLAN tags)
+  uint8_t nw_frag;       // 22: kFragAny | kFragLater
+  uint8_t nw_proto;      // 23: IP protocol / IPv6 next header; ARP opcode (low 8 bits)
+  VlanTag vlan[2];       // 24: outer first
+  uint32_t ipv4_src;     // 32: be32; ARP sender protocol address
+  uint32_t ipv4_dst;     // 36: be32; ARP target protocol address
+  uint16_t tp_src;       // 40: be16 L4 source port; ICMP/ICMPv6 type in the low byte (htons(type))
+  uint16_t tp_dst;       // 42: be16 L4 destination port; ICMP/ICMPv6 code (htons(code))
+  uint8_t nw_tos;        // 44: IPv4 TOS / IPv6 traffic class (DSCP+ECN)
+  uint8_t nw_ttl;        // 45: IPv4 TTL / IPv6 hop limit
+  uint16_t tcp_flags;    // 46: be16, low 12 bits of the TCP header's flags word
+  uint8_t ipv6_src[16];  // 48
   // ---- cache line 1: IPv6, rarer metadata, ARP/ND ----
-  uint8_t ipv6_dst[16];  // 64
-  uint32_t ipv6_label;   // 80: be32, low 20 bits
-  uint32_t dp_hash;      // 84: set by the hash action (host)
-  uint32_t skb_mark;     // 88: host
-  uint32_t priority;     // 92: skb priority (host); never set by dpxd itself
-  uint8_t arp_sha[6];    // 96: ARP sender MAC; ND source link-layer address
-  uint8_t arp_tha[6];    // 102: ARP target MAC; ND target link-layer address
-  uint32_t pad0;         // 108: always zero
-  uint8_t nd_target[16]; // 112: IPv6 ND target address
+  uint8_t ipv6_dst[16];   // 64
+  uint32_t ipv6_label;    // 80: be32, low 20 bits
+  uint32_t dp_hash;       // 84: set by the hash action (host)
+  uint32_t skb_mark;      // 88: host
+  uint32_t priority;      // 92: skb priority (host); never set by dpxd itself
+  uint8_t arp_sha[6];     // 96: ARP sender MAC; ND source link-layer address
+  uint8_t arp_tha[6];     // 102: ARP target MAC; ND target link-layer address
+  uint32_t pad0;          // 108: always zero
+  uint8_t nd_target[16];  // 112: IPv6 ND target address
   // ---- cache line 2: tunnel metadata, zero for non-tunnel packets ----
-  uint64_t tun_id;        // 128: be64 VNI / key
-  uint32_t tun_ipv4_src;  // 136: be32 outer source
-  uint32_t tun_ipv4_dst;  // 140: be32 outer destination
+  uint64_t tun_id;           // 128: be64 VNI / key
+  uint32_t tun_ipv4_src;     // 136: be32 outer source
+  uint32_t tun_ipv4_dst;     // 140: be32 outer destination
   uint8_t tun_ipv6_src[16];  // 144
   uint8_t tun_ipv6_dst[16];  // 160
-  uint16_t tun_flags;     // 176: kTunFlag* (host)
-  uint8_t tun_tos;        // 178
-  uint8_t tun_ttl;        // 179
-  uint16_t tun_tp_src;    // 180: be16 outer UDP source port
-  uint16_t tun_tp_dst;    // 182: be16 outer UDP destination port
-  uint64_t pad1;          // 184: reserved for Geneve option metadata, zero
+  uint16_t tun_flags;        // 176: kTunFlag* (host)
+  uint8_t tun_tos;           // 178
+  uint8_t tun_ttl;           // 179
+  uint16_t tun_tp_src;       // 180: be16 outer UDP source port
+  uint16_t tun_tp_dst;       // 182: be16 outer UDP destination port
+  uint64_t pad1;             // 184: reserved for Geneve option metadata, zero
 
   static constexpr size_t kWords = 24;
 

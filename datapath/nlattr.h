@@ -18,7 +18,9 @@ namespace dpx {
 
 using NlBuf = std::vector<uint8_t>;
 
-inline constexpr size_t nl_align(size_t n) { return (n + NLA_ALIGNTO - 1) & ~size_t(NLA_ALIGNTO - 1); }
+inline constexpr size_t nl_align(size_t n) {
+  return (n + NLA_ALIGNTO - 1) & ~size_t(NLA_ALIGNTO - 1);
+}
 
 struct NlAttr {
   uint16_t type = 0;  // with NLA_F_NESTED / NLA_F_NET_BYTEORDER stripped
@@ -71,7 +73,7 @@ class NlWriter {
     nlattr hdr{static_cast<uint16_t>(NLA_HDRLEN + len), type};
     out_->resize(off + nl_align(NLA_HDRLEN + len), 0);
     std::memcpy(out_->data() + off, &hdr, sizeof hdr);
-    if (len) std::memcpy(out_->data() + off + NLA_HDRLEN, data, len);
+    if (len && data) std::memcpy(out_->data() + off + NLA_HDRLEN, data, len);
   }
   template <class T>
   void put(uint16_t type, const T& v) {

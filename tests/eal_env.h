@@ -4,6 +4,7 @@
 #pragma once
 
 #include <rte_eal.h>
+#include <rte_errno.h>
 #include <rte_mbuf.h>
 
 #include <cstdio>
@@ -13,8 +14,8 @@ namespace dpx::test {
 
 inline void eal_init_once() {
   static const bool ok = [] {
-    const char* argv[] = {"dpx-test", "--no-huge", "--no-pci", "--in-memory", "-m", "256",
-                          "-l",       "0",         "--log-level=*:error"};
+    const char* argv[] = {"dpx-test", "--no-huge", "--no-pci", "--no-shconf",        "-m",
+                          "256",      "-l",        "0",        "--log-level=*:error"};
     int argc = sizeof argv / sizeof argv[0];
     if (rte_eal_init(argc, const_cast<char**>(argv)) < 0) {
       std::fprintf(stderr, "rte_eal_init failed: %s\n", rte_strerror(rte_errno));

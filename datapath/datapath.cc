@@ -1,0 +1,583 @@
+#include "datapath.h"
+
+#include <rte_cycles.h>
+#include <rte_errno.h>
+#include <rte_launch.h>
+#include <rte_lcore.h>
+#include <rte_log.h>
+#include <rte_mbuf.h>
+#include <time.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <thread>
+
+#include "ethdev_port.h"
+#include "key_extract.h"
+#include "odp_actions.h"
+#include "odp_key.h"
+
+namespace dpx {
+
+uint64_t monotonic_ms() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<uint64_t>(ts.tv_sec) * 1000 + static_cast<uint64_t>(ts.tv_nsec) / 1000000;
+}
+
+namespace {
+
+constexpr uint32_t kUpcallsPerTick = 256;   // per PMD per tick
+constexpr uint64_t kRankIntervalMs = 1000;  // subtable re-ranking period
+
+const std::vector<std::string> kKernelPortTypes{"afxdp", "afpacket", "tap"};
+
+FlowStats to_wire(const FlowStatsSnapshot& s) {
+  return FlowStats{s.packets, s.bytes, s.used_ms, s.tcp_flags};
+}
+
+}  // namespace
+
+std::unique_ptr<Datapath> Datapath::create(const DpxdOptions& opts,
+                                           const std::vector<unsigned>& pmd_lcores,
+                                           std::string* err) {
+  std::unique_ptr<Datapath> dp(new Datapath(opts));
+  dp->pool_ = rte_pktmbuf_pool_create("dpx_pkts", opts.mbufs, 256, kMbufPrivSize,
+                                      RTE_MBUF_DEFAULT_BUF_SIZE, static_cast<int>(rte_socket_id()));
+  if (!dp->pool_) {
+    *err = "cannot create the packet mempool (" + std::to_string(opts.mbufs) +
+           " mbufs): " + rte_strerror(rte_errno) + "; try a larger --socket-mem or fewer --mbufs";
+    return nullptr;
+  }
+  const uint32_t n_pmds = static_cast<uint32_t>(pmd_lcores.size());
+  dp->rcu_ = std::make_unique<Rcu>(n_pmds);
+  dp->flows_ = std::make_unique<FlowTable>(dp->rcu_.get(), free_action_program, opts.flow_limit);
+  Pmd::Shared& sh = dp->shared_;
+  sh.flows = dp->flows_.get();
+  sh.rcu = dp->rcu_.get();
+  sh.ports = &dp->ports_;
+  sh.pool = dp->pool_;
+  sh.sleep_max_us.store(opts.pmd_sleep_max_us);
+  sh.tsc_per_ms = std::max<uint64_t>(1, rte_get_tsc_hz() / 1000);
+  sh.tsc_base = rte_rdtsc();
+  sh.ms_base = monotonic_ms();
+  for (uint32_t i = 0; i < n_pmds; ++i) {
+    auto pmd = Pmd::create(i, pmd_lcores[i], &dp->shared_, opts.upcall_queue_size, err);
+    if (!pmd) return nullptr;
+    dp->rcu_->register_thread(i);
+    dp->pmds_.push_back(std::move(pmd));
+  }
+  return dp;
+}
+
+Datapath::Datapath(const DpxdOptions& opts) : opts_(opts) {}
+
+Datapath::~Datapath() {
+  stop();
+  for (auto& p : pmds_) delete p->set_poll_list(nullptr);
+  pmds_.clear();
+  flows_.reset();
+  rcu_.reset();
+  if (pool_) rte_mempool_free(pool_);
+}
+
+int Datapath::start(std::string* err) {
+  for (auto& p : pmds_) {
+    if (int rc = rte_eal_remote_launch(Pmd::lcore_main, p.get(), p->lcore()); rc != 0) {
+      *err = "cannot launch PMD on lcore " + std::to_string(p->lcore()) + ": " + strerror(-rc);
+      return -rc;
+    }
+  }
+  started_ = true;
+  return 0;
+}
+
+void Datapath::stop() {
+  if (started_) {
+    for (auto& p : pmds_) p->stop();
+    for (auto& p : pmds_) rte_eal_wait_lcore(p->lcore());
+    started_ = false;
+  }
+  // No PMD runs any more: ports can go without waiting for grace periods.
+  for (auto& [odp, port] : by_odp_) ports_.slots[odp].store(nullptr, std::memory_order_relaxed);
+  for (auto& p : pmds_) delete p->set_poll_list(nullptr);
+  by_odp_.clear();
+  if (rcu_) rcu_->synchronize();
+}
+
+void Datapath::set_upcall_reader(bool present) {
+  shared_.upcalls_enabled.store(present, std::memory_order_relaxed);
+}
+
+Port* Datapath::find_port(const PortRef& ref) const {
+  if (ref.odp_port) {
+    auto it = by_odp_.find(*ref.odp_port);
+    return it == by_odp_.end() ? nullptr : it->second.get();
+  }
+  for (auto& [odp, p] : by_odp_)
+    if (p->name() == ref.name) return p.get();
+  return nullptr;
+}
+
+// Rx queues are spread over the PMDs round robin, port by port, so that one
+// port's queues land on different PMDs. Each PMD gets a new immutable list;
+// the old lists are freed after a grace period.
+void Datapath::republish_poll_lists() {
+  std::vector<PollList*> lists;
+  for (size_t i = 0; i < pmds_.size(); ++i) lists.push_back(new PollList);
+  size_t next = 0;
+  for (auto& [odp, p] : by_odp_) {
+    for (uint16_t q = 0; q < p->n_rxq(); ++q) {
+      lists[next]->entries.push_back({p.get(), q});
+      next = (next + 1) % pmds_.size();
+    }
+  }
+  for (size_t i = 0; i < pmds_.size(); ++i) {
+    const PollList* old = pmds_[i]->set_poll_list(lists[i]);
+    rcu_->defer([old] { delete old; });
+  }
+}
+
+int Datapath::port_add(const PortAddRequest& req, PortInfo* out, std::string* err) {
+  if (req.name.empty()) {
+    *err = "port name is empty";
+    return EINVAL;
+  }
+  for (auto& [odp, p] : by_odp_) {
+    if (p->name() == req.name) {
+      *err = "a port named '" + req.name + "' exists (odp port " + std::to_string(odp) + ")";
+      return EEXIST;
+    }
+  }
+  uint32_t odp;
+  if (req.odp_port) {
+    odp = *req.odp_port;
+    if (odp >= kMaxPorts) {
+      *err = "odp port " + std::to_string(odp) + " is out of range (max " +
+             std::to_string(kMaxPorts - 1) + ")";
+      return EINVAL;
+    }
+    if (by_odp_.count(odp)) {
+      *err = "odp port " + std::to_string(odp) + " is in use";
+      return EEXIST;
+    }
+  } else {
+    // Port 0 is the bridge's local port in OVS; it is only given on request.
+    odp = 1;
+    while (odp < kMaxPorts && by_odp_.count(odp)) ++odp;
+    if (odp == kMaxPorts) {
+      *err = "no free odp port number";
+      return ENOSPC;
+    }
+  }
+  PortConfig cfg;
+  cfg.name = req.name;
+  cfg.type = req.type;
+  cfg.devargs = req.devargs;
+  cfg.n_rxq =
+      static_cast<uint16_t>(req.n_rxq ? std::min<uint32_t>(req.n_rxq, kMaxQueuesPerPort) : 1);
+  for (const std::string& o : req.options) {
+    const size_t eq = o.find('=');
+    const std::string k = o.substr(0, eq), v = eq == std::string::npos ? "" : o.substr(eq + 1);
+    if (k == "mtu") {
+      try {
+        cfg.mtu = static_cast<uint32_t>(std::stoul(v));
+      } catch (const std::exception&) {
+        *err = "option mtu: '" + v + "' is not a number";
+        return EINVAL;
+      }
+    } else {
+      *err = "unknown port option '" + k + "'";
+      return EINVAL;
+    }
+  }
+  if (cfg.type == "dpdk") {
+    if (cfg.devargs.empty()) {
+      *err = "port type dpdk needs devargs (e.g. net_pcap0,rx_pcap=in.pcap or a PCI address)";
+      return EINVAL;
+    }
+  } else if (std::find(kKernelPortTypes.begin(), kKernelPortTypes.end(), cfg.type) !=
+             kKernelPortTypes.end()) {
+    if (cfg.devargs.empty()) cfg.devargs = kernel_port_devargs(cfg);
+  } else {
+    *err = "port type '" + cfg.type + "' is not supported (supported: dpdk, afxdp, afpacket, tap)";
+    return EOPNOTSUPP;
+  }
+  auto port = EthdevPort::create(odp, cfg, err);
+  if (!port) return ENODEV;
+  if (int rc = port->start(static_cast<uint16_t>(pmds_.size()), pool_, err); rc != 0) return rc;
+  Port* raw = port.get();
+  by_odp_[odp] = std::move(port);
+  ports_.slots[odp].store(raw, std::memory_order_release);
+  republish_poll_lists();
+  RTE_LOG(INFO, USER1, "dpxd: added port %s (odp %u, %s)\n", raw->name().c_str(), odp,
+          raw->config().devargs.c_str());
+  fill_port_info(*raw, out);
+  return 0;
+}
+
+int Datapath::port_del(const PortRef& ref, std::string* err) {
+  Port* p = find_port(ref);
+  if (!p) {
+    *err = "no such port";
+    return ENOENT;
+  }
+  const uint32_t odp = p->odp_port();
+  ports_.slots[odp].store(nullptr, std::memory_order_release);
+  std::unique_ptr<Port> owned = std::move(by_odp_[odp]);
+  by_odp_.erase(odp);
+  republish_poll_lists();
+  // Wait until no PMD can still hold the port (in a poll list or a tx
+  // batch), then stop and close it. Idle PMDs are offline and do not delay
+  // this.
+  rcu_->synchronize();
+  RTE_LOG(INFO, USER1, "dpxd: removed port %s (odp %u)\n", owned->name().c_str(), odp);
+  owned.reset();
+  return 0;
+}
+
+void Datapath::fill_port_info(const Port& p, PortInfo* out) const {
+  *out = {};
+  out->odp_port = p.odp_port();
+  out->name = p.name();
+  out->type = p.config().type;
+  out->devargs = p.config().devargs;
+  out->n_rxq = p.n_rxq();
+  out->n_txq = p.n_txq();
+  Port::DeviceInfo di;
+  p.device_info(&di);
+  out->link_up = di.link_up;
+  out->link_speed_mbps = di.link_speed_mbps;
+  out->mtu = di.mtu;
+  std::copy(di.mac, di.mac + 6, out->mac.begin());
+  uint64_t rx_drops = di.hw_rx_missed + di.rx_nombuf;
+  uint64_t tx_drops = 0;
+  for (uint16_t q = 0; q < p.n_rxq(); ++q) {
+    const QueueCounters& c = p.rxq_counters[q];
+    QueueStats qs{q, false, c.packets.load(std::memory_order_relaxed),
+                  c.bytes.load(std::memory_order_relaxed), c.drops.load(std::memory_order_relaxed)};
+    out->stats.rx_packets += qs.packets;
+    out->stats.rx_bytes += qs.bytes;
+    rx_drops += qs.drops;
+    out->queues.push_back(qs);
+  }
+  for (uint16_t q = 0; q < p.n_txq(); ++q) {
+    const QueueCounters& c = p.txq_counters[q];
+    QueueStats qs{q, true, c.packets.load(std::memory_order_relaxed),
+                  c.bytes.load(std::memory_order_relaxed), c.drops.load(std::memory_order_relaxed)};
+    out->stats.tx_packets += qs.packets;
+    out->stats.tx_bytes += qs.bytes;
+    tx_drops += qs.drops;
+    out->queues.push_back(qs);
+  }
+  out->stats.rx_drops = rx_drops;
+  out->stats.tx_drops = tx_drops;
+  out->stats.rx_errors = di.hw_rx_errors;
+  out->stats.tx_errors = di.hw_tx_errors;
+  out->drops.push_back({"rx_missed", di.hw_rx_missed});
+  out->drops.push_back({"rx_nombuf", di.rx_nombuf});
+  out->drops.push_back({"tx_queue_full", tx_drops});
+}
+
+int Datapath::port_get(const PortRef& ref, PortInfo* out, std::string* err) {
+  Port* p = find_port(ref);
+  if (!p) {
+    *err = "no such port";
+    return ENOENT;
+  }
+  fill_port_info(*p, out);
+  return 0;
+}
+
+int Datapath::port_dump(std::vector<PortInfo>* out, std::string*) {
+  out->clear();
+  for (auto& [odp, p] : by_odp_) {
+    out->emplace_back();
+    fill_port_info(*p, &out->back());
+  }
+  return 0;
+}
+
+void Datapath::flow_put(std::span<const FlowPutEntry> entries, std::span<FlowPutResult> results) {
+  for (size_t i = 0; i < entries.size(); ++i) {
+    const FlowPutEntry& e = entries[i];
+    FlowPutResult& r = results[i];
+    FlowPutArgs a;
+    if (int rc = odp_key_from_attrs(e.key, &a.key, &r.message); rc != 0) {
+      r.error = rc;
+      continue;
+    }
+    if (int rc = odp_mask_from_attrs(e.mask, e.key, &a.mask, &r.message); rc != 0) {
+      r.error = rc;
+      continue;
+    }
+    ActionProgram* prog = nullptr;
+    if (int rc = compile_actions(e.actions, &prog, &r.message); rc != 0) {
+      r.error = rc;
+      continue;
+    }
+    if (e.flags & DPX_FLOW_PUT_PROBE) {
+      // A feature probe: the key, mask and actions are acceptable; nothing
+      // is installed.
+      free_action_program(prog);
+      continue;
+    }
+    a.ufid = e.ufid;
+    a.program = prog;
+    a.key_attrs = e.key;
+    a.mask_attrs = e.mask;
+    a.action_attrs = e.actions;
+    a.flags = 0;
+    if (e.flags & DPX_FLOW_PUT_CREATE) a.flags |= kFlowPutCreate;
+    if (e.flags & DPX_FLOW_PUT_MODIFY) a.flags |= kFlowPutModify;
+    if (e.flags & DPX_FLOW_PUT_ZERO_STATS) a.flags |= kFlowPutZeroStats;
+    FlowStatsSnapshot old;
+    const bool existed = flows_->find(e.ufid) != nullptr;
+    int rc = flows_->put(a, &old);
+    if (rc != 0) {
+      free_action_program(prog);
+      r.error = rc;
+      switch (rc) {
+        case EEXIST:
+          r.message = "flow exists";
+          break;
+        case ENOENT:
+          r.message = "no such flow to modify";
+          break;
+        case EFBIG:
+          r.message = "flow limit reached (" + std::to_string(flows_->max_flows()) + " flows)";
+          break;
+        case EINVAL:
+          r.message = "ufid names a flow with another key or mask";
+          break;
+        default:
+          r.message = strerror(rc);
+      }
+      continue;
+    }
+    if (existed) r.old_stats = to_wire(old);
+  }
+}
+
+void Datapath::flow_del(std::span<const Ufid> ufids, std::span<FlowDelResult> results) {
+  for (size_t i = 0; i < ufids.size(); ++i) {
+    FlowStatsSnapshot st;
+    int rc = flows_->del(ufids[i], &st);
+    results[i].error = rc;
+    if (rc == 0)
+      results[i].stats = to_wire(st);
+    else
+      results[i].message = "no such flow";
+  }
+}
+
+FlowEntry Datapath::flow_entry(const Flow& f, bool terse) const {
+  FlowEntry e;
+  e.ufid = f.ufid;
+  e.stats = to_wire(flow_stats(f));
+  if (!terse) {
+    e.key = f.key_attrs;
+    e.mask = f.mask_attrs;
+    e.actions = f.action_attrs;
+  }
+  return e;
+}
+
+int Datapath::flow_get(const Ufid& ufid, FlowEntry* out, std::string* err) {
+  const Flow* f = flows_->find(ufid);
+  if (!f) {
+    *err = "no such flow";
+    return ENOENT;
+  }
+  *out = flow_entry(*f, false);
+  return 0;
+}
+
+int Datapath::flow_dump(const FlowDumpRequest& req, size_t max_bytes, FlowDumpReply* out,
+                        std::string*) {
+  out->flows.clear();
+  uint64_t cursor = req.cursor;
+  size_t bytes = 0;
+  // The flow table's cursor is stable across changes; fetch in small steps
+  // so the reply can stop exactly at the byte budget.
+  for (;;) {
+    std::vector<const Flow*> batch;
+    const uint64_t next = flows_->dump(cursor, 1, &batch);
+    if (batch.empty()) {
+      cursor = 0;
+      break;
+    }
+    FlowEntry e = flow_entry(*batch[0], req.terse);
+    const size_t sz = flow_entry_encoded_size(e);
+    if (!out->flows.empty() && bytes + sz > max_bytes) break;  // resume from `cursor`
+    bytes += sz;
+    out->flows.push_back(std::move(e));
+    cursor = next;
+    if (next == 0) break;
+    if (req.max_entries && out->flows.size() >= req.max_entries) break;
+  }
+  out->next_cursor = cursor;
+  return 0;
+}
+
+int Datapath::flow_flush(std::string*) {
+  flows_->flush();
+  return 0;
+}
+
+int Datapath::execute(const ExecuteRequest& req, std::string* err) {
+  FlowKey meta;
+  if (int rc = odp_key_from_attrs(req.key, &meta, err); rc != 0) return rc;
+  ActionProgram* prog = nullptr;
+  if (int rc = compile_actions(req.actions, &prog, err); rc != 0) return rc;
+  std::unique_ptr<ActionProgram, void (*)(const ActionProgram*)> guard(prog, free_action_program);
+  if (req.probe) return 0;
+  if (req.packet.empty() || req.packet.size() > RTE_MBUF_DEFAULT_DATAROOM) {
+    *err = "packet must be 1.." + std::to_string(RTE_MBUF_DEFAULT_DATAROOM) + " bytes";
+    return EINVAL;
+  }
+  if (pmds_.empty() || !started_) {
+    *err = "no PMD thread is running";
+    return EAGAIN;
+  }
+  rte_mbuf* m = rte_pktmbuf_alloc(pool_);
+  if (!m) {
+    *err = "no packet buffer available";
+    return ENOBUFS;
+  }
+  char* d = rte_pktmbuf_append(m, static_cast<uint16_t>(req.packet.size()));
+  std::memcpy(d, req.packet.data(), req.packet.size());
+  // The key the actions see (hash, userspace) is extracted from the packet
+  // itself, with the request's metadata.
+  auto job = std::make_unique<ExecJob>();
+  job->program = prog;
+  alignas(64) FlowKey tunnel_scratch;
+  const PacketMetadata md = metadata_from_state(PacketState::from_key(meta), &tunnel_scratch);
+  if (extract_key(req.packet.data(), static_cast<uint32_t>(req.packet.size()), md, &job->key) !=
+      ExtractDrop::kNone) {
+    // A packet key extraction refuses still gets its actions, with only
+    // the metadata in the key (as OVS executes any packet it is given).
+    job->key = meta;
+  }
+  *static_cast<ExecJob**>(rte_mbuf_to_priv(m)) = job.get();
+  Pmd& pmd = *pmds_[0];
+  if (rte_ring_enqueue(pmd.exec_ring(), m) != 0) {
+    rte_pktmbuf_free(m);
+    *err = "execute queue full";
+    return EAGAIN;
+  }
+  // The PMD runs the job within one iteration (it sleeps at most
+  // pmd-sleep-max-us when idle); wait for it, yielding the CPU.
+  while (!job->done.load(std::memory_order_acquire)) std::this_thread::yield();
+  return 0;
+}
+
+int Datapath::dp_stats(DpStats* out, std::string*) {
+  *out = {};
+  for (auto& p : pmds_) {
+    const PmdCounters& c = p->counters;
+    out->hit += c.emc_hits.get() + c.megaflow_hits.get();
+    out->emc_hit += c.emc_hits.get();
+    out->mask_hit += c.megaflow_hits.get();
+    out->missed += c.upcalls.get() + c.lost.get();
+    out->lost += c.lost.get();
+    out->upcall_queue_drops += c.drops[static_cast<size_t>(PmdDrop::kUpcallQueueFull)].get();
+  }
+  out->lost += upcalls_undelivered_;
+  out->n_flows = flows_->size();
+  out->n_masks = flows_->classifier().subtable_count();
+  out->flow_limit = flows_->max_flows();
+  return 0;
+}
+
+int Datapath::pmd_stats(std::vector<PmdStats>* out, std::string*) {
+  out->clear();
+  for (auto& p : pmds_) {
+    const PmdCounters& c = p->counters;
+    PmdStats s;
+    s.core = rte_lcore_to_cpu_id(static_cast<int>(p->lcore()));
+    s.numa = rte_lcore_to_socket_id(p->lcore());
+    s.packets = c.rx_packets.get();
+    s.passes = c.passes.get();
+    s.emc_hits = c.emc_hits.get();
+    s.megaflow_hits = c.megaflow_hits.get();
+    s.upcalls = c.upcalls.get();
+    s.lost = c.lost.get();
+    s.busy_cycles = c.busy_cycles.get();
+    s.idle_cycles = c.idle_cycles.get();
+    s.sleeps = c.sleeps.get();
+    s.sleep_us = c.sleep_us.get();
+    s.rx_batches = c.rx_batches.get();
+    out->push_back(s);
+  }
+  return 0;
+}
+
+int Datapath::pmd_stats_clear(std::string*) {
+  // Racy against the PMDs' own increments by design, as in OVS: a counter
+  // bumped concurrently with the reset may keep that one increment.
+  for (auto& p : pmds_) p->counters.reset();
+  return 0;
+}
+
+int Datapath::dp_set(const DpConfig& cfg, std::string* err) {
+  if (cfg.flow_limit && *cfg.flow_limit == 0) {
+    *err = "flow limit must be at least 1";
+    return EINVAL;
+  }
+  if (cfg.flow_limit) flows_->set_max_flows(*cfg.flow_limit);
+  if (cfg.emc_enable) shared_.emc_enabled.store(*cfg.emc_enable, std::memory_order_relaxed);
+  if (cfg.pmd_sleep_max_us)
+    shared_.sleep_max_us.store(*cfg.pmd_sleep_max_us, std::memory_order_relaxed);
+  return 0;
+}
+
+void Datapath::drain_upcalls(ControlServer* server) {
+  for (auto& p : pmds_) {
+    rte_mbuf* ms[kUpcallsPerTick];
+    const unsigned n = rte_ring_sc_dequeue_burst(p->upcall_ring(), reinterpret_cast<void**>(ms),
+                                                 kUpcallsPerTick, nullptr);
+    for (unsigned i = 0; i < n; ++i) {
+      rte_mbuf* m = ms[i];
+      const UpcallMeta& um = *upcall_meta(m);
+      if (!server || server->upcall_subscribers() == 0) {
+        ++upcalls_undelivered_;
+        rte_pktmbuf_free(m);
+        continue;
+      }
+      Upcall u;
+      u.type = um.kind == UpcallKind::kMiss ? DPX_UPCALL_MISS : DPX_UPCALL_ACTION;
+      u.pid = um.pid;
+      u.in_port = um.state.in_port;
+      u.recirc_id = um.state.recirc_id;
+      u.dp_hash = um.state.dp_hash;
+      u.skb_mark = um.state.skb_mark;
+      const uint8_t* data = rte_pktmbuf_mtod(m, const uint8_t*);
+      u.packet.assign(data, data + m->data_len);
+      alignas(64) FlowKey tunnel_scratch;
+      const PacketMetadata md = metadata_from_state(um.state, &tunnel_scratch);
+      FlowKey key;
+      extract_key(data, m->data_len, md, &key);
+      odp_key_to_attrs(key, &u.key);
+      if (um.userdata_len) u.userdata = NlBuf(um.userdata, um.userdata + um.userdata_len);
+      ++upcalls_built_;
+      // One flow's upcalls go to one handler, in order.
+      if (!server->publish_upcall(u, hash_key(key))) ++upcalls_undelivered_;
+      rte_pktmbuf_free(m);
+    }
+  }
+}
+
+void Datapath::tick(ControlServer* server) {
+  set_upcall_reader(server && server->upcall_subscribers() > 0);
+  drain_upcalls(server);
+  rcu_->reclaim();
+  const uint64_t now = monotonic_ms();
+  if (now - last_rank_ms_ >= kRankIntervalMs) {
+    flows_->rank_subtables();
+    last_rank_ms_ = now;
+  }
+}
+
+}  // namespace dpx

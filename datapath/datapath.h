@@ -1,0 +1,89 @@
+// The datapath as a whole: the packet mempool, the ports, the PMD threads,
+// the flow table and RCU, and the control-socket handler that exposes them.
+//
+// Threading: every method runs on the control thread (dpxd's main lcore),
+// except what the PMDs run (pmd.h). Configuration changes reach PMDs by RCU:
+// new poll lists and port slots are published with release stores, and what
+// they replace is freed after a grace period.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "control_server.h"
+#include "flow_table.h"
+#include "options.h"
+#include "pmd.h"
+#include "port.h"
+#include "rcu.h"
+
+namespace dpx {
+
+class Datapath final : public ControlHandler {
+ public:
+  // Needs an initialised EAL with one worker lcore per entry of pmd_lcores.
+  static std::unique_ptr<Datapath> create(const DpxdOptions& opts,
+                                          const std::vector<unsigned>& pmd_lcores,
+                                          std::string* err);
+  ~Datapath() override;
+
+  // Launches the PMD threads on their lcores.
+  int start(std::string* err);
+  // Stops the PMDs and waits for them, then closes every port.
+  void stop();
+
+  // Control-thread housekeeping, called by the main loop between control
+  // socket events: hands upcalls to the server, frees what grace periods
+  // allow, re-ranks subtables. `server` may be null (no upcall delivery).
+  void tick(ControlServer* server);
+
+  // ControlHandler (control_server.h documents each).
+  int port_add(const PortAddRequest& req, PortInfo* out, std::string* err) override;
+  int port_del(const PortRef& port, std::string* err) override;
+  int port_get(const PortRef& port, PortInfo* out, std::string* err) override;
+  int port_dump(std::vector<PortInfo>* out, std::string* err) override;
+  void flow_put(std::span<const FlowPutEntry> entries, std::span<FlowPutResult> results) override;
+  void flow_del(std::span<const Ufid> ufids, std::span<FlowDelResult> results) override;
+  int flow_get(const Ufid& ufid, FlowEntry* out, std::string* err) override;
+  int flow_dump(const FlowDumpRequest& req, size_t max_bytes, FlowDumpReply* out,
+                std::string* err) override;
+  int flow_flush(std::string* err) override;
+  int execute(const ExecuteRequest& req, std::string* err) override;
+  int dp_stats(DpStats* out, std::string* err) override;
+  int pmd_stats(std::vector<PmdStats>* out, std::string* err) override;
+  int pmd_stats_clear(std::string* err) override;
+  int dp_set(const DpConfig& cfg, std::string* err) override;
+
+  // Upcall delivery: with a server that has subscribers, upcalls are queued;
+  // without, PMDs drop misses and count them (set by tick()).
+  void set_upcall_reader(bool present);
+
+ private:
+  Datapath(const DpxdOptions& opts);
+  Port* find_port(const PortRef& ref) const;
+  void fill_port_info(const Port& p, PortInfo* out) const;
+  void republish_poll_lists();
+  void drain_upcalls(ControlServer* server);
+  FlowEntry flow_entry(const Flow& f, bool terse) const;
+
+  DpxdOptions opts_;
+  rte_mempool* pool_ = nullptr;
+  std::unique_ptr<Rcu> rcu_;
+  std::unique_ptr<FlowTable> flows_;
+  PortTable ports_;
+  std::map<uint32_t, std::unique_ptr<Port>> by_odp_;
+  Pmd::Shared shared_;
+  std::vector<std::unique_ptr<Pmd>> pmds_;
+  bool started_ = false;
+  uint64_t last_rank_ms_ = 0;
+  uint64_t upcalls_built_ = 0;
+  // Drops counted by the control thread (upcalls it could not deliver).
+  uint64_t upcalls_undelivered_ = 0;
+};
+
+// CLOCK_MONOTONIC in milliseconds.
+uint64_t monotonic_ms();
+
+}  // namespace dpx

@@ -1,0 +1,149 @@
+// dpxd: parses options, starts the EAL with one lcore for control and one
+// per PMD, creates the datapath and serves the control socket until SIGINT
+// or SIGTERM.
+#include <rte_eal.h>
+#include <rte_errno.h>
+#include <rte_lcore.h>
+#include <rte_log.h>
+#include <sys/stat.h>
+
+#include <csignal>
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "control_server.h"
+#include "datapath.h"
+#include "options.h"
+
+namespace {
+
+volatile sig_atomic_t g_stop = 0;
+dpx::ControlServer* g_server = nullptr;
+
+void on_signal(int) {
+  g_stop = 1;
+  if (g_server) g_server->wakeup();  // async-signal-safe: one eventfd write
+}
+
+// Free 2 MiB or 1 GiB hugepages, from /proc/meminfo.
+long free_hugepages() {
+  std::ifstream f("/proc/meminfo");
+  std::string k;
+  long v;
+  while (f >> k >> v) {
+    if (k == "HugePages_Free:") return v;
+    f.ignore(256, '\n');
+  }
+  return 0;
+}
+
+int rte_level(const std::string& s) {
+  if (s == "error") return RTE_LOG_ERR;
+  if (s == "warning") return RTE_LOG_WARNING;
+  if (s == "debug") return RTE_LOG_DEBUG;
+  return RTE_LOG_INFO;
+}
+
+void mkdir_parents(const std::string& path) {
+  for (size_t pos = path.find('/', 1); pos != std::string::npos; pos = path.find('/', pos + 1))
+    mkdir(path.substr(0, pos).c_str(), 0755);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  dpx::DpxdOptions opts;
+  std::string msg;
+  switch (dpx::parse_dpxd_options(argc, argv, &opts, &msg)) {
+    case dpx::ParseResult::kExitOk:
+      std::printf("%s\n", msg.c_str());
+      return 0;
+    case dpx::ParseResult::kError:
+      std::fprintf(stderr, "dpxd: %s\n", msg.c_str());
+      return 2;
+    case dpx::ParseResult::kRun:
+      break;
+  }
+
+  bool no_huge = opts.no_huge;
+  if (!no_huge && free_hugepages() == 0) {
+    std::fprintf(stderr,
+                 "dpxd: warning: no free hugepages; running with --no-huge (slower, and "
+                 "vhost-user ports will not work). Reserve some with scripts/hugepages.sh.\n");
+    no_huge = true;
+  }
+
+  // EAL lcore 0 is the control thread; lcores 1..n are the PMDs, each
+  // pinned to its CPU. --lcores lets a PMD share a CPU with control on a
+  // one-CPU machine.
+  std::ostringstream lcores;
+  lcores << "0@" << opts.control_core;
+  std::vector<unsigned> pmd_lcores;
+  for (size_t i = 0; i < opts.pmd_cores.size(); ++i) {
+    lcores << ',' << i + 1 << '@' << opts.pmd_cores[i];
+    pmd_lcores.push_back(static_cast<unsigned>(i + 1));
+  }
+  // No runtime files: --in-memory keeps hugepage memory in unlinked files
+  // (nothing is left behind even after a crash); --no-huge cannot be
+  // combined with it, and --no-shconf has the same effect there.
+  std::vector<std::string> eal{"dpxd", "--lcores=" + lcores.str(), "--main-lcore=0",
+                               "--file-prefix=" + opts.file_prefix,
+                               "--log-level=" + std::to_string(rte_level(opts.log_level))};
+  if (no_huge)
+    eal.insert(eal.end(), {"--no-huge", "--no-shconf", "-m", std::to_string(opts.socket_mem_mb)});
+  else
+    eal.insert(eal.end(), {"--in-memory", "--socket-mem", std::to_string(opts.socket_mem_mb)});
+  eal.insert(eal.end(), opts.eal_args.begin(), opts.eal_args.end());
+  std::vector<char*> eal_argv;
+  for (auto& s : eal) eal_argv.push_back(s.data());
+  if (rte_eal_init(static_cast<int>(eal_argv.size()), eal_argv.data()) < 0) {
+    std::fprintf(stderr, "dpxd: cannot initialise DPDK: %s\n", rte_strerror(rte_errno));
+    return 1;
+  }
+
+  int rc = 0;
+  {
+    std::string err;
+    auto dp = dpx::Datapath::create(opts, pmd_lcores, &err);
+    if (!dp) {
+      std::fprintf(stderr, "dpxd: %s\n", err.c_str());
+      rte_eal_cleanup();
+      return 1;
+    }
+    dpx::ControlServer server(dp.get());
+    mkdir_parents(opts.control_socket);
+    if (server.open(opts.control_socket, &err) != 0) {
+      std::fprintf(stderr, "dpxd: control socket %s: %s\n", opts.control_socket.c_str(),
+                   err.c_str());
+      rte_eal_cleanup();
+      return 1;
+    }
+    g_server = &server;
+    std::signal(SIGINT, on_signal);
+    std::signal(SIGTERM, on_signal);
+    std::signal(SIGPIPE, SIG_IGN);
+    if (dp->start(&err) != 0) {
+      std::fprintf(stderr, "dpxd: %s\n", err.c_str());
+      rc = 1;
+    } else {
+      std::printf("dpxd: ready, %zu PMD thread(s), control socket %s\n", pmd_lcores.size(),
+                  opts.control_socket.c_str());
+      std::fflush(stdout);
+      // The control loop: socket events, with a 1 ms tick for upcalls and
+      // RCU reclamation.
+      while (!g_stop) {
+        server.run_once(1);
+        dp->tick(&server);
+      }
+      std::printf("dpxd: shutting down\n");
+    }
+    g_server = nullptr;
+    server.close();
+    dp->stop();
+  }
+  rte_eal_cleanup();
+  return rc;
+}

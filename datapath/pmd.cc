@@ -1,0 +1,446 @@
+#include "pmd.h"
+
+#include <rte_cycles.h>
+#include <rte_errno.h>
+#include <rte_lcore.h>
+#include <sys/prctl.h>
+#include <time.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+
+namespace dpx {
+
+namespace {
+
+// An idle PMD polls this many empty iterations before its first sleep, so a
+// short gap in traffic never costs a wake-up latency.
+constexpr uint32_t kIdleItersBeforeSleep = 128;
+
+// Upcalls and exec jobs handled per iteration, bounding how long one
+// iteration can keep the rx queues waiting.
+constexpr uint32_t kMaxExecPerIter = 8;
+
+}  // namespace
+
+void PmdCounters::reset() {
+  for (Counter* c :
+       {&iterations, &busy_iterations, &busy_cycles, &idle_cycles, &rx_packets, &rx_batches,
+        &passes, &emc_hits, &megaflow_hits, &upcalls, &lost, &recirculations, &sleeps, &sleep_us})
+    c->reset();
+  for (auto& c : drops) c.reset();
+  for (auto& c : extract_drops) c.reset();
+  for (auto& c : action_drops) c.reset();
+}
+
+// The action executor's view of this PMD (the ActionSink contract of
+// actions.h). A small value type so execute_actions() inlines its calls.
+struct Pmd::Sink {
+  Pmd* pmd;
+
+  void output(uint32_t odp_port, rte_mbuf* m) { pmd->tx_enqueue(odp_port, m); }
+
+  void userspace(rte_mbuf* m, const PacketState& st, const Action& a) {
+    PmdCounters& c = pmd->counters;
+    if (!pmd->shared_->upcalls_enabled.load(std::memory_order_relaxed)) {
+      c.lost.add();
+      c.drops[static_cast<size_t>(PmdDrop::kMissNoControlPlane)].add();
+      return;
+    }
+    auto ud = a.userdata();
+    if (ud.size() > kMaxUpcallUserdata) {
+      c.lost.add();
+      pmd->drop(nullptr, PmdDrop::kUpcallUserdataTooLong);
+      return;
+    }
+    const uint32_t len = st.trunc_max_len ? std::min(st.trunc_max_len, m->pkt_len) : UINT32_MAX;
+    rte_mbuf* cp = rte_pktmbuf_copy(m, pmd->shared_->pool, 0, len);
+    if (!cp) {
+      c.lost.add();
+      pmd->drop(nullptr, PmdDrop::kUpcallCopyFailed);
+      return;
+    }
+    UpcallMeta* um = upcall_meta(cp);
+    um->kind = UpcallKind::kAction;
+    um->pid = a.userspace_pid();
+    um->has_egress_tun_port = a.has_egress_tun_port();
+    um->egress_tun_port = a.has_egress_tun_port() ? a.egress_tun_port() : 0;
+    um->orig_len = m->pkt_len;
+    um->state = st;
+    um->userdata_len = static_cast<uint16_t>(ud.size());
+    if (!ud.empty()) std::memcpy(um->userdata, ud.data(), ud.size());
+    if (rte_ring_sp_enqueue(pmd->upcall_ring_, cp) != 0) {
+      c.lost.add();
+      pmd->drop(cp, PmdDrop::kUpcallQueueFull);
+      return;
+    }
+    c.upcalls.add();
+  }
+
+  void recirculate(rte_mbuf* m, const PacketState& st) {
+    if (pmd->cur_depth_ >= kMaxRecircDepth) return pmd->drop(m, PmdDrop::kRecircTooDeep);
+    if (pmd->rq_n_ == kRecircQueue) return pmd->drop(m, PmdDrop::kRecircQueueFull);
+    const uint32_t i = pmd->rq_n_++;
+    pmd->rq_pkts_[i] = m;
+    pmd->rq_states_[i] = st;
+    pmd->rq_depth_[i] = static_cast<uint8_t>(pmd->cur_depth_ + 1);
+    pmd->counters.recirculations.add();
+  }
+
+  void drop(rte_mbuf* m, ActionDrop reason) {
+    if (m) rte_pktmbuf_free(m);
+    pmd->counters.action_drops[static_cast<size_t>(reason)].add();
+  }
+
+  rte_mbuf* copy(rte_mbuf* m) { return rte_pktmbuf_copy(m, pmd->shared_->pool, 0, UINT32_MAX); }
+};
+
+std::unique_ptr<Pmd> Pmd::create(uint32_t index, unsigned lcore, Shared* shared,
+                                 uint32_t upcall_ring_size, std::string* err) {
+  std::unique_ptr<Pmd> p(new Pmd(index, lcore, shared));
+  const int socket = static_cast<int>(rte_lcore_to_socket_id(lcore));
+  std::string name = "dpx_upcall_" + std::to_string(index);
+  // Single producer (this PMD), single consumer (the control thread).
+  p->upcall_ring_ =
+      rte_ring_create(name.c_str(), upcall_ring_size, socket, RING_F_SP_ENQ | RING_F_SC_DEQ);
+  name = "dpx_exec_" + std::to_string(index);
+  p->exec_ring_ = rte_ring_create(name.c_str(), 64, socket, RING_F_SP_ENQ | RING_F_SC_DEQ);
+  if (!p->upcall_ring_ || !p->exec_ring_) {
+    *err = "cannot create PMD rings: " + std::string(rte_strerror(rte_errno));
+    return nullptr;
+  }
+  return p;
+}
+
+Pmd::Pmd(uint32_t index, unsigned lcore, Shared* shared)
+    : index_(index), lcore_(lcore), shared_(shared) {
+  tx_slot_.fill(-1);
+}
+
+Pmd::~Pmd() {
+  if (upcall_ring_) {
+    void* m;
+    while (rte_ring_sc_dequeue(upcall_ring_, &m) == 0) rte_pktmbuf_free(static_cast<rte_mbuf*>(m));
+    rte_ring_free(upcall_ring_);
+  }
+  if (exec_ring_) rte_ring_free(exec_ring_);
+}
+
+int Pmd::lcore_main(void* self) {
+  static_cast<Pmd*>(self)->run();
+  return 0;
+}
+
+void Pmd::run() {
+  // Short sleeps must be short: the default 50 us timer slack would make
+  // every 1 us nap a 50 us one.
+  prctl(PR_SET_TIMERSLACK, 1000UL, 0, 0, 0);
+  Rcu* rcu = shared_->rcu;
+  rcu->online(index_);
+  PmdRcuState rs = pmd_rcu_state(rcu, index_, *shared_->flows);
+  uint32_t idle_iters = 0, sleep_us = 0;
+  rte_mbuf* pkts[kMaxBurst];
+
+  while (!stop_.load(std::memory_order_acquire)) {
+    const uint64_t t0 = rte_rdtsc();
+    now_ms_ = shared_->now_ms(t0);
+    uint32_t got = 0;
+    // The poll list (and the ports in it) stay valid until this thread's
+    // next quiescent point, at the end of the iteration.
+    if (const PollList* pl = poll_list_.load(std::memory_order_acquire)) {
+      for (const PollList::Entry& e : pl->entries) {
+        const uint16_t n = e.port->rx_burst(e.qid, pkts, kMaxBurst);
+        if (n == 0) continue;
+        got += n;
+        uint64_t bytes = 0;
+        for (uint16_t i = 0; i < n; ++i) bytes += pkts[i]->pkt_len;
+        e.port->rxq_counters[e.qid].add(n, bytes);
+        counters.rx_batches.add();
+        process(pkts, n, e.port->odp_port(), nullptr, 0);
+        run_recirculations();
+      }
+    }
+    if (!rte_ring_empty(exec_ring_)) {
+      run_exec_jobs();
+      got += 1;
+    }
+    flush_tx();
+    counters.rx_packets.add(got);
+
+    const uint64_t t1 = rte_rdtsc();
+    counters.iterations.add();
+    if (got) {
+      counters.busy_iterations.add();
+      counters.busy_cycles.add(t1 - t0);
+    } else {
+      counters.idle_cycles.add(t1 - t0);
+    }
+    pmd_quiescent(rs, emc_);
+
+    // Idle back-off: after a run of empty polls, sleep for exponentially
+    // longer naps up to sleep_max_us, offline for RCU so that flow removal
+    // never waits for a sleeping PMD.
+    const uint32_t max_us = shared_->sleep_max_us.load(std::memory_order_relaxed);
+    if (got || max_us == 0) {
+      idle_iters = 0;
+      sleep_us = 0;
+      continue;
+    }
+    if (++idle_iters < kIdleItersBeforeSleep) continue;
+    sleep_us = std::min(max_us, sleep_us ? sleep_us * 2 : 1);
+    pmd_offline(rs);
+    timespec ts{0, static_cast<long>(sleep_us) * 1000};
+    const uint64_t s0 = rte_rdtsc();
+    nanosleep(&ts, nullptr);
+    counters.idle_cycles.add(rte_rdtsc() - s0);
+    pmd_online(rs, emc_);
+    counters.sleeps.add();
+    counters.sleep_us.add(sleep_us);
+  }
+  flush_tx();
+  rcu->offline(index_);
+}
+
+void Pmd::process(rte_mbuf** pkts, uint32_t n, uint32_t in_port, const PacketState* states,
+                  uint32_t depth) {
+  // Stage 1: key extraction. Malformed packets leave the burst here with
+  // their reason counted; the survivors are compacted in place.
+  alignas(64) FlowKey keys[kMaxBurst];
+  const FlowKey* key_ptrs[kMaxBurst];
+  PacketMetadata md;
+  md.in_port = in_port;
+  alignas(64) FlowKey tunnel_scratch;
+  uint32_t k = 0;
+  for (uint32_t i = 0; i < n; ++i) {
+    rte_mbuf* m = pkts[i];
+    if (i + 1 < n) rte_prefetch0(rte_pktmbuf_mtod(pkts[i + 1], void*));
+    if (states) md = metadata_from_state(states[i], &tunnel_scratch);
+    if (m->nb_segs != 1) [[unlikely]] {
+      drop(m, PmdDrop::kMultiSegment);
+      continue;
+    }
+    const ExtractDrop why =
+        extract_key(rte_pktmbuf_mtod(m, const uint8_t*), m->data_len, md, &keys[k]);
+    if (why != ExtractDrop::kNone) [[unlikely]] {
+      counters.extract_drops[static_cast<size_t>(why)].add();
+      rte_pktmbuf_free(m);
+      continue;
+    }
+    pkts[k] = m;
+    key_ptrs[k] = &keys[k];
+    ++k;
+  }
+  n = k;
+  if (n == 0) return;
+  counters.passes.add(n);
+
+  // Stage 2: exact-match cache, then the megaflow classifier for its misses.
+  const Flow* flows[kMaxBurst];
+  uint32_t hashes[kMaxBurst];
+  const bool emc_on = shared_->emc_enabled.load(std::memory_order_relaxed);
+  uint32_t n_emc = 0, n_cls = 0;
+  if (emc_on) {
+    emc_.lookup_batch(key_ptrs, n, hashes, flows);
+  } else {
+    std::fill_n(flows, n, nullptr);
+  }
+  const FlowKey* miss_keys[kMaxBurst];
+  uint32_t miss_idx[kMaxBurst];
+  uint32_t n_miss = 0;
+  for (uint32_t i = 0; i < n; ++i) {
+    if (flows[i]) {
+      ++n_emc;
+    } else {
+      miss_keys[n_miss] = key_ptrs[i];
+      miss_idx[n_miss++] = i;
+    }
+  }
+  if (n_miss) {
+    const Flow* found[kMaxBurst];
+    shared_->flows->classifier().lookup_batch(miss_keys, n_miss, found);
+    rte_mbuf* upcall_pkts[kMaxBurst];
+    const FlowKey* upcall_keys[kMaxBurst];
+    uint32_t n_up = 0;
+    for (uint32_t j = 0; j < n_miss; ++j) {
+      const uint32_t i = miss_idx[j];
+      flows[i] = found[j];
+      if (found[j]) {
+        ++n_cls;
+        if (emc_on) emc_.insert(keys[i], hashes[i], found[j]);
+      } else {
+        upcall_pkts[n_up] = pkts[i];
+        upcall_keys[n_up++] = &keys[i];
+      }
+    }
+    if (n_up) handle_misses(upcall_pkts, upcall_keys, n_up);
+  }
+  counters.emc_hits.add(n_emc);
+  counters.megaflow_hits.add(n_cls);
+
+  // Stage 3: flow stats, accumulated per flow over the burst so each flow's
+  // shared counters are written once per burst, not once per packet.
+  struct FlowBatch {
+    const Flow* flow;
+    uint32_t packets;
+    uint64_t bytes;
+    uint16_t tcp_flags;
+  };
+  FlowBatch fb[kMaxBurst];
+  uint32_t n_fb = 0;
+  for (uint32_t i = 0; i < n; ++i) {
+    const Flow* f = flows[i];
+    if (!f) continue;
+    uint32_t b = n_fb;
+    if (n_fb && fb[n_fb - 1].flow == f) {
+      b = n_fb - 1;  // the common case: runs of one flow
+    } else {
+      for (uint32_t j = 0; j < n_fb; ++j)
+        if (fb[j].flow == f) {
+          b = j;
+          break;
+        }
+    }
+    if (b == n_fb) fb[n_fb++] = {f, 0, 0, 0};
+    fb[b].packets++;
+    fb[b].bytes += pkts[i]->pkt_len;
+    fb[b].tcp_flags |= rte_be_to_cpu_16(keys[i].tcp_flags);
+  }
+  for (uint32_t j = 0; j < n_fb; ++j)
+    flow_account(fb[j].flow, fb[j].packets, fb[j].bytes, fb[j].tcp_flags, now_ms_);
+
+  // Stage 4: actions, packet by packet in arrival order, so packets of one
+  // flow leave each port in the order they came.
+  Sink sink{this};
+  cur_depth_ = depth;
+  for (uint32_t i = 0; i < n; ++i) {
+    const Flow* f = flows[i];
+    if (!f) continue;
+    const ActionProgram* prog = f->actions.load(std::memory_order_acquire);
+    PacketState st = states ? states[i] : PacketState::from_key(keys[i]);
+    if (states) st.trunc_max_len = 0;
+    execute_actions(*prog, pkts[i], keys[i], st, sink);
+  }
+}
+
+void Pmd::handle_misses(rte_mbuf** pkts, const FlowKey* const* keys, uint32_t n) {
+  if (!shared_->upcalls_enabled.load(std::memory_order_relaxed)) {
+    for (uint32_t i = 0; i < n; ++i) drop(pkts[i], PmdDrop::kMissNoControlPlane);
+    counters.lost.add(n);
+    return;
+  }
+  for (uint32_t i = 0; i < n; ++i) {
+    UpcallMeta* um = upcall_meta(pkts[i]);
+    um->kind = UpcallKind::kMiss;
+    um->has_egress_tun_port = 0;
+    um->userdata_len = 0;
+    um->pid = 0;
+    um->egress_tun_port = 0;
+    um->orig_len = pkts[i]->pkt_len;
+    um->state = PacketState::from_key(*keys[i]);
+  }
+  const unsigned q =
+      rte_ring_sp_enqueue_burst(upcall_ring_, reinterpret_cast<void**>(pkts), n, nullptr);
+  counters.upcalls.add(q);
+  for (uint32_t i = q; i < n; ++i) {
+    counters.lost.add();
+    drop(pkts[i], PmdDrop::kUpcallQueueFull);
+  }
+}
+
+void Pmd::run_recirculations() {
+  // Each round may queue the next pass of the packets it runs; the depth
+  // limit in Sink::recirculate bounds the number of rounds.
+  while (rq_n_) {
+    const uint32_t n = std::min(rq_n_, kMaxBurst);
+    rte_mbuf* pkts[kMaxBurst];
+    PacketState states[kMaxBurst];
+    const uint32_t depth = rq_depth_[0];
+    // Take a prefix of packets of the same depth; later ones wait.
+    uint32_t take = 0;
+    while (take < n && rq_depth_[take] == depth) {
+      pkts[take] = rq_pkts_[take];
+      states[take] = rq_states_[take];
+      ++take;
+    }
+    std::memmove(rq_pkts_, rq_pkts_ + take, (rq_n_ - take) * sizeof rq_pkts_[0]);
+    std::memmove(rq_states_, rq_states_ + take, (rq_n_ - take) * sizeof rq_states_[0]);
+    std::memmove(rq_depth_, rq_depth_ + take, (rq_n_ - take) * sizeof rq_depth_[0]);
+    rq_n_ -= take;
+    process(pkts, take, 0, states, depth);
+  }
+}
+
+void Pmd::run_exec_jobs() {
+  Sink sink{this};
+  for (uint32_t k = 0; k < kMaxExecPerIter; ++k) {
+    void* obj;
+    if (rte_ring_sc_dequeue(exec_ring_, &obj) != 0) break;
+    rte_mbuf* m = static_cast<rte_mbuf*>(obj);
+    ExecJob* job = *static_cast<ExecJob**>(rte_mbuf_to_priv(m));
+    PacketState st = PacketState::from_key(job->key);
+    cur_depth_ = 0;
+    counters.passes.add();
+    execute_actions(*job->program, m, job->key, st, sink);
+    run_recirculations();
+    // Release: the control thread may free the job and its program as soon
+    // as it sees done; the executor no longer touches them.
+    job->done.store(true, std::memory_order_release);
+  }
+}
+
+void Pmd::tx_enqueue(uint32_t odp_port, rte_mbuf* m) {
+  if (odp_port >= kMaxPorts) [[unlikely]]
+    return drop(m, PmdDrop::kNoSuchPort);
+  int slot = tx_slot_[odp_port];
+  if (slot < 0) {
+    if (n_tx_ == kMaxTxBatches) flush_tx();
+    slot = static_cast<int>(n_tx_++);
+    tx_slot_[odp_port] = static_cast<int8_t>(slot);
+    tx_[slot].odp_port = odp_port;
+    tx_[slot].n = 0;
+  }
+  TxBatch& b = tx_[slot];
+  b.pkts[b.n++] = m;
+  // A full batch goes out at once; its slot stays for the rest of the burst.
+  if (b.n == kMaxBurst) send_batch(b);
+}
+
+void Pmd::send_batch(TxBatch& b) {
+  Port* p = shared_->ports->slots[b.odp_port].load(std::memory_order_acquire);
+  if (!p) {
+    for (uint16_t i = 0; i < b.n; ++i) drop(b.pkts[i], PmdDrop::kNoSuchPort);
+    b.n = 0;
+    return;
+  }
+  const uint16_t q = static_cast<uint16_t>(index_ % p->n_txq());
+  uint64_t bytes = 0;
+  for (uint16_t i = 0; i < b.n; ++i) bytes += b.pkts[i]->pkt_len;
+  uint16_t sent;
+  if (p->tx_shared()) [[unlikely]] {
+    rte_spinlock_lock(&p->tx_lock);
+    sent = p->tx_burst(q, b.pkts, b.n);
+    rte_spinlock_unlock(&p->tx_lock);
+  } else {
+    sent = p->tx_burst(q, b.pkts, b.n);
+  }
+  if (sent < b.n) [[unlikely]] {
+    for (uint16_t i = sent; i < b.n; ++i) {
+      bytes -= b.pkts[i]->pkt_len;
+      drop(b.pkts[i], PmdDrop::kTxFull);
+    }
+    p->txq_counters[q].drop(b.n - sent);
+  }
+  p->txq_counters[q].add(sent, bytes);
+  b.n = 0;
+}
+
+void Pmd::flush_tx() {
+  for (uint32_t s = 0; s < n_tx_; ++s) {
+    tx_slot_[tx_[s].odp_port] = -1;
+    if (tx_[s].n) send_batch(tx_[s]);
+  }
+  n_tx_ = 0;
+}
+
+}  // namespace dpx

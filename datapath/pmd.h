@@ -1,0 +1,228 @@
+// A poll-mode driver thread: polls its rx queues and runs every packet through
+//   key extraction -> exact-match cache -> megaflow classifier
+//     -> (miss: upcall queue) -> actions -> per-port tx batches -> tx burst.
+//
+// Threading: one Pmd object per PMD thread. run() is the thread body. The
+// control thread creates the object, publishes poll lists with
+// set_poll_list(), reads the counters, drains upcall_ring() and feeds
+// exec_ring(); nothing else is shared. The PMD takes no locks (except a
+// port's tx lock when that port has fewer tx queues than there are PMDs),
+// makes no system calls while packets flow (it sleeps only when idle, and
+// then goes RCU-offline first) and allocates nothing but mbufs from the
+// pool.
+#pragma once
+
+#include <rte_ring.h>
+
+#include <array>
+#include <atomic>
+#include <cstdint>
+#include <vector>
+
+#include "actions.h"
+#include "drop_reasons.h"
+#include "emc.h"
+#include "flow_table.h"
+#include "key_extract.h"
+#include "port.h"
+#include "rcu.h"
+
+namespace dpx {
+
+inline constexpr uint32_t kMaxBurst = 32;
+// OVS's MAX_RECIRC_DEPTH: a packet may pass through the datapath at most
+// this many extra times; deeper recirculation is a loop and is dropped.
+inline constexpr uint32_t kMaxRecircDepth = 6;
+inline constexpr uint32_t kMaxUpcallUserdata = 160;
+
+// Ports by odp number, as PMDs see them. The control thread publishes a port
+// (release) after starting it and clears the slot before stopping it; the
+// port is destroyed only after a grace period.
+struct PortTable {
+  std::array<std::atomic<Port*>, kMaxPorts> slots{};
+};
+
+// The rx queues one PMD polls. Immutable once published.
+struct PollList {
+  struct Entry {
+    Port* port;
+    uint16_t qid;
+  };
+  std::vector<Entry> entries;
+};
+
+enum class UpcallKind : uint8_t { kMiss = 0, kAction = 1 };
+
+// Kept in the private area of an mbuf on its way from a PMD to the control
+// thread through the upcall ring: everything the control thread needs to
+// build the upcall, copied because the flow and its action program may be
+// gone by the time the upcall is read.
+struct UpcallMeta {
+  UpcallKind kind;
+  uint8_t has_egress_tun_port;
+  uint16_t userdata_len;
+  uint32_t pid;
+  uint32_t egress_tun_port;
+  uint32_t orig_len;  // packet length before a trunc()
+  PacketState state;
+  uint8_t userdata[kMaxUpcallUserdata];
+};
+
+// An EXECUTE request of the control thread, run by PMD 0 so that only PMDs
+// ever transmit (ports then need no tx queue or lock for the control
+// thread). The mbuf's private area holds a pointer to it.
+struct ExecJob {
+  const ActionProgram* program;
+  FlowKey key;
+  std::atomic<bool> done{false};
+};
+
+// Private-area size the packet mempool must be created with.
+inline constexpr uint16_t kMbufPrivSize = static_cast<uint16_t>(
+    (sizeof(UpcallMeta) + RTE_MBUF_PRIV_ALIGN - 1) & ~(RTE_MBUF_PRIV_ALIGN - 1));
+
+// Key-extraction metadata for a packet's next pass from its state. A
+// tunnel (rare) is passed through `scratch`, whose tunnel line receives it.
+inline PacketMetadata metadata_from_state(const PacketState& st, FlowKey* scratch) {
+  PacketMetadata md;
+  md.in_port = st.in_port;
+  md.recirc_id = st.recirc_id;
+  md.dp_hash = st.dp_hash;
+  md.skb_mark = st.skb_mark;
+  md.priority = st.priority;
+  static_assert(sizeof(TunnelMeta) == offsetof(FlowKey, pad1) - offsetof(FlowKey, tun_id));
+  const bool has_tunnel = st.tun.tun_id | st.tun.ipv4_dst | st.tun.ipv4_src | st.tun.flags |
+                          st.tun.ipv6_dst[15] | st.tun.ipv6_dst[0];
+  if (has_tunnel) [[unlikely]] {
+    std::memcpy(&scratch->tun_id, &st.tun, sizeof st.tun);
+    scratch->pad1 = 0;
+    md.tunnel = scratch;
+  }
+  return md;
+}
+
+inline UpcallMeta* upcall_meta(rte_mbuf* m) {
+  return static_cast<UpcallMeta*>(rte_mbuf_to_priv(m));
+}
+
+// A counter with a single writer (its PMD) and concurrent readers.
+struct Counter {
+  std::atomic<uint64_t> v{0};
+  void add(uint64_t n = 1) {
+    v.store(v.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
+  }
+  uint64_t get() const { return v.load(std::memory_order_relaxed); }
+  void reset() { v.store(0, std::memory_order_relaxed); }
+};
+
+struct alignas(64) PmdCounters {
+  Counter iterations, busy_iterations;
+  Counter busy_cycles, idle_cycles;  // TSC cycles in iterations with / without packets
+  Counter rx_packets, rx_batches;    // packets received from ports, non-empty rx bursts
+  Counter passes;                    // datapath passes (rx + recirculations + executes)
+  Counter emc_hits, megaflow_hits;
+  Counter upcalls;  // misses and userspace actions queued
+  Counter lost;     // upcalls dropped (queue full, no reader, no mbuf)
+  Counter recirculations;
+  Counter sleeps, sleep_us;
+  std::array<Counter, static_cast<size_t>(PmdDrop::kCount)> drops;
+  std::array<Counter, static_cast<size_t>(ExtractDrop::kCount)> extract_drops;
+  std::array<Counter, kActionDropCount> action_drops;
+
+  void reset();
+};
+
+class Pmd {
+ public:
+  // What every PMD shares, owned by the Datapath.
+  struct Shared {
+    FlowTable* flows = nullptr;
+    Rcu* rcu = nullptr;
+    PortTable* ports = nullptr;
+    rte_mempool* pool = nullptr;
+    std::atomic<bool> upcalls_enabled{false};  // an upcall reader is attached
+    std::atomic<bool> emc_enabled{true};
+    std::atomic<uint32_t> sleep_max_us{250};
+    uint64_t tsc_per_ms = 1;
+    uint64_t tsc_base = 0, ms_base = 0;  // CLOCK_MONOTONIC ms at tsc_base
+    uint64_t now_ms(uint64_t tsc) const { return ms_base + (tsc - tsc_base) / tsc_per_ms; }
+  };
+
+  // Control thread. `index` is the PMD's RCU thread id and tx queue number.
+  // Returns nullptr with *err set if the rings cannot be created.
+  static std::unique_ptr<Pmd> create(uint32_t index, unsigned lcore, Shared* shared,
+                                     uint32_t upcall_ring_size, std::string* err);
+  ~Pmd();
+
+  // The thread body, for rte_eal_remote_launch(). Returns when stop() is called.
+  static int lcore_main(void* self);
+  void stop() { stop_.store(true, std::memory_order_release); }
+
+  // Control thread: publish a new poll list; returns the previous one, which
+  // the caller frees after an RCU grace period.
+  const PollList* set_poll_list(const PollList* pl) {
+    return poll_list_.exchange(pl, std::memory_order_acq_rel);
+  }
+  const PollList* poll_list() const { return poll_list_.load(std::memory_order_acquire); }
+
+  uint32_t index() const { return index_; }
+  unsigned lcore() const { return lcore_; }
+  rte_ring* upcall_ring() const { return upcall_ring_; }
+  rte_ring* exec_ring() const { return exec_ring_; }
+
+  PmdCounters counters;
+
+ private:
+  struct Sink;
+  friend struct Sink;
+
+  Pmd(uint32_t index, unsigned lcore, Shared* shared);
+  void run();
+  // One datapath pass over n packets. First pass: every packet arrived on
+  // `in_port` with no other metadata (mds == nullptr). Recirculation: mds[i]
+  // is packet i's metadata and depth its pass number.
+  void process(rte_mbuf** pkts, uint32_t n, uint32_t in_port, const PacketState* states,
+               uint32_t depth);
+  void handle_misses(rte_mbuf** pkts, const FlowKey* const* keys, uint32_t n);
+  void run_recirculations();
+  void run_exec_jobs();
+  void tx_enqueue(uint32_t odp_port, rte_mbuf* m);
+  struct TxBatch;
+  void send_batch(TxBatch& b);
+  void flush_tx();
+  void drop(rte_mbuf* m, PmdDrop why) {
+    if (m) rte_pktmbuf_free(m);
+    counters.drops[static_cast<size_t>(why)].add();
+  }
+
+  const uint32_t index_;
+  const unsigned lcore_;
+  Shared* const shared_;
+  std::atomic<bool> stop_{false};
+  std::atomic<const PollList*> poll_list_{nullptr};
+  rte_ring* upcall_ring_ = nullptr;
+  rte_ring* exec_ring_ = nullptr;
+  Emc emc_;
+  uint64_t now_ms_ = 0;  // refreshed once per iteration
+
+  // Per-port tx batches of the current iteration.
+  struct TxBatch {
+    uint32_t odp_port;
+    uint16_t n;
+    rte_mbuf* pkts[kMaxBurst];
+  };
+  static constexpr uint32_t kMaxTxBatches = 16;
+  std::array<TxBatch, kMaxTxBatches> tx_{};
+  uint32_t n_tx_ = 0;
+  std::array<int8_t, kMaxPorts> tx_slot_;  // odp port -> index in tx_, -1 when none
+
+  // Packets waiting for their next pass (recirculation).
+  static constexpr uint32_t kRecircQueue = 2 * kMaxBurst;
+  rte_mbuf* rq_pkts_[kRecircQueue];
+  PacketState rq_states_[kRecircQueue];
+  uint8_t rq_depth_[kRecircQueue];
+  uint32_t rq_n_ = 0;
+  uint32_t cur_depth_ = 0;  // pass number of the packet whose actions run now
+};
+
+}  // namespace dpx

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Installs every Debian 12 package dpx needs to build, test, run its demo and
+# benchmarks. Idempotent: packages already installed are left alone, and the
+# package lists are refreshed only when something is missing.
+set -euo pipefail
+
+packages=(
+  # build
+  build-essential cmake ninja-build pkg-config clang-format
+  libdpdk-dev dpdk libboost-program-options-dev libgtest-dev libgmock-dev libbenchmark-dev
+  libpcap-dev libnuma-dev libbpf-dev libxdp-dev
+  # tests and demo: namespaces, veth, traffic and captures
+  iproute2 iputils-ping ethtool tcpdump python3-scapy iperf3 procps psmisc
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  echo "install-deps: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -q
+  apt-get install -y -q --no-install-recommends "${missing[@]}"
+else
+  echo "install-deps: all ${#packages[@]} packages present"
+fi
