@@ -107,9 +107,17 @@ static_assert(offsetof(FlowKey, nd_target) == 112);
 static_assert(offsetof(FlowKey, tun_id) == 128);
 static_assert(offsetof(FlowKey, pad1) == 184);
 
-inline bool operator==(const FlowKey& a, const FlowKey& b) {
-  return std::memcmp(&a, &b, sizeof a) == 0;
+// Word-wise equality without an early exit: the compiler vectorises the
+// OR of XORs, which beats a byte-wise memcmp call for this fixed size.
+inline bool keys_equal(const FlowKey& a, const FlowKey& b) {
+  const uint64_t* x = a.words();
+  const uint64_t* y = b.words();
+  uint64_t diff = 0;
+  for (size_t i = 0; i < FlowKey::kWords; i++) diff |= x[i] ^ y[i];
+  return diff == 0;
 }
+
+inline bool operator==(const FlowKey& a, const FlowKey& b) { return keys_equal(a, b); }
 
 // A 128-bit unique flow identifier, chosen by ovs-vswitchd (or dpxctl).
 struct Ufid {

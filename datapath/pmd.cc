@@ -241,7 +241,25 @@ void Pmd::process(rte_mbuf** pkts, uint32_t n, uint32_t in_port, const PacketSta
   const bool emc_on = shared_->emc_enabled.load(std::memory_order_relaxed);
   uint32_t n_emc = 0, n_cls = 0;
   if (emc_on) {
-    emc_.lookup_batch(key_ptrs, n, hashes, flows);
+    // Runs of one microflow (a TCP burst, a UDP stream) are common: a packet
+    // whose key equals the previous one's takes that packet's flow without a
+    // hash or an EMC probe. The others are hashed and their entries
+    // prefetched first, then looked up, so the probes' cache misses overlap.
+    bool same[kMaxBurst];
+    same[0] = false;
+    hashes[0] = emc_hash(keys[0]);
+    emc_.prefetch(hashes[0]);
+    for (uint32_t i = 1; i < n; ++i) {
+      same[i] = keys_equal(keys[i], keys[i - 1]);
+      if (same[i]) {
+        hashes[i] = hashes[i - 1];
+      } else {
+        hashes[i] = emc_hash(keys[i]);
+        emc_.prefetch(hashes[i]);
+      }
+    }
+    for (uint32_t i = 0; i < n; ++i)
+      flows[i] = same[i] ? flows[i - 1] : emc_.lookup(keys[i], hashes[i]);
   } else {
     std::fill_n(flows, n, nullptr);
   }
@@ -317,6 +335,12 @@ void Pmd::process(rte_mbuf** pkts, uint32_t n, uint32_t in_port, const PacketSta
     const Flow* f = flows[i];
     if (!f) continue;
     const ActionProgram* prog = f->actions.load(std::memory_order_acquire);
+    // Plain forwarding (one output, nothing else) needs no packet state and
+    // no executor: the most common program takes the shortest path.
+    if (prog->n_actions == 1 && prog->begin()->op == ActionOp::kOutput) {
+      tx_enqueue(prog->begin()->arg0, pkts[i]);
+      continue;
+    }
     PacketState st = states ? states[i] : PacketState::from_key(keys[i]);
     if (states) st.trunc_max_len = 0;
     execute_actions(*prog, pkts[i], keys[i], st, sink);
