@@ -596,7 +596,7 @@ void put_ufid_only(Writer& w, const Ufid& u) {
 
 int get_pmd(std::span<const uint8_t> b, PmdStats* p, std::string* err) {
   *p = {};
-  Reader r(b, "PMD", err);
+  Reader r(b, "PMD", err, bit(DPX_PMD_A_DROP));
   NlAttr a;
   while (r.next(&a)) {
     bool ok = true;
@@ -641,6 +641,15 @@ int get_pmd(std::span<const uint8_t> b, PmdStats* p, std::string* err) {
       case DPX_PMD_A_RX_BATCHES:
         f = &p->rx_batches;
         break;
+      case DPX_PMD_A_RECIRCULATIONS:
+        f = &p->recirculations;
+        break;
+      case DPX_PMD_A_DROP: {
+        DropCount d;
+        if (get_drop(a.payload, &d, err) != 0) return EINVAL;
+        p->drops.push_back(std::move(d));
+        break;
+      }
       default:
         ok = r.unknown(a);
     }
@@ -1230,6 +1239,13 @@ int encode_pmd_stats(std::span<const PmdStats> pmds, NlBuf* b) {
     w.u64(DPX_PMD_A_SLEEPS, p.sleeps);
     w.u64(DPX_PMD_A_SLEEP_US, p.sleep_us);
     w.u64(DPX_PMD_A_RX_BATCHES, p.rx_batches);
+    w.u64(DPX_PMD_A_RECIRCULATIONS, p.recirculations);
+    for (const auto& d : p.drops) {
+      size_t dc = w.begin(DPX_PMD_A_DROP);
+      w.str(DPX_DROP_A_REASON, d.reason);
+      w.u64(DPX_DROP_A_COUNT, d.count);
+      w.end(dc);
+    }
     w.end(c);
   }
   return w.result();

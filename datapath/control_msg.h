@@ -250,6 +250,8 @@ struct PmdStats {
   uint64_t packets = 0, passes = 0, emc_hits = 0, megaflow_hits = 0;
   uint64_t upcalls = 0, lost = 0, busy_cycles = 0, idle_cycles = 0;
   uint64_t sleeps = 0, sleep_us = 0, rx_batches = 0;
+  uint64_t recirculations = 0;
+  std::vector<DropCount> drops;  // every drop reason of the PMD's stages, zero or not
   friend bool operator==(const PmdStats&, const PmdStats&) = default;
 };
 int encode_pmd_stats(std::span<const PmdStats>, NlBuf*);

@@ -246,7 +246,9 @@ enum dpx_pmd_attr {
   DPX_PMD_A_SLEEPS = 11,       /* u64: number of idle sleeps */
   DPX_PMD_A_SLEEP_US = 12,     /* u64: total time slept */
   DPX_PMD_A_RX_BATCHES = 13,   /* u64: non-empty rx bursts */
-  DPX_PMD_A_MAX = 13
+  DPX_PMD_A_RECIRCULATIONS = 14, /* u64: packets queued for another pass */
+  DPX_PMD_A_DROP = 15,         /* nested enum dpx_drop_attr; repeated: drops by reason */
+  DPX_PMD_A_MAX = 15
 };
 
 enum dpx_upcall_type {

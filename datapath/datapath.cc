@@ -509,6 +509,15 @@ int Datapath::pmd_stats(std::vector<PmdStats>* out, std::string*) {
     s.sleeps = c.sleeps.get();
     s.sleep_us = c.sleep_us.get();
     s.rx_batches = c.rx_batches.get();
+    s.recirculations = c.recirculations.get();
+    for (size_t i = 0; i < c.extract_drops.size(); ++i) {
+      if (static_cast<ExtractDrop>(i) == ExtractDrop::kNone) continue;
+      s.drops.push_back({extract_drop_name(static_cast<ExtractDrop>(i)), c.extract_drops[i].get()});
+    }
+    for (size_t i = 0; i < c.action_drops.size(); ++i)
+      s.drops.push_back({action_drop_name(static_cast<ActionDrop>(i)), c.action_drops[i].get()});
+    for (size_t i = 0; i < c.drops.size(); ++i)
+      s.drops.push_back({pmd_drop_name(static_cast<PmdDrop>(i)), c.drops[i].get()});
     out->push_back(s);
   }
   return 0;

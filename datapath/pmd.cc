@@ -157,20 +157,21 @@ void Pmd::run() {
         for (uint16_t i = 0; i < n; ++i) bytes += pkts[i]->pkt_len;
         e.port->rxq_counters[e.qid].add(n, bytes);
         counters.rx_batches.add();
-        process(pkts, n, e.port->odp_port(), nullptr, 0);
+        process(pkts, n, e.port->odp_port(), nullptr, 0, &e.port->rxq_counters[e.qid]);
         run_recirculations();
       }
     }
+    bool busy = got != 0;
     if (!rte_ring_empty(exec_ring_)) {
       run_exec_jobs();
-      got += 1;
+      busy = true;
     }
     flush_tx();
     counters.rx_packets.add(got);
 
     const uint64_t t1 = rte_rdtsc();
     counters.iterations.add();
-    if (got) {
+    if (busy) {
       counters.busy_iterations.add();
       counters.busy_cycles.add(t1 - t0);
     } else {
@@ -182,7 +183,7 @@ void Pmd::run() {
     // longer naps up to sleep_max_us, offline for RCU so that flow removal
     // never waits for a sleeping PMD.
     const uint32_t max_us = shared_->sleep_max_us.load(std::memory_order_relaxed);
-    if (got || max_us == 0) {
+    if (busy || max_us == 0) {
       idle_iters = 0;
       sleep_us = 0;
       continue;
@@ -203,7 +204,7 @@ void Pmd::run() {
 }
 
 void Pmd::process(rte_mbuf** pkts, uint32_t n, uint32_t in_port, const PacketState* states,
-                  uint32_t depth) {
+                  uint32_t depth, QueueCounters* rxq) {
   // Stage 1: key extraction. Malformed packets leave the burst here with
   // their reason counted; the survivors are compacted in place.
   alignas(64) FlowKey keys[kMaxBurst];
@@ -224,6 +225,7 @@ void Pmd::process(rte_mbuf** pkts, uint32_t n, uint32_t in_port, const PacketSta
         extract_key(rte_pktmbuf_mtod(m, const uint8_t*), m->data_len, md, &keys[k]);
     if (why != ExtractDrop::kNone) [[unlikely]] {
       counters.extract_drops[static_cast<size_t>(why)].add();
+      if (rxq) rxq->drop(1);  // the port's "rx dropped" includes malformed frames
       rte_pktmbuf_free(m);
       continue;
     }
@@ -391,7 +393,7 @@ void Pmd::run_recirculations() {
     std::memmove(rq_states_, rq_states_ + take, (rq_n_ - take) * sizeof rq_states_[0]);
     std::memmove(rq_depth_, rq_depth_ + take, (rq_n_ - take) * sizeof rq_depth_[0]);
     rq_n_ -= take;
-    process(pkts, take, 0, states, depth);
+    process(pkts, take, 0, states, depth, nullptr);
   }
 }
 

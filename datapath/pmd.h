@@ -179,10 +179,11 @@ class Pmd {
   Pmd(uint32_t index, unsigned lcore, Shared* shared);
   void run();
   // One datapath pass over n packets. First pass: every packet arrived on
-  // `in_port` with no other metadata (mds == nullptr). Recirculation: mds[i]
-  // is packet i's metadata and depth its pass number.
+  // `in_port` with no other metadata (states == nullptr) from the rx queue
+  // counted by `rxq`. Recirculation: states[i] is packet i's state, depth
+  // its pass number, rxq null.
   void process(rte_mbuf** pkts, uint32_t n, uint32_t in_port, const PacketState* states,
-               uint32_t depth);
+               uint32_t depth, QueueCounters* rxq);
   void handle_misses(rte_mbuf** pkts, const FlowKey* const* keys, uint32_t n);
   void run_recirculations();
   void run_exec_jobs();

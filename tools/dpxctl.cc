@@ -320,8 +320,7 @@ int cmd_pmd_stats_show(ControlClient& c) {
     uint64_t cycles = p.busy_cycles + p.idle_cycles;
     std::printf("pmd thread numa_id %u core_id %u:\n", p.numa, p.core);
     std::printf("  packets received: %" PRIu64 "\n", p.packets);
-    std::printf("  packet recirculations: %" PRIu64 "\n",
-                p.passes > p.packets ? p.passes - p.packets : 0);
+    std::printf("  packet recirculations: %" PRIu64 "\n", p.recirculations);
     std::printf("  avg. datapath passes per packet: %.2f\n", ratio(p.passes, p.packets));
     std::printf("  emc hits: %" PRIu64 " (%.1f %%)\n", p.emc_hits, pct(p.emc_hits, p.passes));
     std::printf("  megaflow hits: %" PRIu64 " (%.1f %%)\n", p.megaflow_hits,
@@ -338,6 +337,15 @@ int cmd_pmd_stats_show(ControlClient& c) {
     std::printf("  avg processing cycles per packet: %.2f (%" PRIu64 "/%" PRIu64 ")\n",
                 ratio(p.busy_cycles, p.packets), p.busy_cycles, p.packets);
     std::printf("  sleeps: %" PRIu64 " (%" PRIu64 " us total)\n", p.sleeps, p.sleep_us);
+    // Every drop reason the PMD counts; only the ones that happened.
+    bool any = false;
+    for (const auto& d : p.drops) {
+      if (!d.count) continue;
+      if (!any) std::printf("  drops:\n");
+      any = true;
+      std::printf("    %s: %" PRIu64 "\n", d.reason.c_str(), d.count);
+    }
+    if (!any) std::printf("  drops: none\n");
   }
   return 0;
 }
