@@ -20,6 +20,8 @@
 // Thread-safety: plain data; a FlowKey is owned by whoever holds it.
 #pragma once
 
+#include <smmintrin.h>
+
 #include <array>
 #include <cstddef>
 #include <cstdint>
@@ -107,14 +109,21 @@ static_assert(offsetof(FlowKey, nd_target) == 112);
 static_assert(offsetof(FlowKey, tun_id) == 128);
 static_assert(offsetof(FlowKey, pad1) == 184);
 
-// Word-wise equality without an early exit: the compiler vectorises the
-// OR of XORs, which beats a byte-wise memcmp call for this fixed size.
+// Full-key equality, 16 bytes at a time (the key is 64-byte aligned). The
+// line holding the IPv4 addresses and L4 ports is compared first and alone:
+// it is where most microflows differ, so comparing two different keys (the
+// PMD checks each packet against the previous one) usually costs one
+// compare; equal keys are then confirmed with one OR-accumulated pass.
 inline bool keys_equal(const FlowKey& a, const FlowKey& b) {
-  const uint64_t* x = a.words();
-  const uint64_t* y = b.words();
-  uint64_t diff = 0;
-  for (size_t i = 0; i < FlowKey::kWords; i++) diff |= x[i] ^ y[i];
-  return diff == 0;
+  const auto* x = reinterpret_cast<const __m128i*>(&a);
+  const auto* y = reinterpret_cast<const __m128i*>(&b);
+  __m128i d = _mm_xor_si128(_mm_load_si128(x + 2), _mm_load_si128(y + 2));
+  if (!_mm_testz_si128(d, d)) return false;
+  for (int i = 0; i < 12; ++i) {
+    if (i == 2) continue;
+    d = _mm_or_si128(d, _mm_xor_si128(_mm_load_si128(x + i), _mm_load_si128(y + i)));
+  }
+  return _mm_testz_si128(d, d);
 }
 
 inline bool operator==(const FlowKey& a, const FlowKey& b) { return keys_equal(a, b); }
