@@ -47,6 +47,8 @@ class DpxdProcess {
   DpxdProcess& operator=(const DpxdProcess&) = delete;
 
   const std::string& dir() const { return dir_; }
+  // Environment for the dpxd child, set before start().
+  void set_env(const std::string& k, const std::string& v) { env_.emplace_back(k, v); }
   const std::string& socket() const { return socket_; }
   pid_t pid() const { return pid_; }
 
@@ -62,6 +64,7 @@ class DpxdProcess {
     log_ = dir_ + "/dpxd.log";
     pid_ = fork();
     if (pid_ == 0) {
+      for (auto& [k, v] : env_) setenv(k.c_str(), v.c_str(), 1);
       FILE* f = std::freopen(log_.c_str(), "w", stdout);
       if (f) dup2(fileno(stdout), 2);
       std::vector<char*> argv;
@@ -133,6 +136,7 @@ class DpxdProcess {
 
  private:
   std::string dir_, socket_, log_;
+  std::vector<std::pair<std::string, std::string>> env_;
   pid_t pid_ = -1;
   int exit_status_ = 0;
 };
