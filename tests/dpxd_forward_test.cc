@@ -246,3 +246,39 @@ TEST_F(DpxdForward, SurvivesGarbageOnTheControlSocket) {
 
 }  // namespace
 }  // namespace dpx::test
+
+namespace dpx::test {
+namespace {
+
+// SIGTERM with ports and flows in place ends dpxd cleanly (exit status 0),
+// and a bad option is refused before the EAL starts, naming the option.
+TEST(DpxdProcessLife, CleanShutdownAndBadOptions) {
+  {
+    DpxdProcess dpxd;
+    std::string err;
+    ASSERT_TRUE(dpxd.start({}, &err)) << err;
+    ControlClient c;
+    ASSERT_EQ(c.connect(dpxd.socket(), &err), 0) << err;
+    PortAddRequest req;
+    req.name = "sink";
+    req.type = "dpdk";
+    req.devargs = "net_null_sink";
+    PortInfo info;
+    ASSERT_EQ(c.port_add(req, &info, &err), 0) << err;
+    const int st = dpxd.stop();
+    EXPECT_TRUE(WIFEXITED(st)) << "status " << st;
+    EXPECT_EQ(WEXITSTATUS(st), 0) << dpxd.log();
+  }
+  {
+    DpxdProcess dpxd;
+    std::string err;
+    EXPECT_FALSE(dpxd.start({"--flow-limit", "zero"}, &err));
+    const int st = dpxd.stop();
+    EXPECT_TRUE(WIFEXITED(st));
+    EXPECT_EQ(WEXITSTATUS(st), 2);
+    EXPECT_NE(dpxd.log().find("flow-limit"), std::string::npos) << dpxd.log();
+  }
+}
+
+}  // namespace
+}  // namespace dpx::test
