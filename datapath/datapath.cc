@@ -59,6 +59,7 @@ std::unique_ptr<Datapath> Datapath::create(const DpxdOptions& opts,
   sh.ports = &dp->ports_;
   sh.pool = dp->pool_;
   sh.sleep_max_us.store(opts.pmd_sleep_max_us);
+  sh.set_emc_insert_inv_prob(opts.emc_insert_inv_prob);
   sh.tsc_per_ms = std::max<uint64_t>(1, rte_get_tsc_hz() / 1000);
   sh.tsc_base = rte_rdtsc();
   sh.ms_base = monotonic_ms();

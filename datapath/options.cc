@@ -81,6 +81,9 @@ ParseResult parse_dpxd_options(int argc, const char* const* argv, DpxdOptions* o
      "longest sleep of an idle PMD in microseconds; 0 keeps PMDs busy-polling")
     ("upcall-queue-size", po::value(&o.upcall_queue_size)->default_value(o.upcall_queue_size),
      "upcall queue entries per PMD (power of two)")
+    ("emc-insert-inv-prob", po::value(&o.emc_insert_inv_prob)->default_value(o.emc_insert_inv_prob),
+     "insert a classifier hit into the exact-match cache with probability 1/N (1: always, "
+     "0: never), so that many short microflows do not thrash it")
     ("mbufs", po::value(&o.mbufs)->default_value(o.mbufs), "packet buffers in the mempool")
     ("file-prefix", po::value(&o.file_prefix)->default_value(o.file_prefix),
      "DPDK runtime file prefix; give each dpxd on a host its own");

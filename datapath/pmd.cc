@@ -114,7 +114,7 @@ std::unique_ptr<Pmd> Pmd::create(uint32_t index, unsigned lcore, Shared* shared,
 }
 
 Pmd::Pmd(uint32_t index, unsigned lcore, Shared* shared)
-    : index_(index), lcore_(lcore), shared_(shared) {
+    : index_(index), lcore_(lcore), shared_(shared), rng_(0x9e3779b9u ^ (index + 1)) {
   tx_slot_.fill(-1);
 }
 
@@ -241,6 +241,7 @@ void Pmd::process(rte_mbuf** pkts, uint32_t n, uint32_t in_port, const PacketSta
   const Flow* flows[kMaxBurst];
   uint32_t hashes[kMaxBurst];
   const bool emc_on = shared_->emc_enabled.load(std::memory_order_relaxed);
+  const uint32_t insert_threshold = shared_->emc_insert_threshold.load(std::memory_order_relaxed);
   uint32_t n_emc = 0, n_cls = 0;
   if (emc_on) {
     // Runs of one microflow (a TCP burst, a UDP stream) are common: a packet
@@ -287,7 +288,10 @@ void Pmd::process(rte_mbuf** pkts, uint32_t n, uint32_t in_port, const PacketSta
       flows[i] = found[j];
       if (found[j]) {
         ++n_cls;
-        if (emc_on) emc_.insert(keys[i], hashes[i], found[j]);
+        // As OVS does (emc-insert-inv-prob): insert only a fraction of
+        // hits, so that a long-lived microflow soon gets an entry while a
+        // crowd of short ones does not keep evicting each other.
+        if (emc_on && next_random() <= insert_threshold) emc_.insert(keys[i], hashes[i], found[j]);
       } else {
         upcall_pkts[n_up] = pkts[i];
         upcall_keys[n_up++] = &keys[i];

@@ -142,6 +142,12 @@ class Pmd {
     rte_mempool* pool = nullptr;
     std::atomic<bool> upcalls_enabled{false};  // an upcall reader is attached
     std::atomic<bool> emc_enabled{true};
+    // A classifier hit enters the EMC when a per-PMD random number is at or
+    // below this (UINT32_MAX: always; 0: never). See set_emc_insert_inv_prob.
+    std::atomic<uint32_t> emc_insert_threshold{UINT32_MAX / 100};
+    void set_emc_insert_inv_prob(uint32_t n) {
+      emc_insert_threshold.store(n == 0 ? 0 : UINT32_MAX / n, std::memory_order_relaxed);
+    }
     std::atomic<uint32_t> sleep_max_us{250};
     uint64_t tsc_per_ms = 1;
     uint64_t tsc_base = 0, ms_base = 0;  // CLOCK_MONOTONIC ms at tsc_base
@@ -191,6 +197,12 @@ class Pmd {
   struct TxBatch;
   void send_batch(TxBatch& b);
   void flush_tx();
+  uint32_t next_random() {
+    rng_ ^= rng_ << 13;
+    rng_ ^= rng_ >> 17;
+    rng_ ^= rng_ << 5;
+    return rng_;
+  }
   void drop(rte_mbuf* m, PmdDrop why) {
     if (m) rte_pktmbuf_free(m);
     counters.drops[static_cast<size_t>(why)].add();
@@ -205,6 +217,7 @@ class Pmd {
   rte_ring* exec_ring_ = nullptr;
   Emc emc_;
   uint64_t now_ms_ = 0;  // refreshed once per iteration
+  uint32_t rng_;         // xorshift32 state for EMC insertion
 
   // Per-port tx batches of the current iteration.
   struct TxBatch {
