@@ -17,6 +17,7 @@
 #include "key_extract.h"
 #include "odp_actions.h"
 #include "odp_key.h"
+#include "simple_match.h"
 
 namespace dpx {
 
@@ -333,6 +334,10 @@ void Datapath::flow_put(std::span<const FlowPutEntry> entries, std::span<FlowPut
     if (e.flags & DPX_FLOW_PUT_CREATE) a.flags |= kFlowPutCreate;
     if (e.flags & DPX_FLOW_PUT_MODIFY) a.flags |= kFlowPutModify;
     if (e.flags & DPX_FLOW_PUT_ZERO_STATS) a.flags |= kFlowPutZeroStats;
+    // A megaflow that matches more than the simple fields ends simple mode
+    // first (simple_match.h).
+    const bool simple = mask_is_simple(a.mask);
+    if (!simple) enter_full_mode();
     FlowStatsSnapshot old;
     const bool existed = flows_->find(e.ufid) != nullptr;
     int rc = flows_->put(a, &old);
@@ -357,11 +362,17 @@ void Datapath::flow_put(std::span<const FlowPutEntry> entries, std::span<FlowPut
       }
       continue;
     }
-    if (existed) r.old_stats = to_wire(old);
+    if (existed)
+      r.old_stats = to_wire(old);
+    else if (!simple)
+      ++non_simple_flows_;
   }
 }
 
 void Datapath::flow_del(std::span<const Ufid> ufids, std::span<FlowDelResult> results) {
+  // Simple mode comes back in tick(), once these flows are gone.
+  for (const Ufid& u : ufids)
+    if (const Flow* f = flows_->find(u); f && !mask_is_simple(f->mask)) --non_simple_flows_;
   for (size_t i = 0; i < ufids.size(); ++i) {
     FlowStatsSnapshot st;
     int rc = flows_->del(ufids[i], &st);
@@ -424,6 +435,7 @@ int Datapath::flow_dump(const FlowDumpRequest& req, size_t max_bytes, FlowDumpRe
 
 int Datapath::flow_flush(std::string*) {
   flows_->flush();
+  non_simple_flows_ = 0;
   return 0;
 }
 
@@ -579,7 +591,22 @@ void Datapath::drain_upcalls(ControlServer* server) {
   }
 }
 
+// Simple mode ends before a megaflow that needs more than the simple
+// fields is installed: PMDs already in a simple-mode burst must not see it
+// with their partial keys, so this waits one grace period after the switch
+// (every burst that read the old mode has ended). Sleeping PMDs are offline
+// and do not delay it.
+void Datapath::enter_full_mode() {
+  if (!shared_.simple_mode.load(std::memory_order_relaxed)) return;
+  shared_.simple_mode.store(false, std::memory_order_release);
+  if (started_) rte_rcu_qsbr_check(rcu_->qsbr(), rte_rcu_qsbr_start(rcu_->qsbr()), true);
+}
+
 void Datapath::tick(ControlServer* server) {
+  // Back to simple mode once the last non-simple megaflow is gone; a late
+  // switch only costs speed, never correctness.
+  if (non_simple_flows_ == 0 && !shared_.simple_mode.load(std::memory_order_relaxed))
+    shared_.simple_mode.store(true, std::memory_order_release);
   set_upcall_reader(server && server->upcall_subscribers() > 0);
   drain_upcalls(server);
   rcu_->reclaim();

@@ -67,6 +67,7 @@ class Datapath final : public ControlHandler {
   void republish_poll_lists();
   void drain_upcalls(ControlServer* server);
   FlowEntry flow_entry(const Flow& f, bool terse) const;
+  void enter_full_mode();
 
   DpxdOptions opts_;
   rte_mempool* pool_ = nullptr;
@@ -79,6 +80,8 @@ class Datapath final : public ControlHandler {
   bool started_ = false;
   uint64_t last_rank_ms_ = 0;
   uint64_t upcalls_built_ = 0;
+  // Installed megaflows whose mask is not simple (simple_match.h).
+  uint64_t non_simple_flows_ = 0;
   // Drops counted by the control thread (upcalls it could not deliver).
   uint64_t upcalls_undelivered_ = 0;
 };

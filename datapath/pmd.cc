@@ -205,6 +205,10 @@ void Pmd::run() {
 
 void Pmd::process(rte_mbuf** pkts, uint32_t n, uint32_t in_port, const PacketState* states,
                   uint32_t depth, QueueCounters* rxq) {
+  if (!states && shared_->simple_mode.load(std::memory_order_acquire)) {
+    n = process_simple(pkts, n, in_port);
+    if (n == 0) return;
+  }
   // Stage 1: key extraction. Malformed packets leave the burst here with
   // their reason counted; the survivors are compacted in place.
   alignas(64) FlowKey keys[kMaxBurst];

@@ -142,6 +142,10 @@ class Pmd {
     rte_mempool* pool = nullptr;
     std::atomic<bool> upcalls_enabled{false};  // an upcall reader is attached
     std::atomic<bool> emc_enabled{true};
+    // Every installed megaflow matches only simple fields (simple_match.h):
+    // first passes take Pmd::process_simple(). The control thread clears it
+    // and waits a grace period before installing any other megaflow.
+    std::atomic<bool> simple_mode{true};
     // A classifier hit enters the EMC when a per-PMD random number is at or
     // below this (UINT32_MAX: always; 0: never). See set_emc_insert_inv_prob.
     std::atomic<uint32_t> emc_insert_threshold{UINT32_MAX / 100};
@@ -191,6 +195,10 @@ class Pmd {
   void process(rte_mbuf** pkts, uint32_t n, uint32_t in_port, const PacketState* states,
                uint32_t depth, QueueCounters* rxq);
   void handle_misses(rte_mbuf** pkts, const FlowKey* const* keys, uint32_t n);
+  // The simple-match pass of a first-pass burst (pmd_simple.cc). Handles
+  // what it can and leaves the packets that need full key extraction at the
+  // front of pkts; returns their number.
+  uint32_t process_simple(rte_mbuf** pkts, uint32_t n, uint32_t in_port);
   void run_recirculations();
   void run_exec_jobs();
   void tx_enqueue(uint32_t odp_port, rte_mbuf* m);

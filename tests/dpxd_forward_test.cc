@@ -282,3 +282,94 @@ TEST(DpxdProcessLife, CleanShutdownAndBadOptions) {
 
 }  // namespace
 }  // namespace dpx::test
+
+namespace dpx::test {
+namespace {
+
+// Simple mode (simple_match.h) on and off: with only simple megaflows the
+// PMD never touches its EMC; a megaflow on other fields switches to the full
+// path (EMC hits appear); removing it switches back. Forwarding stays exact
+// throughout.
+TEST(SimpleMode, SwitchesWithTheInstalledMasks) {
+  DpxdProcess dpxd;
+  std::string err;
+  ASSERT_TRUE(dpxd.start({"--emc-insert-inv-prob", "1"}, &err)) << err;
+  ControlClient c;
+  ASSERT_EQ(c.connect(dpxd.socket(), &err), 0) << err;
+  auto port_add = [&](const std::string& name, const std::string& devargs, uint32_t odp) {
+    PortAddRequest req;
+    req.name = name;
+    req.type = "dpdk";
+    req.devargs = devargs;
+    req.odp_port = odp;
+    PortInfo info;
+    ASSERT_EQ(c.port_add(req, &info, &err), 0) << err;
+  };
+  auto port_del = [&](const std::string& name) {
+    PortRef ref;
+    ref.name = name;
+    ASSERT_EQ(c.port_del(ref, &err), 0) << err;
+  };
+  auto flow = [&](const std::string& f, const std::string& actions, bool add) {
+    FlowPutEntry e;
+    ASSERT_EQ(odp_flow_from_string(f, &e.key, &e.mask, &err), 0) << err;
+    ASSERT_EQ(odp_actions_from_string(actions, &e.actions, &err), 0) << err;
+    e.ufid = Ufid{{static_cast<uint32_t>(std::hash<std::string>()(f)), 7, 7, 7}};
+    if (add) {
+      std::vector<FlowPutResult> res;
+      ASSERT_EQ(c.flow_put(std::span<const FlowPutEntry>(&e, 1), &res, &err), 0) << err;
+      ASSERT_EQ(res.at(0).error, 0) << res[0].message;
+    } else {
+      std::vector<FlowDelResult> res;
+      ASSERT_EQ(c.flow_del(std::span<const Ufid>(&e.ufid, 1), &res, &err), 0) << err;
+      ASSERT_EQ(res.at(0).error, 0) << res[0].message;
+    }
+  };
+  auto pmd = [&] {
+    std::vector<PmdStats> s;
+    EXPECT_EQ(c.pmd_stats(&s, &err), 0) << err;
+    return s.at(0);
+  };
+  auto sink_tx = [&] {
+    PortRef ref;
+    ref.name = "sink";
+    PortInfo info;
+    EXPECT_EQ(c.port_get(ref, &info, &err), 0) << err;
+    return info.stats.tx_packets;
+  };
+  std::vector<Packet> in;
+  for (uint32_t i = 0; i < 100; ++i)
+    in.push_back(udp_packet(kMacB, kMacA, 0x0a000063, 0x0a000001, 7, 9, 10, i));
+  ASSERT_TRUE(write_pcap(dpxd.dir() + "/in.pcap", in));
+  const std::string src = "net_pcap_src%d,rx_pcap=" + dpxd.dir() + "/in.pcap";
+  auto replay = [&](int round) {
+    char devargs[512];
+    std::snprintf(devargs, sizeof devargs, src.c_str(), round);
+    port_add("src", devargs, 1);
+    ASSERT_TRUE(wait_until([&] { return sink_tx() == 100u * round; })) << sink_tx();
+    port_del("src");
+  };
+
+  port_add("sink", "net_null_sink", 2);
+  flow("in_port(1),eth(),eth_type(0x0800),ipv4()", "2", true);
+  replay(1);
+  EXPECT_EQ(pmd().emc_hits, 0u);
+  EXPECT_EQ(pmd().megaflow_hits, 100u);
+
+  // A megaflow on Ethernet addresses (on another port: it takes no traffic).
+  flow("in_port(5),eth(src=02:00:00:00:00:99)", "2", true);
+  replay(2);
+  const uint64_t emc_full = pmd().emc_hits;
+  EXPECT_GT(emc_full, 0u);
+  EXPECT_EQ(pmd().emc_hits + pmd().megaflow_hits, 200u);
+
+  flow("in_port(5),eth(src=02:00:00:00:00:99)", "2", false);
+  // The control thread switches back in its housekeeping tick, which runs
+  // after every batch of requests it serves: before the next port_add.
+  replay(3);
+  EXPECT_EQ(pmd().emc_hits, emc_full);
+  EXPECT_EQ(pmd().emc_hits + pmd().megaflow_hits, 300u);
+}
+
+}  // namespace
+}  // namespace dpx::test

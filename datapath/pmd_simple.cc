@@ -1,0 +1,78 @@
+// The PMD's simple-match pass (simple_match.h explains when and why).
+#include <rte_prefetch.h>
+
+#include "pmd.h"
+#include "simple_match.h"
+
+namespace dpx {
+
+uint32_t Pmd::process_simple(rte_mbuf** pkts, uint32_t n, uint32_t in_port) {
+  rte_mbuf* mine[kMaxBurst];
+  const Flow* flows[kMaxBurst];
+  uint16_t tcp_flags[kMaxBurst];
+  uint32_t ports[kMaxBurst];
+  uint32_t n_mine = 0, n_rest = 0, n_miss = 0;
+  SimpleKey key{}, prev{};
+  const Flow* prev_flow = nullptr;
+  bool have_prev = false;
+  alignas(64) FlowKey fk;
+  const Classifier& cls = shared_->flows->classifier();
+
+  for (uint32_t i = 0; i < n; ++i) {
+    rte_mbuf* m = pkts[i];
+    if (i + 1 < n) rte_prefetch0(rte_pktmbuf_mtod(pkts[i + 1], void*));
+    uint16_t flags;
+    if (m->nb_segs != 1 || !simple_extract(rte_pktmbuf_mtod(m, const uint8_t*), m->data_len,
+                                           in_port, &key, &flags)) [[unlikely]] {
+      pkts[n_rest++] = m;  // full key extraction decides (and counts drops)
+      continue;
+    }
+    // A burst is usually one simple key (one port, one ethertype), so one
+    // classifier lookup serves the whole run.
+    if (!have_prev || !simple_keys_equal(key, prev)) {
+      simple_to_flow_key(key, &fk);
+      prev_flow = cls.lookup(fk);
+      prev = key;
+      have_prev = true;
+    }
+    if (!prev_flow) [[unlikely]] {
+      const FlowKey* kp = &fk;
+      handle_misses(&m, &kp, 1);
+      ++n_miss;
+      continue;
+    }
+    // Only plain forwarding is finished here. Any other program runs on the
+    // ordinary path, with the packet's full key (hash, userspace and set
+    // actions read it).
+    const ActionProgram* prog = prev_flow->actions.load(std::memory_order_acquire);
+    if (prog->n_actions != 1 || prog->begin()->op != ActionOp::kOutput) {
+      pkts[n_rest++] = m;
+      continue;
+    }
+    mine[n_mine] = m;
+    flows[n_mine] = prev_flow;
+    ports[n_mine] = prog->begin()->arg0;
+    tcp_flags[n_mine++] = flags;
+  }
+  counters.passes.add(n_mine + n_miss);
+  counters.megaflow_hits.add(n_mine);
+
+  // Flow stats once per run of one flow, then the packets to their ports in
+  // arrival order.
+  for (uint32_t i = 0; i < n_mine;) {
+    const Flow* f = flows[i];
+    uint32_t j = i;
+    uint64_t bytes = 0;
+    uint16_t fl = 0;
+    for (; j < n_mine && flows[j] == f; ++j) {
+      bytes += mine[j]->pkt_len;
+      fl |= tcp_flags[j];
+    }
+    flow_account(f, j - i, bytes, fl, now_ms_);
+    i = j;
+  }
+  for (uint32_t i = 0; i < n_mine; ++i) tx_enqueue(ports[i], mine[i]);
+  return n_rest;
+}
+
+}  // namespace dpx

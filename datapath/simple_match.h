@@ -1,0 +1,130 @@
+// Simple match: the PMD's lookup shortcut for datapaths whose megaflows all
+// match on nothing but in_port, recirc_id, the ethertype, the VLAN tags and
+// the IP fragment bits. That is port-to-port forwarding (NFV chains, p2p
+// benchmarks, "in_port=1 actions=output:2" rules), where OVS's own userspace
+// datapath has the same idea (its "simple match" mode).
+//
+// In that mode no megaflow can tell two packets apart by any other field, so
+// the PMD builds only a 16-byte SimpleKey per packet: packets of a burst
+// with equal simple keys share one classifier lookup, and the exact-match
+// cache, whose 192-byte full keys would only repeat the classifier's answer
+// per microflow, is skipped. The classifier still decides (with a FlowKey
+// holding the simple fields, the rest zero, which every mask zeroes anyway).
+//
+// Equivalence with full key extraction is the contract: simple_extract()
+// accepts only IPv4 packets that key_extract.cc would accept with exactly
+// these field values, and returns false for anything else (other
+// ethertypes, 802.3 frames, IPv6, malformed headers), which then take the
+// full path and get its verdicts and drop reasons.
+//
+// Thread-safety: pure functions.
+#pragma once
+
+#include <cstdint>
+#include <cstring>
+
+#include "flow_key.h"
+
+namespace dpx {
+
+struct alignas(16) SimpleKey {
+  uint32_t in_port;
+  uint16_t eth_type;  // be16
+  uint8_t nw_frag;
+  uint8_t pad;
+  VlanTag vlan[2];
+};
+static_assert(sizeof(SimpleKey) == 16);
+
+inline bool simple_keys_equal(const SimpleKey& a, const SimpleKey& b) {
+  uint64_t x[2], y[2];
+  std::memcpy(x, &a, 16);
+  std::memcpy(y, &b, 16);
+  return ((x[0] ^ y[0]) | (x[1] ^ y[1])) == 0;
+}
+
+// True if `mask` matches nothing outside the simple fields.
+inline bool mask_is_simple(const FlowKey& mask) {
+  FlowKey rest = mask;
+  rest.in_port = 0;
+  rest.recirc_id = 0;
+  rest.eth_type = 0;
+  rest.nw_frag = 0;
+  rest.vlan[0] = {};
+  rest.vlan[1] = {};
+  const uint64_t* w = rest.words();
+  uint64_t any = 0;
+  for (size_t i = 0; i < FlowKey::kWords; ++i) any |= w[i];
+  return any == 0;
+}
+
+// The FlowKey the classifier looks up for a simple key (first pass:
+// recirc_id 0, no other metadata).
+inline void simple_to_flow_key(const SimpleKey& s, FlowKey* k) {
+  k->clear();
+  k->in_port = s.in_port;
+  k->eth_type = s.eth_type;
+  k->nw_frag = s.nw_frag;
+  k->vlan[0] = s.vlan[0];
+  k->vlan[1] = s.vlan[1];
+}
+
+// Fills *k and *tcp_flags (host order, for flow stats) from an Ethernet
+// frame of `len` bytes received on `in_port`. Returns false when the packet
+// must take full key extraction instead (see the contract above).
+inline bool simple_extract(const uint8_t* p, uint32_t len, uint32_t in_port, SimpleKey* k,
+                           uint16_t* tcp_flags) {
+  auto be16_at = [p](uint32_t off) { return static_cast<uint16_t>(p[off] << 8 | p[off + 1]); };
+  if (len < 14) return false;
+  k->in_port = in_port;
+  k->nw_frag = 0;
+  k->pad = 0;
+  k->vlan[0] = {};
+  k->vlan[1] = {};
+  uint32_t off = 12;
+  uint16_t type = be16_at(off);
+  for (int i = 0; i < 2 && (type == 0x8100 || type == 0x88a8); ++i) {
+    if (len - off < 6) return false;
+    k->vlan[i].tpid = __builtin_bswap16(type);
+    k->vlan[i].tci = __builtin_bswap16(static_cast<uint16_t>(be16_at(off + 2) | kVlanCfi));
+    off += 4;
+    type = be16_at(off);
+  }
+  if (type != 0x0800) return false;
+  k->eth_type = __builtin_bswap16(type);
+  off += 2;
+  // The same IPv4 checks as key extraction; failures take the full path,
+  // which drops the packet with the precise reason.
+  const uint32_t size = len - off;
+  if (size < 20) return false;
+  const uint8_t* ip = p + off;
+  const uint32_t hlen = (ip[0] & 0x0fu) * 4;
+  const uint32_t tot = static_cast<uint32_t>(ip[2] << 8 | ip[3]);
+  if (hlen < 20 || hlen > size || tot < hlen || tot > size) return false;
+  const uint16_t frag = static_cast<uint16_t>(ip[6] << 8 | ip[7]);
+  *tcp_flags = 0;
+  if (frag & 0x3fff) {
+    k->nw_frag = kFragAny;
+    if (frag & 0x1fff) {
+      k->nw_frag = kFragAny | kFragLater;
+      return true;  // later fragments carry no L4 header
+    }
+  }
+  const uint32_t l4 = tot - hlen;
+  switch (ip[9]) {
+    case 6:  // TCP: its flags go into the flow's stats
+      if (l4 < 20) return false;
+      *tcp_flags = static_cast<uint16_t>((ip[hlen + 12] << 8 | ip[hlen + 13]) & 0x0fff);
+      return true;
+    case 17:  // UDP
+      return l4 >= 8;
+    case 132:  // SCTP
+      return l4 >= 12;
+    case 1:  // ICMP
+      return l4 >= 8;  // type, code, checksum and 4 more bytes, as key extraction wants
+    default:
+      return true;
+  }
+}
+
+}  // namespace dpx
