@@ -373,15 +373,32 @@ void Datapath::flow_del(std::span<const Ufid> ufids, std::span<FlowDelResult> re
   // Simple mode comes back in tick(), once these flows are gone.
   for (const Ufid& u : ufids)
     if (const Flow* f = flows_->find(u); f && !mask_is_simple(f->mask)) --non_simple_flows_;
+  // The reply carries each flow's final stats, which ovs-vswitchd credits
+  // to its rules. Read at unlink time they are not final: a PMD may be in
+  // the middle of a burst that found the flow, or hit it in its exact-match
+  // cache until it next sweeps (emc.h), and account packets afterwards. So
+  // every flow of the batch is unlinked first, then the control thread waits
+  // for the two grace periods after which no PMD can touch them (the same
+  // two that gate their free, emc.h), and only then reads the stats. The
+  // flows are still allocated then: their free is queued for Rcu::reclaim(),
+  // which only this thread runs, and not before this function returns.
+  std::vector<std::pair<size_t, const Flow*>> removed;
   for (size_t i = 0; i < ufids.size(); ++i) {
-    FlowStatsSnapshot st;
-    int rc = flows_->del(ufids[i], &st);
+    const Flow* f = flows_->find(ufids[i]);
+    const int rc = flows_->del(ufids[i], nullptr);
     results[i].error = rc;
     if (rc == 0)
-      results[i].stats = to_wire(st);
+      removed.emplace_back(i, f);
     else
       results[i].message = "no such flow";
   }
+  if (removed.empty()) return;
+  if (started_) {
+    // Sleeping PMDs are offline and do not hold this up.
+    for (int gp = 0; gp < 2; ++gp)
+      rte_rcu_qsbr_check(rcu_->qsbr(), rte_rcu_qsbr_start(rcu_->qsbr()), true);
+  }
+  for (const auto& [i, f] : removed) results[i].stats = to_wire(flow_stats(*f));
 }
 
 FlowEntry Datapath::flow_entry(const Flow& f, bool terse) const {

@@ -239,7 +239,9 @@ int cmd_del_port(ControlClient& c, const std::vector<std::string>& a) {
 
 int cmd_put_flow(ControlClient& c, const std::vector<std::string>& a, uint32_t flags,
                  const char* what) {
-  if (a.size() != 2) return usage_error(std::string(what) + " FLOW ACTIONS");
+  if (a.size() != 2)
+    return usage_error((flags & DPX_FLOW_PUT_MODIFY) ? "mod-flow FLOW ACTIONS [--clear]"
+                                                     : "add-flow FLOW ACTIONS");
   FlowPutEntry e;
   e.flags = flags;
   std::string err;
