@@ -199,6 +199,12 @@ struct PacketState {
 //   void output(uint32_t odp_port, rte_mbuf* m)
 //       Takes ownership of m (typically appends it to the port's tx batch).
 //       Any pending truncation has already been applied to m.
+//   void output(uint32_t odp_port, rte_mbuf* m, const PacketState& st,
+//               const FlowKey& key)                              (optional)
+//       The same, for a sink that needs the packet's metadata at output: a
+//       tunnel port encapsulates with st.tun and hashes key (the packet's key
+//       for this pass) for the outer UDP source port. When the sink has this
+//       overload the executor calls it instead of the two-argument one.
 //   void userspace(rte_mbuf* m, const PacketState& st, const Action& a)
 //       Does NOT take ownership: the sink copies what it queues as an upcall
 //       (at most st.trunc_max_len bytes when that is non-zero; the original
@@ -234,6 +240,18 @@ concept ActionSink = requires(S& s, rte_mbuf* m, const PacketState& st, const Ac
 // Executor internals. Everything here runs per packet.
 // ---------------------------------------------------------------------------
 namespace actions_detail {
+
+// Hands m to the sink's output, with the packet's state when the sink wants
+// it (see the Sink contract).
+template <class Sink>
+inline void output(Sink& sink, uint32_t odp_port, rte_mbuf* m, const PacketState& st,
+                   const FlowKey& key) {
+  if constexpr (requires { sink.output(odp_port, m, st, key); }) {
+    sink.output(odp_port, m, st, key);
+  } else {
+    sink.output(odp_port, m);
+  }
+}
 
 // "No drop": the value header rewriters return when they succeeded.
 inline constexpr ActionDrop kOk = ActionDrop::kCount;
@@ -642,12 +660,12 @@ bool run(const Action* a, const Action* end, rte_mbuf* m, const FlowKey& key, Pa
       case ActionOp::kOutput:
         if (last) {
           trim_to(m, st.trunc_max_len);
-          sink.output(a->arg0, m);
+          output(sink, a->arg0, m, st, key);
           return true;
         }
         if (rte_mbuf* c = sink.copy(m)) {
           trim_to(c, st.trunc_max_len);
-          sink.output(a->arg0, c);
+          output(sink, a->arg0, c, st, key);
         } else {
           sink.drop(nullptr, ActionDrop::kOutputCopyFailed);
         }

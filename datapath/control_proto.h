@@ -95,7 +95,18 @@ enum dpx_ctl_type {
   DPX_CTL_UPCALL_SUBSCRIBE = 15, /* SUBSCRIBE_MODE? -> (empty); then UPCALL pushes */
   DPX_CTL_UPCALL = 16,           /* push only: UPCALL_* attributes at top level */
   DPX_CTL_DP_SET = 17,           /* FLOW_LIMIT?, EMC_ENABLE?, PMD_SLEEP_MAX_US? -> (empty) */
-  DPX_CTL_TYPE_MAX = 17
+  /* Tunnel underlay (docs/tunnels.md); codecs in tunnels/tunnel_msg.h. */
+  DPX_CTL_TNL_IP_ADD = 18,  /* TNL_IP{ADDR, PLEN, PORT_NAME} -> (empty) */
+  DPX_CTL_TNL_IP_DEL = 19,  /* TNL_IP{ADDR, PLEN, PORT_NAME} -> (empty) */
+  DPX_CTL_TNL_IP_DUMP = 20, /* (empty) -> TNL_IP* */
+  DPX_CTL_ROUTE_ADD = 21,   /* ROUTE{PREFIX, PLEN, PORT_NAME, GATEWAY?, SRC?} -> (empty) */
+  DPX_CTL_ROUTE_DEL = 22,   /* ROUTE{PREFIX, PLEN} -> (empty) */
+  DPX_CTL_ROUTE_DUMP = 23,  /* (empty) -> ROUTE* */
+  DPX_CTL_NEIGH_SET = 24,   /* NEIGH{ADDR, MAC, PORT_NAME} -> (empty): a static entry */
+  DPX_CTL_NEIGH_FLUSH = 25, /* (empty) -> (empty): forgets every learned entry */
+  DPX_CTL_NEIGH_DUMP = 26,  /* (empty) -> NEIGH* */
+  DPX_CTL_TNL_STATS = 27,   /* (empty) -> TNL_PORT*, TNL_COUNTER* */
+  DPX_CTL_TYPE_MAX = 27
 };
 
 /* Top-level attributes of message bodies. */
@@ -136,7 +147,13 @@ enum dpx_ctl_attr {
   DPX_CTL_A_UPCALL_USERDATA = 32,  /* bytes: userspace(userdata=) of the action */
   DPX_CTL_A_UPCALL_ACTIONS = 33,   /* bytes: actions being executed (slow path / sampling) */
   /* PACKET and KEY above carry the frame and the key dpxd extracted. */
-  DPX_CTL_A_MAX = 33
+  /* Tunnel underlay messages. */
+  DPX_CTL_A_TNL_IP = 34,      /* nested enum dpx_tnl_ip_attr; repeated in TNL_IP_DUMP */
+  DPX_CTL_A_ROUTE = 35,       /* nested enum dpx_route_attr; repeated in ROUTE_DUMP */
+  DPX_CTL_A_NEIGH = 36,       /* nested enum dpx_neigh_attr; repeated in NEIGH_DUMP */
+  DPX_CTL_A_TNL_PORT = 37,    /* nested enum dpx_tnl_port_attr; repeated */
+  DPX_CTL_A_TNL_COUNTER = 38, /* nested enum dpx_tnl_counter_attr; repeated */
+  DPX_CTL_A_MAX = 38
 };
 
 /* Attributes inside DPX_CTL_A_PORT. */
@@ -249,6 +266,73 @@ enum dpx_pmd_attr {
   DPX_PMD_A_RECIRCULATIONS = 14, /* u64: packets queued for another pass */
   DPX_PMD_A_DROP = 15,         /* nested enum dpx_drop_attr; repeated: drops by reason */
   DPX_PMD_A_MAX = 15
+};
+
+/* Attributes inside DPX_CTL_A_TNL_IP: a local VTEP address on an underlay
+ * port. Addresses are in network byte order; 4 bytes is IPv4 (16 bytes,
+ * IPv6, is reserved for later). */
+enum dpx_tnl_ip_attr {
+  DPX_TNL_IP_A_UNSPEC = 0,
+  DPX_TNL_IP_A_ADDR = 1,      /* 4 bytes */
+  DPX_TNL_IP_A_PLEN = 2,      /* u32: prefix length of the connected subnet */
+  DPX_TNL_IP_A_PORT_NAME = 3, /* string: the underlay port */
+  DPX_TNL_IP_A_PORT_NO = 4,   /* u32: its odp number (replies) */
+  DPX_TNL_IP_A_MAX = 4
+};
+
+/* Attributes inside DPX_CTL_A_ROUTE. */
+enum dpx_route_attr {
+  DPX_ROUTE_A_UNSPEC = 0,
+  DPX_ROUTE_A_PREFIX = 1,    /* 4 bytes, host bits zero */
+  DPX_ROUTE_A_PLEN = 2,      /* u32 */
+  DPX_ROUTE_A_GATEWAY = 3,   /* 4 bytes; absent or 0.0.0.0 = on-link */
+  DPX_ROUTE_A_PORT_NAME = 4, /* string: the underlay port */
+  DPX_ROUTE_A_PORT_NO = 5,   /* u32 (replies) */
+  DPX_ROUTE_A_SRC = 6,       /* 4 bytes: preferred source, absent = the port's VTEP */
+  DPX_ROUTE_A_CONNECTED = 7, /* u32 0 or 1 (replies): added with a VTEP address */
+  DPX_ROUTE_A_MAX = 7
+};
+
+/* Attributes inside DPX_CTL_A_NEIGH. */
+enum dpx_neigh_attr {
+  DPX_NEIGH_A_UNSPEC = 0,
+  DPX_NEIGH_A_ADDR = 1,      /* 4 bytes */
+  DPX_NEIGH_A_MAC = 2,       /* 6 bytes */
+  DPX_NEIGH_A_PORT_NAME = 3, /* string: the underlay port */
+  DPX_NEIGH_A_PORT_NO = 4,   /* u32 (replies) */
+  DPX_NEIGH_A_STATE = 5,     /* u32 enum dpx_neigh_state (replies) */
+  DPX_NEIGH_A_AGE_MS = 6,    /* u64: since last confirmed (replies) */
+  DPX_NEIGH_A_MAX = 6
+};
+
+enum dpx_neigh_state {
+  DPX_NEIGH_INCOMPLETE = 0, /* ARP request sent, no reply yet */
+  DPX_NEIGH_REACHABLE = 1,  /* confirmed recently */
+  DPX_NEIGH_PROBE = 2,      /* aged: still used, being re-confirmed */
+  DPX_NEIGH_STATIC = 3,     /* set by NEIGH_SET, never ages */
+};
+
+/* Attributes inside DPX_CTL_A_TNL_PORT: a tunnel port and its traffic. */
+enum dpx_tnl_port_attr {
+  DPX_TNL_PORT_A_UNSPEC = 0,
+  DPX_TNL_PORT_A_NO = 1,         /* u32 */
+  DPX_TNL_PORT_A_NAME = 2,       /* string */
+  DPX_TNL_PORT_A_TYPE = 3,       /* string: "vxlan" or "geneve" */
+  DPX_TNL_PORT_A_UDP_PORT = 4,   /* u32 */
+  DPX_TNL_PORT_A_RX_PACKETS = 5, /* u64: decapsulated */
+  DPX_TNL_PORT_A_RX_BYTES = 6,   /* u64: inner bytes */
+  DPX_TNL_PORT_A_TX_PACKETS = 7, /* u64: encapsulated */
+  DPX_TNL_PORT_A_TX_BYTES = 8,   /* u64: inner bytes */
+  DPX_TNL_PORT_A_MAX = 8
+};
+
+/* Attributes inside DPX_CTL_A_TNL_COUNTER: a named counter of the tunnel
+ * stages (drop reasons, ARP). */
+enum dpx_tnl_counter_attr {
+  DPX_TNL_COUNTER_A_UNSPEC = 0,
+  DPX_TNL_COUNTER_A_NAME = 1,  /* string */
+  DPX_TNL_COUNTER_A_VALUE = 2, /* u64 */
+  DPX_TNL_COUNTER_A_MAX = 2
 };
 
 enum dpx_upcall_type {

@@ -489,10 +489,76 @@ int ControlServer::dispatch(Conn* c, const CtlHeader& h, std::span<const uint8_t
     case DPX_CTL_UPCALL:
       *err = "UPCALL is sent by the server only";
       return EINVAL;
+    case DPX_CTL_TNL_IP_ADD:
+    case DPX_CTL_TNL_IP_DEL:
+    case DPX_CTL_TNL_IP_DUMP:
+    case DPX_CTL_ROUTE_ADD:
+    case DPX_CTL_ROUTE_DEL:
+    case DPX_CTL_ROUTE_DUMP:
+    case DPX_CTL_NEIGH_SET:
+    case DPX_CTL_NEIGH_FLUSH:
+    case DPX_CTL_NEIGH_DUMP:
+    case DPX_CTL_TNL_STATS:
+      return dispatch_tunnel(h.type, body, reply, err);
     default:
       *err = "unknown message type " + std::to_string(h.type);
       return EOPNOTSUPP;
   }
+}
+
+// The tunnel underlay messages (tunnels/tunnel_msg.h).
+int ControlServer::dispatch_tunnel(uint16_t type, std::span<const uint8_t> body, NlBuf* reply,
+                                   std::string* err) {
+  int e;
+  switch (type) {
+    case DPX_CTL_TNL_IP_ADD:
+    case DPX_CTL_TNL_IP_DEL: {
+      TnlIpEntry t;
+      if ((e = decode_tnl_ip_request(body, &t, err))) return e;
+      return type == DPX_CTL_TNL_IP_ADD ? handler_->tnl_ip_add(t, err)
+                                        : handler_->tnl_ip_del(t, err);
+    }
+    case DPX_CTL_ROUTE_ADD:
+    case DPX_CTL_ROUTE_DEL: {
+      RouteEntry r;
+      if ((e = decode_route_request(body, &r, type == DPX_CTL_ROUTE_ADD, err))) return e;
+      return type == DPX_CTL_ROUTE_ADD ? handler_->route_add(r, err) : handler_->route_del(r, err);
+    }
+    case DPX_CTL_NEIGH_SET: {
+      NeighEntry n;
+      if ((e = decode_neigh_request(body, &n, err))) return e;
+      return handler_->neigh_set(n, err);
+    }
+    case DPX_CTL_NEIGH_FLUSH:
+      if (!body.empty()) return *err = "NEIGH_FLUSH takes no attributes", EINVAL;
+      return handler_->neigh_flush(err);
+  }
+  // The dumps take no attributes.
+  if (!body.empty()) return *err = "dump requests take no attributes", EINVAL;
+  switch (type) {
+    case DPX_CTL_TNL_IP_DUMP: {
+      std::vector<TnlIpEntry> v;
+      if ((e = handler_->tnl_ip_dump(&v, err))) return e;
+      return encode_tnl_ip_list(v, reply);
+    }
+    case DPX_CTL_ROUTE_DUMP: {
+      std::vector<RouteEntry> v;
+      if ((e = handler_->route_dump(&v, err))) return e;
+      return encode_route_list(v, reply);
+    }
+    case DPX_CTL_NEIGH_DUMP: {
+      std::vector<NeighEntry> v;
+      if ((e = handler_->neigh_dump(&v, err))) return e;
+      return encode_neigh_list(v, reply);
+    }
+    case DPX_CTL_TNL_STATS: {
+      TnlStats s;
+      if ((e = handler_->tnl_stats(&s, err))) return e;
+      return encode_tnl_stats(s, reply);
+    }
+  }
+  *err = "unknown message type " + std::to_string(type);
+  return EOPNOTSUPP;
 }
 
 bool ControlServer::push_upcall(Conn* c, std::span<const uint8_t> body) {

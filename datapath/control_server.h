@@ -18,6 +18,7 @@
 // connection over that limit are dropped and counted.
 #pragma once
 
+#include <cerrno>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -26,6 +27,7 @@
 #include <vector>
 
 #include "control_msg.h"
+#include "tunnel_msg.h"
 
 namespace dpx {
 
@@ -97,6 +99,27 @@ class ControlHandler {
   // Applies the present fields of cfg; EINVAL for an unsupported value, and
   // then none is applied.
   virtual int dp_set(const DpConfig& cfg, std::string* err) = 0;
+
+  // The tunnel underlay (tunnels/tunnel_ctl.h, docs/tunnels.md): local VTEP
+  // addresses, routes, neighbours, tunnel counters. ENOENT for an unknown
+  // port or entry, EEXIST for a duplicate, EINVAL for a bad value. A
+  // handler without tunnels keeps these defaults (EOPNOTSUPP).
+  virtual int tnl_ip_add(const TnlIpEntry&, std::string* err) { return unsupported(err); }
+  virtual int tnl_ip_del(const TnlIpEntry&, std::string* err) { return unsupported(err); }
+  virtual int tnl_ip_dump(std::vector<TnlIpEntry>*, std::string* err) { return unsupported(err); }
+  virtual int route_add(const RouteEntry&, std::string* err) { return unsupported(err); }
+  virtual int route_del(const RouteEntry&, std::string* err) { return unsupported(err); }
+  virtual int route_dump(std::vector<RouteEntry>*, std::string* err) { return unsupported(err); }
+  virtual int neigh_set(const NeighEntry&, std::string* err) { return unsupported(err); }
+  virtual int neigh_flush(std::string* err) { return unsupported(err); }
+  virtual int neigh_dump(std::vector<NeighEntry>*, std::string* err) { return unsupported(err); }
+  virtual int tnl_stats(TnlStats*, std::string* err) { return unsupported(err); }
+
+ private:
+  static int unsupported(std::string* err) {
+    *err = "tunnels are not supported by this datapath";
+    return EOPNOTSUPP;
+  }
 };
 
 struct ControlServerOptions {
@@ -184,6 +207,7 @@ class ControlServer {
   void handle_message(Conn* c, const CtlHeader& h, std::span<const uint8_t> body);
   int dispatch(Conn* c, const CtlHeader& h, std::span<const uint8_t> body, NlBuf* reply,
                std::string* err);
+  int dispatch_tunnel(uint16_t type, std::span<const uint8_t> body, NlBuf* reply, std::string* err);
   void queue(Conn* c, const CtlHeader& h, std::span<const uint8_t> body);
   bool push_upcall(Conn* c, std::span<const uint8_t> body);
 

@@ -70,6 +70,18 @@ std::unique_ptr<Datapath> Datapath::create(const DpxdOptions& opts,
     dp->rcu_->register_thread(i);
     dp->pmds_.push_back(std::move(pmd));
   }
+  TunnelControl::Env te;
+  te.rcu = dp->rcu_.get();
+  te.pool = dp->pool_;
+  te.exec_ring = dp->pmds_.empty() ? nullptr : dp->pmds_[0]->exec_ring();
+  te.n_pmds = n_pmds;
+  Datapath* self = dp.get();
+  te.port_by_name = [self](const std::string& name) { return self->find_port(PortRef{{}, name}); };
+  te.port_by_odp = [self](uint32_t odp) { return self->find_port(PortRef{odp, {}}); };
+  for (auto& p : dp->pmds_) te.counters.push_back(&p->tunnel_counters());
+  dp->tunnels_ = TunnelControl::create(std::move(te), err);
+  if (!dp->tunnels_) return nullptr;
+  sh.tunnels = dp->tunnels_->shared();
   return dp;
 }
 
@@ -77,6 +89,7 @@ Datapath::Datapath(const DpxdOptions& opts) : opts_(opts) {}
 
 Datapath::~Datapath() {
   stop();
+  tunnels_.reset();  // no PMD reads its snapshot any more; frees into pool_
   for (auto& p : pmds_) delete p->set_poll_list(nullptr);
   pmds_.clear();
   flows_.reset();
@@ -131,7 +144,7 @@ void Datapath::republish_poll_lists() {
   size_t next = 0;
   for (auto& [odp, p] : by_odp_) {
     for (uint16_t q = 0; q < p->n_rxq(); ++q) {
-      lists[next]->entries.push_back({p.get(), q});
+      lists[next]->entries.push_back({p.get(), q, tunnels_ && tunnels_->is_underlay(odp)});
       next = (next + 1) % pmds_.size();
     }
   }
@@ -173,6 +186,7 @@ int Datapath::port_add(const PortAddRequest& req, PortInfo* out, std::string* er
       return ENOSPC;
     }
   }
+  if (TunnelControl::is_tunnel_type(req.type)) return tunnel_port_add(odp, req, out, err);
   PortConfig cfg;
   cfg.name = req.name;
   cfg.type = req.type;
@@ -219,6 +233,22 @@ int Datapath::port_add(const PortAddRequest& req, PortInfo* out, std::string* er
   return 0;
 }
 
+// A vxlan or geneve port (tunnels/tunnel_port.h): no device, no rx queue.
+int Datapath::tunnel_port_add(uint32_t odp, const PortAddRequest& req, PortInfo* out,
+                              std::string* err) {
+  std::unique_ptr<Port> port;
+  if (int rc = tunnels_->create_port(odp, req, &port, err); rc != 0) return rc;
+  if (int rc = port->start(static_cast<uint16_t>(pmds_.size()), pool_, err); rc != 0) return rc;
+  Port* raw = port.get();
+  by_odp_[odp] = std::move(port);
+  ports_.slots[odp].store(raw, std::memory_order_release);
+  tunnels_->port_added(*raw);
+  RTE_LOG(INFO, USER1, "dpxd: added tunnel port %s (odp %u, %s)\n", raw->name().c_str(), odp,
+          req.type.c_str());
+  fill_port_info(*raw, out);
+  return 0;
+}
+
 int Datapath::port_del(const PortRef& ref, std::string* err) {
   Port* p = find_port(ref);
   if (!p) {
@@ -226,6 +256,7 @@ int Datapath::port_del(const PortRef& ref, std::string* err) {
     return ENOENT;
   }
   const uint32_t odp = p->odp_port();
+  tunnels_->port_removing(odp);
   ports_.slots[odp].store(nullptr, std::memory_order_release);
   std::unique_ptr<Port> owned = std::move(by_odp_[odp]);
   by_odp_.erase(odp);
@@ -277,6 +308,8 @@ void Datapath::fill_port_info(const Port& p, PortInfo* out) const {
   out->stats.tx_drops = tx_drops;
   out->stats.rx_errors = di.hw_rx_errors;
   out->stats.tx_errors = di.hw_tx_errors;
+  // A tunnel port's traffic is counted by the tunnel stages, not its queues.
+  if (tunnels_) tunnels_->add_port_stats(p.odp_port(), &out->stats);
   out->drops.push_back({"rx_missed", di.hw_rx_missed});
   out->drops.push_back({"rx_nombuf", di.rx_nombuf});
   out->drops.push_back({"tx_queue_full", tx_drops});
@@ -319,12 +352,11 @@ void Datapath::flow_put(std::span<const FlowPutEntry> entries, std::span<FlowPut
       r.error = rc;
       continue;
     }
-    if (e.flags & DPX_FLOW_PUT_PROBE) {
-      // A feature probe: the key, mask and actions are acceptable; nothing
-      // is installed.
-      free_action_program(prog);
-      continue;
-    }
+    // A feature probe (DPX_FLOW_PUT_PROBE) is installed like any flow, as
+    // control_proto.h says and as the kernel does: ovs-vswitchd's
+    // dpif_probe_feature() reads the probe flow back by ufid and then
+    // deletes it, and counts the feature as missing if it cannot. The flag
+    // only means that a refusal is expected and not worth logging.
     a.ufid = e.ufid;
     a.program = prog;
     a.key_attrs = e.key;
@@ -548,6 +580,10 @@ int Datapath::pmd_stats(std::vector<PmdStats>* out, std::string*) {
       s.drops.push_back({action_drop_name(static_cast<ActionDrop>(i)), c.action_drops[i].get()});
     for (size_t i = 0; i < c.drops.size(); ++i)
       s.drops.push_back({pmd_drop_name(static_cast<PmdDrop>(i)), c.drops[i].get()});
+    for (size_t i = 0; i < kTunnelDropCount; ++i) {
+      const auto d = static_cast<TunnelDrop>(i);
+      s.drops.push_back({tunnel_drop_name(d), p->tunnel_counters().drops_of(d)});
+    }
     out->push_back(s);
   }
   return 0;
@@ -556,7 +592,10 @@ int Datapath::pmd_stats(std::vector<PmdStats>* out, std::string*) {
 int Datapath::pmd_stats_clear(std::string*) {
   // Racy against the PMDs' own increments by design, as in OVS: a counter
   // bumped concurrently with the reset may keep that one increment.
-  for (auto& p : pmds_) p->counters.reset();
+  for (auto& p : pmds_) {
+    p->counters.reset();
+    for (auto& d : p->tunnel_counters().drops) d.store(0, std::memory_order_relaxed);
+  }
   return 0;
 }
 
@@ -626,12 +665,51 @@ void Datapath::tick(ControlServer* server) {
     shared_.simple_mode.store(true, std::memory_order_release);
   set_upcall_reader(server && server->upcall_subscribers() > 0);
   drain_upcalls(server);
+  tunnels_->tick(monotonic_ms());
   rcu_->reclaim();
   const uint64_t now = monotonic_ms();
   if (now - last_rank_ms_ >= kRankIntervalMs) {
     flows_->rank_subtables();
     last_rank_ms_ = now;
   }
+}
+
+// ---- tunnel underlay (tunnels/tunnel_ctl.h) ----
+
+int Datapath::tnl_ip_add(const TnlIpEntry& e, std::string* err) {
+  const int rc = tunnels_->tnl_ip_add(e, err);
+  if (rc == 0) republish_poll_lists();  // the port's bursts now go through decap
+  return rc;
+}
+
+int Datapath::tnl_ip_del(const TnlIpEntry& e, std::string* err) {
+  const int rc = tunnels_->tnl_ip_del(e, err);
+  if (rc == 0) republish_poll_lists();
+  return rc;
+}
+
+int Datapath::tnl_ip_dump(std::vector<TnlIpEntry>* out, std::string* err) {
+  return tunnels_->tnl_ip_dump(out, err);
+}
+int Datapath::route_add(const RouteEntry& e, std::string* err) {
+  return tunnels_->route_add(e, err);
+}
+int Datapath::route_del(const RouteEntry& e, std::string* err) {
+  return tunnels_->route_del(e, err);
+}
+int Datapath::route_dump(std::vector<RouteEntry>* out, std::string* err) {
+  return tunnels_->route_dump(out, err);
+}
+int Datapath::neigh_set(const NeighEntry& e, std::string* err) {
+  return tunnels_->neigh_set(e, err);
+}
+int Datapath::neigh_flush(std::string* err) { return tunnels_->neigh_flush(err); }
+int Datapath::neigh_dump(std::vector<NeighEntry>* out, std::string* err) {
+  return tunnels_->neigh_dump(out, err);
+}
+int Datapath::tnl_stats(TnlStats* out, std::string*) {
+  tunnels_->stats(out);
+  return 0;
 }
 
 }  // namespace dpx

@@ -18,6 +18,7 @@
 #include "pmd.h"
 #include "port.h"
 #include "rcu.h"
+#include "tunnel_ctl.h"
 
 namespace dpx {
 
@@ -55,6 +56,17 @@ class Datapath final : public ControlHandler {
   int pmd_stats(std::vector<PmdStats>* out, std::string* err) override;
   int pmd_stats_clear(std::string* err) override;
   int dp_set(const DpConfig& cfg, std::string* err) override;
+  // Tunnel underlay: forwarded to TunnelControl (tunnels/tunnel_ctl.h).
+  int tnl_ip_add(const TnlIpEntry& e, std::string* err) override;
+  int tnl_ip_del(const TnlIpEntry& e, std::string* err) override;
+  int tnl_ip_dump(std::vector<TnlIpEntry>* out, std::string* err) override;
+  int route_add(const RouteEntry& e, std::string* err) override;
+  int route_del(const RouteEntry& e, std::string* err) override;
+  int route_dump(std::vector<RouteEntry>* out, std::string* err) override;
+  int neigh_set(const NeighEntry& e, std::string* err) override;
+  int neigh_flush(std::string* err) override;
+  int neigh_dump(std::vector<NeighEntry>* out, std::string* err) override;
+  int tnl_stats(TnlStats* out, std::string* err) override;
 
   // Upcall delivery: with a server that has subscribers, upcalls are queued;
   // without, PMDs drop misses and count them (set by tick()).
@@ -68,6 +80,7 @@ class Datapath final : public ControlHandler {
   void drain_upcalls(ControlServer* server);
   FlowEntry flow_entry(const Flow& f, bool terse) const;
   void enter_full_mode();
+  int tunnel_port_add(uint32_t odp, const PortAddRequest& req, PortInfo* out, std::string* err);
 
   DpxdOptions opts_;
   rte_mempool* pool_ = nullptr;
@@ -77,6 +90,7 @@ class Datapath final : public ControlHandler {
   std::map<uint32_t, std::unique_ptr<Port>> by_odp_;
   Pmd::Shared shared_;
   std::vector<std::unique_ptr<Pmd>> pmds_;
+  std::unique_ptr<TunnelControl> tunnels_;  // after pmds_: it needs PMD 0's exec ring
   bool started_ = false;
   uint64_t last_rank_ms_ = 0;
   uint64_t upcalls_built_ = 0;

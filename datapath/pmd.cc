@@ -10,6 +10,9 @@
 #include <cerrno>
 #include <cstring>
 
+#include "tunnel_decap.h"
+#include "tunnel_encap.h"
+
 namespace dpx {
 
 namespace {
@@ -40,6 +43,14 @@ struct Pmd::Sink {
   Pmd* pmd;
 
   void output(uint32_t odp_port, rte_mbuf* m) { pmd->tx_enqueue(odp_port, m); }
+
+  // Every output of the executor comes here; a tunnel port encapsulates.
+  void output(uint32_t odp_port, rte_mbuf* m, const PacketState& st, const FlowKey& key) {
+    const TunnelShared* t = pmd->shared_->tunnels;
+    if (const uint8_t slot = t ? t->slot_of(odp_port) : 0) [[unlikely]]
+      return pmd->tunnel_output(odp_port, slot - 1, m, st, key);
+    pmd->tx_enqueue(odp_port, m);
+  }
 
   void userspace(rte_mbuf* m, const PacketState& st, const Action& a) {
     PmdCounters& c = pmd->counters;
@@ -157,7 +168,8 @@ void Pmd::run() {
         for (uint16_t i = 0; i < n; ++i) bytes += pkts[i]->pkt_len;
         e.port->rxq_counters[e.qid].add(n, bytes);
         counters.rx_batches.add();
-        process(pkts, n, e.port->odp_port(), nullptr, 0, &e.port->rxq_counters[e.qid]);
+        const uint32_t n_plain = e.underlay ? rx_underlay(e, pkts, n) : n;
+        process(pkts, n_plain, e.port->odp_port(), nullptr, 0, &e.port->rxq_counters[e.qid]);
         run_recirculations();
       }
     }
@@ -216,6 +228,7 @@ void Pmd::process(rte_mbuf** pkts, uint32_t n, uint32_t in_port, const PacketSta
   PacketMetadata md;
   md.in_port = in_port;
   alignas(64) FlowKey tunnel_scratch;
+  uint32_t from[kMaxBurst];  // survivor k's index in the input, for states[]
   uint32_t k = 0;
   for (uint32_t i = 0; i < n; ++i) {
     rte_mbuf* m = pkts[i];
@@ -234,6 +247,7 @@ void Pmd::process(rte_mbuf** pkts, uint32_t n, uint32_t in_port, const PacketSta
       continue;
     }
     pkts[k] = m;
+    from[k] = i;
     key_ptrs[k] = &keys[k];
     ++k;
   }
@@ -347,11 +361,11 @@ void Pmd::process(rte_mbuf** pkts, uint32_t n, uint32_t in_port, const PacketSta
     const ActionProgram* prog = f->actions.load(std::memory_order_acquire);
     // Plain forwarding (one output, nothing else) needs no packet state and
     // no executor: the most common program takes the shortest path.
-    if (prog->n_actions == 1 && prog->begin()->op == ActionOp::kOutput) {
+    if (plain_output(*prog)) {
       tx_enqueue(prog->begin()->arg0, pkts[i]);
       continue;
     }
-    PacketState st = states ? states[i] : PacketState::from_key(keys[i]);
+    PacketState st = states ? states[from[i]] : PacketState::from_key(keys[i]);
     if (states) st.trunc_max_len = 0;
     execute_actions(*prog, pkts[i], keys[i], st, sink);
   }
@@ -475,6 +489,29 @@ void Pmd::flush_tx() {
     if (tx_[s].n) send_batch(tx_[s]);
   }
   n_tx_ = 0;
+}
+
+// ---- tunnel stages (tunnels/tunnel_decap.h, tunnels/tunnel_encap.h) ----
+
+// Decapsulates the tunnel packets of an underlay port's burst and runs them
+// through the datapath with in_port = their tunnel port; ARP for our VTEP
+// addresses goes to the control thread. Returns how many packets are left
+// in pkts (the plain ones, for the caller's own pass).
+uint32_t Pmd::rx_underlay(const PollList::Entry& e, rte_mbuf** pkts, uint32_t n) {
+  rte_mbuf* dec[kMaxBurst];
+  PacketState states[kMaxBurst];
+  uint32_t n_dec = 0;
+  n = tunnel_underlay_rx(tnl_, *shared_->tunnels, index_, e.port->odp_port(), pkts, n, dec, states,
+                         &n_dec);
+  if (n_dec) process(dec, n_dec, 0, states, 0, &e.port->rxq_counters[e.qid]);
+  return n;
+}
+
+void Pmd::tunnel_output(uint32_t odp_port, uint8_t slot, rte_mbuf* m, const PacketState& st,
+                        const FlowKey& key) {
+  const uint32_t underlay = tunnel_encap(tnl_, *shared_->tunnels, index_, odp_port, slot, m, st.tun,
+                                         tunnel_flow_hash(key), now_ms_);
+  if (underlay != kTunnelNoPort) tx_enqueue(underlay, m);
 }
 
 }  // namespace dpx

@@ -26,6 +26,7 @@
 #include "key_extract.h"
 #include "port.h"
 #include "rcu.h"
+#include "tunnel_pmd.h"
 
 namespace dpx {
 
@@ -47,6 +48,7 @@ struct PollList {
   struct Entry {
     Port* port;
     uint16_t qid;
+    bool underlay = false;  // holds a VTEP address: bursts go through tunnel decap
   };
   std::vector<Entry> entries;
 };
@@ -153,6 +155,7 @@ class Pmd {
       emc_insert_threshold.store(n == 0 ? 0 : UINT32_MAX / n, std::memory_order_relaxed);
     }
     std::atomic<uint32_t> sleep_max_us{250};
+    TunnelShared* tunnels = nullptr;  // tunnel stages (tunnels/); null: none
     uint64_t tsc_per_ms = 1;
     uint64_t tsc_base = 0, ms_base = 0;  // CLOCK_MONOTONIC ms at tsc_base
     uint64_t now_ms(uint64_t tsc) const { return ms_base + (tsc - tsc_base) / tsc_per_ms; }
@@ -181,6 +184,7 @@ class Pmd {
   rte_ring* exec_ring() const { return exec_ring_; }
 
   PmdCounters counters;
+  TunnelPmdCounters& tunnel_counters() { return tnl_.counters; }
 
  private:
   struct Sink;
@@ -199,6 +203,14 @@ class Pmd {
   // what it can and leaves the packets that need full key extraction at the
   // front of pkts; returns their number.
   uint32_t process_simple(rte_mbuf** pkts, uint32_t n, uint32_t in_port);
+  // True if `prog` is plain forwarding: one output, to a port that needs
+  // nothing from the packet's state (a tunnel port needs its tunnel
+  // metadata, so it goes through the executor).
+  bool plain_output(const ActionProgram& prog) const {
+    if (prog.n_actions != 1 || prog.begin()->op != ActionOp::kOutput) return false;
+    const TunnelShared* t = shared_->tunnels;
+    return !t || t->slot_of(prog.begin()->arg0) == 0;
+  }
   void run_recirculations();
   void run_exec_jobs();
   void tx_enqueue(uint32_t odp_port, rte_mbuf* m);
@@ -211,6 +223,11 @@ class Pmd {
     rng_ ^= rng_ << 5;
     return rng_;
   }
+  // Tunnel stages (pmd.cc, end of file): decap of an underlay rx burst, and
+  // output to a tunnel port.
+  uint32_t rx_underlay(const PollList::Entry& e, rte_mbuf** pkts, uint32_t n);
+  void tunnel_output(uint32_t odp_port, uint8_t slot, rte_mbuf* m, const PacketState& st,
+                     const FlowKey& key);
   void drop(rte_mbuf* m, PmdDrop why) {
     if (m) rte_pktmbuf_free(m);
     counters.drops[static_cast<size_t>(why)].add();
@@ -245,6 +262,8 @@ class Pmd {
   uint8_t rq_depth_[kRecircQueue];
   uint32_t rq_n_ = 0;
   uint32_t cur_depth_ = 0;  // pass number of the packet whose actions run now
+
+  TunnelPmd tnl_;  // tunnel counters and encap templates
 };
 
 }  // namespace dpx

@@ -45,7 +45,7 @@ uint32_t Pmd::process_simple(rte_mbuf** pkts, uint32_t n, uint32_t in_port) {
     // ordinary path, with the packet's full key (hash, userspace and set
     // actions read it).
     const ActionProgram* prog = prev_flow->actions.load(std::memory_order_acquire);
-    if (prog->n_actions != 1 || prog->begin()->op != ActionOp::kOutput) {
+    if (!plain_output(*prog)) {
       pkts[n_rest++] = m;
       continue;
     }

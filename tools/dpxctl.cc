@@ -15,6 +15,7 @@
 
 #include "control_client.h"
 #include "odp_text.h"
+#include "tunnel_msg.h"
 
 namespace po = boost::program_options;
 
@@ -41,6 +42,18 @@ Commands:
   pmd-stats-show               per-PMD counters
   pmd-stats-clear              zero the per-PMD counters
   set [flow-limit=N] [emc=on|off] [pmd-sleep-max-us=N]
+
+Tunnel underlay (docs/tunnels.md):
+  tnl-ip add IP/PLEN PORT      a local VTEP address on underlay port PORT
+  tnl-ip del IP [PORT]
+  tnl-ip show
+  route add PREFIX/PLEN PORT [GATEWAY] [src=IP]
+  route del PREFIX/PLEN
+  route show
+  neigh set PORT IP MAC        a static neighbour entry
+  neigh flush                  forget every learned entry
+  neigh show
+  tnl-stats                    tunnel port traffic and tunnel drop counters
 
 FLOW and ACTIONS use the syntax of ovs-dpctl, e.g.
   dpxctl add-flow 'in_port(1),eth_type(0x0800),ipv4(dst=10.0.0.2)' 2
@@ -373,6 +386,130 @@ int cmd_set(ControlClient& c, const std::vector<std::string>& a) {
   return 0;
 }
 
+// ---- tunnel underlay ----
+
+// Sends a tunnel request and returns the reply body in *reply.
+int tnl_request(ControlClient& c, uint16_t type, const NlBuf& body, NlBuf* reply,
+                const std::string& what) {
+  std::string err;
+  NlBuf ignored;
+  if (int e = c.transact(type, body, reply ? reply : &ignored, &err)) return fail(what, e, err);
+  return 0;
+}
+
+int cmd_tnl_ip(ControlClient& c, const std::vector<std::string>& a) {
+  const std::string sub = a.empty() ? "" : a[0];
+  if (sub == "show" && a.size() == 1) {
+    NlBuf reply;
+    if (int r = tnl_request(c, DPX_CTL_TNL_IP_DUMP, {}, &reply, "dumping VTEP addresses")) return r;
+    std::vector<TnlIpEntry> v;
+    std::string err;
+    if (decode_tnl_ip_list(reply, &v, &err)) return fail("decoding VTEP addresses", EPROTO, err);
+    for (const auto& e : v)
+      std::printf("%s/%u dev %s (port %u)\n", ipv4_to_string(e.addr).c_str(), e.plen,
+                  e.port.c_str(), e.odp);
+    return 0;
+  }
+  TnlIpEntry e;
+  if (sub == "add" && a.size() == 3 && parse_ipv4_prefix(a[1], &e.addr, &e.plen)) {
+    e.port = a[2];
+    NlBuf b;
+    encode_tnl_ip(e, &b);
+    return tnl_request(c, DPX_CTL_TNL_IP_ADD, b, nullptr, "adding VTEP address " + a[1]);
+  }
+  if (sub == "del" && (a.size() == 2 || a.size() == 3) && parse_ipv4(a[1], &e.addr)) {
+    if (a.size() == 3) e.port = a[2];
+    NlBuf b;
+    encode_tnl_ip(e, &b);
+    return tnl_request(c, DPX_CTL_TNL_IP_DEL, b, nullptr, "deleting VTEP address " + a[1]);
+  }
+  return usage_error("tnl-ip add IP/PLEN PORT | tnl-ip del IP [PORT] | tnl-ip show");
+}
+
+int cmd_route(ControlClient& c, const std::vector<std::string>& a) {
+  const std::string sub = a.empty() ? "" : a[0];
+  if (sub == "show" && a.size() == 1) {
+    NlBuf reply;
+    if (int r = tnl_request(c, DPX_CTL_ROUTE_DUMP, {}, &reply, "dumping routes")) return r;
+    std::vector<RouteEntry> v;
+    std::string err;
+    if (decode_route_list(reply, &v, &err)) return fail("decoding routes", EPROTO, err);
+    for (const auto& e : v) {
+      std::printf("%s/%u", ipv4_to_string(e.prefix).c_str(), e.plen);
+      if (e.gateway) std::printf(" via %s", ipv4_to_string(e.gateway).c_str());
+      std::printf(" dev %s", e.port.c_str());
+      if (e.src) std::printf(" src %s", ipv4_to_string(e.src).c_str());
+      std::printf("%s\n", e.connected ? " (connected)" : "");
+    }
+    return 0;
+  }
+  RouteEntry e;
+  const char* usage =
+      "route add PREFIX/PLEN PORT [GATEWAY] [src=IP] | route del PREFIX/PLEN | "
+      "route show";
+  if (a.size() < 2 || !parse_ipv4_prefix(a[1], &e.prefix, &e.plen)) return usage_error(usage);
+  NlBuf b;
+  if (sub == "del" && a.size() == 2) {
+    encode_route(e, &b);
+    return tnl_request(c, DPX_CTL_ROUTE_DEL, b, nullptr, "deleting route " + a[1]);
+  }
+  if (sub != "add" || a.size() < 3 || a.size() > 5) return usage_error(usage);
+  e.port = a[2];
+  for (size_t i = 3; i < a.size(); ++i) {
+    if (a[i].rfind("src=", 0) == 0) {
+      if (!parse_ipv4(a[i].substr(4), &e.src)) return usage_error("bad source " + a[i]);
+    } else if (!parse_ipv4(a[i], &e.gateway)) {
+      return usage_error("bad gateway " + a[i]);
+    }
+  }
+  encode_route(e, &b);
+  return tnl_request(c, DPX_CTL_ROUTE_ADD, b, nullptr, "adding route " + a[1]);
+}
+
+int cmd_neigh(ControlClient& c, const std::vector<std::string>& a) {
+  const std::string sub = a.empty() ? "" : a[0];
+  if (sub == "show" && a.size() == 1) {
+    NlBuf reply;
+    if (int r = tnl_request(c, DPX_CTL_NEIGH_DUMP, {}, &reply, "dumping neighbours")) return r;
+    std::vector<NeighEntry> v;
+    std::string err;
+    if (decode_neigh_list(reply, &v, &err)) return fail("decoding neighbours", EPROTO, err);
+    static const char* const kStates[] = {"INCOMPLETE", "REACHABLE", "PROBE", "STATIC"};
+    for (const auto& e : v)
+      std::printf("%s dev %s lladdr %s %s age %.1fs\n", ipv4_to_string(e.addr).c_str(),
+                  e.port.c_str(), mac_to_string(e.mac.data()).c_str(),
+                  e.state <= DPX_NEIGH_STATIC ? kStates[e.state] : "?", double(e.age_ms) / 1000);
+    return 0;
+  }
+  if (sub == "flush" && a.size() == 1)
+    return tnl_request(c, DPX_CTL_NEIGH_FLUSH, {}, nullptr, "flushing neighbours");
+  NeighEntry e;
+  if (sub == "set" && a.size() == 4 && parse_ipv4(a[2], &e.addr) && parse_mac(a[3], &e.mac)) {
+    e.port = a[1];
+    NlBuf b;
+    encode_neigh(e, &b);
+    return tnl_request(c, DPX_CTL_NEIGH_SET, b, nullptr, "setting neighbour " + a[2]);
+  }
+  return usage_error("neigh set PORT IP MAC | neigh flush | neigh show");
+}
+
+int cmd_tnl_stats(ControlClient& c) {
+  NlBuf reply;
+  if (int r = tnl_request(c, DPX_CTL_TNL_STATS, {}, &reply, "getting tunnel stats")) return r;
+  TnlStats s;
+  std::string err;
+  if (decode_tnl_stats(reply, &s, &err)) return fail("decoding tunnel stats", EPROTO, err);
+  for (const auto& p : s.ports) {
+    std::printf("port %u: %s (%s, udp %u)\n", p.odp, p.name.c_str(), p.type.c_str(), p.udp_port);
+    std::printf("  decap packets:%" PRIu64 " bytes:%" PRIu64 "\n", p.rx_packets, p.rx_bytes);
+    std::printf("  encap packets:%" PRIu64 " bytes:%" PRIu64 "\n", p.tx_packets, p.tx_bytes);
+  }
+  std::printf("counters:\n");
+  for (const auto& k : s.counters)
+    if (k.value) std::printf("  %s: %" PRIu64 "\n", k.name.c_str(), k.value);
+  return 0;
+}
+
 int run(int argc, char** argv) {
   po::options_description opts(kUsage);
   opts.add_options()("help,h", "this help")(
@@ -431,6 +568,10 @@ int run(int argc, char** argv) {
     return 0;
   }
   if (cmd == "set") return cmd_set(c, args);
+  if (cmd == "tnl-ip") return cmd_tnl_ip(c, args);
+  if (cmd == "route") return cmd_route(c, args);
+  if (cmd == "neigh") return cmd_neigh(c, args);
+  if (cmd == "tnl-stats") return cmd_tnl_stats(c);
   return usage_error("unknown command " + cmd);
 }
 

@@ -1,0 +1,640 @@
+// Tunnel encap and decap on real mbufs, byte for byte against reference
+// packets that scapy built independently (tests/data/tunnel_*.pcap, from
+// tests/data/gen_tunnel_fixtures.py): every file holds an inner frame and its
+// encapsulation with the parameters repeated below. Then a table of malformed
+// tunnel packets, each dropped with its own counted reason; the burst stage
+// with plain, decapped, punted and dropped packets mixed; and the encap
+// drops (no route, unresolved neighbour with its resolve report, MTU).
+#include <arpa/inet.h>
+#include <gtest/gtest.h>
+#include <rte_errno.h>  // eal_env.h uses rte_errno without including it
+#include <rte_ip.h>
+#include <rte_ring.h>
+
+#include <cstring>
+#include <memory>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "eal_env.h"
+#include "support/pcap_file.h"
+#include "tunnel_decap.h"
+#include "tunnel_encap.h"
+
+namespace dpx {
+namespace {
+
+using Bytes = std::vector<uint8_t>;
+
+constexpr uint8_t kPortMac[6] = {0x02, 0, 0, 0, 0xaa, 0x01};  // the encapsulating host
+constexpr uint8_t kNhMac[6] = {0x02, 0, 0, 0, 0xbb, 0x02};    // the remote VTEP
+constexpr uint32_t kUnderlayOdp = 1;
+constexpr uint32_t kVxlanOdp = 5, kGeneveOdp = 6, kVxlan8472Odp = 7;
+
+uint32_t ip4(const char* s) {
+  in_addr a;
+  EXPECT_EQ(inet_pton(AF_INET, s, &a), 1);
+  return a.s_addr;
+}
+
+// The fixtures: [0] the inner frame, [1] its encapsulation.
+std::vector<Bytes> fixture(const std::string& name) {
+  std::vector<test::Packet> pkts;
+  const std::string path = std::string(DPX_TEST_DATA_DIR) + "/tunnel_" + name + ".pcap";
+  EXPECT_TRUE(test::read_pcap(path, &pkts)) << path;
+  EXPECT_EQ(pkts.size(), 2u) << path;
+  return pkts;
+}
+
+// One host's view of the underlay: VTEP `vtep`/24 on underlay port 1 with
+// MAC `mac`, a connected route, the peer `peer` resolved to `peer_mac`, and
+// three tunnel ports (VXLAN 4789, Geneve 6081, VXLAN 8472).
+std::unique_ptr<UnderlaySnapshot> host_view(const char* vtep, const uint8_t* mac, const char* peer,
+                                            const uint8_t* peer_mac, uint64_t generation = 1) {
+  auto s = std::make_unique<UnderlaySnapshot>();
+  s->generation = generation;
+  s->vteps[s->n_vteps++] = {ip4(vtep), 24, kUnderlayOdp};
+  UnderlayPortInfo& p = s->ports[s->n_ports++];
+  p.odp = kUnderlayOdp;
+  std::memcpy(p.mac, mac, 6);
+  p.mtu = 1500;
+  s->tunnel_ports[s->n_tunnel_ports++] = {kVxlanOdp, TunnelType::kVxlan, htons(4789), 0};
+  s->tunnel_ports[s->n_tunnel_ports++] = {kGeneveOdp, TunnelType::kGeneve, htons(6081), 1};
+  s->tunnel_ports[s->n_tunnel_ports++] = {kVxlan8472Odp, TunnelType::kVxlan, htons(8472), 2};
+  Route r;
+  r.prefix = ip4(vtep) & prefix_mask(24);
+  r.plen = 24;
+  r.odp = kUnderlayOdp;
+  r.connected = true;
+  EXPECT_EQ(s->routes.add(r), 0);
+  if (peer) {
+    NeighbourEntry n;
+    n.odp = kUnderlayOdp;
+    n.ip = ip4(peer);
+    std::memcpy(n.mac, peer_mac, 6);
+    s->neighbours.push_back(n);
+  }
+  return s;
+}
+
+rte_mbuf* mbuf_from(const Bytes& b) {
+  rte_mbuf* m = rte_pktmbuf_alloc(test::test_pool());
+  EXPECT_NE(m, nullptr);
+  char* d = rte_pktmbuf_append(m, static_cast<uint16_t>(b.size()));
+  EXPECT_NE(d, nullptr);
+  std::memcpy(d, b.data(), b.size());
+  return m;
+}
+
+Bytes bytes_of(const rte_mbuf* m) {
+  Bytes b(rte_pktmbuf_pkt_len(m));
+  const void* p = rte_pktmbuf_read(m, 0, static_cast<uint32_t>(b.size()), b.data());
+  if (p != b.data()) std::memcpy(b.data(), p, b.size());
+  return b;
+}
+
+std::string hex(const Bytes& b) {
+  std::string s;
+  char buf[4];
+  for (uint8_t c : b) {
+    std::snprintf(buf, sizeof buf, "%02x", c);
+    s += buf;
+  }
+  return s;
+}
+
+// A flow hash whose UDP source port is `port` (the fixtures use 49152).
+uint32_t hash_for_port(uint16_t port) {
+  const uint64_t range = kTunnelSrcPortMax - kTunnelSrcPortMin;
+  const uint64_t h = ((uint64_t{port} - kTunnelSrcPortMin) << 32) / range + 1;
+  EXPECT_EQ(tunnel_udp_src_port(static_cast<uint32_t>(h)), htons(port));
+  return static_cast<uint32_t>(h);
+}
+
+class TunnelCodecTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    pool_ = test::test_pool();
+    ASSERT_NE(pool_, nullptr);
+    start_avail_ = rte_mempool_avail_count(pool_);
+    ring_ =
+        rte_ring_create_elem(("tnl_ev_" + std::to_string(++ring_seq_)).c_str(), sizeof(TunnelEvent),
+                             64, SOCKET_ID_ANY, RING_F_SP_ENQ | RING_F_SC_DEQ);
+    ASSERT_NE(ring_, nullptr);
+    shared_.events.push_back(ring_);
+    pmd_ = std::make_unique<TunnelPmd>();
+  }
+  void TearDown() override {
+    TunnelEvent ev;
+    while (rte_ring_sc_dequeue_elem(ring_, &ev, sizeof ev) == 0)
+      if (ev.m) rte_pktmbuf_free(ev.m);
+    rte_ring_free(ring_);
+    EXPECT_EQ(rte_mempool_avail_count(pool_), start_avail_) << "mbuf leak or double free";
+  }
+
+  void publish(const UnderlaySnapshot* s) { shared_.snapshot.store(s); }
+
+  std::vector<TunnelEvent> events() {
+    std::vector<TunnelEvent> out;
+    TunnelEvent ev;
+    while (rte_ring_sc_dequeue_elem(ring_, &ev, sizeof ev) == 0) out.push_back(ev);
+    return out;
+  }
+
+  // Encapsulates `inner` for tunnel port odp/slot; returns the packet or
+  // nullptr (then *why says why).
+  rte_mbuf* encap(const Bytes& inner, uint32_t odp, uint8_t slot, const TunnelMeta& tun,
+                  uint64_t now_ms = 1000, uint32_t* out_port = nullptr) {
+    rte_mbuf* m = mbuf_from(inner);
+    const uint32_t port =
+        tunnel_encap(*pmd_, shared_, 0, odp, slot, m, tun, hash_for_port(49152), now_ms);
+    if (out_port) *out_port = port;
+    return port == kTunnelNoPort ? nullptr : m;
+  }
+
+  uint64_t drops(TunnelDrop d) const { return pmd_->counters.drops_of(d); }
+
+  rte_mempool* pool_ = nullptr;
+  unsigned start_avail_ = 0;
+  rte_ring* ring_ = nullptr;
+  TunnelShared shared_;
+  std::unique_ptr<TunnelPmd> pmd_;
+  static inline int ring_seq_ = 0;
+};
+
+// The metadata set(tunnel(...)) gives for each fixture.
+TunnelMeta meta(uint64_t vni, uint16_t flags, uint8_t ttl = 64, uint8_t tos = 0) {
+  TunnelMeta t{};
+  t.tun_id = rte_cpu_to_be_64(vni);
+  t.ipv4_src = 0;  // the route picks the local VTEP
+  t.ipv4_dst = ip4("10.0.0.2");
+  t.flags = flags | kTunFlagKey;
+  t.ttl = ttl;
+  t.tos = tos;
+  return t;
+}
+
+struct EncapCase {
+  const char* fixture;
+  uint32_t odp;
+  uint8_t slot;
+  TunnelMeta tun;
+  uint16_t ip_id;  // the PMD's identification counter before the packet
+};
+
+TEST_F(TunnelCodecTest, EncapMatchesScapyByteForByte) {
+  auto s = host_view("10.0.0.1", kPortMac, "10.0.0.2", kNhMac);
+  publish(s.get());
+  TunnelMeta nodf = meta(0xabcdef, 0, 17, 0xb8);
+  nodf.tp_dst = htons(8472);
+  const EncapCase cases[] = {
+      {"vxlan_basic", kVxlanOdp, 0, meta(42, kTunFlagDontFragment), 0},
+      {"vxlan_csum", kVxlanOdp, 0, meta(42, kTunFlagDontFragment | kTunFlagCsum), 0},
+      {"vxlan_nodf", kVxlanOdp, 0, nodf, 0x1234},
+      {"geneve_basic", kGeneveOdp, 1, meta(42, kTunFlagDontFragment), 0},
+      {"geneve_oam", kGeneveOdp, 1, meta(42, kTunFlagDontFragment | kTunFlagOam), 0},
+  };
+  for (const EncapCase& c : cases) {
+    SCOPED_TRACE(c.fixture);
+    const auto f = fixture(c.fixture);
+    pmd_->ip_id = c.ip_id;
+    uint32_t port = 0;
+    rte_mbuf* m = encap(f[0], c.odp, c.slot, c.tun, 1000, &port);
+    ASSERT_NE(m, nullptr);
+    EXPECT_EQ(port, kUnderlayOdp);
+    EXPECT_EQ(hex(bytes_of(m)), hex(f[1]));
+    rte_pktmbuf_free(m);
+  }
+  EXPECT_EQ(pmd_->counters.encap[0].packets.load(), 3u);
+  EXPECT_EQ(pmd_->counters.encap[1].packets.load(), 2u);
+  EXPECT_EQ(pmd_->counters.encap[0].bytes.load(), 3u * 60);
+  // One template per (destination, source, tunnel port), built once.
+  EXPECT_EQ(pmd_->counters.template_builds.load(), 2u);
+}
+
+TEST_F(TunnelCodecTest, DecapMatchesScapyAndFillsTheMetadata) {
+  // The receiving host: VTEP 10.0.0.2 on a port with the next hop's MAC.
+  auto s = host_view("10.0.0.2", kNhMac, nullptr, nullptr);
+  struct Case {
+    const char* fixture;
+    uint32_t odp;
+    uint64_t vni;
+    uint16_t flags;
+    uint8_t ttl, tos;
+    uint16_t dport;
+  } cases[] = {
+      {"vxlan_basic", kVxlanOdp, 42, kTunFlagKey, 64, 0, 4789},
+      {"vxlan_csum", kVxlanOdp, 42, kTunFlagKey | kTunFlagCsum, 64, 0, 4789},
+      {"vxlan_nodf", kVxlan8472Odp, 0xabcdef, kTunFlagKey, 17, 0xb8, 8472},
+      {"geneve_basic", kGeneveOdp, 42, kTunFlagKey, 64, 0, 6081},
+      {"geneve_oam", kGeneveOdp, 42, kTunFlagKey | kTunFlagOam, 64, 0, 6081},
+      {"geneve_opts", kGeneveOdp, 7, kTunFlagKey, 64, 0, 6081},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.fixture);
+    const auto f = fixture(c.fixture);
+    rte_mbuf* m = mbuf_from(f[1]);
+    DecapResult r;
+    ASSERT_EQ(underlay_classify(*s, s->ports[0], m, &r), UnderlayVerdict::kDecap);
+    EXPECT_EQ(hex(bytes_of(m)), hex(f[0]));
+    EXPECT_EQ(r.tunnel_odp, c.odp);
+    EXPECT_EQ(r.tun.tun_id, rte_cpu_to_be_64(c.vni));
+    EXPECT_EQ(r.tun.ipv4_src, ip4("10.0.0.1"));
+    EXPECT_EQ(r.tun.ipv4_dst, ip4("10.0.0.2"));
+    EXPECT_EQ(r.tun.flags, c.flags);
+    EXPECT_EQ(r.tun.ttl, c.ttl);
+    EXPECT_EQ(r.tun.tos, c.tos);
+    EXPECT_EQ(r.tun.tp_src, htons(49152));
+    EXPECT_EQ(r.tun.tp_dst, htons(c.dport));
+    rte_pktmbuf_free(m);
+  }
+}
+
+TEST_F(TunnelCodecTest, EncapThenDecapRoundTripsThroughAnOddSizedFrame) {
+  auto tx = host_view("10.0.0.1", kPortMac, "10.0.0.2", kNhMac);
+  auto rx = host_view("10.0.0.2", kNhMac, nullptr, nullptr);
+  publish(tx.get());
+  Bytes inner = fixture("vxlan_basic")[0];
+  inner.push_back(0x5a);  // 61 bytes: odd lengths exercise the checksum tail
+  TunnelMeta t = meta(0x123456, kTunFlagCsum, 3, 0x10);
+  rte_mbuf* m = encap(inner, kGeneveOdp, 1, t);
+  ASSERT_NE(m, nullptr);
+  DecapResult r;
+  ASSERT_EQ(underlay_classify(*rx, rx->ports[0], m, &r), UnderlayVerdict::kDecap);
+  EXPECT_EQ(bytes_of(m), inner);
+  EXPECT_EQ(r.tun.tun_id, t.tun_id);
+  EXPECT_EQ(r.tun.flags, kTunFlagKey | kTunFlagCsum);
+  EXPECT_EQ(r.tun.ttl, 3);
+  EXPECT_EQ(r.tun.tos, 0x10);
+  rte_pktmbuf_free(m);
+}
+
+// ---- malformed tunnel packets ----------------------------------------------
+
+void set16(Bytes& b, size_t off, uint16_t v) {
+  b[off] = static_cast<uint8_t>(v >> 8);
+  b[off + 1] = static_cast<uint8_t>(v);
+}
+uint16_t get16(const Bytes& b, size_t off) {
+  return static_cast<uint16_t>(b[off] << 8 | b[off + 1]);
+}
+void fix_ip_csum(Bytes& b) {
+  set16(b, 24, 0);
+  set16(b, 24, csum_finish(csum_add_bytes(0, b.data() + 14, 20)));
+}
+// Makes the outer IPv4 and UDP lengths describe a frame cut to `len` bytes.
+void cut(Bytes& b, size_t len) {
+  b.resize(len);
+  set16(b, 16, static_cast<uint16_t>(len - 14));
+  set16(b, 38, static_cast<uint16_t>(len - 34));
+  fix_ip_csum(b);
+}
+
+struct Malformed {
+  const char* name;
+  const char* fixture;
+  void (*mutate)(Bytes&);
+  TunnelDrop why;
+};
+
+const Malformed kMalformed[] = {
+    {"vxlan header cut short", "vxlan_basic", [](Bytes& b) { cut(b, 14 + 20 + 8 + 4); },
+     TunnelDrop::kDecapTruncated},
+    {"wrong IPv4 header checksum", "vxlan_basic", [](Bytes& b) { b[25] ^= 0x01; },
+     TunnelDrop::kDecapBadIpChecksum},
+    {"IPv4 total length past the frame", "vxlan_basic",
+     [](Bytes& b) {
+       set16(b, 16, static_cast<uint16_t>(get16(b, 16) + 1));
+       fix_ip_csum(b);
+     },
+     TunnelDrop::kDecapBadIpLength},
+    {"frame cut inside the inner packet", "vxlan_basic", [](Bytes& b) { b.resize(b.size() - 1); },
+     TunnelDrop::kDecapBadIpLength},
+    {"IPv4 total length below header + UDP", "vxlan_basic",
+     [](Bytes& b) {
+       set16(b, 16, 27);
+       fix_ip_csum(b);
+     },
+     TunnelDrop::kDecapBadIpLength},
+    {"outer first fragment (MF)", "vxlan_basic",
+     [](Bytes& b) {
+       set16(b, 20, 0x2000);
+       fix_ip_csum(b);
+     },
+     TunnelDrop::kDecapIpFragment},
+    {"UDP length past the IP payload", "vxlan_basic",
+     [](Bytes& b) { set16(b, 38, static_cast<uint16_t>(get16(b, 38) + 1)); },
+     TunnelDrop::kDecapBadUdpLength},
+    {"UDP length below its header", "vxlan_basic", [](Bytes& b) { set16(b, 38, 7); },
+     TunnelDrop::kDecapBadUdpLength},
+    {"wrong UDP checksum", "vxlan_csum", [](Bytes& b) { b[b.size() - 1] ^= 0xff; },
+     TunnelDrop::kDecapBadUdpChecksum},
+    {"VXLAN without the I flag", "vxlan_basic", [](Bytes& b) { b[42] = 0x00; },
+     TunnelDrop::kVxlanNoIFlag},
+    {"VXLAN with another flag", "vxlan_basic", [](Bytes& b) { b[42] = 0x88; },
+     TunnelDrop::kVxlanReservedBits},
+    {"VXLAN reserved byte after the VNI", "vxlan_basic", [](Bytes& b) { b[49] = 0x01; },
+     TunnelDrop::kVxlanReservedBits},
+    {"Geneve version 1", "geneve_basic", [](Bytes& b) { b[42] |= 0x40; },
+     TunnelDrop::kGeneveBadVersion},
+    {"Geneve option length past the packet", "geneve_basic", [](Bytes& b) { b[42] = 0x3f; },
+     TunnelDrop::kGeneveBadOptionLength},
+    {"Geneve options that do not add up", "geneve_opts", [](Bytes& b) { b[53] = 0x02; },
+     TunnelDrop::kGeneveBadOptionLength},
+    {"Geneve critical option", "geneve_opts", [](Bytes& b) { b[43] |= 0x40; },
+     TunnelDrop::kGeneveCriticalOption},
+    {"Geneve carrying IPv4, not Ethernet", "geneve_basic", [](Bytes& b) { set16(b, 44, 0x0800); },
+     TunnelDrop::kGeneveBadProtocol},
+    {"inner frame shorter than Ethernet", "vxlan_basic", [](Bytes& b) { cut(b, 50 + 13); },
+     TunnelDrop::kDecapInnerRunt},
+};
+
+TEST_F(TunnelCodecTest, MalformedTunnelPacketsAreDroppedAndCountedByReason) {
+  auto s = host_view("10.0.0.2", kNhMac, nullptr, nullptr);
+  publish(s.get());
+  std::array<uint64_t, kTunnelDropCount> expected{};
+  for (const Malformed& c : kMalformed) {
+    SCOPED_TRACE(c.name);
+    Bytes b = fixture(c.fixture)[1];
+    c.mutate(b);
+    rte_mbuf* m = mbuf_from(b);
+    // Through the burst stage, so that the drop is freed and counted.
+    rte_mbuf* pkts[1] = {m};
+    rte_mbuf* dec[1];
+    PacketState st[1];
+    uint32_t n_dec = 99;
+    EXPECT_EQ(tunnel_underlay_rx(*pmd_, shared_, 0, kUnderlayOdp, pkts, 1, dec, st, &n_dec), 0u);
+    EXPECT_EQ(n_dec, 0u);
+    expected[static_cast<size_t>(c.why)]++;
+    for (size_t i = 0; i < kTunnelDropCount; ++i)
+      EXPECT_EQ(pmd_->counters.drops_of(static_cast<TunnelDrop>(i)), expected[i])
+          << tunnel_drop_name(static_cast<TunnelDrop>(i));
+  }
+  // Every decap drop reason is exercised by the table.
+  for (size_t i = 0; i <= static_cast<size_t>(TunnelDrop::kDecapInnerRunt); ++i)
+    EXPECT_GT(expected[i], 0u) << tunnel_drop_name(static_cast<TunnelDrop>(i));
+}
+
+TEST_F(TunnelCodecTest, OtherTrafficOnTheUnderlayIsLeftAlone) {
+  auto s = host_view("10.0.0.2", kNhMac, nullptr, nullptr);
+  const Bytes good = fixture("vxlan_basic")[1];
+  struct Case {
+    const char* name;
+    void (*mutate)(Bytes&);
+  } cases[] = {
+      {"another UDP port", [](Bytes& b) { set16(b, 36, 4790); }},
+      {"not a local VTEP",
+       [](Bytes& b) {
+         b[33] = 9;
+         fix_ip_csum(b);
+       }},
+      {"another destination MAC", [](Bytes& b) { b[5] = 0x03; }},
+      {"TCP, not UDP",
+       [](Bytes& b) {
+         b[23] = 6;
+         fix_ip_csum(b);
+       }},
+      {"IPv6 ethertype", [](Bytes& b) { set16(b, 12, 0x86dd); }},
+      {"runt", [](Bytes& b) { b.resize(10); }},
+      {"UDP header cut off", [](Bytes& b) { b.resize(14 + 20 + 4); }},
+  };
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.name);
+    Bytes b = good;
+    c.mutate(b);
+    rte_mbuf* m = mbuf_from(b);
+    DecapResult r;
+    EXPECT_EQ(underlay_classify(*s, s->ports[0], m, &r), UnderlayVerdict::kPlain);
+    EXPECT_EQ(bytes_of(m), b) << "a plain packet must not be modified";
+    rte_pktmbuf_free(m);
+  }
+}
+
+Bytes arp(uint16_t op, const uint8_t* eth_dst, const char* sender, const char* target) {
+  Bytes b(42, 0);
+  std::memcpy(b.data(), eth_dst, 6);
+  const uint8_t sha[6] = {0x02, 0, 0, 0, 0xcc, 0x03};
+  std::memcpy(b.data() + 6, sha, 6);
+  set16(b, 12, 0x0806);
+  set16(b, 14, 1);
+  set16(b, 16, 0x0800);
+  b[18] = 6;
+  b[19] = 4;
+  set16(b, 20, op);
+  std::memcpy(b.data() + 22, sha, 6);
+  uint32_t a = ip4(sender);
+  std::memcpy(b.data() + 28, &a, 4);
+  a = ip4(target);
+  std::memcpy(b.data() + 38, &a, 4);
+  return b;
+}
+
+TEST_F(TunnelCodecTest, BurstSplitsPlainDecapPuntAndDropInOrder) {
+  auto s = host_view("10.0.0.2", kNhMac, nullptr, nullptr);
+  publish(s.get());
+  const uint8_t bcast[6] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
+  Bytes plain = fixture("vxlan_basic")[0];
+  Bytes vx = fixture("vxlan_basic")[1];
+  Bytes gn = fixture("geneve_basic")[1];
+  Bytes bad = vx;
+  bad[42] = 0;
+  const std::vector<Bytes> in = {plain, vx, arp(1, bcast, "10.0.0.1", "10.0.0.2"),
+                                 bad,   gn, arp(1, bcast, "10.0.0.1", "10.0.0.7"),
+                                 plain};
+  // Every burst size up to the maximum, with canaries after the arrays.
+  for (uint32_t n = 0; n <= 32; ++n) {
+    SCOPED_TRACE(n);
+    pmd_->counters.reset();
+    rte_mbuf* pkts[33];
+    rte_mbuf* dec[33];
+    PacketState st[33];
+    rte_mbuf* const canary = reinterpret_cast<rte_mbuf*>(uintptr_t{0xdeadbeef});
+    pkts[n] = dec[n] = canary;
+    for (uint32_t i = 0; i < n; ++i) pkts[i] = mbuf_from(in[i % in.size()]);
+    uint32_t n_dec = 0;
+    const uint32_t n_plain =
+        tunnel_underlay_rx(*pmd_, shared_, 0, kUnderlayOdp, pkts, n, dec, st, &n_dec);
+    EXPECT_EQ(pkts[n], canary);
+    EXPECT_EQ(dec[n], canary);
+    uint32_t want_plain = 0, want_dec = 0, want_punt = 0, want_drop = 0;
+    for (uint32_t i = 0; i < n; ++i) {
+      switch (i % in.size()) {
+        case 0:
+        case 5:
+        case 6:
+          want_plain++;
+          break;
+        case 1:
+        case 4:
+          want_dec++;
+          break;
+        case 2:
+          want_punt++;
+          break;
+        case 3:
+          want_drop++;
+          break;
+      }
+    }
+    ASSERT_EQ(n_plain, want_plain);
+    ASSERT_EQ(n_dec, want_dec);
+    for (uint32_t i = 0; i < n_dec; ++i) {
+      EXPECT_EQ(bytes_of(dec[i]), plain);
+      EXPECT_EQ(st[i].in_port, i % 2 == 0 ? kVxlanOdp : kGeneveOdp);
+      EXPECT_EQ(st[i].recirc_id, 0u);
+      rte_pktmbuf_free(dec[i]);
+    }
+    for (uint32_t i = 0; i < n_plain; ++i) rte_pktmbuf_free(pkts[i]);
+    const auto ev = events();
+    EXPECT_EQ(ev.size(), want_punt);
+    for (const TunnelEvent& e : ev) {
+      EXPECT_EQ(e.kind, TunnelEvent::kArpPacket);
+      EXPECT_EQ(e.odp, kUnderlayOdp);
+      rte_pktmbuf_free(e.m);
+    }
+    EXPECT_EQ(pmd_->counters.drops_of(TunnelDrop::kVxlanNoIFlag), want_drop);
+    EXPECT_EQ(pmd_->counters.arp_punted.load(), want_punt);
+  }
+}
+
+TEST_F(TunnelCodecTest, NothingIsDecappedWithoutASnapshotOrOnOtherPorts) {
+  Bytes vx = fixture("vxlan_basic")[1];
+  rte_mbuf* pkts[1] = {mbuf_from(vx)};
+  rte_mbuf* dec[1];
+  PacketState st[1];
+  uint32_t n_dec = 0;
+  EXPECT_EQ(tunnel_underlay_rx(*pmd_, shared_, 0, kUnderlayOdp, pkts, 1, dec, st, &n_dec), 1u);
+  auto s = host_view("10.0.0.2", kNhMac, nullptr, nullptr);
+  publish(s.get());
+  EXPECT_EQ(tunnel_underlay_rx(*pmd_, shared_, 0, 9, pkts, 1, dec, st, &n_dec), 1u);
+  EXPECT_EQ(n_dec, 0u);
+  EXPECT_EQ(bytes_of(pkts[0]), vx);
+  rte_pktmbuf_free(pkts[0]);
+}
+
+// ---- encap drops and template rebuilds --------------------------------------
+
+TEST_F(TunnelCodecTest, EncapDropsAreCountedByReason) {
+  auto s = host_view("10.0.0.1", kPortMac, "10.0.0.2", kNhMac);
+  publish(s.get());
+  const Bytes inner = fixture("vxlan_basic")[0];
+
+  TunnelMeta t = meta(1, 0);
+  t.ipv4_dst = ip4("192.0.2.1");
+  EXPECT_EQ(encap(inner, kVxlanOdp, 0, t), nullptr);
+  EXPECT_EQ(drops(TunnelDrop::kEncapNoRoute), 1u);
+
+  t.ipv4_dst = 0;
+  EXPECT_EQ(encap(inner, kVxlanOdp, 0, t), nullptr);
+  EXPECT_EQ(drops(TunnelDrop::kEncapNoTunnelMetadata), 1u);
+  t.ipv6_dst[15] = 1;
+  EXPECT_EQ(encap(inner, kVxlanOdp, 0, t), nullptr);
+  EXPECT_EQ(drops(TunnelDrop::kEncapIpv6Unsupported), 1u);
+
+  // The largest inner frame that fits a 1500-byte underlay MTU is 1464
+  // bytes (an inner IP MTU of 1450): outer IPv4 + UDP + VXLAN add 36.
+  t = meta(1, 0);
+  Bytes big = inner;
+  big.resize(1464);
+  rte_mbuf* m = encap(big, kVxlanOdp, 0, t);
+  ASSERT_NE(m, nullptr);
+  EXPECT_EQ(rte_pktmbuf_pkt_len(m), 1500u + 14);
+  rte_pktmbuf_free(m);
+  big.push_back(0);
+  EXPECT_EQ(encap(big, kVxlanOdp, 0, t), nullptr);
+  EXPECT_EQ(drops(TunnelDrop::kEncapTooBig), 1u);
+}
+
+TEST_F(TunnelCodecTest, UnresolvedNeighbourIsReportedAtAPaceAndDropped) {
+  auto s = host_view("10.0.0.1", kPortMac, nullptr, nullptr);
+  publish(s.get());
+  const Bytes inner = fixture("vxlan_basic")[0];
+  const TunnelMeta t = meta(1, 0);
+  EXPECT_EQ(encap(inner, kVxlanOdp, 0, t, 1000), nullptr);
+  EXPECT_EQ(encap(inner, kVxlanOdp, 0, t, 1000 + kResolveReportMs - 1), nullptr);
+  auto ev = events();
+  ASSERT_EQ(ev.size(), 1u);
+  EXPECT_EQ(ev[0].kind, TunnelEvent::kResolve);
+  EXPECT_EQ(ev[0].odp, kUnderlayOdp);
+  EXPECT_EQ(ev[0].ip, ip4("10.0.0.2"));
+  EXPECT_EQ(encap(inner, kVxlanOdp, 0, t, 1000 + kResolveReportMs), nullptr);
+  EXPECT_EQ(events().size(), 1u);
+  EXPECT_EQ(drops(TunnelDrop::kEncapNeighbourUnresolved), 3u);
+
+  // A gateway route: the neighbour to resolve is the gateway.
+  auto g = host_view("10.0.0.1", kPortMac, nullptr, nullptr, 2);
+  Route r;
+  r.prefix = ip4("172.16.0.0");
+  r.plen = 12;
+  r.gateway = ip4("10.0.0.254");
+  r.odp = kUnderlayOdp;
+  ASSERT_EQ(g->routes.add(r), 0);
+  publish(g.get());
+  TunnelMeta far = t;
+  far.ipv4_dst = ip4("172.20.1.1");
+  EXPECT_EQ(encap(inner, kVxlanOdp, 0, far, 5000), nullptr);
+  ev = events();
+  ASSERT_EQ(ev.size(), 1u);
+  EXPECT_EQ(ev[0].ip, ip4("10.0.0.254"));
+
+  // Once the neighbour is known (a new generation), the same destination
+  // goes out to its MAC.
+  NeighbourEntry n;
+  n.odp = kUnderlayOdp;
+  n.ip = ip4("10.0.0.254");
+  std::memcpy(n.mac, kNhMac, 6);
+  auto g3 = host_view("10.0.0.1", kPortMac, nullptr, nullptr, 3);
+  ASSERT_EQ(g3->routes.add(r), 0);
+  g3->neighbours.push_back(n);
+  publish(g3.get());
+  rte_mbuf* m = encap(inner, kVxlanOdp, 0, far, 5001);
+  ASSERT_NE(m, nullptr);
+  EXPECT_EQ(std::memcmp(rte_pktmbuf_mtod(m, uint8_t*), kNhMac, 6), 0);
+  rte_pktmbuf_free(m);
+}
+
+TEST_F(TunnelCodecTest, NewGenerationRebuildsTheTemplate) {
+  auto s1 = host_view("10.0.0.1", kPortMac, "10.0.0.2", kNhMac, 1);
+  publish(s1.get());
+  const Bytes inner = fixture("vxlan_basic")[0];
+  const TunnelMeta t = meta(1, 0);
+  rte_mbuf* m = encap(inner, kVxlanOdp, 0, t);
+  ASSERT_NE(m, nullptr);
+  rte_pktmbuf_free(m);
+  const uint8_t moved[6] = {0x02, 0, 0, 0, 0xbb, 0x99};
+  auto s2 = host_view("10.0.0.1", kPortMac, "10.0.0.2", moved, 2);
+  publish(s2.get());
+  m = encap(inner, kVxlanOdp, 0, t);
+  ASSERT_NE(m, nullptr);
+  EXPECT_EQ(std::memcmp(rte_pktmbuf_mtod(m, uint8_t*), moved, 6), 0);
+  rte_pktmbuf_free(m);
+  EXPECT_EQ(pmd_->counters.template_builds.load(), 2u);
+}
+
+TEST(TunnelFlowHash, OneFlowOnePortAndFlowsSpread) {
+  FlowKey a{};
+  a.eth_type = htons(0x0800);
+  a.nw_proto = 6;
+  a.ipv4_src = ip4("192.168.1.1");
+  a.ipv4_dst = ip4("192.168.1.2");
+  a.tp_src = htons(1000);
+  a.tp_dst = htons(80);
+  FlowKey b = a;
+  b.tcp_flags = htons(0x10);
+  b.nw_ttl = 3;
+  EXPECT_EQ(tunnel_flow_hash(a), tunnel_flow_hash(b)) << "TCP flags or TTL changed the port";
+  std::set<uint16_t> ports;
+  for (uint16_t p = 0; p < 256; ++p) {
+    b = a;
+    b.tp_src = htons(static_cast<uint16_t>(1000 + p));
+    const uint16_t port = ntohs(tunnel_udp_src_port(tunnel_flow_hash(b)));
+    EXPECT_GE(port, kTunnelSrcPortMin);
+    EXPECT_LT(port, kTunnelSrcPortMax);
+    ports.insert(port);
+  }
+  EXPECT_GT(ports.size(), 200u);
+}
+
+}  // namespace
+}  // namespace dpx

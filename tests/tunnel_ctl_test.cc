@@ -1,0 +1,191 @@
+// Integration without root: the tunnel underlay of a real dpxd configured
+// with the real dpxctl (tunnel ports, tnl-ip, route, neigh, tnl-stats; bad
+// input refused with a message), and the PMD's tunnel output end to end: a
+// packet executed with set(tunnel(...)) and output to the vxlan port leaves
+// the underlay port (a net_pcap device writing a file) encapsulated for the
+// static neighbour, and one for an unresolved next hop is dropped, counted,
+// and makes dpxd send an ARP request for it.
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "support/dpxd_process.h"
+#include "support/netns.h"
+#include "support/pcap_file.h"
+#include "tunnel_hdr.h"
+#include "tunnel_msg.h"
+
+namespace dpx::test {
+namespace {
+
+class TunnelCtlTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string err;
+    ASSERT_TRUE(dpxd_.start({}, &err)) << err;
+    ASSERT_EQ(client_.connect(dpxd_.socket(), &err), 0) << err;
+  }
+  void TearDown() override {
+    const int st = dpxd_.stop();
+    EXPECT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0) << "dpxd wait status " << st << ", log:\n"
+                                                       << dpxd_.log();
+  }
+
+  CmdResult ctl(std::vector<std::string> args) {
+    args.insert(args.begin(), {DPX_DPXCTL_PATH, "--socket", dpxd_.socket()});
+    return run_cmd(args);
+  }
+  std::string ok(const std::vector<std::string>& args) {
+    const CmdResult r = ctl(args);
+    EXPECT_EQ(r.status, 0) << join_args(args) << ":\n" << r.output;
+    return r.output;
+  }
+  void fails(const std::vector<std::string>& args, int status, const std::string& needle) {
+    const CmdResult r = ctl(args);
+    EXPECT_EQ(r.status, status) << join_args(args) << ":\n" << r.output;
+    EXPECT_NE(r.output.find(needle), std::string::npos)
+        << join_args(args) << ": expected \"" << needle << "\" in:\n"
+        << r.output;
+  }
+  uint64_t counter(const std::string& name) {
+    NlBuf reply;
+    std::string err;
+    TnlStats s;
+    EXPECT_EQ(client_.transact(DPX_CTL_TNL_STATS, {}, &reply, &err), 0) << err;
+    EXPECT_EQ(decode_tnl_stats(reply, &s, &err), 0) << err;
+    for (const auto& c : s.counters)
+      if (c.name == name) return c.value;
+    ADD_FAILURE() << "no counter " << name;
+    return 0;
+  }
+  PortInfo port(uint32_t odp) {
+    PortRef ref;
+    ref.odp_port = odp;
+    PortInfo info;
+    std::string err;
+    EXPECT_EQ(client_.port_get(ref, &info, &err), 0) << err;
+    return info;
+  }
+
+  DpxdProcess dpxd_;
+  ControlClient client_;
+};
+
+TEST_F(TunnelCtlTest, UnderlayIsConfiguredShownAndRefusesBadInput) {
+  ok({"add-port", "u0", "dpdk", "net_null_u0,no-rx=1", "--port-no", "1"});
+  EXPECT_EQ(ok({"add-port", "vxlan_sys_4789", "vxlan", "--port-no", "2"}),
+            "port 2: vxlan_sys_4789\n");
+  fails({"add-port", "vx2", "vxlan", "--option", "dst_port=4789"}, 1, "already uses UDP port 4789");
+  fails({"add-port", "vx3", "vxlan", "--option", "remote_ip=1.1.1.1"}, 1,
+        "unknown vxlan port option 'remote_ip'");
+  fails({"add-port", "gn", "geneve", "--option", "dst_port=70000"}, 1, "is not a UDP port");
+  ok({"add-port", "genev_sys_6081", "geneve", "--port-no", "3"});
+  ok({"add-port", "vxlan_8472", "vxlan", "--option", "dst_port=8472", "--port-no", "4"});
+
+  ok({"tnl-ip", "add", "10.0.0.1/24", "u0"});
+  EXPECT_EQ(ok({"tnl-ip", "show"}), "10.0.0.1/24 dev u0 (port 1)\n");
+  fails({"tnl-ip", "add", "10.0.0.1/24", "u0"}, 1, "already a VTEP address");
+  fails({"tnl-ip", "add", "10.0.0.5/24", "nosuch"}, 1, "no port named 'nosuch'");
+  fails({"tnl-ip", "add", "10.0.0.9/24", "vxlan_sys_4789"}, 1, "cannot be an underlay");
+  fails({"tnl-ip", "add", "10.0.0.9/33", "u0"}, 2, "tnl-ip add IP/PLEN PORT");
+
+  EXPECT_EQ(ok({"route", "show"}), "10.0.0.0/24 dev u0 src 10.0.0.1 (connected)\n");
+  ok({"route", "add", "0.0.0.0/0", "u0", "10.0.0.254"});
+  ok({"route", "add", "172.16.0.0/12", "u0", "10.0.0.253", "src=10.0.0.1"});
+  EXPECT_EQ(ok({"route", "show"}),
+            "10.0.0.0/24 dev u0 src 10.0.0.1 (connected)\n"
+            "172.16.0.0/12 via 10.0.0.253 dev u0 src 10.0.0.1\n"
+            "0.0.0.0/0 via 10.0.0.254 dev u0\n");
+  fails({"route", "add", "10.0.0.0/24", "u0"}, 1, "a route to that prefix exists");
+  fails({"route", "add", "10.0.0.1/24", "u0"}, 1, "host bits");
+  fails({"route", "add", "10.9.0.0/16", "nosuch"}, 1, "no port named");
+  ok({"route", "del", "172.16.0.0/12"});
+  fails({"route", "del", "172.16.0.0/12"}, 1, "no such route");
+
+  ok({"neigh", "set", "u0", "10.0.0.2", "02:00:00:00:bb:02"});
+  fails({"neigh", "set", "u0", "10.0.0.3", "02:00:00:00:bb"}, 2, "neigh set PORT IP MAC");
+  ok({"neigh", "flush"});
+  const std::string n = ok({"neigh", "show"});
+  EXPECT_NE(n.find("10.0.0.2 dev u0 lladdr 02:00:00:00:bb:02 STATIC"), std::string::npos) << n;
+
+  const std::string s = ok({"tnl-stats"});
+  EXPECT_NE(s.find("port 2: vxlan_sys_4789 (vxlan, udp 4789)"), std::string::npos) << s;
+  EXPECT_NE(s.find("port 3: genev_sys_6081 (geneve, udp 6081)"), std::string::npos) << s;
+  EXPECT_NE(s.find("port 4: vxlan_8472 (vxlan, udp 8472)"), std::string::npos) << s;
+
+  // The underlay port goes: its addresses, routes and neighbours with it.
+  ok({"del-port", "u0"});
+  EXPECT_EQ(ok({"tnl-ip", "show"}), "");
+  EXPECT_EQ(ok({"route", "show"}), "");
+  EXPECT_EQ(ok({"neigh", "show"}), "");
+  // A freed UDP port can be taken again.
+  ok({"del-port", "vxlan_sys_4789"});
+  ok({"add-port", "vx", "vxlan"});
+}
+
+TEST_F(TunnelCtlTest, ExecutedPacketIsEncapsulatedOrResolvedWithArp) {
+  const std::string out = dpxd_.dir() + "/underlay.pcap";
+  ok({"add-port", "u0", "dpdk", "net_pcap_u0,tx_pcap=" + out, "--port-no", "1"});
+  ok({"add-port", "vxlan_sys_4789", "vxlan", "--port-no", "2"});
+  ok({"tnl-ip", "add", "10.0.0.1/24", "u0"});
+  ok({"neigh", "set", "u0", "10.0.0.2", "02:00:00:00:bb:02"});
+  const std::array<uint8_t, 6> port_mac = port(1).mac;
+
+  const uint8_t dst[6] = {2, 0, 0, 0, 0, 2}, src[6] = {2, 0, 0, 0, 0, 1};
+  const Packet inner = udp_packet(dst, src, 0xc0a80101, 0xc0a80102, 1000, 2000, 18);
+  std::string hex;
+  char b[3];
+  for (uint8_t c : inner) {
+    std::snprintf(b, sizeof b, "%02x", c);
+    hex += b;
+  }
+  ok({"execute", "5", hex, "set(tunnel(tun_id=0x2a,dst=10.0.0.2,ttl=64,flags(df|key))),2"});
+  // The next hop 10.0.0.3 is unknown: dropped, then an ARP request.
+  ok({"execute", "5", hex, "set(tunnel(tun_id=0x2a,dst=10.0.0.3,ttl=64,flags(df|key))),2"});
+  ASSERT_TRUE(wait_until([&] { return port(1).stats.tx_packets == 2; }))
+      << "tx " << port(1).stats.tx_packets << "\n"
+      << ok({"tnl-stats"});
+  EXPECT_EQ(counter("encap_neighbour_unresolved"), 1u);
+  EXPECT_EQ(counter("arp_requests_sent"), 1u);
+  const std::string n = ok({"neigh", "show"});
+  EXPECT_NE(n.find("10.0.0.3 dev u0 lladdr 00:00:00:00:00:00 INCOMPLETE"), std::string::npos) << n;
+  EXPECT_NE(ok({"tnl-stats"}).find("encap packets:1 bytes:" + std::to_string(inner.size())),
+            std::string::npos);
+  // The tunnel port's own statistics (what `ovs-vsctl get interface` shows).
+  EXPECT_EQ(port(2).stats.tx_packets, 1u);
+  EXPECT_EQ(port(2).stats.tx_bytes, inner.size());
+
+  // net_pcap writes its file out when the port closes.
+  ok({"del-port", "u0"});
+  std::vector<Packet> pkts;
+  ASSERT_TRUE(read_pcap(out, &pkts));
+  ASSERT_EQ(pkts.size(), 2u);
+  const Packet& v = pkts[0];
+  ASSERT_EQ(v.size(), kOuterIpv4Len + inner.size());
+  const uint8_t nh[6] = {2, 0, 0, 0, 0xbb, 2};
+  EXPECT_EQ(std::memcmp(v.data(), nh, 6), 0);
+  EXPECT_EQ(std::memcmp(v.data() + 6, port_mac.data(), 6), 0);
+  const uint8_t ips[8] = {10, 0, 0, 1, 10, 0, 0, 2};
+  EXPECT_EQ(std::memcmp(v.data() + 26, ips, 8), 0);
+  EXPECT_EQ(csum_finish(csum_add_bytes(0, v.data() + 14, 20)), 0) << "IPv4 header checksum";
+  EXPECT_EQ(v[36] << 8 | v[37], kVxlanUdpPort);
+  const uint8_t vxlan[8] = {0x08, 0, 0, 0, 0, 0, 42, 0};
+  EXPECT_EQ(std::memcmp(v.data() + 42, vxlan, 8), 0);
+  EXPECT_TRUE(std::equal(inner.begin(), inner.end(), v.begin() + kOuterIpv4Len));
+
+  const Packet& a = pkts[1];
+  ASSERT_GE(a.size(), 42u);
+  const uint8_t arp_head[] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
+  EXPECT_EQ(std::memcmp(a.data(), arp_head, 6), 0);
+  EXPECT_EQ(a[12] << 8 | a[13], 0x0806);
+  EXPECT_EQ(a[20] << 8 | a[21], 1) << "a request";
+  EXPECT_EQ(std::memcmp(a.data() + 22, port_mac.data(), 6), 0);
+  const uint8_t spa[4] = {10, 0, 0, 1}, tpa[4] = {10, 0, 0, 3};
+  EXPECT_EQ(std::memcmp(a.data() + 28, spa, 4), 0);
+  EXPECT_EQ(std::memcmp(a.data() + 38, tpa, 4), 0);
+}
+
+}  // namespace
+}  // namespace dpx::test

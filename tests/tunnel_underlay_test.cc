@@ -1,0 +1,341 @@
+// The underlay tables without DPDK: longest-prefix match over routes,
+// encap resolution through a snapshot, the neighbour state machine driven
+// by explicit times (request on miss, reply learned, retries, aging with
+// probes, static entries), ARP frames, and the tunnel control messages'
+// codec (round trips and strict refusals).
+#include <arpa/inet.h>
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <vector>
+
+#include "neighbour.h"
+#include "tunnel_msg.h"
+#include "underlay.h"
+
+namespace dpx {
+namespace {
+
+uint32_t ip4(const char* s) {
+  uint32_t a = 0;
+  EXPECT_TRUE(parse_ipv4(s, &a)) << s;
+  return a;
+}
+
+Route route(const char* prefix, uint8_t plen, uint32_t odp, const char* gw = nullptr) {
+  Route r;
+  r.prefix = ip4(prefix);
+  r.plen = plen;
+  r.odp = odp;
+  r.gateway = gw ? ip4(gw) : 0;
+  return r;
+}
+
+TEST(RouteTable, LongestPrefixWins) {
+  RouteTable t;
+  ASSERT_EQ(t.add(route("0.0.0.0", 0, 1, "10.0.0.254")), 0);
+  ASSERT_EQ(t.add(route("10.0.0.0", 8, 2)), 0);
+  ASSERT_EQ(t.add(route("10.1.0.0", 16, 3)), 0);
+  ASSERT_EQ(t.add(route("10.1.2.0", 24, 4)), 0);
+  ASSERT_EQ(t.add(route("10.1.2.3", 32, 5)), 0);
+  ASSERT_EQ(t.add(route("10.1.3.0", 24, 6)), 0);
+  struct {
+    const char* dst;
+    uint32_t odp;
+  } cases[] = {{"10.1.2.3", 5}, {"10.1.2.4", 4},  {"10.1.3.9", 6},  {"10.1.4.1", 3},
+               {"10.2.0.1", 2}, {"192.0.2.1", 1}, {"10.1.2.255", 4}};
+  for (const auto& c : cases) {
+    const Route* r = t.lookup(ip4(c.dst));
+    ASSERT_NE(r, nullptr) << c.dst;
+    EXPECT_EQ(r->odp, c.odp) << c.dst;
+  }
+  EXPECT_EQ(t.size(), 6u);
+  ASSERT_EQ(t.del(ip4("10.1.2.0"), 24), 0);
+  EXPECT_EQ(t.lookup(ip4("10.1.2.4"))->odp, 3u);
+  EXPECT_EQ(t.del(ip4("10.1.2.0"), 24), ENOENT);
+  ASSERT_EQ(t.del(ip4("0.0.0.0"), 0), 0);
+  EXPECT_EQ(t.lookup(ip4("192.0.2.1")), nullptr);
+}
+
+TEST(RouteTable, RefusesDuplicatesAndHostBits) {
+  RouteTable t;
+  ASSERT_EQ(t.add(route("10.0.0.0", 24, 1)), 0);
+  EXPECT_EQ(t.add(route("10.0.0.0", 24, 2)), EEXIST);
+  EXPECT_EQ(t.add(route("10.0.0.1", 24, 2)), EINVAL);
+  Route bad = route("10.0.0.0", 24, 2);
+  bad.plen = 33;
+  EXPECT_EQ(t.add(bad), EINVAL);
+}
+
+TEST(RouteTable, ListIsLongestFirstAndRemovePortClears) {
+  RouteTable t;
+  ASSERT_EQ(t.add(route("10.0.0.0", 8, 1)), 0);
+  ASSERT_EQ(t.add(route("192.168.0.0", 24, 2)), 0);
+  ASSERT_EQ(t.add(route("10.9.0.0", 16, 1)), 0);
+  ASSERT_EQ(t.add(route("10.1.0.0", 16, 2)), 0);
+  auto l = t.list();
+  ASSERT_EQ(l.size(), 4u);
+  EXPECT_EQ(l[0].plen, 24);
+  EXPECT_EQ(l[1].prefix, ip4("10.1.0.0"));
+  EXPECT_EQ(l[2].prefix, ip4("10.9.0.0"));
+  EXPECT_EQ(l[3].plen, 8);
+  t.remove_port(1);
+  EXPECT_EQ(t.size(), 2u);
+  EXPECT_EQ(t.lookup(ip4("10.9.1.1")), nullptr);
+  EXPECT_EQ(t.lookup(ip4("10.1.1.1"))->odp, 2u);
+}
+
+TEST(UnderlaySnapshot, ResolveThroughGatewayAndConnectedRoutes) {
+  UnderlaySnapshot s;
+  s.generation = 1;
+  s.vteps[s.n_vteps++] = {ip4("10.0.0.1"), 24, 1};
+  s.ports[s.n_ports++] = {1, {2, 0, 0, 0, 0, 1}, 1500};
+  Route c = route("10.0.0.0", 24, 1);
+  c.connected = true;
+  ASSERT_EQ(s.routes.add(c), 0);
+  ASSERT_EQ(s.routes.add(route("172.16.0.0", 12, 1, "10.0.0.254")), 0);
+  NeighbourEntry gw{1, ip4("10.0.0.254"), {2, 0, 0, 0, 0, 0xfe}};
+  s.neighbours.push_back(gw);
+
+  UnderlaySnapshot::Resolution r;
+  EXPECT_EQ(s.resolve(ip4("172.17.0.5"), 0, &r), TunnelDrop::kCount);
+  EXPECT_EQ(r.next_hop, ip4("10.0.0.254"));
+  EXPECT_EQ(r.src, ip4("10.0.0.1"));
+  EXPECT_EQ(r.mac[5], 0xfe);
+  // An on-link destination is its own next hop, still unresolved here.
+  EXPECT_EQ(s.resolve(ip4("10.0.0.7"), 0, &r), TunnelDrop::kEncapNeighbourUnresolved);
+  EXPECT_EQ(r.next_hop, ip4("10.0.0.7"));
+  EXPECT_EQ(r.odp, 1u);
+  // A source asked for by set(tunnel) is kept.
+  EXPECT_EQ(s.resolve(ip4("172.17.0.5"), ip4("10.0.0.9"), &r), TunnelDrop::kCount);
+  EXPECT_EQ(r.src, ip4("10.0.0.9"));
+  EXPECT_EQ(s.resolve(ip4("192.0.2.1"), 0, &r), TunnelDrop::kEncapNoRoute);
+  // A route out of a port without a VTEP address cannot be used.
+  ASSERT_EQ(s.routes.add(route("192.0.2.0", 24, 9)), 0);
+  EXPECT_EQ(s.resolve(ip4("192.0.2.1"), 0, &r), TunnelDrop::kEncapNoVtep);
+
+  EXPECT_TRUE(s.is_local(ip4("10.0.0.1")));
+  EXPECT_TRUE(s.is_local_on(ip4("10.0.0.1"), 1));
+  EXPECT_FALSE(s.is_local_on(ip4("10.0.0.1"), 2));
+  EXPECT_FALSE(s.is_local(ip4("10.0.0.2")));
+}
+
+// ---- neighbours ---------------------------------------------------------------
+
+const uint8_t kMacA[6] = {2, 0, 0, 0, 0, 0xa};
+const uint8_t kMacB[6] = {2, 0, 0, 0, 0, 0xb};
+
+TEST(NeighbourTable, MissSendsOneRequestThenRetriesThenGivesUp) {
+  NeighbourTable t({60000, 1000, 3});
+  NeighbourTable::Request q;
+  ASSERT_TRUE(t.miss(1, ip4("10.0.0.2"), 100, &q));
+  EXPECT_FALSE(q.unicast);
+  EXPECT_EQ(q.ip, ip4("10.0.0.2"));
+  EXPECT_FALSE(t.miss(1, ip4("10.0.0.2"), 150, &q)) << "one request per retransmit interval";
+  std::vector<NeighbourTable::Request> reqs;
+  EXPECT_FALSE(t.tick(1099, &reqs));
+  EXPECT_TRUE(reqs.empty());
+  t.tick(1100, &reqs);
+  t.tick(2100, &reqs);
+  EXPECT_EQ(reqs.size(), 2u);  // three requests in all
+  int resolved = 0;
+  t.for_each_resolved([&](const auto&) { ++resolved; });
+  EXPECT_EQ(resolved, 0) << "an incomplete entry is not published";
+  reqs.clear();
+  EXPECT_FALSE(t.tick(3100, &reqs)) << "forgetting an incomplete entry changes nothing published";
+  EXPECT_TRUE(reqs.empty());
+  EXPECT_EQ(t.size(), 0u);
+  EXPECT_TRUE(t.miss(1, ip4("10.0.0.2"), 3200, &q)) << "the next miss starts again";
+}
+
+TEST(NeighbourTable, ReplyIsLearnedAndAgedEntriesAreProbedThenForgotten) {
+  NeighbourTable t({60000, 1000, 3});
+  NeighbourTable::Request q;
+  ASSERT_TRUE(t.miss(1, ip4("10.0.0.2"), 0, &q));
+  EXPECT_TRUE(t.learn(1, ip4("10.0.0.2"), kMacA, 10)) << "resolution changes the published table";
+  EXPECT_FALSE(t.learn(1, ip4("10.0.0.2"), kMacA, 20)) << "a confirmation changes nothing";
+  EXPECT_TRUE(t.learn(1, ip4("10.0.0.2"), kMacB, 30)) << "a new MAC does";
+  std::vector<NeighbourTable::Request> reqs;
+  EXPECT_FALSE(t.tick(60029, &reqs));
+  EXPECT_TRUE(reqs.empty());
+  // Aged: probed by unicast while still in use.
+  EXPECT_FALSE(t.tick(60030, &reqs));
+  ASSERT_EQ(reqs.size(), 1u);
+  EXPECT_TRUE(reqs[0].unicast);
+  EXPECT_EQ(std::memcmp(reqs[0].mac, kMacB, 6), 0);
+  int resolved = 0;
+  t.for_each_resolved([&](const auto&) { ++resolved; });
+  EXPECT_EQ(resolved, 1);
+  // A reply ends the probe.
+  EXPECT_FALSE(t.learn(1, ip4("10.0.0.2"), kMacB, 60500));
+  EXPECT_EQ(t.list()[0].state, NeighbourTable::State::kReachable);
+  // Aged again, and silent this time: three probes, then gone.
+  reqs.clear();
+  t.tick(120500, &reqs);
+  t.tick(121500, &reqs);
+  t.tick(122500, &reqs);
+  EXPECT_EQ(reqs.size(), 3u);
+  EXPECT_TRUE(t.tick(123500, &reqs)) << "removing a published entry is a change";
+  EXPECT_EQ(t.size(), 0u);
+}
+
+TEST(NeighbourTable, StaticEntriesNeverAgeAndSurviveFlush) {
+  NeighbourTable t({1000, 100, 1});
+  EXPECT_TRUE(t.set_static(1, ip4("10.0.0.9"), kMacA, 0));
+  EXPECT_FALSE(t.learn(1, ip4("10.0.0.9"), kMacB, 1)) << "ARP does not override a static entry";
+  EXPECT_TRUE(t.learn(1, ip4("10.0.0.2"), kMacB, 1));
+  std::vector<NeighbourTable::Request> reqs;
+  t.tick(100000, &reqs);
+  EXPECT_EQ(reqs.size(), 1u) << "only the learned entry is probed";
+  EXPECT_TRUE(t.flush());
+  ASSERT_EQ(t.size(), 1u);
+  EXPECT_EQ(t.list()[0].state, NeighbourTable::State::kStatic);
+  EXPECT_EQ(std::memcmp(t.list()[0].mac, kMacA, 6), 0);
+  EXPECT_TRUE(t.remove_port(1));
+  EXPECT_EQ(t.size(), 0u);
+}
+
+TEST(Arp, BuildAndParseRoundTrip) {
+  ArpPacket a{};
+  std::memset(a.eth_dst, 0xff, 6);
+  std::memcpy(a.eth_src, kMacA, 6);
+  a.op = kArpRequest;
+  std::memcpy(a.sha, kMacA, 6);
+  a.spa = ip4("10.0.0.1");
+  a.tpa = ip4("10.0.0.2");
+  uint8_t f[kArpFrameLen];
+  arp_build(a, f);
+  // The fixed part of an Ethernet/IPv4 ARP request, as on the wire.
+  const uint8_t head[] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 2, 0, 0, 0, 0,  0xa, 0x08, 0x06,
+                          0,    1,    0x08, 0,    6,    4,    0, 1, 2, 0, 0,  0,   0,    0xa,
+                          10,   0,    0,    1,    0,    0,    0, 0, 0, 0, 10, 0,   0,    2};
+  EXPECT_EQ(std::memcmp(f, head, sizeof head), 0);
+  for (size_t i = sizeof head; i < kArpFrameLen; ++i) EXPECT_EQ(f[i], 0) << i;
+  ArpPacket b;
+  ASSERT_TRUE(arp_parse(f, kArpFrameLen, &b));
+  EXPECT_EQ(b.op, kArpRequest);
+  EXPECT_EQ(b.spa, a.spa);
+  EXPECT_EQ(b.tpa, a.tpa);
+  EXPECT_FALSE(arp_parse(f, 41, &b));
+  f[19] = 16;  // protocol address length of IPv6
+  EXPECT_FALSE(arp_parse(f, kArpFrameLen, &b));
+}
+
+// ---- control messages -------------------------------------------------------
+
+TEST(TunnelMsg, RoundTrips) {
+  TnlIpEntry ip{ip4("10.0.0.1"), 24, "eth0", 3};
+  NlBuf b;
+  ASSERT_EQ(encode_tnl_ip(ip, &b), 0);
+  TnlIpEntry ip2;
+  std::string err;
+  ASSERT_EQ(decode_tnl_ip_request(b, &ip2, &err), 0) << err;
+  EXPECT_EQ(ip2, ip);
+
+  std::vector<RouteEntry> routes = {{ip4("10.0.0.0"), 24, 0, "eth0", 3, ip4("10.0.0.1"), true},
+                                    {ip4("0.0.0.0"), 0, ip4("10.0.0.254"), "eth0", 3, 0, false}};
+  b.clear();
+  ASSERT_EQ(encode_route_list(routes, &b), 0);
+  std::vector<RouteEntry> routes2;
+  ASSERT_EQ(decode_route_list(b, &routes2, &err), 0) << err;
+  EXPECT_EQ(routes2, routes);
+
+  std::vector<NeighEntry> ns = {
+      {ip4("10.0.0.2"), {2, 0, 0, 0, 0, 2}, "eth0", 3, DPX_NEIGH_REACHABLE, 1234}};
+  b.clear();
+  ASSERT_EQ(encode_neigh_list(ns, &b), 0);
+  std::vector<NeighEntry> ns2;
+  ASSERT_EQ(decode_neigh_list(b, &ns2, &err), 0) << err;
+  EXPECT_EQ(ns2, ns);
+
+  TnlStats s;
+  s.ports.push_back({5, "vxlan_sys_4789", "vxlan", 4789, 1, 2, 3, 4});
+  s.counters.push_back({"decap_truncated", 7});
+  b.clear();
+  ASSERT_EQ(encode_tnl_stats(s, &b), 0);
+  TnlStats s2;
+  ASSERT_EQ(decode_tnl_stats(b, &s2, &err), 0) << err;
+  EXPECT_EQ(s2, s);
+}
+
+TEST(TunnelMsg, DecodersAreStrict) {
+  std::string err;
+  TnlIpEntry ip;
+  EXPECT_EQ(decode_tnl_ip_request({}, &ip, &err), EINVAL);
+  NlBuf b;
+  {
+    NlWriter w(&b);
+    size_t c = w.begin_nested(DPX_CTL_A_TNL_IP);
+    w.put<uint32_t>(DPX_TNL_IP_A_ADDR, ip4("10.0.0.1"));
+    w.put<uint32_t>(DPX_TNL_IP_A_PLEN, 33);
+    w.put(DPX_TNL_IP_A_PORT_NAME, "eth0", 5);
+    w.end_nested(c);
+  }
+  EXPECT_EQ(decode_tnl_ip_request(b, &ip, &err), EINVAL);
+  EXPECT_NE(err.find("PLEN"), std::string::npos) << err;
+
+  // A missing port, an unknown attribute, a repeated one, a short address.
+  auto one = [](auto fill) {
+    NlBuf x;
+    NlWriter w(&x);
+    size_t c = w.begin_nested(DPX_CTL_A_ROUTE);
+    fill(w);
+    w.end_nested(c);
+    return x;
+  };
+  RouteEntry r;
+  const NlBuf no_port = one([](NlWriter& w) {
+    w.put<uint32_t>(DPX_ROUTE_A_PREFIX, 0);
+    w.put<uint32_t>(DPX_ROUTE_A_PLEN, 0);
+  });
+  EXPECT_EQ(decode_route_request(no_port, &r, true, &err), EINVAL);
+  EXPECT_EQ(decode_route_request(no_port, &r, false, &err), 0) << "ROUTE_DEL needs no port";
+  EXPECT_EQ(decode_route_request(one([](NlWriter& w) {
+                                   w.put<uint32_t>(DPX_ROUTE_A_PREFIX, 0);
+                                   w.put<uint32_t>(DPX_ROUTE_A_PLEN, 0);
+                                   w.put<uint32_t>(99, 0);
+                                 }),
+                                 &r, false, &err),
+            EINVAL);
+  EXPECT_EQ(decode_route_request(one([](NlWriter& w) {
+                                   w.put<uint32_t>(DPX_ROUTE_A_PREFIX, 0);
+                                   w.put<uint32_t>(DPX_ROUTE_A_PREFIX, 0);
+                                   w.put<uint32_t>(DPX_ROUTE_A_PLEN, 0);
+                                 }),
+                                 &r, false, &err),
+            EINVAL);
+  EXPECT_EQ(decode_route_request(one([](NlWriter& w) {
+                                   w.put<uint16_t>(DPX_ROUTE_A_PREFIX, 0);
+                                   w.put<uint32_t>(DPX_ROUTE_A_PLEN, 0);
+                                 }),
+                                 &r, false, &err),
+            EINVAL);
+  // Two entries where one is expected.
+  NlBuf two = no_port;
+  two.insert(two.end(), no_port.begin(), no_port.end());
+  EXPECT_EQ(decode_route_request(two, &r, false, &err), EINVAL);
+  // Truncated framing.
+  NlBuf cut = no_port;
+  cut.pop_back();
+  EXPECT_EQ(decode_route_request(cut, &r, false, &err), EINVAL);
+}
+
+TEST(TunnelMsg, TextHelpers) {
+  uint32_t a, p;
+  ASSERT_TRUE(parse_ipv4_prefix("10.1.2.0/24", &a, &p));
+  EXPECT_EQ(ipv4_to_string(a), "10.1.2.0");
+  EXPECT_EQ(p, 24u);
+  ASSERT_TRUE(parse_ipv4_prefix("10.1.2.3", &a, &p));
+  EXPECT_EQ(p, 32u);
+  EXPECT_FALSE(parse_ipv4_prefix("10.1.2.0/33", &a, &p));
+  EXPECT_FALSE(parse_ipv4_prefix("10.1.2.0/", &a, &p));
+  EXPECT_FALSE(parse_ipv4_prefix("10.1.2/24", &a, &p));
+  std::array<uint8_t, 6> m;
+  ASSERT_TRUE(parse_mac("02:00:00:aa:bb:0c", &m));
+  EXPECT_EQ(mac_to_string(m.data()), "02:00:00:aa:bb:0c");
+  EXPECT_FALSE(parse_mac("02:00:00:aa:bb", &m));
+  EXPECT_FALSE(parse_mac("02:00:00:aa:bb:0c:", &m));
+}
+
+}  // namespace
+}  // namespace dpx

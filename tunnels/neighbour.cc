@@ -1,0 +1,150 @@
+#include "neighbour.h"
+
+#include <cstring>
+
+namespace dpx {
+
+bool NeighbourTable::miss(uint32_t odp, uint32_t ip, uint64_t now_ms, Request* req) {
+  auto [it, added] = entries_.try_emplace(key(odp, ip));
+  if (!added) return false;
+  Entry& e = it->second;
+  e.odp = odp;
+  e.ip = ip;
+  e.state = State::kIncomplete;
+  e.confirmed_ms = now_ms;
+  e.last_request_ms = now_ms;
+  e.probes = 1;
+  *req = Request{odp, ip, false, {}};
+  return true;
+}
+
+bool NeighbourTable::learn(uint32_t odp, uint32_t ip, const uint8_t* mac, uint64_t now_ms) {
+  Entry& e = entries_[key(odp, ip)];
+  if (e.state == State::kStatic) return false;
+  const bool was_published = e.ip != 0 && e.state != State::kIncomplete;
+  const bool changed = !was_published || std::memcmp(e.mac, mac, 6) != 0;
+  e.odp = odp;
+  e.ip = ip;
+  std::memcpy(e.mac, mac, 6);
+  e.state = State::kReachable;
+  e.confirmed_ms = now_ms;
+  e.probes = 0;
+  return changed;
+}
+
+bool NeighbourTable::set_static(uint32_t odp, uint32_t ip, const uint8_t* mac, uint64_t now_ms) {
+  Entry& e = entries_[key(odp, ip)];
+  const bool changed = e.ip == 0 || e.state == State::kIncomplete || std::memcmp(e.mac, mac, 6);
+  e.odp = odp;
+  e.ip = ip;
+  std::memcpy(e.mac, mac, 6);
+  e.state = State::kStatic;
+  e.confirmed_ms = now_ms;
+  e.probes = 0;
+  return changed;
+}
+
+bool NeighbourTable::flush() {
+  bool changed = false;
+  std::erase_if(entries_, [&](const auto& kv) {
+    if (kv.second.state == State::kStatic) return false;
+    changed |= kv.second.state != State::kIncomplete;
+    return true;
+  });
+  return changed;
+}
+
+bool NeighbourTable::remove_port(uint32_t odp) {
+  bool changed = false;
+  std::erase_if(entries_, [&](const auto& kv) {
+    if (kv.second.odp != odp) return false;
+    changed |= kv.second.state != State::kIncomplete;
+    return true;
+  });
+  return changed;
+}
+
+bool NeighbourTable::tick(uint64_t now_ms, std::vector<Request>* reqs) {
+  bool changed = false;
+  for (auto it = entries_.begin(); it != entries_.end();) {
+    Entry& e = it->second;
+    bool remove = false;
+    switch (e.state) {
+      case State::kStatic:
+        break;
+      case State::kReachable:
+        if (now_ms - e.confirmed_ms >= t_.reachable_ms) {
+          e.state = State::kProbe;
+          e.probes = 1;
+          e.last_request_ms = now_ms;
+          reqs->push_back({e.odp, e.ip, true, {}});
+          std::memcpy(reqs->back().mac, e.mac, 6);
+        }
+        break;
+      case State::kProbe:
+      case State::kIncomplete:
+        if (now_ms - e.last_request_ms < t_.retrans_ms) break;
+        if (e.probes >= t_.max_probes) {
+          remove = true;
+          changed |= e.state == State::kProbe;
+          break;
+        }
+        e.probes++;
+        e.last_request_ms = now_ms;
+        reqs->push_back({e.odp, e.ip, e.state == State::kProbe, {}});
+        std::memcpy(reqs->back().mac, e.mac, 6);
+        break;
+    }
+    it = remove ? entries_.erase(it) : std::next(it);
+  }
+  return changed;
+}
+
+std::vector<NeighbourTable::Entry> NeighbourTable::list() const {
+  std::vector<Entry> out;
+  for (const auto& [k, e] : entries_) out.push_back(e);
+  return out;
+}
+
+namespace {
+
+inline void put16(uint8_t* p, uint16_t host) {
+  p[0] = static_cast<uint8_t>(host >> 8);
+  p[1] = static_cast<uint8_t>(host);
+}
+inline uint16_t get16(const uint8_t* p) { return static_cast<uint16_t>(p[0] << 8 | p[1]); }
+
+}  // namespace
+
+bool arp_parse(const uint8_t* p, uint32_t len, ArpPacket* out) {
+  if (len < 42 || get16(p + 12) != 0x0806) return false;
+  const uint8_t* a = p + 14;
+  if (get16(a) != 1 || get16(a + 2) != 0x0800 || a[4] != 6 || a[5] != 4) return false;
+  std::memcpy(out->eth_dst, p, 6);
+  std::memcpy(out->eth_src, p + 6, 6);
+  out->op = get16(a + 6);
+  std::memcpy(out->sha, a + 8, 6);
+  std::memcpy(&out->spa, a + 14, 4);
+  std::memcpy(out->tha, a + 18, 6);
+  std::memcpy(&out->tpa, a + 24, 4);
+  return true;
+}
+
+void arp_build(const ArpPacket& x, uint8_t* out) {
+  std::memset(out, 0, kArpFrameLen);
+  std::memcpy(out, x.eth_dst, 6);
+  std::memcpy(out + 6, x.eth_src, 6);
+  put16(out + 12, 0x0806);
+  uint8_t* a = out + 14;
+  put16(a, 1);
+  put16(a + 2, 0x0800);
+  a[4] = 6;
+  a[5] = 4;
+  put16(a + 6, x.op);
+  std::memcpy(a + 8, x.sha, 6);
+  std::memcpy(a + 14, &x.spa, 4);
+  std::memcpy(a + 18, x.tha, 6);
+  std::memcpy(a + 24, &x.tpa, 4);
+}
+
+}  // namespace dpx

@@ -1,0 +1,120 @@
+// The neighbour (ARP) table of the underlay, as the control thread keeps it,
+// and ARP frames. No DPDK: the table is driven by explicit times so its
+// state machine is unit-tested without clocks or packets.
+//
+// States, in the manner of Linux's neighbour subsystem, reduced to what an
+// endpoint that only ever sends tunnel packets needs:
+//  - incomplete: a packet needed the next hop (miss()), a broadcast ARP
+//    request went out; up to max_probes requests retrans_ms apart, then the
+//    entry is forgotten (the next miss starts again). Not published: the
+//    fast path has no MAC to use.
+//  - reachable: confirmed by an ARP reply, or by a request from it to one of
+//    our addresses. Published.
+//  - probe: reachable_ms after the last confirmation. Still published and
+//    used (traffic never stops for a re-check), while up to max_probes
+//    unicast requests ask it again; no answer removes it.
+//  - static: set by the operator (`dpxctl neigh set`), never ages, is not
+//    changed by ARP, survives `neigh flush`.
+//
+// Thread-safety: control thread only.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <map>
+#include <utility>
+#include <vector>
+
+namespace dpx {
+
+struct NeighbourTimers {
+  uint64_t reachable_ms = 60000;  // confirmation lifetime before probing
+  uint64_t retrans_ms = 1000;     // between requests for one entry
+  uint32_t max_probes = 3;        // requests per resolution or probe phase
+};
+
+class NeighbourTable {
+ public:
+  enum class State : uint8_t { kIncomplete, kReachable, kProbe, kStatic };
+  struct Entry {
+    uint32_t odp = 0;
+    uint32_t ip = 0;  // be32
+    uint8_t mac[6] = {};
+    State state = State::kIncomplete;
+    uint64_t confirmed_ms = 0;     // last confirmation (or creation)
+    uint64_t last_request_ms = 0;  // last request sent for it
+    uint32_t probes = 0;           // requests sent in the current phase
+  };
+  // An ARP request to send: broadcast (unicast == false) or to `mac`.
+  struct Request {
+    uint32_t odp = 0;
+    uint32_t ip = 0;  // be32 target
+    bool unicast = false;
+    uint8_t mac[6] = {};
+  };
+
+  explicit NeighbourTable(NeighbourTimers t = {}) : t_(t) {}
+  const NeighbourTimers& timers() const { return t_; }
+
+  // A packet needs `ip` on `odp` and the fast path has no MAC for it. Returns
+  // true with *req filled when a request should go out now (a new entry);
+  // an incomplete entry's retries come from tick().
+  bool miss(uint32_t odp, uint32_t ip, uint64_t now_ms, Request* req);
+  // An ARP packet from `ip` with `mac` arrived on `odp` (a reply, or a
+  // request to one of our addresses). Creates or confirms the entry (a
+  // static one is left alone). Returns true if what the fast path sees
+  // changed (a new resolved entry or a new MAC).
+  bool learn(uint32_t odp, uint32_t ip, const uint8_t* mac, uint64_t now_ms);
+  // Sets a static entry. Returns true if the published table changed.
+  bool set_static(uint32_t odp, uint32_t ip, const uint8_t* mac, uint64_t now_ms);
+  // Forgets every entry that is not static. Returns true if a published
+  // one went.
+  bool flush();
+  // Forgets every entry on `odp`. Returns true if a published one went.
+  bool remove_port(uint32_t odp);
+  // Ages entries: appends the requests due now to *reqs and returns true if
+  // a published entry was removed.
+  bool tick(uint64_t now_ms, std::vector<Request>* reqs);
+
+  // Every entry, by (odp, ip).
+  std::vector<Entry> list() const;
+  // The entries the fast path may use (reachable, probe, static).
+  template <class F>
+  void for_each_resolved(F f) const {
+    for (const auto& [k, e] : entries_)
+      if (e.state != State::kIncomplete) f(e);
+  }
+  size_t size() const { return entries_.size(); }
+
+ private:
+  using Key = std::pair<uint32_t, uint32_t>;  // (odp, host-order ip), for ordered dumps
+  static Key key(uint32_t odp, uint32_t ip) { return {odp, __builtin_bswap32(ip)}; }
+
+  NeighbourTimers t_;
+  std::map<Key, Entry> entries_;
+};
+
+// ---- ARP frames (Ethernet/IPv4 only) ----
+
+inline constexpr uint16_t kArpRequest = 1;
+inline constexpr uint16_t kArpReply = 2;
+// ARP frames are padded to the Ethernet minimum (60 bytes without FCS).
+inline constexpr uint32_t kArpFrameLen = 60;
+
+struct ArpPacket {
+  uint8_t eth_dst[6];
+  uint8_t eth_src[6];
+  uint16_t op;  // host order
+  uint8_t sha[6];
+  uint32_t spa;  // be32
+  uint8_t tha[6];
+  uint32_t tpa;  // be32
+};
+
+// Parses an Ethernet/IPv4 ARP frame of `len` bytes. False for anything else
+// (other hardware or protocol types, short frames).
+bool arp_parse(const uint8_t* p, uint32_t len, ArpPacket* out);
+// Writes a kArpFrameLen-byte frame for `a` to out.
+void arp_build(const ArpPacket& a, uint8_t* out);
+
+}  // namespace dpx

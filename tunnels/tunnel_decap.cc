@@ -1,0 +1,204 @@
+#include "tunnel_decap.h"
+
+#include <rte_byteorder.h>
+#include <rte_ip.h>
+
+#include <cstring>
+
+namespace dpx {
+
+namespace {
+
+inline uint16_t be16_at(const uint8_t* p) {
+  uint16_t v;
+  std::memcpy(&v, p, 2);
+  return v;
+}
+inline uint32_t be32_at(const uint8_t* p) {
+  uint32_t v;
+  std::memcpy(&v, p, 4);
+  return v;
+}
+
+constexpr uint16_t kEthTypeIpv4Be = RTE_BE16(0x0800);
+constexpr uint16_t kEthTypeArpBe = RTE_BE16(0x0806);
+constexpr uint8_t kBroadcast[6] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
+
+// An Ethernet/IPv4 ARP frame whose target protocol address is a VTEP
+// address of this port.
+bool is_arp_for_us(const UnderlaySnapshot& s, const UnderlayPortInfo& port, const uint8_t* p,
+                   uint32_t len) {
+  if (len < kEthHdrLen + 28) return false;
+  const uint8_t* a = p + kEthHdrLen;
+  // htype 1 (Ethernet), ptype 0x0800, hlen 6, plen 4.
+  if (be16_at(a) != RTE_BE16(1) || be16_at(a + 2) != kEthTypeIpv4Be || a[4] != 6 || a[5] != 4)
+    return false;
+  return s.is_local_on(be32_at(a + 24), port.odp);
+}
+
+UnderlayVerdict fail(DecapResult* out, TunnelDrop why) {
+  out->why = why;
+  return UnderlayVerdict::kDrop;
+}
+
+// Verifies the UDP checksum of a datagram of `ulen` bytes at `udp` inside
+// the IPv4 packet `ip` (all in the first segment).
+bool udp_checksum_ok(const uint8_t* ip, const uint8_t* udp, uint16_t ulen) {
+  uint32_t sum = rte_raw_cksum(ip + 12, 8);  // source and destination addresses
+  sum += rte_cpu_to_be_16(IPPROTO_UDP) + rte_cpu_to_be_16(ulen);
+  sum += rte_raw_cksum(udp, ulen);
+  sum = (sum & 0xffff) + (sum >> 16);
+  sum = (sum & 0xffff) + (sum >> 16);
+  return sum == 0xffff;
+}
+
+}  // namespace
+
+UnderlayVerdict underlay_classify(const UnderlaySnapshot& s, const UnderlayPortInfo& port,
+                                  rte_mbuf* m, DecapResult* out) {
+  const uint8_t* p = rte_pktmbuf_mtod(m, const uint8_t*);
+  const uint32_t len = rte_pktmbuf_data_len(m);
+  // Chained frames are left to the PMD, which does not parse them either
+  // (it drops them as multi_segment_rx).
+  if (len < kEthHdrLen || m->nb_segs != 1) return UnderlayVerdict::kPlain;
+  const uint16_t type = be16_at(p + 12);
+  if (type == kEthTypeArpBe) [[unlikely]] {
+    const bool to_us = std::memcmp(p, port.mac, 6) == 0 || std::memcmp(p, kBroadcast, 6) == 0;
+    return to_us && is_arp_for_us(s, port, p, len) ? UnderlayVerdict::kPunt
+                                                   : UnderlayVerdict::kPlain;
+  }
+  // The cheap tests that decide "is this ours at all" come first, in the
+  // order that rejects ordinary traffic soonest.
+  if (type != kEthTypeIpv4Be || len < kEthHdrLen + kIpv4HdrLen) return UnderlayVerdict::kPlain;
+  const uint8_t* ip = p + kEthHdrLen;
+  if (ip[9] != IPPROTO_UDP || (ip[0] >> 4) != 4) return UnderlayVerdict::kPlain;
+  if (!s.is_local(be32_at(ip + 16)) || std::memcmp(p, port.mac, 6) != 0)
+    return UnderlayVerdict::kPlain;
+  const uint32_t ihl = (ip[0] & 0x0fu) * 4;
+  if (ihl < kIpv4HdrLen || kEthHdrLen + ihl + kUdpHdrLen > len) return UnderlayVerdict::kPlain;
+  const uint8_t* udp = ip + ihl;
+  const TunnelPortInfo* tp = s.tunnel_by_udp_port(be16_at(udp + 2));
+  if (!tp) return UnderlayVerdict::kPlain;
+
+  // A packet for one of our tunnel ports: from here on, anything wrong is a
+  // counted drop.
+  const uint64_t ip_ck = m->ol_flags & RTE_MBUF_F_RX_IP_CKSUM_MASK;
+  if (ip_ck == RTE_MBUF_F_RX_IP_CKSUM_BAD ||
+      (ip_ck != RTE_MBUF_F_RX_IP_CKSUM_GOOD && rte_raw_cksum(ip, ihl) != 0xffff))
+    return fail(out, TunnelDrop::kDecapBadIpChecksum);
+  const uint32_t tot = rte_be_to_cpu_16(be16_at(ip + 2));
+  if (tot < ihl + kUdpHdrLen || kEthHdrLen + tot > len)
+    return fail(out, TunnelDrop::kDecapBadIpLength);
+  if (be16_at(ip + 6) & RTE_BE16(0x3fff)) return fail(out, TunnelDrop::kDecapIpFragment);
+  const uint32_t ulen = rte_be_to_cpu_16(be16_at(udp + 4));
+  if (ulen < kUdpHdrLen || ulen > tot - ihl) return fail(out, TunnelDrop::kDecapBadUdpLength);
+  if (ulen < kUdpHdrLen + kTunnelHdrLen) return fail(out, TunnelDrop::kDecapTruncated);
+  const uint16_t ucsum = be16_at(udp + 6);
+  if (ucsum != 0) {
+    const uint64_t l4_ck = m->ol_flags & RTE_MBUF_F_RX_L4_CKSUM_MASK;
+    if (l4_ck == RTE_MBUF_F_RX_L4_CKSUM_BAD ||
+        (l4_ck != RTE_MBUF_F_RX_L4_CKSUM_GOOD &&
+         !udp_checksum_ok(ip, udp, static_cast<uint16_t>(ulen))))
+      return fail(out, TunnelDrop::kDecapBadUdpChecksum);
+  }
+
+  const uint8_t* th = udp + kUdpHdrLen;
+  const uint32_t w0 = rte_be_to_cpu_32(be32_at(th));
+  const uint32_t w1 = rte_be_to_cpu_32(be32_at(th + 4));
+  uint32_t hdr_len = kTunnelHdrLen;
+  uint16_t flags = kTunFlagKey;
+  if (tp->type == TunnelType::kVxlan) {
+    if (!(w0 & kVxlanFlagI)) return fail(out, TunnelDrop::kVxlanNoIFlag);
+    if ((w0 & ~kVxlanFlagI) || (w1 & 0xff)) return fail(out, TunnelDrop::kVxlanReservedBits);
+  } else {
+    if (w0 & kGeneveVersionMask) return fail(out, TunnelDrop::kGeneveBadVersion);
+    if ((w0 & 0xffff) != kGeneveProtoEthernet) return fail(out, TunnelDrop::kGeneveBadProtocol);
+    const uint32_t opt_len = ((w0 & kGeneveOptLenMask) >> kGeneveOptLenShift) * 4;
+    if (kUdpHdrLen + kTunnelHdrLen + opt_len > ulen)
+      return fail(out, TunnelDrop::kGeneveBadOptionLength);
+    // Each option: class (16), type (8), 3 reserved bits and a 5-bit length
+    // in 4-byte units; together they must fill the option space exactly.
+    for (uint32_t off = 0; off < opt_len;) {
+      if (off + 4 > opt_len) return fail(out, TunnelDrop::kGeneveBadOptionLength);
+      off += 4 + (th[kTunnelHdrLen + off + 3] & 0x1fu) * 4;
+      if (off > opt_len) return fail(out, TunnelDrop::kGeneveBadOptionLength);
+    }
+    if (w0 & kGeneveFlagCritical) return fail(out, TunnelDrop::kGeneveCriticalOption);
+    if (w0 & kGeneveFlagOam) flags |= kTunFlagOam;
+    hdr_len += opt_len;
+  }
+  const uint32_t inner_off = kEthHdrLen + ihl + kUdpHdrLen + hdr_len;
+  const uint32_t inner_len = ulen - kUdpHdrLen - hdr_len;
+  if (inner_len < kEthHdrLen) return fail(out, TunnelDrop::kDecapInnerRunt);
+  if (ucsum != 0) flags |= kTunFlagCsum;
+
+  TunnelMeta& t = out->tun;
+  t = TunnelMeta{};
+  t.tun_id = rte_cpu_to_be_64(uint64_t{w1 >> 8});
+  std::memcpy(&t.ipv4_src, ip + 12, 4);
+  std::memcpy(&t.ipv4_dst, ip + 16, 4);
+  t.flags = flags;
+  t.tos = ip[1];
+  t.ttl = ip[8];
+  std::memcpy(&t.tp_src, udp, 2);
+  std::memcpy(&t.tp_dst, udp + 2, 2);
+  out->tunnel_odp = tp->odp;
+  out->slot = tp->slot;
+
+  // Strip the outer headers and any bytes past the UDP datagram (padding of
+  // a short outer frame). The outer frame's receive offload flags say
+  // nothing about the inner one.
+  rte_pktmbuf_adj(m, static_cast<uint16_t>(inner_off));
+  if (rte_pktmbuf_pkt_len(m) > inner_len)
+    rte_pktmbuf_trim(m, static_cast<uint16_t>(rte_pktmbuf_pkt_len(m) - inner_len));
+  m->ol_flags = 0;
+  m->packet_type = 0;
+  return UnderlayVerdict::kDecap;
+}
+
+uint32_t tunnel_underlay_rx(TunnelPmd& t, const TunnelShared& sh, uint32_t pmd_index,
+                            uint32_t in_odp, rte_mbuf** pkts, uint32_t n, rte_mbuf** dec_pkts,
+                            PacketState* dec_states, uint32_t* n_dec) {
+  *n_dec = 0;
+  const UnderlaySnapshot* s = sh.snapshot.load(std::memory_order_acquire);
+  if (!s) return n;
+  const UnderlayPortInfo* port = s->port(in_odp);
+  if (!port) return n;
+  uint32_t k = 0, d = 0;
+  for (uint32_t i = 0; i < n; ++i) {
+    rte_mbuf* m = pkts[i];
+    DecapResult r;
+    switch (underlay_classify(*s, *port, m, &r)) {
+      case UnderlayVerdict::kPlain:
+        pkts[k++] = m;
+        break;
+      case UnderlayVerdict::kDecap: {
+        PacketState& st = dec_states[d];
+        st = PacketState{};
+        st.in_port = r.tunnel_odp;
+        st.tun = r.tun;
+        dec_pkts[d++] = m;
+        t.counters.decap[r.slot].add(1, rte_pktmbuf_pkt_len(m));
+        break;
+      }
+      case UnderlayVerdict::kPunt: {
+        TunnelEvent ev{TunnelEvent::kArpPacket, in_odp, 0, 0, m};
+        if (rte_ring_sp_enqueue_elem(sh.events[pmd_index], &ev, sizeof ev) != 0) {
+          rte_pktmbuf_free(m);
+          t.counters.drop(TunnelDrop::kArpPuntQueueFull);
+        } else {
+          TunnelPmdCounters::bump(t.counters.arp_punted);
+        }
+        break;
+      }
+      case UnderlayVerdict::kDrop:
+        rte_pktmbuf_free(m);
+        t.counters.drop(r.why);
+        break;
+    }
+  }
+  *n_dec = d;
+  return k;
+}
+
+}  // namespace dpx

@@ -1,0 +1,79 @@
+// Tunnel decapsulation: the stage between receive and key extraction on
+// underlay ports (ports that hold a local VTEP address).
+//
+// Per packet it decides one of four things:
+//  - plain: not for a tunnel port of ours; the packet goes on to key
+//    extraction with in_port = the underlay port, untouched. That is every
+//    frame that is not IPv4/UDP, not to our port MAC, not to a local VTEP
+//    address or not to the UDP port of a tunnel port.
+//  - decap: a VXLAN or Geneve packet to a local VTEP; it is validated (the
+//    checks below), its outer headers are stripped, and it goes to key
+//    extraction with in_port = the tunnel port and the tunnel metadata the
+//    kernel datapath would give it: tun_id = VNI, outer IPv4 source and
+//    destination, TOS, TTL, UDP source and destination ports, flags key,
+//    csum when the outer UDP checksum is non-zero, oam for Geneve's O bit.
+//  - punt: an ARP frame whose target is a VTEP address of this port; it is
+//    handed to the control thread, which answers requests and learns
+//    replies (tunnel_ctl.h).
+//  - drop: a tunnel packet that fails validation, counted by reason
+//    (TunnelDrop) and freed:
+//      outer IPv4 header checksum wrong (unless the NIC verified it),
+//      total length below header + UDP or past the frame, a fragment (no
+//      reassembly), UDP length below 16 or past the IP payload, a non-zero
+//      UDP checksum that does not verify, VXLAN without the I flag or with
+//      any other flag or reserved bit set (as Linux and OVS), Geneve version
+//      other than 0, protocol other than Ethernet, options that do not fit
+//      or do not add up to the option length, the C (critical options) bit
+//      (dpx does not process options, and RFC 8926 says a packet with a
+//      critical option the endpoint does not process must be dropped), an
+//      inner frame shorter than an Ethernet header.
+//    Geneve options without the C bit are skipped: they are not yet part of
+//    the flow key (OVS_TUNNEL_KEY_ATTR_GENEVE_OPTS is refused in flows).
+//
+// Chained (multi-segment) frames are plain: the PMD drops them before key
+// extraction anyway. Nothing is read past the frame.
+//
+// Thread-safety: called by the PMD that polls the port, with a snapshot it
+// loaded in the same iteration.
+#pragma once
+
+#include <rte_mbuf.h>
+
+#include <cstdint>
+
+#include "actions.h"
+#include "tunnel_hdr.h"
+#include "tunnel_pmd.h"
+#include "underlay.h"
+
+namespace dpx {
+
+enum class UnderlayVerdict : uint8_t { kPlain, kDecap, kPunt, kDrop };
+
+struct DecapResult {
+  uint32_t tunnel_odp = 0;              // kDecap: the tunnel port the packet arrives on
+  uint8_t slot = 0;                     // kDecap: its counter slot
+  TunnelDrop why = TunnelDrop::kCount;  // kDrop: the reason
+  TunnelMeta tun{};                     // kDecap: the tunnel metadata
+};
+
+// Classifies one frame received on underlay port `port` and, for a tunnel
+// packet that validates, strips the outer headers in place (m then starts at
+// the inner Ethernet header and ends with the inner frame). Does not free or
+// count anything.
+UnderlayVerdict underlay_classify(const UnderlaySnapshot& s, const UnderlayPortInfo& port,
+                                  rte_mbuf* m, DecapResult* out);
+
+// The stage over one rx burst of underlay port `in_odp`. Plain packets stay
+// in pkts, compacted in order; the return value is their number. Decapped
+// packets go to dec_pkts with their next pass's state in dec_states
+// (in_port = the tunnel port, the tunnel metadata, nothing else), *n_dec of
+// them; dec_pkts and dec_states need room for n. ARP punts go to the
+// control thread through sh.events[pmd_index]; drops are freed and counted
+// in t.counters. With no snapshot, or if in_odp is not an underlay port in
+// it, every packet is plain.
+uint32_t tunnel_underlay_rx(TunnelPmd& t, const TunnelShared& sh, uint32_t pmd_index,
+                            uint32_t in_odp, rte_mbuf** pkts, uint32_t n, rte_mbuf** dec_pkts,
+                            PacketState* dec_states, uint32_t* n_dec);
+
+}  // namespace dpx

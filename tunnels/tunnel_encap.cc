@@ -1,0 +1,150 @@
+#include "tunnel_encap.h"
+
+#include <rte_byteorder.h>
+#include <rte_ip.h>
+
+namespace dpx {
+
+namespace {
+
+inline void put16(uint8_t* p, uint16_t v) { std::memcpy(p, &v, 2); }
+inline void put32(uint8_t* p, uint32_t v) { std::memcpy(p, &v, 4); }
+
+// The UDP checksum (to store) of the datagram after the IPv4 header `ip`,
+// `ulen` bytes, which may span segments.
+uint16_t udp_checksum(const rte_mbuf* m, const uint8_t* ip, uint32_t ulen) {
+  uint32_t sum = rte_ipv4_phdr_cksum(reinterpret_cast<const rte_ipv4_hdr*>(ip), 0);
+  uint16_t l4 = 0;
+  rte_raw_cksum_mbuf(m, kEthHdrLen + kIpv4HdrLen, ulen, &l4);
+  sum += l4;
+  sum = (sum & 0xffff) + (sum >> 16);
+  sum = (sum & 0xffff) + (sum >> 16);
+  const uint16_t c = static_cast<uint16_t>(~sum);
+  // RFC 768: a computed zero is sent as all ones (zero means "no checksum").
+  return c == 0 ? 0xffff : c;
+}
+
+// Rebuilds cache entry `e` for the key (dst, src, tunnel_odp) from snapshot
+// `s`. An entry that cannot be used records why.
+void rebuild(EncapEntry& e, const UnderlaySnapshot& s, uint32_t dst, uint32_t src,
+             uint32_t tunnel_odp) {
+  e.generation = s.generation;
+  e.dst = dst;
+  e.src = src;
+  e.tunnel_odp = tunnel_odp;
+  e.next_report_ms = 0;
+  const TunnelPortInfo* tp = s.tunnel_port(tunnel_odp);
+  if (!tp) {
+    // The port is going away; its packets have nowhere to go.
+    e.state = EncapEntry::kUnusable;
+    e.why = TunnelDrop::kEncapNoRoute;
+    return;
+  }
+  e.type = tp->type;
+  e.udp_port = tp->udp_port;
+  UnderlaySnapshot::Resolution r;
+  e.why = s.resolve(dst, src, &r);
+  e.underlay_odp = r.odp;
+  e.resolve_ip = r.next_hop;
+  if (e.why != TunnelDrop::kCount) {
+    e.state = EncapEntry::kUnusable;
+    return;
+  }
+  e.mtu = r.port->mtu;
+  encap_build_template(r, tp->type, tp->udp_port, dst, e.hdr);
+  e.state = EncapEntry::kReady;
+}
+
+}  // namespace
+
+void encap_build_template(const UnderlaySnapshot::Resolution& r, TunnelType type, uint16_t udp_port,
+                          uint32_t dst, uint8_t* hdr) {
+  std::memset(hdr, 0, kOuterIpv4Len);
+  std::memcpy(hdr, r.mac, 6);
+  std::memcpy(hdr + 6, r.port->mac, 6);
+  put16(hdr + 12, RTE_BE16(0x0800));
+  uint8_t* ip = hdr + kEthHdrLen;
+  ip[0] = 0x45;
+  ip[9] = IPPROTO_UDP;
+  put32(ip + 12, r.src);
+  put32(ip + 16, dst);
+  uint8_t* udp = ip + kIpv4HdrLen;
+  put16(udp + 2, udp_port);
+  uint8_t* th = udp + kUdpHdrLen;
+  put32(th, rte_cpu_to_be_32(type == TunnelType::kVxlan ? kVxlanFlagI : kGeneveProtoEthernet));
+}
+
+TunnelDrop encap_write(const uint8_t* tmpl, uint32_t mtu, TunnelType type, rte_mbuf* m,
+                       const TunnelMeta& tun, uint16_t udp_src, uint16_t ip_id) {
+  const uint32_t ip_len = rte_pktmbuf_pkt_len(m) + kIpv4HdrLen + kUdpHdrLen + kTunnelHdrLen;
+  if (ip_len > mtu) return TunnelDrop::kEncapTooBig;
+  auto* p = reinterpret_cast<uint8_t*>(rte_pktmbuf_prepend(m, kOuterIpv4Len));
+  if (!p) return TunnelDrop::kEncapNoHeadroom;
+  std::memcpy(p, tmpl, kOuterIpv4Len);
+  uint8_t* ip = p + kEthHdrLen;
+  ip[1] = tun.tos;
+  put16(ip + 2, rte_cpu_to_be_16(static_cast<uint16_t>(ip_len)));
+  put16(ip + 4, rte_cpu_to_be_16(ip_id));
+  put16(ip + 6, (tun.flags & kTunFlagDontFragment) ? RTE_BE16(0x4000) : 0);
+  ip[8] = tun.ttl ? tun.ttl : kTunnelDefaultTtl;
+  put16(ip + 10, rte_ipv4_cksum(reinterpret_cast<const rte_ipv4_hdr*>(ip)));
+  uint8_t* udp = ip + kIpv4HdrLen;
+  put16(udp, udp_src);
+  if (tun.tp_dst) put16(udp + 2, tun.tp_dst);
+  put16(udp + 4, rte_cpu_to_be_16(static_cast<uint16_t>(ip_len - kIpv4HdrLen)));
+  uint8_t* th = udp + kUdpHdrLen;
+  put32(th + 4, rte_cpu_to_be_32(static_cast<uint32_t>(rte_be_to_cpu_64(tun.tun_id)) << 8));
+  if (type == TunnelType::kGeneve && (tun.flags & kTunFlagOam)) th[1] |= 0x80;
+  if (tun.flags & kTunFlagCsum) put16(udp + 6, udp_checksum(m, ip, ip_len - kIpv4HdrLen));
+  // Transmit offload requests described the inner headers, which are now
+  // 50 bytes further in; a device acting on them would corrupt the packet.
+  m->ol_flags &= ~RTE_MBUF_F_TX_OFFLOAD_MASK;
+  m->tx_offload = 0;
+  m->packet_type = 0;
+  return TunnelDrop::kCount;
+}
+
+uint32_t tunnel_encap(TunnelPmd& t, const TunnelShared& sh, uint32_t pmd_index, uint32_t tunnel_odp,
+                      uint8_t slot, rte_mbuf* m, const TunnelMeta& tun, uint32_t flow_hash,
+                      uint64_t now_ms) {
+  TunnelDrop why;
+  const UnderlaySnapshot* s = sh.snapshot.load(std::memory_order_acquire);
+  if (!tun.ipv4_dst) [[unlikely]] {
+    static constexpr uint8_t kZero[16] = {};
+    why = std::memcmp(tun.ipv6_dst, kZero, 16) ? TunnelDrop::kEncapIpv6Unsupported
+                                               : TunnelDrop::kEncapNoTunnelMetadata;
+  } else if (!s) [[unlikely]] {
+    why = TunnelDrop::kEncapNoRoute;
+  } else {
+    EncapEntry& e = t.cache.slot(tun.ipv4_dst, tun.ipv4_src, tunnel_odp);
+    if (e.generation != s->generation || e.state == EncapEntry::kEmpty || e.dst != tun.ipv4_dst ||
+        e.src != tun.ipv4_src || e.tunnel_odp != tunnel_odp) [[unlikely]] {
+      rebuild(e, *s, tun.ipv4_dst, tun.ipv4_src, tunnel_odp);
+      TunnelPmdCounters::bump(t.counters.template_builds);
+    }
+    if (e.state == EncapEntry::kReady) [[likely]] {
+      const uint32_t inner_len = rte_pktmbuf_pkt_len(m);
+      const uint16_t ip_id = (tun.flags & kTunFlagDontFragment) ? 0 : t.ip_id++;
+      why = encap_write(e.hdr, e.mtu, e.type, m, tun, tunnel_udp_src_port(flow_hash), ip_id);
+      if (why == TunnelDrop::kCount) {
+        t.counters.encap[slot].add(1, inner_len);
+        return e.underlay_odp;
+      }
+    } else {
+      why = e.why;
+      if (why == TunnelDrop::kEncapNeighbourUnresolved && now_ms >= e.next_report_ms) {
+        TunnelEvent ev{TunnelEvent::kResolve, e.underlay_odp, e.resolve_ip, 0, nullptr};
+        // A full ring only delays the report to the next interval.
+        if (rte_ring_sp_enqueue_elem(sh.events[pmd_index], &ev, sizeof ev) == 0) {
+          TunnelPmdCounters::bump(t.counters.resolve_events);
+          e.next_report_ms = now_ms + kResolveReportMs;
+        }
+      }
+    }
+  }
+  rte_pktmbuf_free(m);
+  t.counters.drop(why);
+  return kTunnelNoPort;
+}
+
+}  // namespace dpx
