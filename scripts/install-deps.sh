@@ -9,6 +9,10 @@ packages=(
   build-essential cmake ninja-build pkg-config clang-format
   libdpdk-dev dpdk libboost-program-options-dev libgtest-dev libgmock-dev libbenchmark-dev
   libpcap-dev libnuma-dev libbpf-dev libxdp-dev
+  # ovs-vswitchd with the dpx provider (ovs/): the Open vSwitch 3.1 sources,
+  # which ship a ready configure (no autotools needed), and what configure
+  # finds or needs; Debian's ovsdb-server, ovs-vsctl, ovs-ofctl, ovs-appctl
+  openvswitch-source libssl-dev libcap-ng-dev python3 openvswitch-common openvswitch-switch
   # tests and demo: namespaces, veth, traffic and captures
   iproute2 iputils-ping ethtool tcpdump python3-scapy iperf3 procps psmisc
 )
