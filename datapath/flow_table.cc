@@ -14,13 +14,6 @@ FlowKey mask_key(const FlowKey& key, const FlowKey& mask) {
   return out;
 }
 
-void zero_stats(const Flow& f) {
-  f.packets.store(0, std::memory_order_relaxed);
-  f.bytes.store(0, std::memory_order_relaxed);
-  f.used_ms.store(0, std::memory_order_relaxed);
-  f.tcp_flags.store(0, std::memory_order_relaxed);
-}
-
 }  // namespace
 
 FlowStatsSnapshot flow_stats(const Flow& flow) {
@@ -77,8 +70,19 @@ int FlowTable::put(const FlowPutArgs& args, FlowStatsSnapshot* old_stats) {
   if (!(args.flags & kFlowPutModify)) return (args.flags & kFlowPutCreate) ? EEXIST : EINVAL;
   if (!(flow->key == key) || !(flow->mask == args.mask)) return EINVAL;
 
-  if (old_stats) *old_stats = flow_stats(*flow);
-  if (args.flags & kFlowPutZeroStats) zero_stats(*flow);
+  if (args.flags & kFlowPutZeroStats) {
+    // Read and zero each counter in one atomic step, so packets a PMD counts
+    // meanwhile land either in the old stats or in the new ones, never in
+    // neither.
+    FlowStatsSnapshot s;
+    s.packets = flow->packets.exchange(0, std::memory_order_relaxed);
+    s.bytes = flow->bytes.exchange(0, std::memory_order_relaxed);
+    s.used_ms = flow->used_ms.exchange(0, std::memory_order_relaxed);
+    s.tcp_flags = flow->tcp_flags.exchange(0, std::memory_order_relaxed);
+    if (old_stats) *old_stats = s;
+  } else if (old_stats) {
+    *old_stats = flow_stats(*flow);
+  }
   const ActionProgram* old = flow->actions.exchange(args.program, std::memory_order_acq_rel);
   flow->action_attrs.assign(args.action_attrs.begin(), args.action_attrs.end());
   if (old != nullptr) {

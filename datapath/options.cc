@@ -140,6 +140,17 @@ ParseResult parse_dpxd_options(int argc, const char* const* argv, DpxdOptions* o
     *message = "--mbufs: at least 2048 packet buffers are needed";
     return ParseResult::kError;
   }
+  // Full upcall queues hold mbufs; the ports' rx rings must still be able to
+  // refill (an AF_XDP fill ring that runs dry stops receiving for good in
+  // DPDK 22.11), so the pool must outgrow the queues by a margin.
+  const uint64_t queued = uint64_t{o.upcall_queue_size} * o.pmd_cores.size();
+  if (o.mbufs < 2 * queued + 4096) {
+    *message = "--mbufs: " + std::to_string(o.mbufs) + " packet buffers are too few for " +
+               std::to_string(o.pmd_cores.size()) + " upcall queue(s) of " +
+               std::to_string(o.upcall_queue_size) + " entries; use at least " +
+               std::to_string(2 * queued + 4096) + " or a smaller --upcall-queue-size";
+    return ParseResult::kError;
+  }
   if (o.socket_mem_mb < 64) {
     *message = "--socket-mem: at least 64 MiB";
     return ParseResult::kError;

@@ -238,7 +238,7 @@ TEST_F(DpxdForward, SurvivesGarbageOnTheControlSocket) {
   for (uint32_t i = 0; i < 20; ++i)
     in.push_back(udp_packet(kMacB, kMacA, 0x0a000063, 0x0a000001, 7, 9, 10, i));
   ASSERT_TRUE(write_pcap(path("in.pcap"), in));
-  add_port("out", "net_null_out", 2);
+  add_port("out", "net_null_out,no-rx=1", 2);
   add_flow("in_port(1),eth(),eth_type(0x0800),ipv4()", "2");
   add_port("in", "net_pcap_in,rx_pcap=" + path("in.pcap"), 1);
   EXPECT_TRUE(wait_until([&] { return port("out").stats.tx_packets == in.size(); }));

@@ -41,6 +41,7 @@ TEST(Options, BadValuesAreRejectedWithTheOptionName) {
       {{"--upcall-queue-size", "1000"}, "--upcall-queue-size"},
       {{"--no-such-option"}, "no-such-option"},
       {{"--config", "/nonexistent/dpxd.conf"}, "--config"},
+      {{"--mbufs", "8192", "--upcall-queue-size", "4096"}, "--mbufs"},
   };
   for (const Case& c : cases) {
     DpxdOptions o;

@@ -80,9 +80,10 @@ class NsDpxd {
 
   bool start(std::string* err) {
     const std::string core = std::thread::hardware_concurrency() > 1 ? "1" : "0";
-    std::vector<std::string> args = ns_.exec(
-        {DPX_DPXD_PATH, "--no-huge", "--socket-mem", "256", "--mbufs", "8192", "--pmd-cores", core,
-         "--control-socket", socket_, "--file-prefix", prefix_, "--log-level", "info"});
+    std::vector<std::string> args =
+        ns_.exec({DPX_DPXD_PATH, "--no-huge", "--socket-mem", "256", "--mbufs", "8192",
+                  "--upcall-queue-size", "1024", "--pmd-cores", core, "--control-socket", socket_,
+                  "--file-prefix", prefix_, "--log-level", "info"});
     log_ = dir_ + "/dpxd.log";
     pid_ = fork();
     if (pid_ == 0) {

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -55,15 +56,29 @@ class DpxdProcess {
   // Starts dpxd and waits until its control socket answers. Returns false
   // (with *err) if it exits or never answers.
   bool start(const std::vector<std::string>& extra, std::string* err) {
-    std::vector<std::string> args{
-        DPX_DPXD_PATH,      "--no-huge", "--socket-mem",  "256",
-        "--mbufs",          "8192",      "--pmd-cores",   pmd_core(),
-        "--control-socket", socket_,     "--file-prefix", "dpxtest" + std::to_string(getpid()),
-        "--log-level",      "warning"};
+    std::vector<std::string> args{DPX_DPXD_PATH,
+                                  "--no-huge",
+                                  "--socket-mem",
+                                  "256",
+                                  "--mbufs",
+                                  "8192",
+                                  "--upcall-queue-size",
+                                  "1024",
+                                  "--pmd-cores",
+                                  pmd_core(),
+                                  "--control-socket",
+                                  socket_,
+                                  "--file-prefix",
+                                  "dpxtest" + std::to_string(getpid()),
+                                  "--log-level",
+                                  "warning"};
     args.insert(args.end(), extra.begin(), extra.end());
     log_ = dir_ + "/dpxd.log";
     pid_ = fork();
     if (pid_ == 0) {
+      // If the test process dies outright, dpxd must not outlive it (it
+      // would keep busy-polling a CPU).
+      prctl(PR_SET_PDEATHSIG, SIGKILL);
       for (auto& [k, v] : env_) setenv(k.c_str(), v.c_str(), 1);
       FILE* f = std::freopen(log_.c_str(), "w", stdout);
       if (f) dup2(fileno(stdout), 2);
