@@ -15,6 +15,10 @@ packages=(
   openvswitch-source libssl-dev libcap-ng-dev python3 openvswitch-common openvswitch-switch
   # tests and demo: namespaces, veth, traffic and captures
   iproute2 iputils-ping ethtool tcpdump python3-scapy iperf3 procps psmisc
+  # benchmarks (bench/run.sh): OVS-DPDK to compare against (installing it
+  # selects no alternative: the harness runs ovs-vswitchd-dpdk by path),
+  # dpdk-testpmd (in dpdk-dev) for the ceiling, plots; stdbuf and taskset
+  python3 python3-matplotlib openvswitch-switch-dpdk dpdk-dev coreutils util-linux
 )
 
 missing=()

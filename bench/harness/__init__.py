@@ -1,0 +1,1 @@
+"""The side-by-side benchmark harness of bench/run.sh (issue 3)."""

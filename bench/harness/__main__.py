@@ -1,0 +1,239 @@
+"""Side-by-side benchmark harness: `python3 -m harness` from bench/.
+
+bench/run.sh prepares the machine (packages, hugepages, build) and calls
+this; see `--help`. It writes docs/benchmarks.md, docs/benchmarks.json and
+docs/img/bench-*.png.
+"""
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+from . import parse, report, scenarios
+from .measure import measure
+from .switches import Dpxd, OvsDpdk, Testpmd, run
+
+# Rounds of alternation, seconds of warm-up and of measurement per sample.
+QUICK = {"rounds": 3, "warmup_s": 0.5, "window_s": 1.5, "micro_min_time": 0.05}
+FULL = {"rounds": 5, "warmup_s": 2.0, "window_s": 5.0, "micro_min_time": 0.5}
+# Flows are put with one dpxctl call each (about 3 ms of CPU per call):
+# beyond this many the row waits for a batch flow-put path.
+MAX_DP_FLOWS = 20000
+MICRO_BENCHES = ("key_extract_bench", "classifier_bench", "actions_bench")
+
+
+def log(msg):
+    print(f"[bench {time.strftime('%H:%M:%S')}] {msg}", flush=True)
+
+
+def sh(cmd):
+    try:
+        return subprocess.run(cmd, capture_output=True, text=True, timeout=30).stdout.strip()
+    except (OSError, subprocess.TimeoutExpired):
+        return ""
+
+
+def loadavg():
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+def machine(repo):
+    with open("/proc/meminfo") as f:
+        meminfo = f.read()
+    hp_total = sh(["cat", "/proc/sys/vm/nr_hugepages"])
+    commit = sh(["git", "-C", repo, "rev-parse", "--short", "HEAD"])
+    dirty = sh(["git", "-C", repo, "status", "--porcelain", "--untracked-files=no"])
+    ovs = sh([OvsDpdk.VSWITCHD, "--version"]).splitlines()
+    return {
+        "cpu": parse.lscpu_summary(sh(["lscpu"])),
+        "uname": f"{platform.system()} {platform.release()} {platform.machine()}",
+        "mem_gib": parse.meminfo_total_gib(meminfo),
+        "hugepages": f"{hp_total} x 2 MiB reserved",
+        "dpdk": sh(["pkg-config", "--modversion", "libdpdk"]) or "?",
+        "ovs": ovs[0].split()[-1] if ovs else "?",
+        "dpx_commit": commit + (" with uncommitted changes" if dirty else ""),
+        "load_start": loadavg(),
+    }
+
+
+def make_pcap(pcapgen, workdir, case):
+    path = os.path.join(workdir, f"{case.key}.pcap")
+    cmd = [pcapgen, "--out", path, "--flows", str(case.flows), "--size", case.size]
+    if case.count:
+        cmd += ["--count", str(case.count)]
+    run(cmd, timeout=600)
+    with open(path, "rb") as f:
+        lengths = parse.pcap_frame_lengths(f.read())
+    return path, len(lengths), sum(lengths) / len(lengths)
+
+
+class Spec:
+    """What a switch needs to run one case."""
+
+    def __init__(self, case, pcap, packets):
+        self.pcap = pcap
+        self.pcap_packets = packets
+        self.openflow_rules = case.openflow_rules
+        self.dp_flows = case.dp_flows
+
+
+def run_micro(build_dir, cpu, min_time, workdir):
+    rows, mhz = [], None
+    for exe in MICRO_BENCHES:
+        path = os.path.join(build_dir, "bench", exe)
+        if not os.path.exists(path):
+            log(f"micro-benchmark {exe} not built; skipped")
+            continue
+        out = os.path.join(workdir, exe + ".json")
+        log(f"micro-benchmark {exe}")
+        p = subprocess.run(["taskset", "-c", str(cpu), path, f"--benchmark_min_time={min_time}",
+                            f"--benchmark_out={out}", "--benchmark_out_format=json"],
+                           capture_output=True, text=True, timeout=900)
+        if p.returncode != 0:
+            log(f"{exe} failed: {p.stderr.strip()[-500:]}")
+            continue
+        with open(out) as f:
+            doc = json.load(f)
+        mhz = doc.get("context", {}).get("mhz_per_cpu", mhz)
+        for r in parse.gbench_ns_per_packet(doc):
+            r["executable"] = exe
+            rows.append(r)
+    return rows, mhz
+
+
+def _exit_on_signal(signum, _frame):
+    # SystemExit unwinds the `with` blocks, which stop the running switch.
+    sys.exit(128 + signum)
+
+
+def run_cases(cases, switches, factories, params, pcapgen, workdir, result):
+    """Measures every case: rounds outside, switches alternating inside."""
+    measured = set()
+    for case in cases:
+        if case.same_as not in measured:
+            case.same_as = ""
+        pcap, packets, mean = make_pcap(pcapgen, workdir, case)
+        spec = Spec(case, pcap, packets)
+        result["cases"].append({
+            "key": case.key, "scenario": case.scenario, "label": case.label,
+            "flows": case.flows, "size": case.size, "pcap_packets": packets,
+            "frame_bytes_mean": mean, "rules": len(case.openflow_rules),
+            "not_for": case.not_for, "same_as": case.same_as})
+        if case.same_as:
+            log(f"{case.key}: the same measurement as {case.same_as}")
+            continue
+        measured.add(case.key)
+        for rnd in range(params["rounds"]):
+            for name in switches:
+                if name in case.not_for:
+                    continue
+                with factories[name]() as sw:
+                    s = measure(sw, case, spec, params["warmup_s"], params["window_s"])
+                s["round"] = rnd
+                result["samples"].append(s)
+                shown = f"{s['mpps']:.2f} Mpps" if s["mpps"] is not None else "-"
+                cpp = s["cycles_per_packet"]
+                log(f"{case.key} round {rnd + 1}/{params['rounds']} {name}: {shown}"
+                    + (f", {cpp:.0f} cycles/pkt" if cpp else "")
+                    + (f"  ERROR {s['error']}" if s["error"] else ""))
+
+
+def main(argv=None):
+    signal.signal(signal.SIGTERM, _exit_on_signal)
+    signal.signal(signal.SIGHUP, _exit_on_signal)
+    ap = argparse.ArgumentParser(prog="harness", description=__doc__)
+    ap.add_argument("--quick", action="store_true", help="short windows, fewer rows (< 5 min)")
+    ap.add_argument("--build-dir", required=True, help="dpx build tree with dpxd and dpxctl")
+    ap.add_argument("--repo", default=os.path.dirname(os.path.dirname(os.path.dirname(
+        os.path.abspath(__file__)))))
+    ap.add_argument("--out-dir", help="where benchmarks.md/.json and img/ go (default: REPO/docs)")
+    ap.add_argument("--cpu", type=int, default=1, help="the CPU of every PMD")
+    ap.add_argument("--scenarios", default="1,2,3", help="comma-separated scenario numbers")
+    ap.add_argument("--switches", default="ovs,dpxd,testpmd",
+                    help="which switches, in the order they alternate")
+    ap.add_argument("--rounds", type=int, help="override the number of rounds")
+    ap.add_argument("--window", type=float, help="override the measurement window (s)")
+    ap.add_argument("--no-micro", action="store_true", help="skip the micro-benchmarks")
+    ap.add_argument("--note", help="a line quoted at the top of the report")
+    ap.add_argument("--report-only", metavar="JSON",
+                    help="regenerate the Markdown and plots from a JSON file")
+    a = ap.parse_args(argv)
+    out_dir = a.out_dir or os.path.join(a.repo, "docs")
+    img_dir = os.path.join(out_dir, "img")
+
+    if a.report_only:
+        with open(a.report_only) as f:
+            result = json.load(f)
+        report.summarize_result(result)
+        report.write_markdown(result, os.path.join(out_dir, "benchmarks.md"),
+                              report.plot(result, img_dir))
+        return 0
+
+    # Keep the harness and everything it starts off the PMD's CPU: the
+    # switches' control threads (OVS's handlers and revalidators, dpxd's
+    # control thread, the EAL's service threads) inherit this, and only the
+    # PMD threads pin themselves to --cpu, so no switch's side work competes
+    # with its own PMD.
+    others = os.sched_getaffinity(0) - {a.cpu}
+    if others:
+        os.sched_setaffinity(0, others)
+    params = dict(QUICK if a.quick else FULL)
+    if a.rounds:
+        params["rounds"] = a.rounds
+    if a.window:
+        params["window_s"] = a.window
+    params.update(quick=a.quick, cpu=a.cpu, note=a.note)
+    pcapgen = os.path.join(a.build_dir, "datapath", "dpx-pcapgen")
+    for exe in (pcapgen, os.path.join(a.build_dir, "datapath", "dpxd"),
+                os.path.join(a.build_dir, "datapath", "dpxctl")):
+        if not os.path.exists(exe):
+            sys.exit(f"harness: {exe} not found; build dpxd, dpxctl and dpx-pcapgen first")
+    wanted = {int(x) for x in a.scenarios.split(",") if x}
+    cases = []
+    if 1 in wanted:
+        cases += scenarios.scenario1(a.quick)
+    if 2 in wanted:
+        cases += scenarios.scenario2(a.quick, MAX_DP_FLOWS)
+    if 3 in wanted:
+        cases += scenarios.scenario3(a.quick)
+    switches = [s for s in a.switches.split(",") if s]
+    factories = {
+        "testpmd": lambda: Testpmd(cpu=a.cpu),
+        "ovs": lambda: OvsDpdk(cpu=a.cpu),
+        "dpxd": lambda: Dpxd(a.build_dir, cpu=a.cpu),
+    }
+
+    result = {
+        "generated": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "params": params, "machine": machine(a.repo), "cases": [], "samples": [],
+    }
+    # Traffic files and benchmark output live only as long as the run.
+    with tempfile.TemporaryDirectory(prefix="dpxbench-") as workdir:
+        t_begin = time.monotonic()
+        run_cases(cases, switches, factories, params, pcapgen, workdir, result)
+        result["traffic_seconds"] = round(time.monotonic() - t_begin, 1)
+        if not a.no_micro:
+            result["micro"], result["micro_mhz"] = run_micro(
+                a.build_dir, a.cpu, params["micro_min_time"], workdir)
+    result["machine"]["load_end"] = loadavg()
+    report.summarize_result(result)
+    os.makedirs(out_dir, exist_ok=True)
+    report.write_json(result, os.path.join(out_dir, "benchmarks.json"))
+    imgs = report.plot(result, img_dir)
+    report.write_markdown(result, os.path.join(out_dir, "benchmarks.md"), imgs)
+    log(f"wrote {out_dir}/benchmarks.md, benchmarks.json and {len(imgs)} plot(s)")
+    failed = [s for s in result["samples"] if s["error"]]
+    if failed:
+        log(f"{len(failed)} sample(s) failed; see the Notes of the report and 'detail' in the JSON")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,434 @@
+"""docs/benchmarks.md, docs/benchmarks.json and the plots, from the samples.
+
+Everything printed is computed here from the raw samples kept in the JSON
+file, so the Markdown can be regenerated from the JSON alone
+(`python3 -m harness --report-only docs/benchmarks.json`).
+"""
+
+import json
+import os
+
+from . import scenarios, summary
+
+SWITCHES = [("testpmd", "testpmd io (ceiling)"), ("ovs", "OVS-DPDK 3.1"), ("dpxd", "dpxd")]
+
+
+def case_stats(result, case_key):
+    """{switch: {"mpps": summary, "cpp": summary, "samples": [...], "errors": [...]}}."""
+    out = {}
+    for sw, _ in SWITCHES:
+        ss = [s for s in result["samples"] if s["case"] == case_key and s["switch"] == sw]
+        ok = [s for s in ss if not s.get("error")]
+        # The per-round lists keep None for a failed round so that ratios
+        # pair samples of the same round.
+        out[sw] = {
+            "per_round": [None if s.get("error") else s["mpps"] for s in ss],
+            # The rate per second the PMD actually ran: on a machine where
+            # other processes take the PMD's CPU, this is the fairer basis.
+            "per_round_on_cpu": [None if s.get("error") or not s.get("pmd_on_cpu_pct") else
+                                 s["mpps"] / (s["pmd_on_cpu_pct"] / 100) for s in ss],
+            # PMD cycle counters are TSC-based: time the PMD spent off its
+            # CPU counts as its cycles. Scaled by the on-CPU share, they
+            # estimate what the PMD itself used.
+            "cpp_on_cpu": summary.summarize(
+                [s["cycles_per_packet"] * s["pmd_on_cpu_pct"] / 100 for s in ok
+                 if s.get("cycles_per_packet") and s.get("pmd_on_cpu_pct")]),
+            "mpps": summary.summarize([s["mpps"] for s in ok]),
+            "cpp": summary.summarize([s["cycles_per_packet"] for s in ok]),
+            "errors": [s["error"] for s in ss if s.get("error")],
+            "ran": bool(ss),
+        }
+    return out
+
+
+def summarize_result(result):
+    """Adds result["summary"]: per case, the per-switch summaries and ratios."""
+    summ = {}
+    for case in result["cases"]:
+        st = case_stats(result, case.get("same_as") or case["key"])
+        entry = {sw: {"mpps": st[sw]["mpps"], "cycles_per_packet": st[sw]["cpp"],
+                      "mpps_per_on_cpu_second": summary.summarize(st[sw]["per_round_on_cpu"]),
+                      "cycles_per_packet_on_cpu": st[sw]["cpp_on_cpu"],
+                      "errors": st[sw]["errors"]} for sw, _ in SWITCHES}
+        entry["dpxd_over_ovs_on_cpu"] = summary.ratio(st["dpxd"]["per_round_on_cpu"],
+                                                      st["ovs"]["per_round_on_cpu"])
+        entry["dpxd_over_ovs"] = summary.ratio(st["dpxd"]["per_round"], st["ovs"]["per_round"])
+        entry["dpxd_over_ceiling"] = summary.ratio(st["dpxd"]["per_round"],
+                                                   st["testpmd"]["per_round"])
+        entry["ovs_over_ceiling"] = summary.ratio(st["ovs"]["per_round"],
+                                                  st["testpmd"]["per_round"])
+        summ[case["key"]] = entry
+    result["summary"] = summ
+    return summ
+
+
+def fmt_mpps(s):
+    if s is None:
+        return "n/a"
+    if s["n"] == 1:
+        return f"{s['median']:.2f}"
+    return f"{s['median']:.2f} ({s['min']:.2f}–{s['max']:.2f})"
+
+
+def fmt_ratio(r):
+    if r is None:
+        return "n/a"
+    if r["round_min"] is None:
+        return f"{r['of_medians']:.2f}"
+    return f"**{r['of_medians']:.2f}** ({r['round_min']:.2f}–{r['round_max']:.2f})"
+
+
+def fmt_cpp(s):
+    return "n/a" if s is None else f"{s['median']:.0f}"
+
+
+def fmt_gbps(s, frame_bytes):
+    if s is None or not frame_bytes:
+        return "n/a"
+    return f"{s['median'] * (frame_bytes + 4) * 8 / 1000:.2f}"
+
+
+def _cell(case, sw, entry, notes):
+    if sw in case.get("not_for", {}):
+        notes.append(f"{case['label']}, {dict(SWITCHES)[sw]}: {case['not_for'][sw]}.")
+        return f"n/a[^{len(notes)}]"
+    if entry[sw]["mpps"] is None and entry[sw]["errors"]:
+        notes.append(f"{case['label']}, {dict(SWITCHES)[sw]} failed: {entry[sw]['errors'][0]}")
+        return f"failed[^{len(notes)}]"
+    return fmt_mpps(entry[sw]["mpps"])
+
+
+def throughput_table(result, scenario, first_col, notes, gbps=False):
+    cases = [c for c in result["cases"] if c["scenario"] == scenario]
+    head = [first_col, "testpmd io (ceiling) Mpps", "OVS-DPDK Mpps", "dpxd Mpps",
+            "dpxd / OVS-DPDK", "dpxd / ceiling", "OVS cycles/pkt", "dpxd cycles/pkt"]
+    if gbps:
+        head[4:4] = ["OVS-DPDK Gbps", "dpxd Gbps"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for c in cases:
+        e = result["summary"][c["key"]]
+        row = [c["label"], _cell(c, "testpmd", e, notes), _cell(c, "ovs", e, notes),
+               _cell(c, "dpxd", e, notes)]
+        if gbps:
+            row += [fmt_gbps(e["ovs"]["mpps"], c["frame_bytes_mean"]),
+                    fmt_gbps(e["dpxd"]["mpps"], c["frame_bytes_mean"])]
+        row += [fmt_ratio(e["dpxd_over_ovs"]),
+                "n/a" if e["dpxd_over_ceiling"] is None else
+                f"{e['dpxd_over_ceiling']['of_medians'] * 100:.0f} %",
+                fmt_cpp(e["ovs"]["cycles_per_packet"]), fmt_cpp(e["dpxd"]["cycles_per_packet"])]
+        lines.append("| " + " | ".join(row) + " |")
+    return "\n".join(lines)
+
+
+def flow_counts(result, scenario):
+    """The datapath flows each switch had at the end of its windows, which
+    shows whether the rules became the megaflows the row claims."""
+    parts = []
+    for c in result["cases"]:
+        if c["scenario"] != scenario:
+            continue
+        key = c.get("same_as") or c["key"]
+        counts = []
+        for sw, label in SWITCHES[1:]:
+            n = sorted({s["datapath_flows"] for s in result["samples"]
+                        if s["case"] == key and s["switch"] == sw and
+                        s.get("datapath_flows") is not None})
+            if n:
+                counts.append(f"{label} {'/'.join(f'{x:,}' for x in n)}")
+        if counts:
+            parts.append(f"{c['label']}: " + ", ".join(counts))
+    return ("Datapath flows at the end of the windows: " + "; ".join(parts) + ".") if parts \
+        else ""
+
+
+def memory_table(result):
+    """Scenario 9: each switch's memory while forwarding scenario 1's rows."""
+    cases = [c for c in result["cases"] if c["scenario"] == 1]
+    lines = ["| Microflows | " + " | ".join(f"{label} RSS / hugepages MiB"
+                                           for _, label in SWITCHES) + " |",
+             "|---|---|---|---|"]
+    any_data = False
+    for c in cases:
+        cells = []
+        for sw, _ in SWITCHES:
+            ss = [s for s in result["samples"] if s["case"] == c["key"] and s["switch"] == sw
+                  and not s.get("error") and s.get("rss_mib") is not None]
+            if not ss:
+                cells.append("n/a")
+                continue
+            any_data = True
+            rss = summary.summarize([s["rss_mib"] for s in ss])["median"]
+            huge = summary.summarize([s.get("hugepages_mib") for s in ss])
+            cells.append(f"{rss:,.0f} / " + (f"{huge['median']:,.0f}" if huge else "n/a"))
+        lines.append(f"| {c['label']} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) if any_data else ""
+
+
+def micro_table(result):
+    rows = result.get("micro", [])
+    if not rows:
+        return "No micro-benchmark results (the executables were not found or failed)."
+    lines = ["| benchmark | ns/packet | cycles/packet |", "|---|---|---|"]
+    for r in rows:
+        cyc = "n/a" if r["cycles_per_packet"] is None else f"{r['cycles_per_packet']:.1f}"
+        lines.append(f"| `{r['executable']}` {r['name']} | {r['ns_per_packet']:.2f} | {cyc} |")
+    return "\n".join(lines)
+
+
+def machine_table(m):
+    rows = [("CPU", m["cpu"].get("Model name", "?")),
+            ("CPUs", f"{m['cpu'].get('CPU(s)', '?')} ({m['cpu'].get('Core(s) per socket', '?')} "
+                     f"cores/socket, {m['cpu'].get('Thread(s) per core', '?')} threads/core)"),
+            ("Hypervisor", m["cpu"].get("Hypervisor vendor", "none")),
+            ("Caches", ", ".join(f"{k} {m['cpu'][k]}" for k in ("L1d cache", "L2 cache",
+                                                                   "L3 cache") if k in m["cpu"])),
+            ("Memory", f"{m['mem_gib']:.1f} GiB, hugepages: {m['hugepages']}"),
+            ("Kernel", m["uname"]),
+            ("DPDK", m["dpdk"]), ("Open vSwitch", f"{m['ovs']} (Debian ovs-vswitchd-dpdk)"),
+            ("dpx", m["dpx_commit"]),
+            ("Load average", f"{m['load_start']} at start, {m['load_end']} at end")]
+    return "\n".join(["| | |", "|---|---|"] + [f"| {k} | {v} |" for k, v in rows])
+
+
+def conditions(result):
+    """How much of each window the PMD thread actually had its CPU.
+
+    A PMD that busy-polls should be on its CPU for the whole window; time it
+    spent waiting to run (another process on that CPU) or stolen by the
+    hypervisor lowers its rate without saying anything about the switch.
+    """
+    ss = [s for s in result["samples"] if s.get("pmd_on_cpu_pct") is not None]
+    if not ss:
+        return []
+    low = [s for s in ss if s["pmd_on_cpu_pct"] < 95 or (s.get("cpu_steal_pct") or 0) > 2]
+    lines = ["## Run conditions", "",
+             "Share of each measurement window the PMD thread spent running on its CPU "
+             "(from /proc/PID/task/TID/schedstat), and the hypervisor's steal time on "
+             "that CPU (/proc/stat). Below 95 % on-CPU, or above 2 % steal, the sample "
+             "was taken while something else used the PMD's CPU.", "",
+             "| switch | samples | median on-CPU | lowest on-CPU | median steal | "
+             "samples disturbed |", "|---|---|---|---|---|---|"]
+    for sw, label in SWITCHES:
+        mine = [s for s in ss if s["switch"] == sw]
+        if not mine:
+            continue
+        on = summary.summarize([s["pmd_on_cpu_pct"] for s in mine])
+        steal = summary.summarize([s.get("cpu_steal_pct") for s in mine])
+        lines.append(f"| {label} | {len(mine)} | {on['median']:.1f} % | {on['min']:.1f} % | "
+                     + (f"{steal['median']:.1f} %" if steal else "n/a")
+                     + f" | {sum(1 for s in low if s['switch'] == sw)} |")
+    lines += ["", "The same samples divided by the PMD's on-CPU share (Mpps per second the "
+              "PMD ran), which removes most of the effect of other processes on a busy "
+              "machine (not of their cache pollution); the PMDs' cycle counters run on "
+              "the TSC and count time off the CPU too, so the cycles per packet here are "
+              "scaled by the on-CPU share:", "",
+              "| scenario: row | testpmd | OVS-DPDK | dpxd | dpxd / OVS-DPDK | "
+              "OVS cycles/pkt | dpxd cycles/pkt |",
+              "|---|---|---|---|---|---|---|"]
+    for c in result["cases"]:
+        e = result["summary"][c["key"]]
+        if all(e[sw]["mpps_per_on_cpu_second"] is None for sw, _ in SWITCHES):
+            continue
+        lines.append(f"| {c['scenario']}: {c['label']} | "
+                     + " | ".join(fmt_mpps(e[sw]["mpps_per_on_cpu_second"]) for sw, _ in SWITCHES)
+                     + f" | {fmt_ratio(e['dpxd_over_ovs_on_cpu'])} | "
+                     + f"{fmt_cpp(e['ovs']['cycles_per_packet_on_cpu'])} | "
+                     + f"{fmt_cpp(e['dpxd']['cycles_per_packet_on_cpu'])} |")
+    if low:
+        low.sort(key=lambda s: s["pmd_on_cpu_pct"])
+        lines += ["", "The most disturbed samples: " + "; ".join(
+            f"{s['case']} round {s.get('round', 0) + 1} {s['switch']} "
+            f"({s['pmd_on_cpu_pct']:.0f} % on-CPU"
+            + (f", {s['cpu_steal_pct']:.0f} % steal" if s.get("cpu_steal_pct") else "")
+            + (f", {s['mpps']:.2f} Mpps" if s.get("mpps") is not None else "") + ")"
+            for s in low[:10]) + "."]
+    return lines + [""]
+
+
+def plot(result, img_dir):
+    """One grouped bar chart per measured scenario; returns {scenario: file name}."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    os.makedirs(img_dir, exist_ok=True)
+    titles = {1: "Scenario 1: p2p, one rule, 64-byte frames",
+              2: "Scenario 2: p2p, many megaflows, 64-byte frames",
+              3: "Scenario 3: packet sizes, one rule, 1,000 microflows"}
+    xlabels = {1: "microflows on the one megaflow", 2: "rules", 3: "frame size"}
+    colors = {"testpmd": "#9e9e9e", "ovs": "#1f77b4", "dpxd": "#d62728"}
+    files = {}
+    for sc, title in titles.items():
+        cases = [c for c in result["cases"] if c["scenario"] == sc]
+        if not cases:
+            continue
+        fig, ax = plt.subplots(figsize=(8, 4.2), dpi=110)
+        width = 0.26
+        for k, (sw, label) in enumerate(SWITCHES):
+            xs, meds, lo, hi = [], [], [], []
+            for i, c in enumerate(cases):
+                s = result["summary"][c["key"]][sw]["mpps"]
+                if s is None:
+                    continue
+                xs.append(i + (k - 1) * width)
+                meds.append(s["median"])
+                lo.append(s["median"] - s["min"])
+                hi.append(s["max"] - s["median"])
+            ax.bar(xs, meds, width, yerr=[lo, hi], capsize=3, label=label, color=colors[sw])
+            # Values inside the bars, clear of the error bars above them.
+            for x, m in zip(xs, meds):
+                ax.text(x, m / 2, f"{m:.1f}", ha="center", va="center", fontsize=7,
+                        rotation=90, color="white")
+        ax.set_xticks(range(len(cases)))
+        ax.set_xticklabels([c["label"] for c in cases], fontsize=8)
+        ax.set_xlabel(xlabels[sc], fontsize=9)
+        ax.set_ylabel("Mpps (median, bars: min–max)")
+        ax.set_title(title, fontsize=10)
+        ax.legend(fontsize=8)
+        ax.grid(axis="y", alpha=0.3)
+        fig.tight_layout()
+        name = f"bench-s{sc}.png"
+        fig.savefig(os.path.join(img_dir, name))
+        plt.close(fig)
+        files[sc] = name
+    return files
+
+
+METHOD = """\
+Each switch forwards the same traffic with the same forwarding decision, one
+at a time, on the same CPU ({cpu}) with one PMD thread (testpmd: one
+forwarding lcore):
+
+- **Traffic**: a pcap file written by `dpx-pcapgen` (tools/pcapgen.cc),
+  replayed by `net_pcap` with `infinite_rx=1`, into a `net_null` sink
+  (`no-rx=1`). Microflows differ in UDP source port and IPv4 source address.
+  Frame sizes count the 4-byte FCS that the file does not hold.
+- **testpmd** (`dpdk-testpmd`, io forwarding, no lookup) is the ceiling of
+  this source and sink on this core.
+- **OVS-DPDK**: Debian's `ovs-vswitchd-dpdk` {ovs} with its own
+  ovsdb-server and database in a temporary directory, `datapath_type=netdev`,
+  `pmd-cpu-mask` for CPU {cpu}, default settings otherwise (EMC on, SMC off),
+  ports of type `dpdk` with `dpdk-devargs`, bridge in `fail_mode=secure` with
+  only the scenario's OpenFlow rules.
+- **dpxd**: the build tree's dpxd, `--pmd-cores {cpu} --pmd-sleep-max-us 0`,
+  ports added with `dpxctl add-port`, and the megaflows OVS-DPDK installs for
+  the same OpenFlow rules put with `dpxctl add-flow` (until the OVS control
+  plane drives dpxd).
+- **Rates** come from each switch's own counters: packets transmitted on the
+  sink port (`show port stats all` in testpmd, `ovs-appctl dpctl/show -s`,
+  `dpxctl show`) read before and after a {window:g} s window that starts
+  {warmup:g} s after the first packet reached the sink. Cycles per packet are
+  the PMD's processing cycles over the same window (`ovs-appctl
+  dpif-netdev/pmd-stats-show`, `dpxctl pmd-stats-show`).
+- **Repetition**: each switch is started afresh for every sample; the
+  switches alternate (OVS-DPDK, dpxd, testpmd, then again) for {rounds}
+  rounds per row. Tables give the median and, in parentheses, the lowest and
+  highest sample. The ratio is that of the medians, with the range of the
+  per-round ratios in parentheses.
+"""
+
+
+def write_markdown(result, path, img_files):
+    m = result["machine"]
+    p = result["params"]
+    notes = []
+    out = [
+        "# Benchmarks",
+        "",
+        f"Generated by `bench/run.sh{' --quick' if p['quick'] else ''}` on {result['generated']} "
+        "(do not edit by hand: run `bench/run.sh` again). Raw samples: "
+        "[benchmarks.json](benchmarks.json).",
+        "",
+    ]
+    if p.get("note"):
+        out += [f"> {p['note']}", ""]
+    out += headline(result)
+    out += ["## Machine", "", machine_table(m), "", "## Method", "",
+            METHOD.format(cpu=p["cpu"], ovs=m["ovs"], window=p["window_s"],
+                          warmup=p["warmup_s"], rounds=p["rounds"])]
+    for sc, title, first, gbps in ((1, "Scenario 1: p2p, one rule, 64-byte frames", "Microflows",
+                                    False),
+                                   (2, "Scenario 2: p2p, many megaflows, 64-byte frames", "Rules",
+                                    False),
+                                   (3, "Scenario 3: packet sizes, one rule, 1,000 microflows",
+                                    "Frame size", True)):
+        if not any(c["scenario"] == sc for c in result["cases"]):
+            continue
+        out += [f"## {title}", "", SCENARIO_TEXT[sc], "",
+                throughput_table(result, sc, first, notes, gbps), ""]
+        if sc == 2:
+            out += [flow_counts(result, sc), ""]
+        if sc in img_files:
+            out += [f"![{title}](img/{img_files[sc]})", ""]
+    mem = memory_table(result)
+    if mem:
+        out += ["## Scenario 9: memory while forwarding scenario 1", "",
+                "Resident memory of the switch process in ordinary pages (VmRSS) and "
+                "in hugepages (HugetlbPages of /proc/PID/status) at the end of its "
+                "window, medians over the rounds. The packet pools hold every packet "
+                "of the pcap file (net_pcap infinite_rx), so they grow with the "
+                "microflow count for the harness's sake; OVS-DPDK sizes its shared "
+                "pool at 262,144 mbufs whatever the traffic, dpxd and testpmd get "
+                "32,768 more than the file has packets, and dpxd maps all of its "
+                "--socket-mem at start (the harness gives it 512 MiB plus 2.5 KiB "
+                "per mbuf).", "", mem, ""]
+    out += conditions(result)
+    out += ["## Scenarios not measured yet", "", "| # | scenario | status |", "|---|---|---|"]
+    missing = list(scenarios.NOT_YET)
+    if not mem:
+        missing.append((9, "Memory: resident and hugepage footprint in scenario 1",
+                        "no memory figures in this run (scenario 1 was not run)"))
+    for n, what, why in missing:
+        out.append(f"| {n} | {what} | n/a: {why} |")
+    out += ["", "For scenario 7, the figures of the \"Open vSwitch powered Docker\" talk, "
+            "from another machine, will be shown beside ours: " +
+            ", ".join(f"{a} {b}" for a, b in scenarios.TALK_FIGURES) + ".", ""]
+    out += ["## Micro-benchmarks", "",
+            "Google Benchmark executables of `bench/`, pinned to CPU "
+            f"{p['cpu']}; cycles from the TSC rate Google Benchmark reports "
+            f"({result.get('micro_mhz') or '?'} MHz).", "", micro_table(result), ""]
+    if notes:
+        out += ["## Notes", ""] + [f"[^{i + 1}]: {n}" for i, n in enumerate(notes)] + [""]
+    with open(path, "w") as f:
+        f.write("\n".join(out))
+
+
+SCENARIO_TEXT = {
+    1: "One OpenFlow rule `in_port=1,actions=output:2` (OVS-DPDK turns it into one "
+       "megaflow `in_port(1),eth_type(0x0800),ipv4(frag=no)`, which dpxd gets as "
+       "its datapath flow); the traffic has 1 to 100,000 (1,000,000 in the full "
+       "run) microflows, all on that one megaflow.",
+    2: "One rule per microflow on its exact UDP 5-tuple (one megaflow each), and "
+       "1,000 rules spread over 20 masks (source prefix /0, /8, /16, /24, /32, "
+       "destination address and destination port each matched or not; every rule "
+       "matches its microflow's source port, so the rules are disjoint).",
+    3: "The one rule of scenario 1 with 1,000 microflows, at frame sizes of 64, "
+       "512 and 1518 bytes and IMIX (7:4:1 of 64, 570 and 1518 bytes in the file). "
+       "Gbps counts Ethernet frames with FCS, without preamble and gap.",
+}
+
+
+def headline(result):
+    """A few sentences with the figures a reader looks for first."""
+    s = result["summary"]
+    lines = []
+    for key, what in (("s1-flows-1", "1 microflow"), ("s1-flows-1000", "1,000 microflows"),
+                      ("s1-flows-100000", "100,000 microflows")):
+        e = s.get(key)
+        if not e or e["dpxd"]["mpps"] is None or e["ovs"]["mpps"] is None:
+            continue
+        ceil = e["testpmd"]["mpps"]
+        on_cpu = e.get("dpxd_over_ovs_on_cpu")
+        lines.append(
+            f"- Scenario 1, {what}: dpxd {e['dpxd']['mpps']['median']:.2f} Mpps, OVS-DPDK "
+            f"{e['ovs']['mpps']['median']:.2f} Mpps, ratio "
+            f"{e['dpxd_over_ovs']['of_medians']:.2f}"
+            + (f" ({on_cpu['of_medians']:.2f} per second on the PMD's CPU)" if on_cpu else "")
+            + (f"; ceiling (testpmd) {ceil['median']:.2f} Mpps." if ceil else "."))
+    return (["## Summary", ""] + lines + [""]) if lines else []
+
+
+def write_json(result, path):
+    with open(path, "w") as f:
+        json.dump(result, f, indent=1, sort_keys=False)
+        f.write("\n")

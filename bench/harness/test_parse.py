@@ -1,0 +1,393 @@
+"""Tests of the parts of the harness that turn text into numbers.
+
+The fixtures are output captured from the real tools on the benchmark
+machine (testpmd 22.11, ovs-vswitchd-dpdk 3.1, dpxctl), trimmed. Run from
+bench/: python3 -m unittest harness.test_parse (ctest: bench_parse_test).
+"""
+
+import os
+import struct
+import subprocess
+import tempfile
+import unittest
+
+from . import parse, report, scenarios, summary
+
+TESTPMD = """\
+testpmd> show port stats all
+
+  ######################## NIC statistics for port 0  ########################
+  RX-packets: 255744224  RX-missed: 0          RX-bytes:  16367630336
+  RX-errors: 0
+  RX-nombuf:  0         
+  TX-packets: 0          TX-errors: 0          TX-bytes:  0
+
+  Throughput (since last show)
+  Rx-pps:     48078868          Rx-bps:  24616380672
+  Tx-pps:            0          Tx-bps:            0
+  ############################################################################
+
+  ######################## NIC statistics for port 1  ########################
+  RX-packets: 0          RX-missed: 0          RX-bytes:  0
+  RX-errors: 0
+  RX-nombuf:  0         
+  TX-packets: 255358752  TX-errors: 0          TX-bytes:  0
+
+  Throughput (since last show)
+  Rx-pps:            0          Rx-bps:            0
+  Tx-pps:     48079387          Tx-bps:            0
+  ############################################################################
+testpmd> """
+
+OVS_DPCTL = """\
+netdev@ovs-netdev:
+  lookups: hit:132418187 missed:1 lost:15988
+  flows: 1
+  port 0: ovs-netdev (tap)
+    RX packets:0 errors:0 dropped:0 overruns:0 frame:0
+    TX packets:0 errors:0 dropped:0 aborted:0 carrier:0
+    collisions:0
+    RX bytes:0  TX bytes:0
+  port 2: sink (dpdk: configured_rx_queues=1, configured_rxq_descriptors=2048, mtu=1500)
+    RX packets:0 errors:0 dropped:0 overruns:? frame:?
+    TX packets:132418188 errors:0 dropped:0 aborted:? carrier:?
+    collisions:?
+    RX bytes:0  TX bytes:0
+  port 3: src (dpdk: configured_rx_queues=1, configured_rxq_descriptors=2048, mtu=1500)
+    RX packets:132434208 errors:0 dropped:0 overruns:? frame:?
+    TX packets:0 errors:0 dropped:0 aborted:? carrier:?
+    collisions:?
+    RX bytes:8475789312 (7.9 GiB)  TX bytes:0
+"""
+
+DPXCTL_SHOW = """\
+dpx@dpxd:
+  lookups: hit:27363200 missed:0 lost:0
+  flows: 1
+  masks: hit:32 total:1 hit/pkt:0.00
+  emc hits: 27363168
+  upcall queue drops: 0
+  flow limit: 200000
+  port 1: src (dpdk: devargs=net_pcap0,rx_pcap=/tmp/bx/f1.pcap,infinite_rx=1)
+    link:up speed:10000Mbps mtu:1500 mac:02:70:63:61:70:00 rxq:1 txq:1
+    RX packets:27363520 errors:0 dropped:0
+    TX packets:0 errors:0 dropped:0
+    RX bytes:1751265280  TX bytes:0
+    rxq 0: packets:27363520 bytes:1751265280 dropped:0
+    txq 0: packets:0 bytes:0 dropped:0
+  port 2: sink (dpdk: devargs=net_null0,no-rx=1)
+    link:up speed:10000Mbps mtu:1500 mac:be:cb:54:29:9b:9f rxq:1 txq:1
+    RX packets:0 errors:0 dropped:0
+    TX packets:27363584 errors:0 dropped:0
+    RX bytes:0  TX bytes:1751269376
+    rxq 0: packets:0 bytes:0 dropped:0
+    txq 0: packets:27363584 bytes:1751269376 dropped:0
+"""
+
+OVS_PMD = """\
+pmd thread numa_id 0 core_id 1:
+  packets received: 32652448
+  packet recirculations: 0
+  avg. datapath passes per packet: 1.00
+  phwol hits: 0
+  mfex opt hits: 0
+  simple match hits: 32652416
+  emc hits: 0
+  smc hits: 0
+  megaflow hits: 0
+  avg. subtable lookups per megaflow hit: 0.00
+  miss with success upcall: 0
+  miss with failed upcall: 0
+  avg. packets per output batch: 32.00
+  idle cycles: 0 (0.00%)
+  processing cycles: 4629202720 (100.00%)
+  avg cycles per packet: 141.77 (4629202720/32652448)
+  avg processing cycles per packet: 141.77 (4629202720/32652448)
+main thread:
+  packets received: 0
+  packet recirculations: 0
+  emc hits: 0
+  megaflow hits: 7
+"""
+
+DPX_PMD = """\
+pmd thread numa_id 0 core_id 1:
+  packets received: 11694880
+  packet recirculations: 0
+  avg. datapath passes per packet: 1.00
+  emc hits: 66485 (0.6 %)
+  megaflow hits: 11628363 (99.4 %)
+  miss with success upcall: 0
+  miss with failed upcall: 0
+  avg. packets per rx batch: 32.00
+  idle cycles: 1000 (0.50 %)
+  processing cycles: 4622122374 (99.50 %)
+  avg cycles per packet: 395.23 (4622122374/11694880)
+  avg processing cycles per packet: 393.25 (4622122374/11694880)
+  sleeps: 0 (0 us total)
+"""
+
+
+class TestpmdTest(unittest.TestCase):
+    def test_both_ports(self):
+        p = parse.testpmd_port_stats(TESTPMD)
+        self.assertEqual(p[0]["rx_packets"], 255744224)
+        self.assertEqual(p[0]["tx_packets"], 0)
+        self.assertEqual(p[1]["tx_packets"], 255358752)
+        self.assertEqual(p[1]["rx_missed"], 0)
+
+    def test_newest_block_wins(self):
+        later = TESTPMD.replace("255358752", "300000000")
+        self.assertEqual(parse.testpmd_port_stats(TESTPMD + later)[1]["tx_packets"], 300000000)
+
+    def test_incomplete_block_is_not_a_result(self):
+        # Output still arriving: port 1's block has no closing line yet.
+        cut = TESTPMD[:TESTPMD.index("Tx-pps:     48079387")]
+        self.assertNotIn(1, parse.testpmd_port_stats(cut))
+
+    def test_no_stats_raises(self):
+        with self.assertRaises(parse.ParseError):
+            parse.testpmd_port_stats("show port stats all\r\ntestpmd> ")
+
+
+class DpctlShowTest(unittest.TestCase):
+    def test_ovs(self):
+        d = parse.dpctl_show(OVS_DPCTL)
+        self.assertEqual(d["ports"]["sink"]["tx_packets"], 132418188)
+        self.assertEqual(d["ports"]["sink"]["port_no"], 2)
+        self.assertEqual(d["ports"]["src"]["rx_packets"], 132434208)
+        self.assertEqual(d["lookups"], {"hit": 132418187, "missed": 1, "lost": 15988})
+        self.assertEqual(d["flows"], 1)
+
+    def test_dpxctl(self):
+        d = parse.dpctl_show(DPXCTL_SHOW)
+        self.assertEqual(d["ports"]["sink"]["tx_packets"], 27363584)
+        self.assertEqual(d["ports"]["src"]["rx_packets"], 27363520)
+        self.assertEqual(d["ports"]["src"]["port_no"], 1)
+        # The per-queue lines must not overwrite the port totals.
+        self.assertEqual(d["ports"]["src"]["tx_packets"], 0)
+
+    def test_without_stats_raises(self):
+        # dpctl/show without -s prints ports but no counters.
+        with self.assertRaises(parse.ParseError):
+            parse.dpctl_show("netdev@ovs-netdev:\n  port 2: sink (dpdk)\n")
+        with self.assertRaises(parse.ParseError):
+            parse.dpctl_show("")
+
+
+class PmdStatsTest(unittest.TestCase):
+    def test_ovs_skips_main_thread(self):
+        (p,) = parse.pmd_stats(OVS_PMD)
+        self.assertEqual((p["core"], p["numa"]), (1, 0))
+        self.assertEqual(p["packets"], 32652448)
+        self.assertAlmostEqual(p["processing_cycles_per_packet"], 141.77)
+        self.assertEqual(p["hits"]["simple_match"], 32652416)
+        self.assertEqual(p["hits"]["megaflow"], 0)  # not the main thread's 7
+        self.assertEqual(p["idle_pct"], 0.0)
+
+    def test_dpxctl(self):
+        (p,) = parse.pmd_stats(DPX_PMD)
+        self.assertAlmostEqual(p["cycles_per_packet"], 395.23)
+        self.assertAlmostEqual(p["processing_cycles_per_packet"], 393.25)
+        self.assertEqual(p["hits"], {"emc": 66485, "megaflow": 11628363})
+        self.assertAlmostEqual(p["idle_pct"], 0.5)
+
+    def test_two_pmds(self):
+        two = DPX_PMD + DPX_PMD.replace("core_id 1", "core_id 3")
+        self.assertEqual([p["core"] for p in parse.pmd_stats(two)], [1, 3])
+
+    def test_garbage_raises(self):
+        with self.assertRaises(parse.ParseError):
+            parse.pmd_stats("ovs-appctl: cannot connect")
+
+
+class GbenchTest(unittest.TestCase):
+    DOC = {
+        "context": {"mhz_per_cpu": 2300},
+        "benchmarks": [
+            {"name": "BM_ExtractKey/ipv4_udp_64B", "run_type": "iteration",
+             "items_per_second": 1.9087259076859364e+08},
+            {"name": "BM_EmcHit/microflows:1", "run_type": "iteration",
+             "ns/pkt": 1.3127831170421078e-08},
+            {"name": "BM_OutputOnly", "run_type": "iteration",
+             "items_per_second": 354.6e6, "per_pkt": 2.82003e-09},
+            {"name": "BM_Broken", "run_type": "iteration", "error_occurred": True},
+            {"name": "BM_X_mean", "run_type": "aggregate", "items_per_second": 1.0},
+        ],
+    }
+
+    def test_rows(self):
+        rows = {r["name"]: r for r in parse.gbench_ns_per_packet(self.DOC)}
+        self.assertEqual(set(rows), {"BM_ExtractKey/ipv4_udp_64B", "BM_EmcHit/microflows:1",
+                                     "BM_OutputOnly"})
+        self.assertAlmostEqual(rows["BM_ExtractKey/ipv4_udp_64B"]["ns_per_packet"], 5.2391, 3)
+        self.assertAlmostEqual(rows["BM_EmcHit/microflows:1"]["ns_per_packet"], 13.1278, 3)
+        # The explicit per-packet counter wins over items_per_second.
+        self.assertAlmostEqual(rows["BM_OutputOnly"]["ns_per_packet"], 2.82003, 4)
+        self.assertAlmostEqual(rows["BM_EmcHit/microflows:1"]["cycles_per_packet"],
+                               13.1278 * 2.3, 2)
+
+    def test_no_figure_raises(self):
+        with self.assertRaises(parse.ParseError):
+            parse.gbench_ns_per_packet({"benchmarks": [{"name": "BM_Y"}]})
+
+
+class MachineTest(unittest.TestCase):
+    def test_lscpu(self):
+        m = parse.lscpu_summary("Architecture: x86_64\nCPU(s):   2\n"
+                                "Model name:  Intel(R) Xeon(R) Processor\n"
+                                "NUMA node0 CPU(s): 0,1\n")
+        self.assertEqual(m, {"CPU(s)": "2", "Model name": "Intel(R) Xeon(R) Processor"})
+
+    def test_meminfo(self):
+        self.assertAlmostEqual(parse.meminfo_total_gib("MemTotal:       24684096 kB\n"),
+                               23.54, 2)
+
+
+def _pcap(frames, magic=0xA1B2C3D4, order="<"):
+    out = struct.pack(order + "IHHiIII", magic, 2, 4, 0, 0, 65535, 1)
+    for f in frames:
+        out += struct.pack(order + "IIII", 0, 0, len(f), len(f)) + f
+    return out
+
+
+class PcapTest(unittest.TestCase):
+    def test_lengths_both_orders(self):
+        frames = [b"\0" * 60, b"\1" * 570, b"\2" * 1518]
+        self.assertEqual(parse.pcap_frame_lengths(_pcap(frames)), [60, 570, 1518])
+        self.assertEqual(parse.pcap_frame_lengths(_pcap(frames, order=">")), [60, 570, 1518])
+
+    def test_truncated_raises(self):
+        with self.assertRaises(parse.ParseError):
+            parse.pcap_frame_lengths(_pcap([b"\0" * 60])[:-1])
+        with self.assertRaises(parse.ParseError):
+            parse.pcap_frame_lengths(b"\0" * 24)
+
+
+class SummaryTest(unittest.TestCase):
+    def test_summarize(self):
+        s = summary.summarize([10.0, 12.0, 11.0, None])
+        self.assertEqual((s["median"], s["min"], s["max"], s["n"]), (11.0, 10.0, 12.0, 3))
+        self.assertAlmostEqual(s["spread_pct"], 2 / 11 * 100)
+        self.assertIsNone(summary.summarize([None]))
+
+    def test_ratio_pairs_rounds(self):
+        r = summary.ratio([20.0, None, 24.0], [10.0, 11.0, 8.0])
+        self.assertAlmostEqual(r["of_medians"], 22.0 / 10.0)
+        self.assertEqual((r["round_min"], r["round_max"]), (2.0, 3.0))
+        self.assertIsNone(summary.ratio([1.0], []))
+
+    def test_rate(self):
+        self.assertEqual(summary.rate(100, 1100, 1.0, 3.0), 500.0)
+        with self.assertRaises(ValueError):
+            summary.rate(1100, 100, 1.0, 3.0)
+        with self.assertRaises(ValueError):
+            summary.rate(0, 1, 2.0, 2.0)
+
+
+class ReportTest(unittest.TestCase):
+    def test_table_cells(self):
+        result = {
+            "cases": [{"key": "c", "scenario": 1, "label": "1", "not_for": {"ovs": "why"},
+                       "frame_bytes_mean": 60}],
+            "samples": [
+                {"case": "c", "switch": "dpxd", "mpps": 20.0, "cycles_per_packet": 110.0},
+                {"case": "c", "switch": "dpxd", "mpps": 22.0, "cycles_per_packet": 100.0},
+                {"case": "c", "switch": "testpmd", "mpps": None, "cycles_per_packet": None,
+                 "error": "testpmd exited"},
+            ],
+        }
+        report.summarize_result(result)
+        notes = []
+        table = report.throughput_table(result, 1, "Microflows", notes)
+        row = table.splitlines()[2]
+        self.assertIn("| 1 | failed[^1] | n/a[^2] | 21.00 (20.00–22.00) |", row)
+        self.assertIn("| 105 |", row)
+        self.assertEqual(notes, ["1, testpmd io (ceiling) failed: testpmd exited",
+                                 "1, OVS-DPDK 3.1: why."])
+
+
+class ScenarioTest(unittest.TestCase):
+    """The rules must match the packets dpx-pcapgen writes."""
+
+    def test_microflow_formula_matches_pcapgen(self):
+        pcapgen = os.environ.get("DPX_PCAPGEN")
+        if not pcapgen:
+            self.skipTest("DPX_PCAPGEN not set (ctest sets it)")
+        with tempfile.TemporaryDirectory() as d:
+            path = os.path.join(d, "f.pcap")
+            subprocess.run([pcapgen, "--out", path, "--flows", "70000", "--count", "70000"],
+                           check=True)
+            with open(path, "rb") as f:
+                data = f.read()
+        off = 24
+        checked = 0
+        for i in range(70000):
+            incl = struct.unpack_from("<I", data, off + 8)[0]
+            pkt = data[off + 16:off + 16 + incl]
+            off += 16 + incl
+            if i % 997 and i not in (64511, 64512, 69999):
+                continue
+            src_ip = ".".join(str(b) for b in pkt[26:30])
+            dst_ip = ".".join(str(b) for b in pkt[30:34])
+            sport, dport = struct.unpack_from(">HH", pkt, 34)
+            self.assertEqual((src_ip, sport, dst_ip, dport), scenarios.microflow(i), f"packet {i}")
+            self.assertEqual(pkt[23], 17)
+            checked += 1
+        self.assertGreater(checked, 70)
+
+    def test_exact_rules(self):
+        of, dp = scenarios.exact_5tuple_rules(64513)
+        self.assertEqual(of[64512], "in_port=1,udp,nw_src=10.1.0.1,nw_dst=10.0.0.1,"
+                                    "tp_src=1024,tp_dst=5001,actions=output:2")
+        self.assertEqual(dp[0], ("in_port(1),eth(),eth_type(0x0800),ipv4(src=10.1.0.0,"
+                                 "dst=10.0.0.1,proto=17,frag=no),udp(src=1024,dst=5001)", "2"))
+
+    def test_subtable_rules_use_20_masks_and_are_disjoint(self):
+        of, dp = scenarios.subtable_rules(1000)
+        masks = set()
+        for flow, _ in dp:
+            # The mask of a rule: its field names and prefix lengths.
+            masks.add(",".join(part.split("=")[0] + ("/" + part.split("/")[1]
+                                                      if "/" in part else "")
+                               for part in flow.replace("(", ",").replace(")", ",").split(",")
+                               if "=" in part))
+        self.assertEqual(len(masks), 20)
+        src_ports = [int(f.split("tp_src=")[1].split(",")[0]) for f in of]
+        self.assertEqual(len(set(src_ports)), 1000)
+        self.assertIn("nw_src=10.1.0.0/16", " ".join(of))
+        with self.assertRaises(ValueError):
+            scenarios.subtable_rules(64513)
+
+
+
+class MemTest(unittest.TestCase):
+    def test_fields(self):
+        status = "Name:\tdpxd\nVmRSS:\t  123456 kB\nThreads:\t5\n"
+        self.assertEqual(parse.meminfo_field_kb(status, "VmRSS"), 123456)
+        self.assertEqual(parse.meminfo_field_kb("HugePages_Free:     930\n",
+                                                "HugePages_Free"), 930)
+        with self.assertRaises(parse.ParseError):
+            parse.meminfo_field_kb(status, "VmHWM")
+
+
+class SchedTest(unittest.TestCase):
+    def test_schedstat(self):
+        self.assertEqual(parse.schedstat("2011396087 1884 96\n"), (2011396087, 1884))
+        with self.assertRaises(parse.ParseError):
+            parse.schedstat("")
+
+    def test_cpus_allowed(self):
+        self.assertEqual(parse.cpus_allowed("Name:\tpmd-c01/id:8\nCpus_allowed:\t2\n"
+                                            "Cpus_allowed_list:\t1\n"), "1")
+
+    def test_steal(self):
+        stat = ("cpu  10 0 5 100 0 0 0 7 0 0\ncpu0 5 0 2 50 0 0 0 3 0 0\n"
+                "cpu1 5 0 3 50 0 0 0 4 0 0\nintr 1\n")
+        self.assertEqual(parse.proc_stat_steal(stat, 1), 4)
+        with self.assertRaises(parse.ParseError):
+            parse.proc_stat_steal(stat, 2)
+
+
+if __name__ == "__main__":
+    unittest.main()
