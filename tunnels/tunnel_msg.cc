@@ -6,100 +6,14 @@
 #include <cstdio>
 #include <cstring>
 
+#include "ctl_codec.h"
+
 namespace dpx {
 
 namespace {
 
-constexpr size_t kMaxPayload = DPX_CTL_MAX_ATTR_PAYLOAD;
-
-// Appends attributes, remembering whether anything did not fit.
-class Writer {
- public:
-  explicit Writer(NlBuf* b) : b_(b), w_(b) {}
-  void u32(uint16_t t, uint32_t v) { w_.put(t, v); }
-  void u64(uint16_t t, uint64_t v) { w_.put(t, v); }
-  void addr(uint16_t t, uint32_t be) { w_.put(t, &be, 4); }
-  void bytes(uint16_t t, const uint8_t* p, size_t n) { w_.put(t, p, n); }
-  void str(uint16_t t, const std::string& s) {
-    if (s.size() + 1 > kMaxPayload || s.find('\0') != std::string::npos) {
-      ok_ = false;
-      return;
-    }
-    w_.put(t, s.c_str(), s.size() + 1);
-  }
-  size_t begin(uint16_t t) { return w_.begin_nested(t); }
-  void end(size_t cookie) {
-    if (b_->size() - cookie > 0xffff) ok_ = false;
-    w_.end_nested(cookie);
-  }
-  int result() const { return ok_ ? 0 : EMSGSIZE; }
-
- private:
-  NlBuf* b_;
-  NlWriter w_;
-  bool ok_ = true;
-};
-
-// One strict attribute level: framing errors, repeats and wrong sizes fail
-// with a reason naming the context.
-class Reader {
- public:
-  Reader(std::span<const uint8_t> buf, const char* ctx, std::string* err)
-      : it_(buf), ctx_(ctx), err_(err) {}
-
-  bool next(NlAttr* a) {
-    if (failed_) return false;
-    if (!it_.next(a)) {
-      if (!it_.ok()) fail("malformed attribute framing");
-      return false;
-    }
-    if (a->type >= 64) return fail("unknown attribute " + std::to_string(a->type));
-    const uint64_t bit = uint64_t{1} << a->type;
-    if (seen_ & bit) return fail("attribute " + std::to_string(a->type) + " repeated");
-    seen_ |= bit;
-    return true;
-  }
-  bool ok() const { return !failed_; }
-  bool has(uint16_t t) const { return t < 64 && (seen_ & (uint64_t{1} << t)); }
-  bool require(uint16_t t, const char* name) {
-    return has(t) || fail(std::string("missing ") + name);
-  }
-  bool unknown(const NlAttr& a) { return fail("unknown attribute " + std::to_string(a.type)); }
-  bool u32(const NlAttr& a, uint32_t* v, const char* name) { return a.get(v) || size(name, 4); }
-  bool u64(const NlAttr& a, uint64_t* v, const char* name) { return a.get(v) || size(name, 8); }
-  bool addr(const NlAttr& a, uint32_t* v, const char* name) {
-    if (a.payload.size() == 16) return fail(std::string(name) + ": IPv6 is not supported yet");
-    return a.get(v) || size(name, 4);
-  }
-  bool mac(const NlAttr& a, std::array<uint8_t, 6>* m, const char* name) {
-    if (a.payload.size() != 6) return size(name, 6);
-    std::memcpy(m->data(), a.payload.data(), 6);
-    return true;
-  }
-  bool str(const NlAttr& a, std::string* s, const char* name) {
-    auto p = a.payload;
-    if (p.empty() || p.back() != 0) return fail(std::string(name) + " is not NUL-terminated");
-    if (std::memchr(p.data(), 0, p.size() - 1))
-      return fail(std::string(name) + " contains a NUL byte");
-    s->assign(reinterpret_cast<const char*>(p.data()), p.size() - 1);
-    return true;
-  }
-  bool fail(const std::string& why) {
-    if (!failed_) *err_ = std::string(ctx_) + ": " + why;
-    failed_ = true;
-    return false;
-  }
-
- private:
-  bool size(const char* name, size_t want) {
-    return fail(std::string(name) + " must be " + std::to_string(want) + " bytes");
-  }
-  NlIter it_;
-  const char* ctx_;
-  std::string* err_;
-  uint64_t seen_ = 0;
-  bool failed_ = false;
-};
+using ctl::Reader;
+using ctl::Writer;
 
 // Encoders of one nested object each.
 void put_tnl_ip(Writer& w, const TnlIpEntry& e) {
