@@ -454,6 +454,30 @@ void Pmd::tx_enqueue(uint32_t odp_port, rte_mbuf* m) {
   if (b.n == kMaxBurst) send_batch(b);
 }
 
+void Pmd::tx_enqueue_run(uint32_t odp_port, rte_mbuf* const* pkts, uint32_t n) {
+  if (odp_port >= kMaxPorts) [[unlikely]] {
+    for (uint32_t i = 0; i < n; ++i) drop(pkts[i], PmdDrop::kNoSuchPort);
+    return;
+  }
+  int slot = tx_slot_[odp_port];
+  if (slot < 0) {
+    if (n_tx_ == kMaxTxBatches) flush_tx();
+    slot = static_cast<int>(n_tx_++);
+    tx_slot_[odp_port] = static_cast<int8_t>(slot);
+    tx_[slot].odp_port = odp_port;
+    tx_[slot].n = 0;
+  }
+  TxBatch& b = tx_[slot];
+  while (n) {
+    const uint32_t k = std::min<uint32_t>(n, kMaxBurst - b.n);
+    std::memcpy(&b.pkts[b.n], pkts, k * sizeof *pkts);
+    b.n = static_cast<uint16_t>(b.n + k);
+    pkts += k;
+    n -= k;
+    if (b.n == kMaxBurst) send_batch(b);
+  }
+}
+
 void Pmd::send_batch(TxBatch& b) {
   Port* p = shared_->ports->slots[b.odp_port].load(std::memory_order_acquire);
   if (!p) {

@@ -214,6 +214,8 @@ class Pmd {
   void run_recirculations();
   void run_exec_jobs();
   void tx_enqueue(uint32_t odp_port, rte_mbuf* m);
+  // The same for n packets to one port, with one batch lookup.
+  void tx_enqueue_run(uint32_t odp_port, rte_mbuf* const* pkts, uint32_t n);
   struct TxBatch;
   void send_batch(TxBatch& b);
   void flush_tx();
