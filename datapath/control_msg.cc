@@ -25,57 +25,54 @@ bool nested(Reader& r, const NlAttr& a, T* out, Fn fn) {
 
 // ------------------------------------------------------------ port objects
 
+// Objects made only of u64 counters are described once, as a table of
+// (attribute, member), which both the encoder and the strict decoder walk.
+template <class T>
+struct Counter {
+  uint16_t type;
+  uint64_t T::*field;
+};
+
+template <class T, size_t N>
+void put_counters(Writer& w, const Counter<T> (&table)[N], const T& v) {
+  for (const Counter<T>& c : table) w.u64(c.type, v.*c.field);
+}
+
+template <class T, size_t N>
+int get_counters(std::span<const uint8_t> b, const char* ctx, const Counter<T> (&table)[N], T* v,
+                 std::string* err) {
+  Reader r(b, ctx, err);
+  NlAttr a;
+  while (r.next(&a)) {
+    uint64_t* f = nullptr;
+    for (const Counter<T>& c : table)
+      if (c.type == a.type) f = &(v->*c.field);
+    if (!f) return r.unknown(a), EINVAL;
+    if (!r.u64(a, f, "counter")) return EINVAL;
+  }
+  return r.ok() ? 0 : EINVAL;
+}
+
+constexpr Counter<PortStats> kPortStats[] = {
+    {DPX_PSTATS_A_RX_PACKETS, &PortStats::rx_packets},
+    {DPX_PSTATS_A_RX_BYTES, &PortStats::rx_bytes},
+    {DPX_PSTATS_A_TX_PACKETS, &PortStats::tx_packets},
+    {DPX_PSTATS_A_TX_BYTES, &PortStats::tx_bytes},
+    {DPX_PSTATS_A_RX_DROPS, &PortStats::rx_drops},
+    {DPX_PSTATS_A_TX_DROPS, &PortStats::tx_drops},
+    {DPX_PSTATS_A_RX_ERRORS, &PortStats::rx_errors},
+    {DPX_PSTATS_A_TX_ERRORS, &PortStats::tx_errors},
+};
+
 void put_port_stats(Writer& w, const PortStats& s) {
   size_t c = w.begin(DPX_PORT_A_STATS);
-  w.u64(DPX_PSTATS_A_RX_PACKETS, s.rx_packets);
-  w.u64(DPX_PSTATS_A_RX_BYTES, s.rx_bytes);
-  w.u64(DPX_PSTATS_A_TX_PACKETS, s.tx_packets);
-  w.u64(DPX_PSTATS_A_TX_BYTES, s.tx_bytes);
-  w.u64(DPX_PSTATS_A_RX_DROPS, s.rx_drops);
-  w.u64(DPX_PSTATS_A_TX_DROPS, s.tx_drops);
-  w.u64(DPX_PSTATS_A_RX_ERRORS, s.rx_errors);
-  w.u64(DPX_PSTATS_A_TX_ERRORS, s.tx_errors);
+  put_counters(w, kPortStats, s);
   w.end(c);
 }
 
 int get_port_stats(std::span<const uint8_t> b, PortStats* s, std::string* err) {
   *s = {};
-  Reader r(b, "STATS", err);
-  NlAttr a;
-  while (r.next(&a)) {
-    uint64_t* f = nullptr;
-    switch (a.type) {
-      case DPX_PSTATS_A_RX_PACKETS:
-        f = &s->rx_packets;
-        break;
-      case DPX_PSTATS_A_RX_BYTES:
-        f = &s->rx_bytes;
-        break;
-      case DPX_PSTATS_A_TX_PACKETS:
-        f = &s->tx_packets;
-        break;
-      case DPX_PSTATS_A_TX_BYTES:
-        f = &s->tx_bytes;
-        break;
-      case DPX_PSTATS_A_RX_DROPS:
-        f = &s->rx_drops;
-        break;
-      case DPX_PSTATS_A_TX_DROPS:
-        f = &s->tx_drops;
-        break;
-      case DPX_PSTATS_A_RX_ERRORS:
-        f = &s->rx_errors;
-        break;
-      case DPX_PSTATS_A_TX_ERRORS:
-        f = &s->tx_errors;
-        break;
-      default:
-        r.unknown(a);
-        return EINVAL;
-    }
-    if (!r.u64(a, f, "counter")) return EINVAL;
-  }
-  return r.ok() ? 0 : EINVAL;
+  return get_counters(b, "STATS", kPortStats, s, err);
 }
 
 int get_queue(std::span<const uint8_t> b, QueueStats* q, std::string* err) {
@@ -1011,62 +1008,28 @@ int decode_execute_request(std::span<const uint8_t> b, ExecuteRequest* x, std::s
 
 // ---------------------------------------------------------------- statistics
 
+constexpr Counter<DpStats> kDpStats[] = {
+    {DPX_DPSTATS_A_HIT, &DpStats::hit},
+    {DPX_DPSTATS_A_MISSED, &DpStats::missed},
+    {DPX_DPSTATS_A_LOST, &DpStats::lost},
+    {DPX_DPSTATS_A_N_FLOWS, &DpStats::n_flows},
+    {DPX_DPSTATS_A_N_MASKS, &DpStats::n_masks},
+    {DPX_DPSTATS_A_MASK_HIT, &DpStats::mask_hit},
+    {DPX_DPSTATS_A_UPCALL_QUEUE_DROPS, &DpStats::upcall_queue_drops},
+    {DPX_DPSTATS_A_EMC_HIT, &DpStats::emc_hit},
+    {DPX_DPSTATS_A_FLOW_LIMIT, &DpStats::flow_limit},
+};
+
 int encode_dp_stats(const DpStats& s, NlBuf* b) {
   Writer w(b);
   size_t c = w.begin(DPX_CTL_A_DP_STATS);
-  w.u64(DPX_DPSTATS_A_HIT, s.hit);
-  w.u64(DPX_DPSTATS_A_MISSED, s.missed);
-  w.u64(DPX_DPSTATS_A_LOST, s.lost);
-  w.u64(DPX_DPSTATS_A_N_FLOWS, s.n_flows);
-  w.u64(DPX_DPSTATS_A_N_MASKS, s.n_masks);
-  w.u64(DPX_DPSTATS_A_MASK_HIT, s.mask_hit);
-  w.u64(DPX_DPSTATS_A_UPCALL_QUEUE_DROPS, s.upcall_queue_drops);
-  w.u64(DPX_DPSTATS_A_EMC_HIT, s.emc_hit);
-  w.u64(DPX_DPSTATS_A_FLOW_LIMIT, s.flow_limit);
+  put_counters(w, kDpStats, s);
   w.end(c);
   return w.result();
 }
 
 static int get_dp_stats(std::span<const uint8_t> b, DpStats* s, std::string* err) {
-  Reader r(b, "DP_STATS", err);
-  NlAttr a;
-  while (r.next(&a)) {
-    uint64_t* f = nullptr;
-    switch (a.type) {
-      case DPX_DPSTATS_A_HIT:
-        f = &s->hit;
-        break;
-      case DPX_DPSTATS_A_MISSED:
-        f = &s->missed;
-        break;
-      case DPX_DPSTATS_A_LOST:
-        f = &s->lost;
-        break;
-      case DPX_DPSTATS_A_N_FLOWS:
-        f = &s->n_flows;
-        break;
-      case DPX_DPSTATS_A_N_MASKS:
-        f = &s->n_masks;
-        break;
-      case DPX_DPSTATS_A_MASK_HIT:
-        f = &s->mask_hit;
-        break;
-      case DPX_DPSTATS_A_UPCALL_QUEUE_DROPS:
-        f = &s->upcall_queue_drops;
-        break;
-      case DPX_DPSTATS_A_EMC_HIT:
-        f = &s->emc_hit;
-        break;
-      case DPX_DPSTATS_A_FLOW_LIMIT:
-        f = &s->flow_limit;
-        break;
-      default:
-        r.unknown(a);
-        return EINVAL;
-    }
-    if (!r.u64(a, f, "counter")) return EINVAL;
-  }
-  return r.ok() ? 0 : EINVAL;
+  return get_counters(b, "DP_STATS", kDpStats, s, err);
 }
 
 int decode_dp_stats(std::span<const uint8_t> b, DpStats* s, std::string* err) {
