@@ -204,8 +204,7 @@ int Datapath::port_add(const PortAddRequest& req, PortInfo* out, std::string* er
         return EINVAL;
       }
     } else {
-      *err = "unknown port option '" + k + "'";
-      return EINVAL;
+      cfg.options[k] = v;  // the port kind checks what it does not know
     }
   }
   if (cfg.type == "dpdk") {
@@ -219,6 +218,10 @@ int Datapath::port_add(const PortAddRequest& req, PortInfo* out, std::string* er
   } else {
     *err = "port type '" + cfg.type + "' is not supported (supported: dpdk, afxdp, afpacket, tap)";
     return EOPNOTSUPP;
+  }
+  if (!cfg.options.empty()) {
+    *err = "unknown port option '" + cfg.options.begin()->first + "' for port type " + cfg.type;
+    return EINVAL;
   }
   auto port = EthdevPort::create(odp, cfg, err);
   if (!port) return ENODEV;

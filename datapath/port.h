@@ -17,6 +17,7 @@
 #include <array>
 #include <atomic>
 #include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -53,6 +54,9 @@ struct PortConfig {
   std::string devargs;  // DPDK device arguments for ethdev-based kinds
   uint16_t n_rxq = 1;
   uint32_t mtu = 0;  // 0: leave the device default
+  // Options only one port kind understands ("key" -> "value"), e.g. a tap
+  // port's network namespace. The kind rejects any it does not know.
+  std::map<std::string, std::string> options;
 };
 
 class Port {
@@ -77,6 +81,15 @@ class Port {
   // caller keeps ownership of packets tx_burst() did not accept.
   virtual uint16_t rx_burst(uint16_t qid, rte_mbuf** pkts, uint16_t n) = 0;
   virtual uint16_t tx_burst(uint16_t qid, rte_mbuf** pkts, uint16_t n) = 0;
+
+  // Offloads this port's tx_burst() accepts, as RTE_ETH_TX_OFFLOAD_* bits
+  // (TCP_TSO, TCP_CKSUM, UDP_CKSUM, IPV4_CKSUM). Packets in the datapath may
+  // carry DPDK's tx offload requests in ol_flags (RTE_MBUF_F_TX_TCP_SEG with
+  // tso_segsz and l2/l3/l4_len: one large TCP segment still to be cut;
+  // RTE_MBUF_F_TX_*_CKSUM: the L4 checksum field holds only the pseudo-header
+  // sum). Before a batch goes to a port without the offload, the PMD does the
+  // work in software. Constant while the port is started.
+  virtual uint64_t tx_offload_capa() const { return 0; }
 
   // Control thread: device-level facts for `show` and OVS statistics.
   struct DeviceInfo {
