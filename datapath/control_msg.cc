@@ -475,6 +475,9 @@ int get_pmd(std::span<const uint8_t> b, PmdStats* p, std::string* err) {
       case DPX_PMD_A_MEGAFLOW_HITS:
         f = &p->megaflow_hits;
         break;
+      case DPX_PMD_A_MASKS_VISITED:
+        f = &p->masks_visited;
+        break;
       case DPX_PMD_A_UPCALLS:
         f = &p->upcalls;
         break;
@@ -1053,6 +1056,7 @@ int encode_pmd_stats(std::span<const PmdStats> pmds, NlBuf* b) {
     w.u64(DPX_PMD_A_PASSES, p.passes);
     w.u64(DPX_PMD_A_EMC_HITS, p.emc_hits);
     w.u64(DPX_PMD_A_MEGAFLOW_HITS, p.megaflow_hits);
+    w.u64(DPX_PMD_A_MASKS_VISITED, p.masks_visited);
     w.u64(DPX_PMD_A_UPCALLS, p.upcalls);
     w.u64(DPX_PMD_A_LOST, p.lost);
     w.u64(DPX_PMD_A_BUSY_CYCLES, p.busy_cycles);

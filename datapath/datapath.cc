@@ -544,7 +544,7 @@ int Datapath::dp_stats(DpStats* out, std::string*) {
     const PmdCounters& c = p->counters;
     out->hit += c.emc_hits.get() + c.megaflow_hits.get();
     out->emc_hit += c.emc_hits.get();
-    out->mask_hit += c.megaflow_hits.get();
+    out->mask_hit += c.masks_visited.get();
     out->missed += c.upcalls.get() + c.lost.get();
     out->lost += c.lost.get();
     out->upcall_queue_drops += c.drops[static_cast<size_t>(PmdDrop::kUpcallQueueFull)].get();
@@ -567,6 +567,7 @@ int Datapath::pmd_stats(std::vector<PmdStats>* out, std::string*) {
     s.passes = c.passes.get();
     s.emc_hits = c.emc_hits.get();
     s.megaflow_hits = c.megaflow_hits.get();
+    s.masks_visited = c.masks_visited.get();
     s.upcalls = c.upcalls.get();
     s.lost = c.lost.get();
     s.busy_cycles = c.busy_cycles.get();

@@ -28,9 +28,9 @@ constexpr uint32_t kMaxExecPerIter = 8;
 }  // namespace
 
 void PmdCounters::reset() {
-  for (Counter* c :
-       {&iterations, &busy_iterations, &busy_cycles, &idle_cycles, &rx_packets, &rx_batches,
-        &passes, &emc_hits, &megaflow_hits, &upcalls, &lost, &recirculations, &sleeps, &sleep_us})
+  for (Counter* c : {&iterations, &busy_iterations, &busy_cycles, &idle_cycles, &rx_packets,
+                     &rx_batches, &passes, &emc_hits, &megaflow_hits, &masks_visited, &upcalls,
+                     &lost, &recirculations, &sleeps, &sleep_us})
     c->reset();
   for (auto& c : drops) c.reset();
   for (auto& c : extract_drops) c.reset();
@@ -297,7 +297,7 @@ void Pmd::process(rte_mbuf** pkts, uint32_t n, uint32_t in_port, const PacketSta
   }
   if (n_miss) {
     const Flow* found[kMaxBurst];
-    shared_->flows->classifier().lookup_batch(miss_keys, n_miss, found);
+    counters.masks_visited.add(shared_->flows->classifier().lookup_batch(miss_keys, n_miss, found));
     rte_mbuf* upcall_pkts[kMaxBurst];
     const FlowKey* upcall_keys[kMaxBurst];
     uint32_t n_up = 0;

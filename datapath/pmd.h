@@ -123,8 +123,9 @@ struct alignas(64) PmdCounters {
   Counter rx_packets, rx_batches;    // packets received from ports, non-empty rx bursts
   Counter passes;                    // datapath passes (rx + recirculations + executes)
   Counter emc_hits, megaflow_hits;
-  Counter upcalls;  // misses and userspace actions queued
-  Counter lost;     // upcalls dropped (queue full, no reader, no mbuf)
+  Counter masks_visited;  // subtables searched by classifier lookups (Classifier::lookup_batch)
+  Counter upcalls;        // misses and userspace actions queued
+  Counter lost;           // upcalls dropped (queue full, no reader, no mbuf)
   Counter recirculations;
   Counter sleeps, sleep_us;
   std::array<Counter, static_cast<size_t>(PmdDrop::kCount)> drops;

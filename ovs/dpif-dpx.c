@@ -867,6 +867,11 @@ dpx_unixctl_pmd_stats_show(struct unixctl_conn *conn, int argc OVS_UNUSED,
                       p->packets ? 1.0 * p->passes / p->packets : 0.0);
         pct(&s, "emc hits", p->emc_hits, p->passes);
         pct(&s, "megaflow hits", p->megaflow_hits, p->passes);
+        ds_put_format(&s, "  avg. subtable lookups per megaflow lookup: %.02f\n",
+                      p->megaflow_hits + p->upcalls + p->lost
+                      ? 1.0 * p->masks_visited
+                        / (p->megaflow_hits + p->upcalls + p->lost)
+                      : 0.0);
         ds_put_format(&s, "  miss with success upcall: %"PRIu64"\n",
                       p->upcalls);
         ds_put_format(&s, "  miss with failed upcall: %"PRIu64"\n", p->lost);
