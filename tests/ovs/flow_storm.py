@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """A storm of new flows for the upcall-storm test (ovs_upcall_storm_test.sh).
 
-    flow_storm.py IFNAME DST_MAC STOP_FILE COUNT_FILE
+    flow_storm.py IFNAME DST_MAC STOP_FILE COUNT_FILE [RATE]
 
 Sends Ethernet/IPv4/UDP frames out of IFNAME through a raw packet socket,
 each from a source MAC address and IPv4 address never used before in the
@@ -10,12 +10,14 @@ is a new megaflow (MAC learning puts eth_src in the match), so every frame
 is a miss in the datapath and an upcall. The frames go to DST_MAC, the
 sender's own MAC, which NORMAL learned on the same port: OVS drops them, so
 the storm loads only the upcall path and not the other containers.
+RATE (frames per second, default 0 = as fast as it can) paces the storm.
 Writes the number of frames sent to COUNT_FILE when it stops.
 """
 import os
 import socket
 import struct
 import sys
+import time
 
 
 def checksum(data):
@@ -41,12 +43,17 @@ def frame(dst_mac, n):
 
 def main():
     ifname, dst, stop_file, count_file = sys.argv[1:5]
+    rate = int(sys.argv[5]) if len(sys.argv) > 5 else 0
     dst_mac = bytes.fromhex(dst.replace(":", ""))
     s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
     s.bind((ifname, 0))
     n = 0
+    start = time.monotonic()
     try:
         while not os.path.exists(stop_file):
+            if rate and n > rate * (time.monotonic() - start):
+                time.sleep(0.001)
+                continue
             # A thousand frames between looks at the stop file.
             for _ in range(1000):
                 n += 1
