@@ -157,9 +157,12 @@ start_dpxd() {
   local core=1 prefix
   (($(nproc) > 1)) || core=0
   prefix=dpxovs$TAG$(basename "$INST_DIR")
-  # `ip netns exec` replaces itself with dpxd: $! is dpxd's pid.
-  in_ns "$DPXD" --no-huge --socket-mem 512 --pmd-cores $core --control-socket "$DPXD_SOCKET" \
-    --file-prefix "$prefix" --log-level info "$@" >>"$INST_DIR/dpxd.log" 2>&1 &
+  local cmd=("$DPXD" --no-huge --socket-mem 512 --pmd-cores $core --control-socket "$DPXD_SOCKET"
+    --file-prefix "$prefix" --log-level info "$@")
+  [[ -z $INST_NS ]] || cmd=(ip netns exec "$INST_NS" "${cmd[@]}")
+  # A simple command, not a function (which would run in a subshell): $! is
+  # dpxd's pid, as `ip netns exec` replaces itself with dpxd.
+  "${cmd[@]}" >>"$INST_DIR/dpxd.log" 2>&1 &
   echo $! >"$INST_DIR/dpxd.pid"
   poll 300 dpxctl show || fail "dpxd did not come up"
 }

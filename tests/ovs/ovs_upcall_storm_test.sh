@@ -137,11 +137,12 @@ stream_flowing() { (($(flow_packets) > f0 + 1000)); }
 poll 300 stream_flowing || fail "the UDP stream does not go through the established megaflow"
 
 STOP=$DIR/storm.stop
-# 50,000 new flows per second: many times what the handlers set up (a few
+# 50,000 new flows per second (DPX_STORM_RATE; 0 is as fast as Python
+# sends): many times what the handlers set up (a few
 # thousand per second here), so the 64-entry queue overflows, while dpxd's
 # PMD still takes every frame off the storm port's AF_XDP ring.
 ip netns exec "$CTR_C" /usr/bin/python3 "$HERE/flow_storm.py" eth0 "$(mac_of "$CTR_C")" "$STOP" \
-  "$DIR/storm.count" 50000 &
+  "$DIR/storm.count" "${DPX_STORM_RATE:-50000}" &
 STORM=$!
 BG_PIDS+=($STORM)
 at_exit "touch '$STOP'"
