@@ -187,7 +187,7 @@ all_forwarded() {
   ((f - f0 == a_rx && b_tx >= a_rx))
 }
 poll 100 all_forwarded || {
-  all_forwarded
+  all_forwarded || true
   fail "the established flow lost packets in the storm (or its megaflow $UFID is gone)"
 }
 all_forwarded
