@@ -61,7 +61,8 @@ dpx_type_for(const char *ovs_type)
 {
     if (!strcmp(ovs_type, "dpx-system") || !strcmp(ovs_type, "system")) {
         return "afxdp";             /* "afpacket" if AF_XDP fails */
-    } else if (!strcmp(ovs_type, "internal") || !strcmp(ovs_type, "tap")) {
+    } else if (!strcmp(ovs_type, "dpx-internal")
+               || !strcmp(ovs_type, "internal") || !strcmp(ovs_type, "tap")) {
         return "tap";
     } else if (!strcmp(ovs_type, "vxlan") || !strcmp(ovs_type, "geneve")) {
         return ovs_type;
@@ -78,7 +79,7 @@ ovs_type_for(const char *dpx_type)
     if (!strcmp(dpx_type, "afxdp") || !strcmp(dpx_type, "afpacket")) {
         return "dpx-system";
     } else if (!strcmp(dpx_type, "tap")) {
-        return "internal";
+        return "dpx-internal";
     } else if (!strcmp(dpx_type, "vhostuser")) {
         return "dpdkvhostuser";
     } else if (!strcmp(dpx_type, "vhostuserclient")) {
@@ -93,10 +94,10 @@ dpif_dpx_port_open_type(const struct dpif_class *class OVS_UNUSED,
 {
     /* A "tap" port is created by dpxd, like an internal one: OVS must not
      * create the tap device itself (netdev-linux's "tap" class would), only
-     * look at the one dpxd made. A "system" port is OVS's Linux netdev with
-     * dpxd's statistics (netdev-dpx.c). */
-    if (!strcmp(type, "tap")) {
-        return "internal";
+     * look at the one dpxd made. "system" and "internal" ports are OVS's
+     * Linux netdevs with dpxd's statistics (netdev-dpx.c). */
+    if (!strcmp(type, "tap") || !strcmp(type, "internal")) {
+        return "dpx-internal";
     } else if (!strcmp(type, "system")) {
         return "dpx-system";
     }
