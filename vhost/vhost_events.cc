@@ -133,6 +133,15 @@ struct VhostEvents {
     std::lock_guard lock(g_mu);
     VhostPort* p = lookup(vid);
     if (!p) return -1;
+    // A server socket accepts more than one connection; the port serves
+    // one device at a time and refuses the others, as a NIC has one link.
+    if (const int cur = VhostPort::DevState::unpack(p->state_.load(std::memory_order_relaxed)).vid;
+        cur >= 0) {
+      RTE_LOG(WARNING, USER1,
+              "dpxd: vhost-user port %s: refusing a second device (vid %d; vid %d is attached)\n",
+              p->name().c_str(), vid, cur);
+      return -1;
+    }
     uint64_t features = 0;
     if (rte_vhost_get_negotiated_features(vid, &features) != 0) return -1;
     const uint16_t n_vrings = rte_vhost_get_vring_num(vid);
