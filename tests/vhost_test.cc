@@ -8,6 +8,7 @@
 // back, port deletion while connected, bad devargs.
 #include <gtest/gtest.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 
 #include <filesystem>
 #include <numeric>
@@ -31,6 +32,17 @@ class Vhost : public ::testing::Test {
  protected:
   void SetUp() override {
     if (!TestpmdProcess::available()) GTEST_SKIP() << "dpdk-testpmd not installed";
+  }
+
+  // dpxd must shut down cleanly (exit status 0: no crash, no sanitizer
+  // report), with the guest still attached where a test left it so.
+  void TearDown() override {
+    if (dpxd_.pid() > 0) {
+      const int st = dpxd_.stop();
+      EXPECT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0) << "dpxd wait status " << st << ", log:\n"
+                                                         << dpxd_.log();
+    }
+    testpmd_.stop();
   }
 
   void start_dpxd(const std::string& pmd_cores = "") {
