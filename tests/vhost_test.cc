@@ -356,6 +356,32 @@ TEST_F(Vhost, DeleteWhileConnectedAndForwarding) {
   EXPECT_TRUE(dpxd_.alive());
 }
 
+TEST_F(Vhost, ChecksumOffloadsNegotiatedTso6Withheld) {
+  // dpxd logs what each device negotiated (info level): the only outside
+  // view of the port's tx offload capability.
+  dpxd_.set_log_level("info");
+  start_dpxd();
+  add_loop("vhostuser");
+  // The guest asks for tx and rx checksum offload (VIRTIO_NET_F_CSUM and
+  // GUEST_CSUM): dpxd offers both, so the port's tx offloads become
+  // TCP_CKSUM|UDP_CKSUM (0xc), and the loop still forwards byte for byte.
+  start_testpmd("", {"--forward-mode=io", "--tx-offloads=0xc", "--rx-offloads=0xc"});
+  wait_links(true);
+  EXPECT_NE(dpxd_.log().find("vhost-user port vhA: device ready"), std::string::npos);
+  EXPECT_NE(dpxd_.log().find("tx offloads 0xc)"), std::string::npos) << dpxd_.log();
+  loop_round(300, 1);
+  testpmd_.stop();
+  wait_links(false);
+  // DPDK's virtio PMD offers TSO only when both HOST_TSO4 and HOST_TSO6
+  // are there; dpxd withholds TSO6 (rte_gso cannot cut TCP/IPv6), so a
+  // DPDK guest cannot configure TSO at all.
+  start_testpmd("", {"--forward-mode=io", "--tx-offloads=0x20"});
+  ASSERT_TRUE(wait_until([&] { return !testpmd_.alive(); })) << testpmd_.log();
+  EXPECT_NE(testpmd_.log().find("doesn't match Tx offloads capabilities"), std::string::npos)
+      << testpmd_.log();
+  EXPECT_TRUE(dpxd_.alive());
+}
+
 TEST_F(Vhost, BadDevargsAreRefusedClearly) {
   start_dpxd();
   std::string err;
