@@ -268,6 +268,8 @@ TEST(DpxdProcessLife, CleanShutdownAndBadOptions) {
     const int st = dpxd.stop();
     EXPECT_TRUE(WIFEXITED(st)) << "status " << st;
     EXPECT_EQ(WEXITSTATUS(st), 0) << dpxd.log();
+    // Nothing left in DPDK's runtime directory either.
+    EXPECT_FALSE(std::filesystem::exists(DpxdProcess::runtime_dir()));
   }
   {
     DpxdProcess dpxd;
