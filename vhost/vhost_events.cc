@@ -162,7 +162,6 @@ struct VhostEvents {
     // Release: everything rte_vhost set up for this device before calling us
     // is visible to a PMD that acquires the new state.
     p->state_.store(s.pack(), std::memory_order_release);
-    p->attaches_.fetch_add(1, std::memory_order_relaxed);
     RTE_LOG(INFO, USER1,
             "dpxd: vhost-user port %s: device ready (vid %d, %u queue pairs, features 0x%llx, "
             "tx offloads 0x%llx)\n",
