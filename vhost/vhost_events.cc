@@ -23,15 +23,18 @@
 // does so with a seq_cst fence in rte_rcu_qsbr_thread_online() and is
 // covered the same way.
 //
-// Deadlock freedom: rte_vhost calls destroy_device with no virtqueue lock
-// held (it deliberately does not lock the queues for GET_VRING_BASE and
-// RESET_OWNER, so that the application may wait for its PMDs there), and a
-// PMD waits for nothing but those locks. vring_state_changed, by contrast,
-// may run with every virtqueue lock held, so it only stores a flag and never
-// waits. The registry mutex below is held by callbacks (including during the
-// grace period) and by the control thread only briefly, never around a call
-// into rte_vhost that waits for a callback (rte_vhost_driver_unregister spins
-// until a running callback returns).
+// Deadlock freedom: a PMD waits for nothing but rte_vhost's per-virtqueue
+// locks, inside enqueue/dequeue. rte_vhost calls destroy_device with no
+// virtqueue lock held (it deliberately does not lock the queues for
+// GET_VRING_BASE and RESET_OWNER, so that the application may wait for its
+// PMDs there). vring_state_changed, by contrast, may run with every virtqueue
+// lock of its device held, so it only stores a flag and never waits; it does
+// take the registry mutex g_mu, so nobody may hold g_mu while waiting for
+// anything: destroy_device releases it before the grace period, and the
+// control thread never holds it around a call into rte_vhost that waits for
+// a callback (rte_vhost_driver_unregister spins until a running callback of
+// the socket returns, and calls destroy_device itself when a guest is still
+// attached).
 #include <rte_ethdev.h>
 #include <rte_log.h>
 #include <rte_vhost.h>
@@ -162,7 +165,6 @@ struct VhostEvents {
     // Release: everything rte_vhost set up for this device before calling us
     // is visible to a PMD that acquires the new state.
     p->state_.store(s.pack(), std::memory_order_release);
-    p->attaches_.fetch_add(1, std::memory_order_relaxed);
     RTE_LOG(INFO, USER1,
             "dpxd: vhost-user port %s: device ready (vid %d, %u queue pairs, features 0x%llx, "
             "tx offloads 0x%llx)\n",
@@ -172,15 +174,24 @@ struct VhostEvents {
   }
 
   static void destroy_device(int vid) {
-    std::lock_guard lock(g_mu);
-    VhostPort* p = lookup(vid);
-    if (!p) return;
-    if (VhostPort::DevState::unpack(p->state_.load(std::memory_order_relaxed)).vid != vid) return;
-    // The memory-ordering argument is at the top of this file.
-    p->state_.store(0, std::memory_order_seq_cst);
-    rte_rcu_qsbr_synchronize(p->rcu_->qsbr(), RTE_QSBR_THRID_INVALID);
-    RTE_LOG(INFO, USER1, "dpxd: vhost-user port %s: device detached (vid %d)\n", p->name().c_str(),
-            vid);
+    Rcu* rcu;
+    std::string name;
+    {
+      std::lock_guard lock(g_mu);
+      VhostPort* p = lookup(vid);
+      if (!p) return;
+      if (VhostPort::DevState::unpack(p->state_.load(std::memory_order_relaxed)).vid != vid) return;
+      // The memory-ordering argument is at the top of this file.
+      p->state_.store(0, std::memory_order_seq_cst);
+      rcu = p->rcu_;
+      name = p->name();
+    }
+    // The grace period is waited for without g_mu: another vhost thread may
+    // want g_mu in vring_state_changed while it holds the virtqueue locks a
+    // PMD is spinning on, and that PMD must reach its quiescent point. The
+    // Rcu outlives every port (the datapath destroys ports first).
+    rte_rcu_qsbr_synchronize(rcu->qsbr(), RTE_QSBR_THRID_INVALID);
+    RTE_LOG(INFO, USER1, "dpxd: vhost-user port %s: device detached (vid %d)\n", name.c_str(), vid);
   }
 
   static int vring_state_changed(int vid, uint16_t vring, int enable) {

@@ -32,6 +32,9 @@ uint64_t needed_capa(const rte_mbuf* m) {
     case RTE_MBUF_F_TX_UDP_CKSUM:
       need |= RTE_ETH_TX_OFFLOAD_UDP_CKSUM;
       break;
+    case RTE_MBUF_F_TX_SCTP_CKSUM:  // never offered to a guest
+      need |= RTE_ETH_TX_OFFLOAD_SCTP_CKSUM;
+      break;
     default:
       break;
   }

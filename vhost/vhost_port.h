@@ -69,10 +69,6 @@ class VhostPort final : public Port {
   uint64_t tx_offload_capa() const override;
   void device_info(DeviceInfo* out) const override;
 
-  // Control thread: how often a guest device attached / detached (tests,
-  // logs).
-  uint64_t attach_count() const { return attaches_.load(std::memory_order_relaxed); }
-
   // The attached device as PMDs see it, packed into one word so that a
   // reader gets the vid, the queue count and the offloads of one and the
   // same device. 0: none attached.
@@ -105,7 +101,6 @@ class VhostPort final : public Port {
   // rte_vhost checks enablement itself on every burst.
   std::array<std::atomic<bool>, 2 * kMaxQueuesPerPort> vring_enabled_{};
   std::atomic<uint32_t> guest_mtu_{0};  // 0: the frontend gave none
-  std::atomic<uint64_t> attaches_{0};
 };
 
 }  // namespace dpx
