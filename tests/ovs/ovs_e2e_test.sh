@@ -41,18 +41,11 @@ VSWITCHD=$1
 DPXD=$2
 DPXCTL=$3
 
-fail() {
-  echo "FAIL: $*" >&2
-  exit 1
-}
-step() { echo "=== $*"; }
+# shellcheck source=lib.sh
+source "$(dirname "$0")/lib.sh"
 
 ((EUID == 0)) || fail "needs root (network namespaces, veth pairs, AF_XDP)"
-for tool in ovsdb-tool ovsdb-server ovs-vsctl ovs-ofctl ovs-appctl ip ping iperf3 ethtool; do
-  command -v "$tool" >/dev/null || fail "$tool not found: run scripts/install-deps.sh"
-done
-SCHEMA=/usr/share/openvswitch/vswitch.ovsschema
-[[ -f $SCHEMA ]] || fail "$SCHEMA not found: install openvswitch-common"
+ovs_check_tools ping iperf3 ethtool
 
 # Names unique to this run (interface names are at most 15 characters).
 TAG=$(printf '%x' $(($$ % 65536)))
@@ -62,50 +55,16 @@ BR=dxbr$TAG
 IP_A=10.91.0.1 IP_B=10.91.0.2
 
 DIR=$(mktemp -d /tmp/dpx-ovs-e2e.XXXXXX)
-export OVS_RUNDIR=$DIR OVS_DBDIR=$DIR OVS_LOGDIR=$DIR OVS_SYSCONFDIR=$DIR
-export DPXD_SOCKET=$DIR/dpxd.sock
-DPXD_PID=
+ovs_env_init
+DPXD_FILE_PREFIX=dpxovs$TAG
 BG_PIDS=()
-
-print_logs() {
-  if [[ -n $DPXD_PID ]] && kill -0 "$DPXD_PID" 2>/dev/null; then
-    echo "----- dpxctl show"
-    "$DPXCTL" --socket "$DPXD_SOCKET" show 2>&1 || true
-    "$DPXCTL" --socket "$DPXD_SOCKET" pmd-stats-show 2>&1 || true
-  fi
-  for f in "$DIR"/ovs-vswitchd.log "$DIR"/dpxd.log "$DIR"/ovsdb-server.log; do
-    [[ -f $f ]] || continue
-    echo "----- $f (last 60 lines)"
-    tail -n 60 "$f"
-  done
-}
-
-stop_pidfile() {
-  local f=$DIR/$1.pid pid
-  [[ -f $f ]] || return 0
-  pid=$(cat "$f" 2>/dev/null) || return 0
-  kill "$pid" 2>/dev/null || true
-  for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.05; done
-  kill -9 "$pid" 2>/dev/null || true
-}
-
-stop_dpxd() {
-  [[ -n $DPXD_PID ]] || return 0
-  kill "$DPXD_PID" 2>/dev/null || true
-  for _ in $(seq 200); do kill -0 "$DPXD_PID" 2>/dev/null || break; sleep 0.05; done
-  kill -9 "$DPXD_PID" 2>/dev/null || true
-  wait "$DPXD_PID" 2>/dev/null || true
-  DPXD_PID=
-}
 
 cleanup() {
   local rc=$?
   set +e
   ((rc == 0)) || print_logs
   for p in "${BG_PIDS[@]}"; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
-  stop_pidfile ovs-vswitchd
-  stop_dpxd
-  stop_pidfile ovsdb-server
+  stop_daemons
   ip netns del "$NS_A" 2>/dev/null
   ip netns del "$NS_B" 2>/dev/null
   ip link del "$VETH_A" 2>/dev/null
@@ -116,33 +75,6 @@ cleanup() {
   exit $rc
 }
 trap cleanup EXIT
-
-# poll N CMD...: runs CMD every 0.1 s until it succeeds, at most N times.
-poll() {
-  local n=$1
-  shift
-  for ((i = 0; i < n; i++)); do
-    "$@" >/dev/null 2>&1 && return 0
-    sleep 0.1
-  done
-  return 1
-}
-
-# dpxd's default pool (32768 mbufs): a pool just big enough for the ports'
-# rings runs dry while a burst of misses waits in the upcall queue, and an
-# AF_XDP port whose fill ring emptied then receives nothing again.
-start_dpxd() {
-  "$DPXD" --no-huge --socket-mem 512 --pmd-cores 1 --control-socket "$DPXD_SOCKET" \
-    --file-prefix "dpxovs$TAG" --log-level info >>"$DIR/dpxd.log" 2>&1 &
-  DPXD_PID=$!
-  poll 300 "$DPXCTL" --socket "$DPXD_SOCKET" show || fail "dpxd did not come up"
-}
-
-start_vswitchd() {
-  "$VSWITCHD" "unix:$DIR/db.sock" --pidfile --detach --no-chdir --log-file="$DIR/ovs-vswitchd.log" \
-    --disable-system -vconsole:off -vfile:dpif_dpx:dbg
-  poll 300 ovs-appctl -t ovs-vswitchd version || fail "ovs-vswitchd did not come up"
-}
 
 ping_ok() { ip netns exec "$NS_A" ping -c 1 -W 1 -q "$IP_B"; }
 ping_fails() { ! ip netns exec "$NS_A" ping -c 1 -W 1 -q "$IP_B"; }
@@ -185,10 +117,7 @@ ipv4_dpxd_packets() {
 
 # ------------------------------------------------------------------ start
 step "starting ovsdb-server, dpxd and ovs-vswitchd in $DIR"
-ovsdb-tool create "$DIR/conf.db" "$SCHEMA"
-ovsdb-server "$DIR/conf.db" --remote="punix:$DIR/db.sock" --pidfile --detach --no-chdir \
-  --log-file="$DIR/ovsdb-server.log" -vconsole:off
-ovs-vsctl --no-wait init
+start_ovsdb
 start_dpxd
 start_vswitchd
 
