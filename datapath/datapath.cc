@@ -38,6 +38,16 @@ FlowStats to_wire(const FlowStatsSnapshot& s) {
   return FlowStats{s.packets, s.bytes, s.used_ms, s.tcp_flags};
 }
 
+// The OVS_TUNNEL_KEY_ATTR_* sequence nested in a key's OVS_KEY_ATTR_TUNNEL,
+// if the key has one (only a decapsulated packet's does).
+std::optional<NlBuf> tunnel_attrs_of(const NlBuf& key) {
+  NlIter it(key);
+  NlAttr a;
+  while (it.next(&a))
+    if (a.type == OVS_KEY_ATTR_TUNNEL) return NlBuf(a.payload.begin(), a.payload.end());
+  return std::nullopt;
+}
+
 }  // namespace
 
 std::unique_ptr<Datapath> Datapath::create(const DpxdOptions& opts,
@@ -641,6 +651,9 @@ void Datapath::drain_upcalls(ControlServer* server) {
       FlowKey key;
       extract_key(data, m->data_len, md, &key);
       odp_key_to_attrs(key, &u.key);
+      // The tunnel metadata also goes on its own, as in the kernel's upcall
+      // metadata: the OVS provider builds the packet's metadata from it.
+      u.tunnel = tunnel_attrs_of(u.key);
       if (um.userdata_len) u.userdata = NlBuf(um.userdata, um.userdata + um.userdata_len);
       ++upcalls_built_;
       // One flow's upcalls go to one handler, in order.

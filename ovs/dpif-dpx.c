@@ -62,7 +62,8 @@ dpx_type_for(const char *ovs_type)
 {
     if (!strcmp(ovs_type, "dpx-system") || !strcmp(ovs_type, "system")) {
         return "afxdp";             /* "afpacket" if AF_XDP fails */
-    } else if (!strcmp(ovs_type, "internal") || !strcmp(ovs_type, "tap")) {
+    } else if (!strcmp(ovs_type, "dpx-internal")
+               || !strcmp(ovs_type, "internal") || !strcmp(ovs_type, "tap")) {
         return "tap";
     } else if (!strcmp(ovs_type, "vxlan") || !strcmp(ovs_type, "geneve")) {
         return ovs_type;
@@ -82,7 +83,7 @@ ovs_type_for(const char *dpx_type, const char *name)
         /* dpxd does not say which it was: a tap device outside this network
          * namespace was a "tap" port with options:netns (a container's),
          * one here the bridge's or another internal port. */
-        return if_nametoindex(name) ? "internal" : "dpx-tap";
+        return if_nametoindex(name) ? "dpx-internal" : "dpx-tap";
     } else if (!strcmp(dpx_type, "vhostuser")) {
         return "dpdkvhostuser";
     } else if (!strcmp(dpx_type, "vhostuserclient")) {
@@ -98,10 +99,12 @@ dpif_dpx_port_open_type(const struct dpif_class *class OVS_UNUSED,
     /* A "tap" port is created by dpxd, possibly in a container's network
      * namespace (options netns= and ifname=): OVS must not create the tap
      * device itself (netdev-linux's "tap" class would), and cannot look it up
-     * by name, so it is a proxy of dpxd's port (netdev-dpx.c). A "system"
-     * port is OVS's Linux netdev with dpxd's statistics. */
+     * by name, so it is a proxy of dpxd's port (netdev-dpx.c). "system" and
+     * "internal" ports are OVS's Linux netdevs with dpxd's statistics. */
     if (!strcmp(type, "tap")) {
         return "dpx-tap";
+    } else if (!strcmp(type, "internal")) {
+        return "dpx-internal";
     } else if (!strcmp(type, "system")) {
         return "dpx-system";
     }

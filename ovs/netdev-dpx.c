@@ -13,7 +13,9 @@
  * ports as (dpif-dpx.c's port_open_type): Open vSwitch's own Linux netdev
  * class, since the interface stays a kernel device whose MAC, MTU, flags and
  * carrier OVS manages as usual, except for the statistics, which come from
- * dpxd's port, where the packets are.
+ * dpxd's port, where the packets are. "dpx-internal" is the same for the
+ * bridge's own ports (and other internal ones): OVS's "internal" class, whose
+ * statistics would otherwise come from the kernel datapath's vport.
  *
  * A fifth, "dpx-tap", is what the dpx datapath opens "tap" ports as: dpxd
  * creates the tap device, possibly straight into a container's network
@@ -443,6 +445,25 @@ netdev_dpx_system_get_stats(const struct netdev *netdev,
     return 0;
 }
 
+/* A copy of netdev_internal_class. */
+static struct netdev_class netdev_dpx_internal_class;
+
+static int
+netdev_dpx_internal_construct(struct netdev *netdev)
+{
+    const struct netdev_class *class = netdev->netdev_class;
+    int error;
+
+    /* The netdev is opened before dpxd creates its tap device (when the
+     * port is added), and netdev-linux accepts a device that does not exist
+     * yet only for its own internal class, which it tells by address: so
+     * construct it as that class. */
+    netdev->netdev_class = &netdev_internal_class;
+    error = netdev_internal_class.construct(netdev);
+    netdev->netdev_class = class;
+    return error;
+}
+
 void
 netdev_dpx_register(void)
 {
@@ -451,6 +472,13 @@ netdev_dpx_register(void)
     netdev_dpx_system_class.get_stats = netdev_dpx_system_get_stats;
     netdev_dpx_system_class.get_custom_stats = netdev_dpx_get_custom_stats;
     netdev_register_provider(&netdev_dpx_system_class);
+
+    netdev_dpx_internal_class = netdev_internal_class;
+    netdev_dpx_internal_class.type = "dpx-internal";
+    netdev_dpx_internal_class.construct = netdev_dpx_internal_construct;
+    netdev_dpx_internal_class.get_stats = netdev_dpx_system_get_stats;
+    netdev_dpx_internal_class.get_custom_stats = netdev_dpx_get_custom_stats;
+    netdev_register_provider(&netdev_dpx_internal_class);
 
     netdev_register_provider(&netdev_dpx_dpdk_class);
     netdev_register_provider(&netdev_dpx_vhostuser_class);

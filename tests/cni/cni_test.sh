@@ -37,44 +37,23 @@ CNI=$1 VSWITCHD=$2 DPXD=$3 DPXCTL=$4
 # shellcheck source=../ovs/lib.sh
 source "$(dirname "$0")/../ovs/lib.sh"
 
-((EUID == 0)) || fail "needs root (network namespaces, veth pairs, AF_XDP)"
-ovs_check_tools ping ethtool python3
+require_tools ovsdb-tool ovsdb-server ovs-vsctl ovs-appctl ip ping ethtool python3
 HOST_LOCAL=/usr/lib/cni/host-local
 [[ -x $HOST_LOCAL ]] || fail "$HOST_LOCAL not found: install containernetworking-plugins"
 
-TAG=$(printf '%x' $(($$ % 65536)))
 BR=dxcb$TAG
 NET=dpxnet$TAG
-DIR=$(mktemp -d /tmp/dpx-cni-test.XXXXXX)
-ovs_env_init
-DPXD_FILE_PREFIX=dpxcni$TAG
+lib_init
+new_instance "$DIR/host"
 # The runtime's CNI bin directory: dpx-cni next to the standard plugins.
 mkdir "$DIR/bin"
 ln -s "$(readlink -f "$CNI")" "$DIR/bin/dpx-cni"
 CNI_PATH_DIRS=$DIR/bin:/usr/lib/cni
-NAMESPACES=()
-
-cleanup() {
-  local rc=$?
-  set +e
-  ((rc == 0)) || print_logs
-  stop_daemons
-  for ns in "${NAMESPACES[@]}"; do ip netns del "$ns" 2>/dev/null; done
-  # Deleting a namespace deletes the veth pairs with an end in it; these
-  # are the host ends, should one have lost its peer.
-  for p in "${CREATED_PORTS[@]}"; do ip link del "$p" 2>/dev/null; done
-  ip link del "$BR" 2>/dev/null
-  rm -rf "$DIR"
-  ((rc == 0)) && echo "PASS" || echo "FAILED (exit $rc)"
-  exit $rc
-}
-CREATED_PORTS=()
-trap cleanup EXIT
 
 # A network namespace as a runtime makes one; its path is CNI_NETNS.
 new_netns() {
   ip netns add "$1"
-  NAMESPACES+=("$1")
+  at_exit "ip netns del '$1'"
   ip -n "$1" link set lo up
 }
 
@@ -101,7 +80,7 @@ netconf() {
   "bridge": "$BR",
   "mode": "$mode",
   "mtu": 1400,
-  "ovsdbSocket": "unix:$DIR/db.sock",
+  "ovsdbSocket": "unix:$INST_DIR/db.sock",
   "socketDir": "$DIR/vhost",
   "deviceInfoDir": "$DIR/devinfo",
   $extra
@@ -167,7 +146,7 @@ assert_clean() {
   [[ -z $(ovs-vsctl --if-exists get interface "$port" name) ]] || fail "OVS port $port left behind"
   [[ -z $(ovs-vsctl --bare --columns=name find interface "external_ids:container_id=$id") ]] ||
     fail "an OVS interface of container $id left behind"
-  "$DPXCTL" --socket "$DPXD_SOCKET" show | has "$port" && fail "dpxd port $port left behind"
+  dpxctl show | has "$port" && fail "dpxd port $port left behind"
   ip link show "$port" >/dev/null 2>&1 && fail "host interface $port left behind"
   [[ -z $(leases_of "$id") ]] || fail "IPAM lease of $id not released"
   [[ -e $DIR/vhost/${id:0:12} ]] && fail "vhost-user directory of $id left behind"
@@ -183,10 +162,9 @@ assert_no_leases() {
 
 # ------------------------------------------------------------------ start
 step "starting ovsdb-server, dpxd and ovs-vswitchd in $DIR"
-start_ovsdb
-start_dpxd
-start_vswitchd
+start_instance
 ovs-vsctl add-br "$BR" -- set bridge "$BR" datapath_type=dpx
+at_exit "ip link del '$BR'"
 
 # ------------------------------------------------------------------ VERSION
 step "1. VERSION"
@@ -205,7 +183,9 @@ attach_pair_and_ping() {
     id=ctr${side}${mode}$TAG ns=cni${side}$mode$TAG
     new_netns "$ns"
     port=$(port_name "$id" eth0)
-    CREATED_PORTS+=("$port")
+    # Deleting the namespace deletes the veth pair; this is for a host end
+    # that lost its peer.
+    at_exit "ip link del '$port'"
     cni ADD "$id" "/run/netns/$ns" eth0 "$conf"
     expect_ok "ADD $mode $side"
     printf -v "RESULT_$side" '%s' "$OUT"
@@ -223,7 +203,7 @@ attach_pair_and_ping() {
     [[ $(ovs_get "$port" external_ids:iface-id) == "ns${TAG}_pod-$id" ]] ||
       fail "OVS port $port has the wrong iface-id"
     ovs-vsctl list-ports "$BR" | grep -qx "$port" || fail "port $port not on bridge $BR"
-    "$DPXCTL" --socket "$DPXD_SOCKET" show | has ": $port (" || fail "dpxd has no port $port"
+    dpxctl show | has ": $port (" || fail "dpxd has no port $port"
     # The container side.
     addr=$(json "j['ips'][0]['address']")
     ip -n "$ns" -o addr show dev eth0 | has "inet $addr" || fail "$addr not on eth0 in $ns"
@@ -240,7 +220,7 @@ attach_pair_and_ping() {
   poll 100 ip netns exec "$ns_a" ping -c 1 -W 1 "$ip_b" || fail "no ping from A to B through dpxd ($mode)"
   ip netns exec "$ns_a" ping -c 5 -i 0.2 -q "$ip_b"
   port_a=$(port_name "ctrA$mode$TAG" eth0)
-  rx=$("$DPXCTL" --socket "$DPXD_SOCKET" show | sed -n "/: $port_a (/,/RX packets/p" | sed -n 's/.*RX packets:\([0-9]*\).*/\1/p')
+  rx=$(dpxctl show | sed -n "/: $port_a (/,/RX packets/p" | sed -n 's/.*RX packets:\([0-9]*\).*/\1/p')
   ((rx >= 5)) || fail "dpxd counted $rx packets from $port_a, expected at least 5"
   echo "  $mode: A pings B ($ip_b) through dpxd; dpxd received $rx packets on $port_a"
 }
@@ -295,7 +275,7 @@ step "3. tap mode: dpxd's tap ports in the containers"
 SUB_T=10.93.2.0/24
 new_netns "cniprobe$TAG"
 cni ADD "probe$TAG" "/run/netns/cniprobe$TAG" eth0 "$(netconf tap $SUB_T)"
-if ((RC != 0)) && grep -q "dpxd refused port $(port_name "probe$TAG" eth0) (tap.*unknown port option" "$DIR/ovs-vswitchd.log"; then
+if ((RC != 0)) && grep -q "dpxd refused port $(port_name "probe$TAG" eth0) (tap.*unknown port option" "$INST_DIR/ovs-vswitchd.log"; then
   # dpxd's tap port does not take netns= yet: the failed ADD (after IPAM)
   # must have left nothing, and DEL must succeed.
   expect_error 100 "OVS could not add port"
@@ -412,7 +392,7 @@ cni ADD 'bad/9' "$NS_B" eth0 "$(netconf afxdp)"
 expect_error 4 "invalid CNI_CONTAINERID"
 cni ADD bad10 "" eth0 "$(netconf afxdp)"
 expect_error 4 "CNI_NETNS is not set"
-cni ADD bad11 "$DIR/conf.db" eth0 "$(netconf afxdp)"
+cni ADD bad11 "$INST_DIR/conf.db" eth0 "$(netconf afxdp)"
 expect_error 4 "not a network namespace"
 cni FROB bad12 "$NS_B" eth0 "$(netconf afxdp)"
 expect_error 4 "unknown CNI_COMMAND 'FROB'"

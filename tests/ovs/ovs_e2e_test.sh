@@ -41,40 +41,19 @@ VSWITCHD=$1
 DPXD=$2
 DPXCTL=$3
 
-# shellcheck source=lib.sh
-source "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/lib.sh"
+require_tools ovsdb-tool ovsdb-server ovs-vsctl ovs-ofctl ovs-appctl ip ping iperf3 ethtool
 
-((EUID == 0)) || fail "needs root (network namespaces, veth pairs, AF_XDP)"
-ovs_check_tools ping iperf3 ethtool
-
-# Names unique to this run (interface names are at most 15 characters).
-TAG=$(printf '%x' $(($$ % 65536)))
 NS_A=dxoa$TAG NS_B=dxob$TAG
 VETH_A=dxva$TAG VETH_B=dxvb$TAG
 BR=dxbr$TAG
 IP_A=10.91.0.1 IP_B=10.91.0.2
 
-DIR=$(mktemp -d /tmp/dpx-ovs-e2e.XXXXXX)
-ovs_env_init
-DPXD_FILE_PREFIX=dpxovs$TAG
+lib_init
+new_instance "$DIR"
 BG_PIDS=()
-
-cleanup() {
-  local rc=$?
-  set +e
-  ((rc == 0)) || print_logs
-  for p in "${BG_PIDS[@]}"; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
-  stop_daemons
-  ip netns del "$NS_A" 2>/dev/null
-  ip netns del "$NS_B" 2>/dev/null
-  ip link del "$VETH_A" 2>/dev/null
-  ip link del "$VETH_B" 2>/dev/null
-  ip link del "$BR" 2>/dev/null
-  rm -rf "$DIR"
-  ((rc == 0)) && echo "PASS" || echo "FAILED (exit $rc)"
-  exit $rc
-}
-trap cleanup EXIT
+at_exit 'for p in "${BG_PIDS[@]}"; do kill "$p"; wait "$p"; done'
+at_exit "ip link del '$BR'"
 
 ping_ok() { ip netns exec "$NS_A" ping -c 1 -W 1 -q "$IP_B"; }
 ping_fails() { ! ip netns exec "$NS_A" ping -c 1 -W 1 -q "$IP_B"; }
@@ -85,15 +64,6 @@ ipv4_flow_packets() {
 }
 drop_flow_in_dpxd() { ovs-appctl dpctl/dump-flows | grep -q "proto=1.*actions:drop"; }
 no_ipv4_flows() { ! ovs-appctl dpctl/dump-flows | grep -q 'eth_type(0x0800)'; }
-log_has() { grep -q -- "$1" "$DIR/ovs-vswitchd.log"; }
-ifcount() { ip netns exec "$1" cat "/sys/class/net/eth0/statistics/$2"; }
-# dpxd's counter $2 ("RX" or "TX" packets) of port $1, from dpxctl.
-dpxd_port_count() {
-  "$DPXCTL" --socket "$DPXD_SOCKET" show | sed -n "/: $1 (/,/$2 packets/p" |
-    sed -n "s/.*$2 packets:\([0-9]*\).*/\1/p"
-}
-# Misses dpxd could not send up (its datapath "lost" counter).
-dpxd_lost() { "$DPXCTL" --socket "$DPXD_SOCKET" show | sed -n 's/.*lookups:.* lost:\([0-9]*\).*/\1/p'; }
 # What the kernel dropped on the four ends of the two veth pairs, outside
 # dpxd.
 host_drops() {
@@ -104,22 +74,15 @@ host_drops() {
   done
   echo "$n"
 }
-# Everything dpxd dropped or could not send up: its per-reason drop
-# counters, lost misses and upcall queue drops.
-dpxd_drops() {
-  "$DPXCTL" --socket "$DPXD_SOCKET" pmd-stats-show | awk '/^  drops:/ {d = 1; next} d && /^    / {n += $2} END {print n + 0}'
-}
 # Packets of dpxd's IPv4 flow from port A, read from dpxd itself.
 ipv4_dpxd_packets() {
-  "$DPXCTL" --socket "$DPXD_SOCKET" dump-flows | grep "in_port($PORT_A).*eth_type(0x0800)" |
+  dpxctl dump-flows | grep "in_port($PORT_A).*eth_type(0x0800)" |
     sed -n 's/.*packets:\([0-9]*\).*/\1/p' | head -n 1
 }
 
 # ------------------------------------------------------------------ start
 step "starting ovsdb-server, dpxd and ovs-vswitchd in $DIR"
-start_ovsdb
-start_dpxd
-start_vswitchd
+start_instance
 
 step "1. datapath type dpx is registered"
 types=$(ovs-vsctl get Open_vSwitch . datapath_types)
@@ -139,20 +102,8 @@ grep -E "ofproto_dpif\|INFO\|dpx@" "$DIR/ovs-vswitchd.log" | sed 's/.*|INFO|/  /
 
 # ------------------------------------------------------------ containers
 step "2. two containers as system ports, NORMAL flow"
-for side in A B; do
-  ns_var=NS_$side veth_var=VETH_$side ip_var=IP_$side
-  ns=${!ns_var} veth=${!veth_var} ip=${!ip_var}
-  ip netns add "$ns"
-  ip link add "$veth" type veth peer name eth0 netns "$ns"
-  ip link set "$veth" up
-  ip -n "$ns" link set lo up
-  ip -n "$ns" link set eth0 up
-  ip -n "$ns" addr add "$ip/24" dev eth0
-  # The container's kernel would leave checksums to a NIC that is not there
-  # (CHECKSUM_PARTIAL); a userspace switch forwards frames as they are.
-  ip netns exec "$ns" ethtool -K eth0 tx off >/dev/null
-  ip netns exec "$ns" sysctl -q -w net.ipv6.conf.all.disable_ipv6=1
-done
+add_container "$NS_A" "$VETH_A" "$IP_A/24"
+add_container "$NS_B" "$VETH_B" "$IP_B/24"
 ovs-vsctl add-port "$BR" "$VETH_A" -- add-port "$BR" "$VETH_B"
 ovs-vsctl show
 ovs-appctl dpctl/show
@@ -341,13 +292,13 @@ ovs-appctl dpx/show
 poll 100 log_has "added port $VETH_A back to dpxd as odp $PORT_A" ||
   fail "port $VETH_A not re-added under odp port $PORT_A"
 ip netns exec "$NS_A" ping -c 5 -i 0.1 -q "$IP_B"
-"$DPXCTL" --socket "$DPXD_SOCKET" dump-flows | grep -q "in_port($PORT_A)" ||
+dpxctl dump-flows | grep -q "in_port($PORT_A)" ||
   fail "flows were not set up again through upcalls"
 
 # ------------------------------------------------------------ del-dp
 step "6. deleting the last dpx bridge destroys the datapath, and only that empties dpxd"
 ovs-vsctl del-br "$BR"
-"$DPXCTL" --socket "$DPXD_SOCKET" show
-if "$DPXCTL" --socket "$DPXD_SOCKET" show | grep -q "$VETH_A"; then
+dpxctl show
+if dpxctl show | grep -q "$VETH_A"; then
   fail "deleting the last dpx bridge left its ports in dpxd"
 fi
