@@ -396,6 +396,10 @@ cni ADD bad11 "$INST_DIR/conf.db" eth0 "$(netconf afxdp)"
 expect_error 4 "not a network namespace"
 cni FROB bad12 "$NS_B" eth0 "$(netconf afxdp)"
 expect_error 4 "unknown CNI_COMMAND 'FROB'"
+# OVS's database does not answer: "try again later", and DEL still does
+# every other step (here: host-local releases nothing, as there is nothing).
+cni DEL bad13 "$NS_B" eth0 "$(netconf afxdp 10.93.0.0/24 '"ovsTimeout": 1,' | sed "s|unix:$INST_DIR/db.sock|unix:$DIR/nothing.sock|")"
+expect_error 11 "ovs-vsctl failed"
 set +e
 OUT=$(printf '%s' "$(netconf afxdp)" | env -i PATH=/usr/bin:/bin "$DIR/bin/dpx-cni")
 RC=$?
