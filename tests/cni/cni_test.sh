@@ -345,26 +345,48 @@ ip -n "cnif$TAG" link show eth0 >/dev/null || fail "the container's own eth0 was
 assert_clean "taken$TAG" eth0
 assert_no_leases
 
-# vhost-user: dpxd refuses the port if it has no vhostuserclient ports; the
-# lease taken before must be given back. Where dpxd has them, the port is
-# checked instead.
+# ------------------------------------------------------------ vhostuser
+step "4b. vhostuser mode: a dpxd vhost-user client port and the device-info file"
 new_netns "cniv$TAG"
-cni ADD "vhost$TAG" "/run/netns/cniv$TAG" net1 "$(netconf vhostuser 10.93.4.0/24)"
-if ((RC != 0)); then
-  expect_error 100 "OVS could not add port"
-  echo "  (this dpxd has no vhostuserclient ports)"
-else
-  devinfo=$DIR/devinfo/$NET-vhost$TAG-net1-device.json
-  [[ -f $devinfo ]] || fail "no device-info file"
-  OUT=$(cat "$devinfo")
-  [[ $(json 'j["type"]') == vhost-user && $(json 'j["vhost-user"]["mode"]') == server &&
-    $(json 'j["vhost-user"]["path"]') == "$DIR/vhost/vhost$TAG/net1.sock" ]] || fail "device-info wrong: $OUT"
-  [[ $(ovs_get "$(port_name "vhost$TAG" net1)" options:vhost-server-path) == "$DIR/vhost/vhost$TAG/net1.sock" ]] ||
-    fail "vhost-server-path not set"
-  cni DEL "vhost$TAG" "/run/netns/cniv$TAG" net1 "$(netconf vhostuser 10.93.4.0/24)"
-  expect_ok "DEL vhostuser"
-fi
+VCONF=$(netconf vhostuser 10.93.4.0/24)
+VPORT=$(port_name "vhost$TAG" net1)
+VSOCK=$DIR/vhost/vhost$TAG/net1.sock
+cni ADD "vhost$TAG" "/run/netns/cniv$TAG" net1 "$VCONF"
+expect_ok "ADD vhostuser"
+VRESULT=$OUT
+[[ $(json 'j["interfaces"][0]["name"]') == "$VPORT" && $(json '"interface" in j["ips"][0]') == False &&
+  $(json 'j["ips"][0]["address"]') == 10.93.4.*/24 ]] || fail "vhostuser result wrong: $OUT"
+ip -n "cniv$TAG" link show net1 >/dev/null 2>&1 && fail "vhostuser mode created net1 in the container"
+OUT=$(cat "$DIR/devinfo/$NET-vhost$TAG-net1-device.json") || fail "no device-info file"
+[[ $(json 'j["type"]') == vhost-user && $(json 'j["version"]') == 1.1.0 && $(json 'j["vhost-user"]["mode"]') == server &&
+  $(json 'j["vhost-user"]["path"]') == "$VSOCK" ]] || fail "device-info wrong: $OUT"
+[[ -d $DIR/vhost/vhost$TAG ]] || fail "no socket directory"
+[[ $(ovs_get "$VPORT" type) == dpdkvhostuserclient && $(ovs_get "$VPORT" options:vhost-server-path) == "$VSOCK" &&
+  $(ovs_get "$VPORT" external_ids:container_id) == "vhost$TAG" ]] || fail "OVS port $VPORT wrong"
+dpxctl show | has ": $VPORT (vhostuserclient: devargs=$VSOCK" || fail "dpxd has no vhostuserclient port $VPORT on $VSOCK"
+OUT=$VRESULT
+cni CHECK "vhost$TAG" "/run/netns/cniv$TAG" net1 "$(python3 -c 'import json, sys; c = json.loads(sys.argv[1]); c["prevResult"] = json.loads(sys.argv[2]); print(json.dumps(c))' "$VCONF" "$VRESULT")"
+expect_ok "CHECK vhostuser"
+mv "$DIR/devinfo/$NET-vhost$TAG-net1-device.json" "$DIR/devinfo.saved"
+cni CHECK "vhost$TAG" "/run/netns/cniv$TAG" net1 "$(python3 -c 'import json, sys; c = json.loads(sys.argv[1]); c["prevResult"] = json.loads(sys.argv[2]); print(json.dumps(c))' "$VCONF" "$VRESULT")"
+expect_error 103 "device.json does not exist"
+mv "$DIR/devinfo.saved" "$DIR/devinfo/$NET-vhost$TAG-net1-device.json"
+for round in 1 2; do
+  cni DEL "vhost$TAG" "/run/netns/cniv$TAG" net1 "$VCONF"
+  expect_ok "DEL vhostuser (round $round)"
+done
 assert_clean "vhost$TAG" net1
+assert_no_leases
+echo "  vhostuser: port, device-info, CHECK, DEL twice, nothing left"
+
+# A socket path dpxd refuses (longer than a Unix socket address): the ADD
+# fails after IPAM and leaves nothing, no socket directory, no device-info.
+LONGDIR=$DIR/vhost/$(printf 'd%.0s' {1..100})
+cni ADD "vlong$TAG" "/run/netns/cniv$TAG" net1 "$(netconf vhostuser 10.93.4.0/24 | sed "s|\"socketDir\": \"$DIR/vhost\"|\"socketDir\": \"$LONGDIR\"|")"
+expect_error 100 "OVS could not add port"
+[[ -e $LONGDIR/vlong$TAG ]] && fail "the failed vhostuser ADD left its socket directory"
+[[ -e $DIR/devinfo/$NET-vlong$TAG-net1-device.json ]] && fail "the failed vhostuser ADD left a device-info file"
+assert_clean "vlong$TAG" net1
 assert_no_leases
 
 # ------------------------------------------------------------ bad input
