@@ -203,6 +203,9 @@ TEST_F(TapPortTest, PingAndIperfWithTsoBetweenTwoTapContainers) {
   const uint64_t pk = after.stats.rx_packets - before.stats.rx_packets;
   const uint64_t by = after.stats.rx_bytes - before.stats.rx_bytes;
   ASSERT_GT(pk, 0u);
+  std::printf("port 1 rx: %llu frames, %llu bytes, average %llu bytes\n",
+              static_cast<unsigned long long>(pk), static_cast<unsigned long long>(by),
+              static_cast<unsigned long long>(by / pk));
   EXPECT_GE(by, uint64_t{1} << 30) << "the whole 1 GB went through port 1";
   EXPECT_GT(by / pk, 8000u) << "average frame " << by / pk << " bytes over " << pk << " frames";
   const PortInfo out = port(2);
