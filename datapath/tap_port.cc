@@ -183,6 +183,10 @@ void mbuf_to_vnet(rte_mbuf* m, virtio_net_hdr* vh) {
 
 int TapPort::create(uint32_t odp_port, PortConfig cfg, std::unique_ptr<TapPort>* out,
                     std::string* err) {
+  if (!cfg.devargs.empty()) {
+    *err = "port type tap takes no devargs (options: ifname=NAME, netns=NS, mtu=N)";
+    return EINVAL;
+  }
   std::string ifname = cfg.name, netns;
   for (const auto& [k, v] : cfg.options) {
     if (k == "ifname") {

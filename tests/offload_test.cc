@@ -463,6 +463,23 @@ TEST_F(OffloadTest, LinearisesASmallChainForAPortWithoutChains) {
   free_all(out, n);
 }
 
+// The executor's copies (clone, userspace) use rte_pktmbuf_copy: the copy
+// of an offloaded chain must keep its requests and metadata, with the
+// headers still in its first segment, or it would leave with a partial
+// checksum.
+TEST_F(OffloadTest, CopiesKeepOffloadRequests) {
+  const Bytes orig = build(false, IPPROTO_TCP, 20000, true);
+  rte_mbuf* m = as_tso(chain(orig), 1448);
+  rte_mbuf* c = rte_pktmbuf_copy(m, pool_, 0, UINT32_MAX);
+  ASSERT_NE(c, nullptr);
+  EXPECT_EQ(c->ol_flags, m->ol_flags);
+  EXPECT_EQ(c->tx_offload, m->tx_offload);
+  EXPECT_GE(rte_pktmbuf_data_len(c), kL2 + kL3v4 + 32);
+  EXPECT_EQ(bytes_of(c), orig);
+  rte_pktmbuf_free(m);
+  rte_pktmbuf_free(c);
+}
+
 // Key extraction of a chained 64 KB frame reads its first segment only and
 // agrees with extraction from the whole frame.
 TEST_F(OffloadTest, WindowedKeyExtractionOfAChain) {

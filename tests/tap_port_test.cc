@@ -357,6 +357,11 @@ TEST_F(TapPortTest, RefusesBadOptions) {
   EXPECT_NE(err.find("netns"), std::string::npos) << err;
   req.options = {"ifname=much-too-long-for-linux"};
   EXPECT_EQ(client_.port_add(req, &info, &err), EINVAL);
+  req.options = {};
+  req.devargs = "net_tap0";
+  EXPECT_EQ(client_.port_add(req, &info, &err), EINVAL);
+  EXPECT_NE(err.find("devargs"), std::string::npos) << err;
+  req.devargs = "";
   // Nothing was left behind: the same name works afterwards.
   req.options = {"netns=" + ns_[0]->name()};
   EXPECT_EQ(client_.port_add(req, &info, &err), 0) << err;
