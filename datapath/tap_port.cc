@@ -212,28 +212,37 @@ int TapPort::create(uint32_t odp_port, PortConfig cfg, std::unique_ptr<TapPort>*
   if (!netns.empty()) {
     if (int rc = guard.enter(netns_path(netns), err); rc != 0) return rc;
   }
-  Fd fd, sock;
-  fd.fd = open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC);
-  if (fd.fd < 0) return sys_err(err, "open /dev/net/tun");
-  ifreq ifr{};
-  ifr.ifr_flags = IFF_TAP | IFF_NO_PI | IFF_VNET_HDR;
-  std::memcpy(ifr.ifr_name, ifname.data(), ifname.size());
-  if (ioctl(fd.fd, TUNSETIFF, &ifr) != 0) return sys_err(err, "cannot create tap " + ifname);
-  int hdr_size = sizeof(virtio_net_hdr);
-  if (ioctl(fd.fd, TUNSETVNETHDRSZ, &hdr_size) != 0)
-    return sys_err(err, "tap " + ifname + ": TUNSETVNETHDRSZ");
-  if (ioctl(fd.fd, TUNSETOFFLOAD, static_cast<unsigned long>(TUN_F_CSUM | TUN_F_TSO4)) != 0)
-    return sys_err(err, "tap " + ifname + ": TUNSETOFFLOAD");
+  const uint16_t n_q = std::max<uint16_t>(1, cfg.n_rxq);
+  std::unique_ptr<TapPort> port(new TapPort(odp_port, std::move(cfg)));
+  port->n_q_ = n_q;
+  for (uint16_t q = 0; q < n_q; ++q) {
+    // Each fd is stored at once, so the port's destructor closes it on a
+    // later failure.
+    const int fd = open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0) return sys_err(err, "open /dev/net/tun");
+    port->q_[q].fd = fd;
+    ifreq ifr{};
+    ifr.ifr_flags = IFF_TAP | IFF_NO_PI | IFF_VNET_HDR | (n_q > 1 ? IFF_MULTI_QUEUE : 0);
+    std::memcpy(ifr.ifr_name, ifname.data(), ifname.size());
+    if (ioctl(fd, TUNSETIFF, &ifr) != 0) return sys_err(err, "cannot create tap " + ifname);
+    int hdr_size = sizeof(virtio_net_hdr);
+    if (ioctl(fd, TUNSETVNETHDRSZ, &hdr_size) != 0)
+      return sys_err(err, "tap " + ifname + ": TUNSETVNETHDRSZ");
+    if (ioctl(fd, TUNSETOFFLOAD, static_cast<unsigned long>(TUN_F_CSUM | TUN_F_TSO4)) != 0)
+      return sys_err(err, "tap " + ifname + ": TUNSETOFFLOAD");
+  }
+  const uint32_t mtu = port->config().mtu;
+  Fd sock;
   // Sockets belong to the namespace they were made in, so this one keeps
   // working for device queries after the thread has returned.
   sock.fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
   if (sock.fd < 0) return sys_err(err, "socket");
-  if (cfg.mtu) {
+  if (mtu) {
     ifreq r{};
     std::memcpy(r.ifr_name, ifname.data(), ifname.size());
-    r.ifr_mtu = static_cast<int>(cfg.mtu);
+    r.ifr_mtu = static_cast<int>(mtu);
     if (ioctl(sock.fd, SIOCSIFMTU, &r) != 0)
-      return sys_err(err, "tap " + ifname + ": cannot set MTU " + std::to_string(cfg.mtu));
+      return sys_err(err, "tap " + ifname + ": cannot set MTU " + std::to_string(mtu));
   }
   ifreq r{};
   std::memcpy(r.ifr_name, ifname.data(), ifname.size());
@@ -242,9 +251,7 @@ int TapPort::create(uint32_t odp_port, PortConfig cfg, std::unique_ptr<TapPort>*
   if (ioctl(sock.fd, SIOCSIFFLAGS, &r) != 0)
     return sys_err(err, "tap " + ifname + ": cannot set the link up");
 
-  std::unique_ptr<TapPort> port(new TapPort(odp_port, std::move(cfg)));
   port->ifname_ = ifname;
-  port->fd_ = fd.release();
   port->sock_ = sock.release();
   *out = std::move(port);
   return 0;
@@ -254,8 +261,10 @@ TapPort::TapPort(uint32_t odp_port, PortConfig cfg) : Port(odp_port, std::move(c
 
 TapPort::~TapPort() {
   stop();
-  if (n_stash_) rte_pktmbuf_free_bulk(stash_, n_stash_);
-  if (fd_ >= 0) close(fd_);  // the device goes with its last fd (not persistent)
+  for (Queue& q : q_) {
+    if (q.n_stash) rte_pktmbuf_free_bulk(q.stash, q.n_stash);
+    if (q.fd >= 0) close(q.fd);  // the device goes with its last fd (not persistent)
+  }
   if (sock_ >= 0) close(sock_);
 }
 
@@ -265,33 +274,35 @@ int TapPort::start(uint16_t n_txq_wanted, rte_mempool* pool, std::string* err) {
     return EINVAL;
   }
   pool_ = pool;
-  tx_shared_ = n_txq_wanted > 1;
+  n_txq_ = std::min<uint16_t>(n_q_, std::max<uint16_t>(n_txq_wanted, 1));
+  tx_shared_ = n_txq_ < n_txq_wanted;
   return 0;
 }
 
 void TapPort::stop() {}
 
-bool TapPort::refill_stash() {
-  const uint32_t want = kStash - n_stash_;
-  if (rte_pktmbuf_alloc_bulk(pool_, stash_ + n_stash_, want) != 0) return false;
-  n_stash_ = kStash;
+bool TapPort::refill_stash(Queue& q) {
+  const uint32_t want = kStash - q.n_stash;
+  if (rte_pktmbuf_alloc_bulk(pool_, q.stash + q.n_stash, want) != 0) return false;
+  q.n_stash = kStash;
   return true;
 }
 
-uint16_t TapPort::rx_burst(uint16_t, rte_mbuf** pkts, uint16_t n) {
+uint16_t TapPort::rx_burst(uint16_t qid, rte_mbuf** pkts, uint16_t n) {
+  Queue& q = q_[qid];
   uint16_t got = 0;
   iovec iov[kStash + 1];
   virtio_net_hdr vh;
   iov[0] = {&vh, sizeof vh};
   while (got < n) {
-    if (n_stash_ < kStash && !refill_stash()) {
+    if (q.n_stash < kStash && !refill_stash(q)) {
       rx_nombuf_.fetch_add(1, std::memory_order_relaxed);
       break;
     }
     for (uint32_t i = 0; i < kStash; ++i)
-      iov[i + 1] = {rte_pktmbuf_mtod(stash_[i], void*), rte_pktmbuf_tailroom(stash_[i])};
+      iov[i + 1] = {rte_pktmbuf_mtod(q.stash[i], void*), rte_pktmbuf_tailroom(q.stash[i])};
     // One system call per frame: see tap_port.h.
-    const ssize_t r = readv(fd_, iov, kStash + 1);
+    const ssize_t r = readv(q.fd, iov, kStash + 1);
     if (r < 0) {
       if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
         rx_errors_.fetch_add(1, std::memory_order_relaxed);
@@ -303,11 +314,11 @@ uint16_t TapPort::rx_burst(uint16_t, rte_mbuf** pkts, uint16_t n) {
     }
     // Chain as many stash buffers as the frame filled.
     uint32_t left = static_cast<uint32_t>(r - sizeof vh), k = 0;
-    rte_mbuf* head = stash_[0];
+    rte_mbuf* head = q.stash[0];
     rte_mbuf* prev = nullptr;
     head->pkt_len = left;
     while (left) {
-      rte_mbuf* s = stash_[k++];
+      rte_mbuf* s = q.stash[k++];
       const uint32_t take = std::min<uint32_t>(left, rte_pktmbuf_tailroom(s));
       s->data_len = static_cast<uint16_t>(take);
       if (prev) prev->next = s;
@@ -315,8 +326,8 @@ uint16_t TapPort::rx_burst(uint16_t, rte_mbuf** pkts, uint16_t n) {
       left -= take;
     }
     head->nb_segs = static_cast<uint16_t>(k);
-    n_stash_ -= k;
-    std::memmove(stash_, stash_ + k, n_stash_ * sizeof stash_[0]);
+    q.n_stash -= k;
+    std::memmove(q.stash, q.stash + k, q.n_stash * sizeof q.stash[0]);
     if (!vnet_to_mbuf(vh, head)) [[unlikely]] {
       rx_bad_vnet_.fetch_add(1, std::memory_order_relaxed);
       rte_pktmbuf_free(head);
@@ -327,7 +338,8 @@ uint16_t TapPort::rx_burst(uint16_t, rte_mbuf** pkts, uint16_t n) {
   return got;
 }
 
-uint16_t TapPort::tx_burst(uint16_t, rte_mbuf** pkts, uint16_t n) {
+uint16_t TapPort::tx_burst(uint16_t qid, rte_mbuf** pkts, uint16_t n) {
+  const int fd = q_[qid].fd;
   iovec iov[kMaxTxIov + 1];
   virtio_net_hdr vh;
   iov[0] = {&vh, sizeof vh};
@@ -343,7 +355,7 @@ uint16_t TapPort::tx_burst(uint16_t, rte_mbuf** pkts, uint16_t n) {
     uint32_t k = 1;
     for (rte_mbuf* s = m; s; s = s->next) iov[k++] = {rte_pktmbuf_mtod(s, void*), s->data_len};
     // One system call per frame: see tap_port.h.
-    if (writev(fd_, iov, static_cast<int>(k)) < 0) {
+    if (writev(fd, iov, static_cast<int>(k)) < 0) {
       if (errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOBUFS) break;  // caller drops
       // Link down (EIO), a frame the kernel refuses (EINVAL): this frame
       // is lost, the next ones may go.

@@ -28,8 +28,10 @@
 // exits. dpxd keeps a socket in the namespace for device queries, which
 // also keeps the namespace alive while the port exists.
 //
-// One rx and one tx queue (one fd); PMDs share the tx queue under the
-// port's tx lock. Multiqueue (IFF_MULTI_QUEUE) is not implemented yet.
+// Queues: n_rxq (PortConfig::n_rxq, default 1) fds on one device; with more
+// than one the device is opened with IFF_MULTI_QUEUE and the kernel spreads
+// flows over them by hash. Each fd is an rx queue and a tx queue; with fewer
+// queues than PMDs, PMDs share tx queues under the port's tx lock.
 //
 // The I/O is a system call per packet (readv/writev on the tap fd), as in
 // OVS's netdev-linux: a tap fd is a kernel interface with no batched read,
@@ -57,8 +59,8 @@ class TapPort final : public Port {
 
   int start(uint16_t n_txq_wanted, rte_mempool* pool, std::string* err) override;
   void stop() override;
-  uint16_t n_rxq() const override { return 1; }
-  uint16_t n_txq() const override { return 1; }
+  uint16_t n_rxq() const override { return n_q_; }
+  uint16_t n_txq() const override { return n_txq_; }
   uint16_t rx_burst(uint16_t qid, rte_mbuf** pkts, uint16_t n) override;
   uint16_t tx_burst(uint16_t qid, rte_mbuf** pkts, uint16_t n) override;
   uint64_t tx_offload_capa() const override;
@@ -69,18 +71,25 @@ class TapPort final : public Port {
 
  private:
   TapPort(uint32_t odp_port, PortConfig cfg);
-  // Allocates mbufs into the rx stash until it can hold a maximal frame.
-  bool refill_stash();
+  static constexpr uint32_t kStash = 34;  // 64 KB + headers in 2 KB buffers
+  // One queue of the device. Rx state is touched only by the PMD polling
+  // the queue.
+  struct alignas(64) Queue {
+    int fd = -1;
+    // Mbufs allocated ahead for the next readv(); a read consumes only as
+    // many as the frame needs, the rest wait for the next one.
+    uint32_t n_stash = 0;
+    rte_mbuf* stash[kStash] = {};
+  };
+  // Allocates mbufs into q's stash until it can hold a maximal frame.
+  bool refill_stash(Queue& q);
 
   std::string ifname_;
-  int fd_ = -1;    // the tap queue
   int sock_ = -1;  // an AF_INET datagram socket in the device's namespace (ioctls)
   rte_mempool* pool_ = nullptr;
-  // Rx: mbufs allocated ahead for the next readv(); a read consumes only
-  // as many as the frame needs, the rest wait for the next one.
-  static constexpr uint32_t kStash = 34;  // 64 KB + headers in 2 KB buffers
-  rte_mbuf* stash_[kStash] = {};
-  uint32_t n_stash_ = 0;
+  uint16_t n_q_ = 1;
+  uint16_t n_txq_ = 1;
+  Queue q_[kMaxQueuesPerPort];
   // Counted by the PMD that owns the queue, read by the control thread.
   std::atomic<uint64_t> rx_bad_vnet_{0};  // frames with an unusable virtio-net header
   std::atomic<uint64_t> rx_errors_{0};    // read errors other than EAGAIN

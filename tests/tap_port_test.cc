@@ -90,19 +90,26 @@ class TapPortTest : public ::testing::Test {
                                                        << dpxd_.log();
   }
 
-  // A tap port for container i, named eth0 inside it.
-  void add_tap(int i, uint32_t odp) {
+  // A tap port for container i, named eth0 inside it, with n_rxq queues.
+  void add_tap(int i, uint32_t odp, uint32_t n_rxq = 1) {
     PortAddRequest req;
     req.name = unique_ifname("dpxtp", i ? "b" : "a");
     req.type = "tap";
     req.odp_port = odp;
     req.options = {"netns=" + ns_[i]->name(), "ifname=eth0"};
+    req.n_rxq = n_rxq;
     PortInfo info;
     std::string err;
     ASSERT_EQ(client_.port_add(req, &info, &err), 0) << err << "\ndpxd log:\n" << dpxd_.log();
     EXPECT_EQ(info.type, "tap");
     EXPECT_TRUE(info.link_up) << "dpxd brings the link up";
     EXPECT_EQ(info.mtu, 1500u);
+    EXPECT_EQ(info.n_rxq, n_rxq);
+    if (n_rxq > 1) {
+      // A multiqueue device: the kernel sees as many queues.
+      const CmdResult q = ns_[i]->run({"ls", "/sys/class/net/eth0/queues"});
+      EXPECT_NE(q.output.find("rx-" + std::to_string(n_rxq - 1)), std::string::npos) << q.output;
+    }
     // The device is in the container, up, with no help from anyone.
     const CmdResult link = ns_[i]->run({"ip", "-o", "link", "show", "eth0"});
     ASSERT_TRUE(link.ok()) << link.output;
@@ -144,6 +151,25 @@ class TapPortTest : public ::testing::Test {
     return n;
   }
 
+  // Every non-zero PMD drop counter and the ports' counters, for failure
+  // messages.
+  std::string drops() {
+    std::vector<PmdStats> st;
+    std::string err, out = "\nPMD drops:";
+    client_.pmd_stats(&st, &err);
+    for (const auto& s : st)
+      for (const auto& d : s.drops)
+        if (d.count) out += " " + d.reason + "=" + std::to_string(d.count);
+    std::vector<PortInfo> ports;
+    client_.port_dump(&ports, &err);
+    for (const auto& p : ports)
+      out += "\n" + p.name + ": rx " + std::to_string(p.stats.rx_packets) + " tx " +
+             std::to_string(p.stats.tx_packets) + " rx_drops " + std::to_string(p.stats.rx_drops) +
+             " tx_drops " + std::to_string(p.stats.tx_drops) + " rx_err " +
+             std::to_string(p.stats.rx_errors) + " tx_err " + std::to_string(p.stats.tx_errors);
+    return out;
+  }
+
   void ping(int from, int to) {
     const std::vector<std::string> cmd =
         ns_[from]->exec({"ping", "-c", "3", "-i", "0.2", "-w", "60", kIp[to]});
@@ -160,7 +186,7 @@ class TapPortTest : public ::testing::Test {
 
 TEST_F(TapPortTest, PingAndIperfWithTsoBetweenTwoTapContainers) {
   if (system("command -v iperf3 >/dev/null") != 0) GTEST_SKIP() << "iperf3 not installed";
-  ASSERT_NO_FATAL_FAILURE(add_tap(0, 1));
+  ASSERT_NO_FATAL_FAILURE(add_tap(0, 1, 2));  // multiqueue on one side
   ASSERT_NO_FATAL_FAILURE(add_tap(1, 2));
   ASSERT_NO_FATAL_FAILURE(add_flow("in_port(1)", "2", 1));
   ASSERT_NO_FATAL_FAILURE(add_flow("in_port(2)", "1", 2));
@@ -294,7 +320,17 @@ TEST_F(TapPortTest, SoftwareSegmentationTowardsAfxdpAndPcap) {
     EXPECT_TRUE(ok) << std::strerror(errno);
   }
   receiver.join();
-  ASSERT_EQ(received.size(), data.size()) << "dpxd log:\n" << dpxd_.log();
+  EXPECT_EQ(received.size(), data.size())
+      << "dpxd log:\n"
+      << dpxd_.log() << drops() << "\nA:\n"
+      << ns_[0]->run({"nstat", "-az", "TcpRetransSegs", "IpInDiscards", "TcpInCsumErrors"}).output
+      << "\nB:\n"
+      << ns_[1]
+             ->run({"nstat", "-az", "TcpRetransSegs", "IpInDiscards", "TcpInCsumErrors",
+                    "TcpInErrs", "IpInHdrErrors"})
+             .output
+      << ns_[1]->run({"ip", "-s", "link", "show", "eth0"}).output
+      << ns_[0]->run({"ip", "-s", "link", "show", "eth0"}).output;
   EXPECT_TRUE(received == data) << "the stream arrived corrupted";
 
   // TSO frames came in from the tap, and dpxd cut them.
