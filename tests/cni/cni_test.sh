@@ -16,11 +16,14 @@
 #      tx checksum off) are checked and the containers ping each other
 #      through dpxd; CHECK passes, and fails once an address or the OVS port
 #      is removed; DEL twice, and nothing is left;
-#   3. tap mode: the same with dpxd's tap ports, if dpxd's tap port takes a
-#      network namespace (otherwise the failed ADD must leave nothing);
-#   4. failed ADDs (a bad IPAM range, a missing namespace, an interface name
-#      already taken, a vhost-user port dpxd refuses) leave nothing behind,
-#      and DEL afterwards succeeds;
+#   3. tap mode: the same with dpxd's tap ports made in the containers'
+#      namespaces, which also survive an ovs-vswitchd restart (adopted as
+#      OVS "tap" ports, not re-created); CHECK fails on a link set down;
+#   4. failed ADDs (a bad IPAM range, an exhausted one, a missing
+#      namespace, an interface name already taken, a vhost-user socket path
+#      dpxd refuses) leave nothing behind, and DEL afterwards succeeds;
+#      vhostuser mode: the dpxd vhost-user client port, the device-info
+#      file, CHECK, DEL twice;
 #   5. bad configurations and environments give the specification's error
 #      codes on stdout and change nothing.
 #
@@ -273,29 +276,31 @@ del_pair_twice afxdp $SUB_X
 # ------------------------------------------------------------------ tap
 step "3. tap mode: dpxd's tap ports in the containers"
 SUB_T=10.93.2.0/24
-new_netns "cniprobe$TAG"
-cni ADD "probe$TAG" "/run/netns/cniprobe$TAG" eth0 "$(netconf tap $SUB_T)"
-if ((RC != 0)) && grep -q "dpxd refused port $(port_name "probe$TAG" eth0) (tap.*unknown port option" "$INST_DIR/ovs-vswitchd.log"; then
-  # dpxd's tap port does not take netns= yet: the failed ADD (after IPAM)
-  # must have left nothing, and DEL must succeed.
-  expect_error 100 "OVS could not add port"
-  assert_clean "probe$TAG" eth0
-  ip -n "cniprobe$TAG" link show eth0 >/dev/null 2>&1 && fail "a tap device was left in the container"
-  assert_no_leases
-  cni DEL "probe$TAG" "/run/netns/cniprobe$TAG" eth0 "$(netconf tap $SUB_T)"
-  expect_ok "DEL after failed tap ADD"
-  echo "  SKIPPED the tap ping: this dpxd's tap port has no netns option; the failed ADD left nothing"
-else
-  expect_ok "ADD tap probe"
-  cni DEL "probe$TAG" "/run/netns/cniprobe$TAG" eth0 "$(netconf tap $SUB_T)"
-  expect_ok "DEL tap probe"
-  assert_clean "probe$TAG" eth0
-  attach_pair_and_ping tap $SUB_T
-  check_with_prev tap A "$RESULT_A" $SUB_T
-  expect_ok "CHECK tap A"
-  [[ $(ovs_get "$(port_name "ctrAtap$TAG" eth0)" type) == tap ]] || fail "OVS port type is not tap"
-  del_pair_twice tap $SUB_T
-fi
+attach_pair_and_ping tap $SUB_T
+PORT_TA=$(port_name "ctrAtap$TAG" eth0)
+[[ $(ovs_get "$PORT_TA" type) == tap && $(ovs_get "$PORT_TA" options:netns) == "/run/netns/cniAtap$TAG" &&
+  $(ovs_get "$PORT_TA" options:ifname) == eth0 ]] || fail "OVS port $PORT_TA is not a tap with netns and ifname"
+dpxctl show | has ": $PORT_TA (tap" || fail "dpxd's port $PORT_TA is not a tap port"
+ip -n "cniAtap$TAG" -d link show eth0 | has "tun type tap" || fail "eth0 in the container is not dpxd's tap device"
+check_with_prev tap A "$RESULT_A" $SUB_T
+expect_ok "CHECK tap A"
+# ovs-vswitchd killed and restarted: it adopts dpxd's tap ports as "tap"
+# (dpx-tap) ports, so OVS keeps them instead of re-creating the devices,
+# which would lose the containers' addresses.
+kill -9 "$(cat "$INST_DIR/ovs-vswitchd.pid")"
+rm -f "$INST_DIR/ovs-vswitchd.pid"
+start_vswitchd
+poll 100 log_has "dpxd has port $PORT_TA" || fail "the restarted ovs-vswitchd did not adopt $PORT_TA"
+OUT=$RESULT_B
+poll 100 ip netns exec "cniAtap$TAG" ping -c 1 -W 1 "$(json "j['ips'][0]['address'].split('/')[0]")" ||
+  fail "no ping between the tap containers after ovs-vswitchd restarted"
+check_with_prev tap A "$RESULT_A" $SUB_T
+expect_ok "CHECK tap A after the ovs-vswitchd restart"
+echo "  tap: ports kept across an ovs-vswitchd restart"
+ip -n "cniBtap$TAG" link set eth0 down
+check_with_prev tap B "$RESULT_B" $SUB_T
+expect_error 103 "interface eth0 is down"
+del_pair_twice tap $SUB_T
 
 # ------------------------------------------------------------ failed ADDs
 step "4. failed ADDs leave nothing behind"
