@@ -5,16 +5,16 @@
 //    configured by dpxd alone, ping works, and iperf3 TCP crosses with TSO:
 //    dpxd's port counters show an average frame far above the MTU (64 KB
 //    segments went through the switch unsegmented).
-//  - A tap container and an af_packet (veth) container, with a pcap port
-//    mirroring the tap's traffic: neither port takes TSO or checksum
-//    offload, so dpxd segments and checksums in software. The TCP stream
-//    completes byte-exact, and every mirrored frame fits the MTU and has
-//    valid IPv4 and TCP checksums. (Not AF_XDP: with the --no-huge pool of
-//    the test dpxd, DPDK 22.11's net_af_xdp registers a umem smaller than
-//    the pool, because no-huge mbufs sit one per 4 KB page while it sizes
-//    the umem as objects x object size; frames in mbufs past its end are
-//    dropped by the kernel without a trace, and the stream stalls once
-//    the tap's 64 KB frames draw mbufs from deep in the pool.)
+//  - A tap container and an AF_XDP or af_packet (veth) container, with a
+//    pcap port mirroring the tap's traffic: neither port takes TSO or
+//    checksum offload, so dpxd segments and checksums in software. The TCP
+//    stream completes byte-exact, and every mirrored frame fits the MTU and
+//    has valid IPv4 and TCP checksums. (The AF_XDP case also guards the
+//    packet pool's no-huge layout, datapath.cc create_packet_pool(): with
+//    one mbuf per 4 KB page, net_af_xdp's umem did not cover the deep end
+//    of the pool, which the tap's 64 KB frames reach, and frames in those
+//    mbufs vanished on transmit.)
+//  - Upcalls of TSO frames come segmented.
 //  - Bad options are refused with a clear message.
 //
 // Needs root (namespaces, tap, af_packet) and iperf3; skipped otherwise.
@@ -75,6 +75,16 @@ class TapPortTest : public ::testing::Test {
         ASSERT_TRUE(must_run(ns_[i]->exec({"sysctl", "-q", "-w", k}), &err)) << err;
     }
     std::string err;
+    {
+      // See afxdp_test.cc: DPDK 22.11's net_af_xdp leaks libxdp's umem
+      // descriptor on close; that one leak is suppressed for this dpxd.
+      const std::string supp = dpxd_.dir() + "/lsan.supp";
+      FILE* f = std::fopen(supp.c_str(), "w");
+      ASSERT_NE(f, nullptr);
+      std::fputs("leak:xsk_umem__create\n", f);
+      std::fclose(f);
+      dpxd_.set_env("LSAN_OPTIONS", "suppressions=" + supp);
+    }
     ASSERT_TRUE(dpxd_.start({}, &err)) << err;
     ASSERT_EQ(client_.connect(dpxd_.socket(), &err), 0) << err;
   }
@@ -239,6 +249,9 @@ class TapPortTest : public ::testing::Test {
     EXPECT_NE(r.output.find("3 packets transmitted, 3 received"), std::string::npos) << r.output;
   }
 
+  // Tap container A to container B on a veth `kind` port (afxdp, afpacket).
+  void software_segmentation(const std::string& kind);
+
   std::unique_ptr<NetNs> ns_[2];
   std::unique_ptr<VethPair> veth_;
   DpxdProcess dpxd_;
@@ -276,7 +289,7 @@ TEST_F(TapPortTest, PingAndIperfWithTsoBetweenTwoTapContainers) {
   ASSERT_TRUE(client.ok()) << describe(client_cmd, client) << "\nserver:\n"
                            << server_r.output << "\ndpxd log:\n"
                            << dpxd_.log();
-  EXPECT_TRUE(server_r.ok()) << server_r.output;
+  EXPECT_TRUE(server_r.ok()) << server_r.output << "\nclient:\n" << client.output;
   // "... sec  1.00 GBytes  12.3 Gbits/sec  receiver": the indicative rate.
   const size_t rx = client.output.rfind("receiver");
   const size_t line = client.output.rfind('\n', rx);
@@ -295,7 +308,8 @@ TEST_F(TapPortTest, PingAndIperfWithTsoBetweenTwoTapContainers) {
               static_cast<unsigned long long>(by / pk));
   // iperf3 -n stops at about 1 GB; its last blocks may not all be sent.
   EXPECT_GE(by, uint64_t{900} << 20) << "the stream went through port 1";
-  EXPECT_GT(by / pk, 8000u) << "average frame " << by / pk << " bytes over " << pk << " frames";
+  EXPECT_GT(by / pk, 8000u) << "average frame " << by / pk << " bytes over " << pk << " frames"
+                            << drops();
   const PortInfo out = port(2);
   EXPECT_GT(out.stats.tx_bytes / std::max<uint64_t>(out.stats.tx_packets, 1), 8000u);
   EXPECT_EQ(pmd_drop("offload_unsupported") + pmd_drop("offload_bad_metadata") +
@@ -305,10 +319,16 @@ TEST_F(TapPortTest, PingAndIperfWithTsoBetweenTwoTapContainers) {
 }
 
 TEST_F(TapPortTest, SoftwareSegmentationTowardsAfpacketAndPcap) {
+  software_segmentation("afpacket");
+}
+
+TEST_F(TapPortTest, SoftwareSegmentationTowardsAfxdpAndPcap) { software_segmentation("afxdp"); }
+
+void TapPortTest::software_segmentation(const std::string& kind) {
   ASSERT_NO_FATAL_FAILURE(add_tap(0, 1));
-  // Container B on a veth pair whose outer end is an af_packet port. Its
-  // tx checksum offload is off (see afxdp_test.cc): the port carries no
-  // offload metadata, so B must send complete checksums.
+  // Container B on a veth pair whose outer end is an AF_XDP or af_packet
+  // port. Its tx checksum offload is off (see afxdp_test.cc): the port
+  // carries no offload metadata, so B must send complete checksums.
   veth_ = std::make_unique<VethPair>(unique_ifname("dpxtv"), nullptr, "eth0", ns_[1].get());
   ASSERT_TRUE(veth_->ok()) << veth_->error();
   std::string err;
@@ -320,7 +340,7 @@ TEST_F(TapPortTest, SoftwareSegmentationTowardsAfpacketAndPcap) {
   ASSERT_TRUE(must_run(ns_[1]->exec({"ethtool", "-K", "eth0", "tx", "off"}), &err)) << err;
   PortAddRequest req;
   req.name = veth_->a();
-  req.type = "afpacket";
+  req.type = kind;
   req.odp_port = 2;
   PortInfo info;
   ASSERT_EQ(client_.port_add(req, &info, &err), 0) << err << "\n" << dpxd_.log();
@@ -335,7 +355,7 @@ TEST_F(TapPortTest, SoftwareSegmentationTowardsAfpacketAndPcap) {
   ASSERT_NO_FATAL_FAILURE(add_flow("in_port(2)", "1", 2));
   ASSERT_NO_FATAL_FAILURE(ping(0, 1));
 
-  // 4 MiB of pseudo-random bytes from A (tap, TSO) to B (af_packet, none).
+  // 4 MiB of pseudo-random bytes from A (tap, TSO) to B (no offloads).
   constexpr size_t kBytes = 4 << 20;
   ASSERT_NO_FATAL_FAILURE(tcp_transfer(kBytes));
 
