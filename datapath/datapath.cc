@@ -1,11 +1,13 @@
 #include "datapath.h"
 
 #include <rte_cycles.h>
+#include <rte_eal.h>
 #include <rte_errno.h>
 #include <rte_launch.h>
 #include <rte_lcore.h>
 #include <rte_log.h>
 #include <rte_mbuf.h>
+#include <rte_mbuf_pool_ops.h>
 #include <time.h>
 
 #include <algorithm>
@@ -36,6 +38,37 @@ constexpr uint64_t kRankIntervalMs = 1000;  // subtable re-ranking period
 
 const std::vector<std::string> kKernelPortTypes{"afxdp", "afpacket"};
 
+// The packet mempool. Without hugepages, mbufs need not be IOVA-contiguous
+// (no device DMAs into them), and must not be made so: a pool that keeps
+// each object within one 4 KB page spreads 8192 mbufs over 32 MB instead of
+// 21, and net_af_xdp registers its umem as objects x object size from the
+// pool's start, so mbufs past that end would be silently dropped by the
+// kernel on transmit. With hugepages the default layout is kept.
+rte_mempool* create_packet_pool(uint32_t n) {
+  const int socket = static_cast<int>(rte_socket_id());
+  if (rte_eal_has_hugepages())
+    return rte_pktmbuf_pool_create("dpx_pkts", n, 256, kMbufPrivSize, RTE_MBUF_DEFAULT_BUF_SIZE,
+                                   socket);
+  rte_mempool* mp = rte_mempool_create_empty(
+      "dpx_pkts", n, sizeof(rte_mbuf) + kMbufPrivSize + RTE_MBUF_DEFAULT_BUF_SIZE, 256,
+      sizeof(rte_pktmbuf_pool_private), socket, RTE_MEMPOOL_F_NO_IOVA_CONTIG);
+  if (!mp) return nullptr;
+  rte_pktmbuf_pool_private priv{};
+  priv.mbuf_data_room_size = RTE_MBUF_DEFAULT_BUF_SIZE;
+  priv.mbuf_priv_size = kMbufPrivSize;
+  if (rte_mempool_set_ops_byname(mp, rte_mbuf_best_mempool_ops(), nullptr) != 0) {
+    rte_mempool_free(mp);
+    return nullptr;
+  }
+  rte_pktmbuf_pool_init(mp, &priv);
+  if (rte_mempool_populate_default(mp) < 0) {
+    rte_mempool_free(mp);
+    return nullptr;
+  }
+  rte_mempool_obj_iter(mp, rte_pktmbuf_init, nullptr);
+  return mp;
+}
+
 FlowStats to_wire(const FlowStatsSnapshot& s) {
   return FlowStats{s.packets, s.bytes, s.used_ms, s.tcp_flags};
 }
@@ -56,8 +89,7 @@ std::unique_ptr<Datapath> Datapath::create(const DpxdOptions& opts,
                                            const std::vector<unsigned>& pmd_lcores,
                                            std::string* err) {
   std::unique_ptr<Datapath> dp(new Datapath(opts));
-  dp->pool_ = rte_pktmbuf_pool_create("dpx_pkts", opts.mbufs, 256, kMbufPrivSize,
-                                      RTE_MBUF_DEFAULT_BUF_SIZE, static_cast<int>(rte_socket_id()));
+  dp->pool_ = create_packet_pool(opts.mbufs);
   if (!dp->pool_) {
     *err = "cannot create the packet mempool (" + std::to_string(opts.mbufs) +
            " mbufs): " + rte_strerror(rte_errno) + "; try a larger --socket-mem or fewer --mbufs";
