@@ -109,6 +109,12 @@ ip netns exec "$CTR_C" ping -c 3 -i 0.1 -q "$IP_A" >/dev/null || fail "no ping f
 PORT_A=$(odp_port ctra)
 [[ -n $PORT_A ]] || fail "ctra not in dpctl/show"
 
+# How often OVS's revalidator deleted every datapath flow because there
+# were more than twice its dynamic flow limit.
+flow_limit_kills() {
+  ovs-appctl coverage/show | awk '$1 == "upcall_flow_limit_kill" {print $NF; f = 1} END {if (!f) print 0}'
+}
+
 # pmd_stat NAME: the sum over PMD threads of a pmd-stats-show line.
 pmd_stat() { dpxctl pmd-stats-show | awk -F': ' -v k="  $1" '$1 == k {n += $2} END {print n + 0}'; }
 
@@ -137,12 +143,18 @@ stream_flowing() { (($(flow_packets) > f0 + 1000)); }
 poll 300 stream_flowing || fail "the UDP stream does not go through the established megaflow"
 
 STOP=$DIR/storm.stop
-# 50,000 new flows per second (DPX_STORM_RATE; 0 is as fast as Python
-# sends): many times what the handlers set up (a few
-# thousand per second here), so the 64-entry queue overflows, while dpxd's
-# PMD still takes every frame off the storm port's AF_XDP ring.
+# 20,000 new flows per second (DPX_STORM_RATE; 0 is as fast as Python
+# sends): several times what the handlers set up (a few thousand per second
+# here), so the 64-entry queue overflows. Storm flows are used once: a short
+# max-idle lets the revalidator delete them soon, so that their number stays
+# below OVS's dynamic flow limit. Above twice that limit (it falls when
+# dumps are slow, e.g. under ASan) OVS deletes every datapath flow, the
+# established one too, which is OVS's policy and not what is tested here:
+# the test then says so (upcall_flow_limit_kill).
+ovs-vsctl set Open_vSwitch . other_config:max-idle=1000
+kills0=$(flow_limit_kills)
 ip netns exec "$CTR_C" /usr/bin/python3 "$HERE/flow_storm.py" eth0 "$(mac_of "$CTR_C")" "$STOP" \
-  "$DIR/storm.count" "${DPX_STORM_RATE:-50000}" &
+  "$DIR/storm.count" "${DPX_STORM_RATE:-20000}" &
 STORM=$!
 BG_PIDS+=($STORM)
 at_exit "touch '$STOP'"
@@ -186,11 +198,20 @@ all_forwarded() {
   echo "established flow: dpxd received $a_rx packets from A, its megaflow counted $((f - f0)), sent $b_tx to B"
   ((f - f0 == a_rx && b_tx >= a_rx))
 }
-poll 100 all_forwarded || {
+killed() { (($(flow_limit_kills) > kills0)); }
+if poll 100 all_forwarded; then
+  all_forwarded
+elif poll 30 killed; then # OVS sums its coverage counters once a second
+  # Not a failure of what is tested: the queue overflowed for the
+  # established flow too, because OVS had deleted its megaflow.
+  all_forwarded || true
+  echo "NOTE: OVS deleted every datapath flow (flows above twice its dynamic flow limit of" \
+    "$(ovs-appctl upcall/show | sed -n 's/.*(limit \([0-9]*\)).*/\1/p' | head -n 1), after slow" \
+    "dumps), the established one too: its loss is not asserted in this run"
+else
   all_forwarded || true
   fail "the established flow lost packets in the storm (or its megaflow $UFID is gone)"
-}
-all_forwarded
+fi
 
 # The storm's port still receives.
 c_rx0=$(dpxd_port_count ctrc RX)
