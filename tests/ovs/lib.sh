@@ -175,6 +175,7 @@ start_dpxd() {
   # dpxd's pid, as `ip netns exec` and env replace themselves with dpxd.
   "${cmd[@]}" >>"$INST_DIR/dpxd.log" 2>&1 &
   echo $! >"$INST_DIR/dpxd.pid"
+  echo "$prefix" >"$INST_DIR/dpxd.prefix"
   poll 300 dpxctl show || fail "dpxd did not come up"
 }
 
@@ -184,6 +185,8 @@ dpxd_running() {
 
 stop_dpxd() {
   stop_pidfile dpxd
+  # DPDK leaves its runtime directory (config, memory segment lists) behind.
+  [[ ! -f $INST_DIR/dpxd.prefix ]] || rm -rf "/var/run/dpdk/$(cat "$INST_DIR/dpxd.prefix")"
 }
 
 start_vswitchd() {
