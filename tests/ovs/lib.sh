@@ -65,6 +65,11 @@ _lib_cleanup() {
     use_instance $d
     ((rc == 0)) || print_logs
     stop_instance
+    # A sanitizer build's findings fail the test.
+    if grep -qE "ERROR: [A-Za-z]+Sanitizer|runtime error:" "$INST_DIR"/*.log 2>/dev/null; then
+      grep -E -A 30 "ERROR: [A-Za-z]+Sanitizer|runtime error:" "$INST_DIR"/*.log | head -n 120
+      rc=1
+    fi
   done
   for ((i = ${#_AT_EXIT[@]} - 1; i >= 0; i--)); do eval "${_AT_EXIT[i]}" 2>/dev/null; done
   ((rc == 0)) && echo "PASS" || echo "FAILED (exit $rc)"
@@ -159,11 +164,18 @@ start_dpxd() {
   prefix=dpxovs$TAG$(basename "$INST_DIR")
   local cmd=("$DPXD" --no-huge --socket-mem 512 --pmd-cores $core --control-socket "$DPXD_SOCKET"
     --file-prefix "$prefix" --log-level info "$@")
+  # In sanitizer builds dpxd must exit with no finding (see _lib_cleanup),
+  # but DPDK 22.11's net_af_xdp leaks libxdp's 80-byte umem descriptor when
+  # it closes a port (tests/afxdp_test.cc): that one leak, not dpxd's, is
+  # suppressed.
+  echo "leak:xsk_umem__create" >"$INST_DIR/lsan.supp"
+  cmd=(env "LSAN_OPTIONS=${LSAN_OPTIONS:+$LSAN_OPTIONS:}suppressions=$INST_DIR/lsan.supp" "${cmd[@]}")
   [[ -z $INST_NS ]] || cmd=(ip netns exec "$INST_NS" "${cmd[@]}")
   # A simple command, not a function (which would run in a subshell): $! is
-  # dpxd's pid, as `ip netns exec` replaces itself with dpxd.
+  # dpxd's pid, as `ip netns exec` and env replace themselves with dpxd.
   "${cmd[@]}" >>"$INST_DIR/dpxd.log" 2>&1 &
   echo $! >"$INST_DIR/dpxd.pid"
+  echo "$prefix" >"$INST_DIR/dpxd.prefix"
   poll 300 dpxctl show || fail "dpxd did not come up"
 }
 
@@ -173,6 +185,8 @@ dpxd_running() {
 
 stop_dpxd() {
   stop_pidfile dpxd
+  # DPDK leaves its runtime directory (config, memory segment lists) behind.
+  [[ ! -f $INST_DIR/dpxd.prefix ]] || rm -rf "/var/run/dpdk/$(cat "$INST_DIR/dpxd.prefix")"
 }
 
 start_vswitchd() {
