@@ -88,7 +88,8 @@ class Port {
   // tso_segsz and l2/l3/l4_len: one large TCP segment still to be cut;
   // RTE_MBUF_F_TX_*_CKSUM: the L4 checksum field holds only the pseudo-header
   // sum). Before a batch goes to a port without the offload, the PMD does the
-  // work in software. Constant while the port is started.
+  // work in software. The PMD reads it once per tx batch: a vhost-user port's
+  // changes when its guest reconnects with other features.
   virtual uint64_t tx_offload_capa() const { return 0; }
   // Whether rx_burst() may return packets with such offload requests (or
   // chains of mbufs). A PMD that polls no such port skips every offload

@@ -67,6 +67,9 @@ class VhostPort final : public Port {
   // batch; tx_burst() refuses a packet whose request the current guest
   // cannot take.
   uint64_t tx_offload_capa() const override;
+  // A guest that negotiated HOST_TSO4 or CSUM sends large TCP segments and
+  // partial checksums, and frames over one mbuf arrive as chains.
+  bool rx_offloads() const override { return true; }
   void device_info(DeviceInfo* out) const override;
 
   // The attached device as PMDs see it, packed into one word so that a
