@@ -109,6 +109,12 @@ get_dpx_dp(const struct dpif *dpif)
  * netdev classes in netdev-dpx.c. */
 struct dpx_client *dpx_global_client(void);
 
+/* The datapath this process has open, or NULL (dpif-dpx.c). */
+struct dpx_dp *dpif_dpx_the_dp(void);
+
+/* Registers the ovs-appctl commands of dpif-dpx-appctl.c. */
+void dpif_dpx_appctl_register(void);
+
 /* Registers the netdev classes of netdev-dpx.c (from the constructor). */
 void netdev_dpx_register(void);
 
