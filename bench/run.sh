@@ -46,7 +46,7 @@ if [[ ! -f $build/CMakeCache.txt ]]; then
   cmake -S "$repo" -B "$build" "${gen[@]}" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 fi
 cmake --build "$build" -j"$(nproc)" --target dpxd dpxctl dpx-pcapgen \
-  key_extract_bench classifier_bench actions_bench
+  key_extract_bench classifier_bench actions_bench dpx-ovs-vswitchd
 
 # Another busy process on the PMD CPU would halve whatever runs there.
 echo "bench/run.sh: load average $(cut -d' ' -f1-3 /proc/loadavg)"

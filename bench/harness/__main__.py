@@ -16,9 +16,9 @@ import sys
 import tempfile
 import time
 
-from . import parse, report, scenarios
+from . import flowsetup, parse, report, scenarios
 from .measure import measure
-from .switches import Dpxd, OvsDpdk, Testpmd, run
+from .switches import Dpxd, DpxOvs, OvsDpdk, Testpmd, run
 
 # Rounds of alternation, seconds of warm-up and of measurement per sample.
 QUICK = {"rounds": 3, "warmup_s": 0.5, "window_s": 1.5, "micro_min_time": 0.05}
@@ -63,9 +63,9 @@ def machine(repo):
     }
 
 
-def make_pcap(pcapgen, workdir, case):
-    path = os.path.join(workdir, f"{case.key}.pcap")
-    cmd = [pcapgen, "--out", path, "--flows", str(case.flows), "--size", case.size]
+def make_pcap(pcapgen, workdir, case, flows=None, suffix=""):
+    path = os.path.join(workdir, f"{case.key}{suffix}.pcap")
+    cmd = [pcapgen, "--out", path, "--flows", str(flows or case.flows), "--size", case.size]
     if case.count:
         cmd += ["--count", str(case.count)]
     run(cmd, timeout=600)
@@ -82,6 +82,25 @@ class Spec:
         self.pcap_packets = packets
         self.openflow_rules = case.openflow_rules
         self.dp_flows = case.dp_flows
+        # Ports besides the source and the sink: (name, devargs, number).
+        self.extra_ports = []
+        # Packets of other pcap files some port will replay (pool sizing).
+        self.extra_packets = 0
+        self.storm_pcap = None
+
+
+# How each kind of case is measured (Case.kind).
+MEASURES = {"throughput": measure, "setup": flowsetup.measure_setup}
+
+
+def describe_sample(s):
+    if s.get("flows_per_s") is not None:
+        return (f"{s['flows_per_s']:,.0f} flows/s, established {s['est_storm_mpps']:.2f} Mpps "
+                f"during the storm ({s['est_alone_mpps']:.2f} before)")
+    if s.get("mpps") is None:
+        return "-"
+    cpp = s.get("cycles_per_packet")
+    return f"{s['mpps']:.2f} Mpps" + (f", {cpp:.0f} cycles/pkt" if cpp else "")
 
 
 def run_micro(build_dir, cpu, min_time, workdir):
@@ -121,11 +140,16 @@ def run_cases(cases, switches, factories, params, pcapgen, workdir, result):
             case.same_as = ""
         pcap, packets, mean = make_pcap(pcapgen, workdir, case)
         spec = Spec(case, pcap, packets)
+        if case.storm_flows:
+            spec.storm_pcap, spec.extra_packets, _ = make_pcap(
+                pcapgen, workdir, case, flows=case.storm_flows, suffix="-storm")
+            spec.extra_ports = [("sink2", scenarios.STORM_SINK_DEVARGS, scenarios.STORM_SINK)]
         result["cases"].append({
             "key": case.key, "scenario": case.scenario, "label": case.label,
             "flows": case.flows, "size": case.size, "pcap_packets": packets,
             "frame_bytes_mean": mean, "rules": len(case.openflow_rules),
-            "not_for": case.not_for, "same_as": case.same_as})
+            "not_for": case.not_for, "same_as": case.same_as, "kind": case.kind,
+            "storm_flows": case.storm_flows})
         if case.same_as:
             log(f"{case.key}: the same measurement as {case.same_as}")
             continue
@@ -135,14 +159,12 @@ def run_cases(cases, switches, factories, params, pcapgen, workdir, result):
                 if name in case.not_for:
                     continue
                 with factories[name]() as sw:
-                    s = measure(sw, case, spec, params["warmup_s"], params["window_s"])
+                    s = MEASURES[case.kind](sw, case, spec, params["warmup_s"],
+                                            params["window_s"])
                 s["round"] = rnd
                 result["samples"].append(s)
-                shown = f"{s['mpps']:.2f} Mpps" if s["mpps"] is not None else "-"
-                cpp = s["cycles_per_packet"]
-                log(f"{case.key} round {rnd + 1}/{params['rounds']} {name}: {shown}"
-                    + (f", {cpp:.0f} cycles/pkt" if cpp else "")
-                    + (f"  ERROR {s['error']}" if s["error"] else ""))
+                log(f"{case.key} round {rnd + 1}/{params['rounds']} {name}: "
+                    + describe_sample(s) + (f"  ERROR {s['error']}" if s["error"] else ""))
 
 
 def main(argv=None):
@@ -155,9 +177,12 @@ def main(argv=None):
         os.path.abspath(__file__)))))
     ap.add_argument("--out-dir", help="where benchmarks.md/.json and img/ go (default: REPO/docs)")
     ap.add_argument("--cpu", type=int, default=1, help="the CPU of every PMD")
-    ap.add_argument("--scenarios", default="1,2,3", help="comma-separated scenario numbers")
-    ap.add_argument("--switches", default="ovs,dpxd,testpmd",
-                    help="which switches, in the order they alternate")
+    ap.add_argument("--scenarios", default="1,2,3,6,4,7",
+                    help="comma-separated scenario numbers (9 comes with 1)")
+    ap.add_argument("--switches",
+                    help="which switches, in the order they alternate: ovs (OVS-DPDK), dpx "
+                    "(dpxd programmed by our ovs-vswitchd), dpxd (dpxd programmed by dpxctl), "
+                    "testpmd (default: ovs,dpx,testpmd with --quick, all four otherwise)")
     ap.add_argument("--rounds", type=int, help="override the number of rounds")
     ap.add_argument("--window", type=float, help="override the measurement window (s)")
     ap.add_argument("--no-micro", action="store_true", help="skip the micro-benchmarks")
@@ -203,16 +228,29 @@ def main(argv=None):
         cases += scenarios.scenario2(a.quick, MAX_DP_FLOWS)
     if 3 in wanted:
         cases += scenarios.scenario3(a.quick)
-    switches = [s for s in a.switches.split(",") if s]
+    if 6 in wanted:
+        cases += scenarios.scenario6(a.quick)
+    # The dpxctl-programmed dpxd is an extra row: the quick run leaves it
+    # out to stay under five minutes.
+    default_switches = "ovs,dpx,testpmd" if a.quick else "ovs,dpx,dpxd,testpmd"
+    switches = [s for s in (a.switches or default_switches).split(",") if s]
     factories = {
         "testpmd": lambda: Testpmd(cpu=a.cpu),
         "ovs": lambda: OvsDpdk(cpu=a.cpu),
+        "dpx": lambda: DpxOvs(a.build_dir, cpu=a.cpu),
         "dpxd": lambda: Dpxd(a.build_dir, cpu=a.cpu),
     }
+    unknown = set(switches) - set(factories)
+    if unknown:
+        sys.exit(f"harness: unknown switch(es) {', '.join(sorted(unknown))}")
+    if "dpx" in switches and not os.path.exists(os.path.join(a.build_dir, "ovs",
+                                                             "ovs-vswitchd")):
+        sys.exit("harness: <build>/ovs/ovs-vswitchd not found; build with DPX_BUILD_OVS=ON")
 
     result = {
         "generated": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-        "params": params, "machine": machine(a.repo), "cases": [], "samples": [],
+        "params": dict(params, switches=switches), "machine": machine(a.repo),
+        "cases": [], "samples": [],
     }
     # Traffic files and benchmark output live only as long as the run.
     with tempfile.TemporaryDirectory(prefix="dpxbench-") as workdir:

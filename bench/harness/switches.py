@@ -9,11 +9,18 @@ A switch reads its rates from its own counters:
   OvsDpdk   Debian's ovs-vswitchd-dpdk with its own ovsdb-server, run
             directory and database in a temporary directory (a system OVS,
             if there is one, is never touched), datapath_type=netdev
-  Dpxd      dpxd from the build tree, configured through dpxctl
+  DpxOvs    dpxd from the build tree programmed by our ovs-vswitchd
+            (<build>/ovs/ovs-vswitchd, datapath_type=dpx) with exactly the
+            OpenFlow rules OVS-DPDK gets: the comparison that counts
+  Dpxd      dpxd from the build tree, configured through dpxctl with the
+            megaflows OVS-DPDK would install (an extra row)
 
 Port numbers are the same everywhere: the source is port 1 (OpenFlow port
 for OVS, odp port for dpxd) and the sink port 2, so a scenario's rules are
-written once per switch kind and need no lookup of numbers.
+written once per switch kind and need no lookup of numbers. Scenarios with
+more ports (flow setup: a second source and sink) list them in the spec as
+(name, devargs, number); the source port is always added last, after the
+rules, because it starts sending as soon as it is up.
 """
 
 import concurrent.futures
@@ -46,6 +53,26 @@ def _die_with_harness():
 
 def spawn(cmd, **kw):
     return subprocess.Popen(cmd, preexec_fn=_die_with_harness, **kw)
+
+
+def remove_hugepage_files(prefix):
+    """Removes the hugepage files an EAL with --file-prefix `prefix` left.
+
+    dpxd and testpmd run --in-memory and leave none; ovs-vswitchd-dpdk maps
+    files named <prefix>map_N under the hugetlbfs mount, which stay (and
+    keep their pages) if it was killed. Only our own prefix is touched.
+    """
+    for mount in ("/dev/hugepages", "/mnt/huge"):
+        try:
+            names = os.listdir(mount)
+        except OSError:
+            continue
+        for n in names:
+            if n.startswith(prefix + "map_") or n == prefix + "map":
+                try:
+                    os.unlink(os.path.join(mount, n))
+                except OSError:
+                    pass
 
 
 class SwitchError(RuntimeError):
@@ -106,9 +133,10 @@ class Switch:
 
     Subclasses implement start(spec), counters(), pmd_clear(), pmd_cycles()
     and stop(). counters() returns {"sink_tx": n, "src_rx": n, "flows": n,
-    "misses": n} read from the switch's own statistics (flows: datapath
-    flows, misses: datapath lookups that missed or were lost; neither for
-    testpmd); pmd_cycles() returns the PMD's processing cycles per packet
+    "misses": n, "lost": n, "ports": {...}} read from the switch's own
+    statistics (flows: datapath flows, misses: datapath lookups that missed
+    or were lost, lost: those lost, ports: every port's counters by name as
+    parse.dpctl_show gives them; none of these for testpmd); pmd_cycles() returns the PMD's processing cycles per packet
     since pmd_clear(), or None where the switch has no such counter. All of
     them are called from the harness's one thread; stop() may be called more
     than once and after a failed start().
@@ -130,6 +158,7 @@ class Switch:
             self.stop()
         finally:
             shutil.rmtree(self.dir, ignore_errors=True)
+            remove_hugepage_files(self.prefix)
         return False
 
     def alive(self):
@@ -141,6 +170,10 @@ class Switch:
 
     def describe_failure(self):
         return ""
+
+    def memory_pids(self):
+        """Every process of this switch whose memory scenario 9 counts."""
+        return [p for p in (self.pid(),) if p]
 
 
 class Testpmd(Switch):
@@ -235,6 +268,16 @@ class Testpmd(Switch):
         stop_process(self.proc)
 
 
+def _dp_counters(text):
+    """counters() of a switch that prints `dpctl/show -s`-style text."""
+    d = parse.dpctl_show(text)
+    ports = d["ports"]
+    lk = d["lookups"] or {}
+    return {"sink_tx": ports["sink"]["tx_packets"], "src_rx": ports["src"]["rx_packets"],
+            "flows": d["flows"], "misses": lk.get("missed", 0) + lk.get("lost", 0),
+            "lost": lk.get("lost", 0), "ports": ports}
+
+
 class OvsDpdk(Switch):
     """Debian's ovs-vswitchd-dpdk (OVS 3.1, DPDK 22.11) on its own database.
 
@@ -250,6 +293,7 @@ class OvsDpdk(Switch):
     label = "OVS-DPDK 3.1"
     VSWITCHD = "/usr/lib/openvswitch-switch-dpdk/ovs-vswitchd-dpdk"
     SCHEMA = "/usr/share/openvswitch/vswitch.ovsschema"
+    DATAPATH_TYPE = "netdev"
 
     def __init__(self, **kw):
         super().__init__(**kw)
@@ -269,6 +313,19 @@ class OvsDpdk(Switch):
     def appctl(self, *args):
         return run(["ovs-appctl", "-t", self.ctl, *args], env=self.env, timeout=60)
 
+    def ofctl(self, *args, timeout=120):
+        return run(["ovs-ofctl", *args], env=self.env, timeout=timeout)
+
+    def _other_config(self):
+        return ["other_config:dpdk-init=true",
+                f"other_config:pmd-cpu-mask={1 << self.cpu:#x}",
+                f'other_config:dpdk-extra="--file-prefix={self.prefix} --no-pci"']
+
+    def _vswitchd_cmd(self):
+        d = self.dir
+        return [self.VSWITCHD, self.db_sock, f"--pidfile={d}/ovs-vswitchd.pid",
+                f"--unixctl={self.ctl}", f"--log-file={d}/ovs-vswitchd.log"]
+
     def start(self, spec):
         d = self.dir
         run(["ovsdb-tool", "create", f"{d}/conf.db", self.SCHEMA], env=self.env)
@@ -280,27 +337,27 @@ class OvsDpdk(Switch):
             env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         wait_for(lambda: os.path.exists(f"{d}/db.sock"), "ovsdb-server socket")
         self.vsctl("--no-wait", "init")
-        self.vsctl("--no-wait", "set", "Open_vSwitch", ".",
-                   "other_config:dpdk-init=true",
-                   f"other_config:pmd-cpu-mask={1 << self.cpu:#x}",
-                   f'other_config:dpdk-extra="--file-prefix={self.prefix} --no-pci"')
-        self.vswitchd = spawn(
-            [self.VSWITCHD, self.db_sock, f"--pidfile={d}/ovs-vswitchd.pid",
-             f"--unixctl={self.ctl}", f"--log-file={d}/ovs-vswitchd.log"],
-            env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.vsctl("--no-wait", "set", "Open_vSwitch", ".", *self._other_config())
+        self.vswitchd = spawn(self._vswitchd_cmd(), env=self.env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         # Without --no-wait, ovs-vsctl returns once ovs-vswitchd applied it.
-        self.vsctl("add-br", "br0", "--", "set", "bridge", "br0", "datapath_type=netdev",
-                   "fail_mode=secure")
-        self._add_port("sink", SINK_DEVARGS, SINK_PORT)
-        run(["ovs-ofctl", "del-flows", "br0"], env=self.env)
+        self.vsctl("add-br", "br0", "--", "set", "bridge", "br0",
+                   f"datapath_type={self.DATAPATH_TYPE}", "fail_mode=secure")
+        self.add_port("sink", SINK_DEVARGS, SINK_PORT)
+        for name, devargs, ofport in getattr(spec, "extra_ports", ()):
+            self.add_port(name, devargs, ofport)
+        self.ofctl("del-flows", "br0")
         flows = os.path.join(d, "flows.txt")
         with open(flows, "w") as f:
             f.write("\n".join(spec.openflow_rules) + "\n")
-        run(["ovs-ofctl", "add-flows", "br0", flows], env=self.env, timeout=600)
+        t0 = time.monotonic()
+        self.ofctl("add-flows", "br0", flows, timeout=900)
+        self.rules_s = time.monotonic() - t0
         # The source last: it starts sending as soon as it is up.
-        self._add_port("src", src_devargs(spec.pcap), SRC_PORT)
+        self.add_port("src", src_devargs(spec.pcap), SRC_PORT)
 
-    def _add_port(self, name, devargs, ofport):
+    def add_port(self, name, devargs, ofport):
+        """Adds a DPDK port (dpxd: the ethdev the devargs name) as OpenFlow port ofport."""
         self.vsctl("add-port", "br0", name, "--", "set", "interface", name, "type=dpdk",
                    f"options:dpdk-devargs={devargs}", f"ofport_request={ofport}")
         err = self.vsctl("get", "interface", name, "error").strip()
@@ -308,11 +365,7 @@ class OvsDpdk(Switch):
             raise SwitchError(f"OVS could not add {name}: {err}")
 
     def counters(self):
-        d = parse.dpctl_show(self.appctl("dpctl/show", "-s"))
-        ports = d["ports"]
-        lk = d["lookups"] or {}
-        return {"sink_tx": ports["sink"]["tx_packets"], "src_rx": ports["src"]["rx_packets"],
-                "flows": d["flows"], "misses": lk.get("missed", 0) + lk.get("lost", 0)}
+        return _dp_counters(self.appctl("dpctl/show", "-s"))
 
     def pmd_clear(self):
         self.appctl("dpif-netdev/pmd-stats-clear")
@@ -331,29 +384,32 @@ class OvsDpdk(Switch):
     def describe_failure(self):
         return log_tail(f"{self.dir}/ovs-vswitchd.log")
 
-    def stop(self):
+    def _stop_ovs(self):
         if self.alive():
             try:
                 run(["ovs-appctl", "-t", self.ctl, "exit"], env=self.env, timeout=30,
                     check=False)
                 self.vswitchd.wait(timeout=15)
-            except subprocess.TimeoutExpired:
+            except (SwitchError, subprocess.TimeoutExpired):
                 pass
         stop_process(self.vswitchd)
         stop_process(self.ovsdb)
+
+    def stop(self):
+        self._stop_ovs()
 
 
 class Dpxd(Switch):
     """dpxd from the build tree, configured with dpxctl.
 
-    Until the OVS control plane drives dpxd, the scenario's forwarding
-    decision is given as datapath flows (the megaflows OVS would install),
-    put with `dpxctl add-flow`. The PMD busy-polls (--pmd-sleep-max-us 0)
-    as OVS-DPDK's does by default.
+    The scenario's forwarding decision is given as datapath flows (the
+    megaflows OVS would install), put with `dpxctl add-flow`. The PMD
+    busy-polls (--pmd-sleep-max-us 0) as OVS-DPDK's does by default.
+    DpxOvs uses launch() alone and leaves ports and flows to ovs-vswitchd.
     """
 
     name = "dpxd"
-    label = "dpxd"
+    label = "dpxd (dpxctl)"
 
     def __init__(self, build_dir, **kw):
         super().__init__(**kw)
@@ -366,22 +422,28 @@ class Dpxd(Switch):
     def dpxctl(self, *args, timeout=60):
         return run([self.dpxctl_bin, "--socket", self.sock, *args], timeout=timeout)
 
-    def start(self, spec):
-        # The pcap port keeps every packet of the file in an mbuf
-        # (infinite_rx), so the pool grows with the file.
-        mbufs = max(32768, spec.pcap_packets + 32768)
+    def launch(self, spec, flow_limit):
+        """Starts dpxd with no port and waits for its control socket."""
+        # The pcap ports keep every packet of their files in mbufs
+        # (infinite_rx), so the pool grows with the files.
+        mbufs = max(32768, spec.pcap_packets + getattr(spec, "extra_packets", 0) + 32768)
         socket_mem = 512 + mbufs * 2560 // (1 << 20)
         cmd = [self.dpxd, "--pmd-cores", str(self.cpu), "--control-core", "0",
                "--pmd-sleep-max-us", "0", "--control-socket", self.sock,
                "--file-prefix", self.prefix, "--socket-mem", str(socket_mem),
-               "--mbufs", str(mbufs), "--flow-limit", str(max(200000, 2 * len(spec.dp_flows))),
+               "--mbufs", str(mbufs), "--flow-limit", str(flow_limit),
                "--log-level", "warning", "--", "--no-pci"]
         with open(self.log, "w") as log:
             self.proc = spawn(cmd, stdout=log, stderr=subprocess.STDOUT)
         wait_for(lambda: not self.alive() or self.dpxctl("show"), "dpxd control socket")
         if not self.alive():
             raise SwitchError("dpxd exited: " + log_tail(self.log))
+
+    def start(self, spec):
+        self.launch(spec, max(200000, 2 * len(spec.dp_flows)))
         self.dpxctl("add-port", "sink", "dpdk", SINK_DEVARGS, "--port-no", str(SINK_PORT))
+        for name, devargs, port_no in getattr(spec, "extra_ports", ()):
+            self.dpxctl("add-port", name, "dpdk", devargs, "--port-no", str(port_no))
         # One dpxctl process per flow; a few at a time, since most of the
         # cost is starting the process, not dpxd's work.
         with concurrent.futures.ThreadPoolExecutor(max_workers=4) as pool:
@@ -392,11 +454,7 @@ class Dpxd(Switch):
                     "--port-no", str(SRC_PORT))
 
     def counters(self):
-        d = parse.dpctl_show(self.dpxctl("show"))
-        ports = d["ports"]
-        lk = d["lookups"] or {}
-        return {"sink_tx": ports["sink"]["tx_packets"], "src_rx": ports["src"]["rx_packets"],
-                "flows": d["flows"], "misses": lk.get("missed", 0) + lk.get("lost", 0)}
+        return _dp_counters(self.dpxctl("show"))
 
     def pmd_clear(self):
         self.dpxctl("pmd-stats-clear")
@@ -418,3 +476,73 @@ class Dpxd(Switch):
 
     def stop(self):
         stop_process(self.proc)
+
+
+class DpxOvs(OvsDpdk):
+    """dpxd programmed by our ovs-vswitchd: datapath_type=dpx.
+
+    The same ovsdb-server set-up, bridge, `dpdk` ports with the same
+    dpdk-devargs and the same `ovs-ofctl add-flows` text as OvsDpdk; only
+    the ovs-vswitchd binary (<build>/ovs/ovs-vswitchd, OVS 3.1 with the dpx
+    dpif provider) and the datapath type differ. The provider passes each
+    port's dpdk-devargs to dpxd (ovs/netdev-dpx.c), and megaflows reach dpxd
+    through upcalls, as in OVS-DPDK. dpxd is started first, with the same
+    options as the dpxctl row, on its own socket (DPXD_SOCKET). Counters are
+    dpxd's own (`dpxctl show`, `dpxctl pmd-stats-show`); the memory of this
+    switch is dpxd's plus ovs-vswitchd's.
+    """
+
+    name = "dpx"
+    label = "dpxd (OVS)"
+
+    def __init__(self, build_dir, **kw):
+        super().__init__(**kw)
+        self.VSWITCHD = os.path.join(build_dir, "ovs", "ovs-vswitchd")
+        self.dp = Dpxd(build_dir, cpu=self.cpu)
+        self.dp.prefix = self.prefix + "dp"
+        self.env["DPXD_SOCKET"] = self.dp.sock
+
+    def _other_config(self):
+        return []
+
+    def _vswitchd_cmd(self):
+        return super()._vswitchd_cmd() + ["--disable-system"]
+
+    def start(self, spec):
+        # OVS's own flow limit (other_config:flow-limit, 200,000) bounds the
+        # megaflows; dpxd's table must not refuse before it.
+        self.dp.launch(spec, 400000)
+        super().start(spec)
+
+    def counters(self):
+        return self.dp.counters()
+
+    def pmd_clear(self):
+        self.dp.pmd_clear()
+
+    def pmd_cycles(self):
+        return self.dp.pmd_cycles()
+
+    def alive(self):
+        return super().alive() and self.dp.alive()
+
+    def pid(self):
+        return self.dp.pid()
+
+    def memory_pids(self):
+        return [p for p in (self.dp.pid(), super().pid()) if p]
+
+    def describe_failure(self):
+        return ("ovs-vswitchd.log:\n" + log_tail(f"{self.dir}/ovs-vswitchd.log", 20)
+                + "dpxd:\n" + self.dp.describe_failure())
+
+    def stop(self):
+        self._stop_ovs()
+        self.dp.stop()
+
+    def __exit__(self, *exc):
+        try:
+            super().__exit__(*exc)
+        finally:
+            self.dp.__exit__(*exc)
+        return False

@@ -11,7 +11,7 @@ import subprocess
 import tempfile
 import unittest
 
-from . import parse, report, scenarios, summary
+from . import flowsetup, measure, parse, report, scenarios, summary
 
 TESTPMD = """\
 testpmd> show port stats all
@@ -288,11 +288,12 @@ class SummaryTest(unittest.TestCase):
 class ReportTest(unittest.TestCase):
     def test_table_cells(self):
         result = {
+            "params": {"switches": ["ovs", "dpx", "testpmd"]},
             "cases": [{"key": "c", "scenario": 1, "label": "1", "not_for": {"ovs": "why"},
                        "frame_bytes_mean": 60}],
             "samples": [
-                {"case": "c", "switch": "dpxd", "mpps": 20.0, "cycles_per_packet": 110.0},
-                {"case": "c", "switch": "dpxd", "mpps": 22.0, "cycles_per_packet": 100.0},
+                {"case": "c", "switch": "dpx", "mpps": 20.0, "cycles_per_packet": 110.0},
+                {"case": "c", "switch": "dpx", "mpps": 22.0, "cycles_per_packet": 100.0},
                 {"case": "c", "switch": "testpmd", "mpps": None, "cycles_per_packet": None,
                  "error": "testpmd exited"},
             ],
@@ -300,11 +301,74 @@ class ReportTest(unittest.TestCase):
         report.summarize_result(result)
         notes = []
         table = report.throughput_table(result, 1, "Microflows", notes)
+        self.assertNotIn("dpxctl", table.splitlines()[0])
         row = table.splitlines()[2]
         self.assertIn("| 1 | failed[^1] | n/a[^2] | 21.00 (20.00–22.00) |", row)
         self.assertIn("| 105 |", row)
         self.assertEqual(notes, ["1, testpmd io (ceiling) failed: testpmd exited",
                                  "1, OVS-DPDK 3.1: why."])
+
+    def test_ratio_is_ovs_programmed_dpxd_over_ovs(self):
+        result = {
+            "params": {"switches": ["ovs", "dpx", "dpxd"]},
+            "cases": [{"key": "c", "scenario": 1, "label": "1", "not_for": {},
+                       "frame_bytes_mean": 60}],
+            "samples": [{"case": "c", "switch": sw, "mpps": v, "cycles_per_packet": None}
+                        for sw, v in (("ovs", 10.0), ("dpx", 25.0), ("dpxd", 30.0),
+                                      ("ovs", 10.0), ("dpx", 15.0), ("dpxd", 30.0))],
+        }
+        e = report.summarize_result(result)["c"]
+        self.assertAlmostEqual(e["dpx_over_ovs"]["of_medians"], 2.0)
+        self.assertAlmostEqual(e["dpx_over_ovs"]["round_min"], 1.5)
+        self.assertAlmostEqual(e["dpxd_over_ovs"]["of_medians"], 3.0)
+        row = report.throughput_table(result, 1, "Microflows", []).splitlines()[2]
+        self.assertIn("| **2.00** (1.50–2.50) | **3.00** (3.00–3.00) |", row)
+
+    def test_setup_table(self):
+        base = {"case": "s", "est_alone_mpps": 20.0, "est_after_mpps": 10.0, "misses": 9000,
+                "lost": 0, "flows_set_up": 9000, "setup_s": 1.0}
+        result = {
+            "params": {"switches": ["ovs", "dpx"]},
+            "cases": [{"key": "s", "scenario": 6, "label": "9,000 new", "kind": "setup"}],
+            "samples": [dict(base, switch="ovs", flows_per_s=9000.0, est_storm_mpps=5.0),
+                        dict(base, switch="dpx", flows_per_s=18000.0, est_storm_mpps=10.0),
+                        {"case": "s", "switch": "ovs", "error": "boom"}],
+        }
+        table = report.setup_table(result)
+        self.assertIn("| OVS-DPDK 3.1 | 9,000 |", table)
+        self.assertIn("| dpxd (OVS) | 18,000 |", table)
+        # The failed second OVS round has no dpx round to pair with.
+        self.assertIn("set-up rate **2.00** (2.00–2.00), established flow during the storm "
+                      "**2.00** (2.00–2.00).", table)
+
+
+class StormTest(unittest.TestCase):
+    """flowsetup.storm_timeline: the span is from the last poll at the base
+    flow count to the first poll with every storm flow."""
+
+    def test_full_storm(self):
+        polls = [(0.0, 1, 0, 0, 0), (0.1, 1, 1000, 0, 0), (0.2, 1, 2000, 5, 0),
+                 (0.3, 500, 2500, 600, 1), (0.5, 1001, 3000, 1200, 3), (0.6, 1001, 4000, 1200, 3)]
+        t = flowsetup.storm_timeline(polls, 1, 1000)
+        self.assertEqual(t["flows_set_up"], 1000)
+        self.assertAlmostEqual(t["setup_s"], 0.3)
+        self.assertAlmostEqual(t["flows_per_s"], 1000 / 0.3)
+        self.assertAlmostEqual(t["est_storm_mpps"], 1000 / 0.3 / 1e6)
+        self.assertEqual((t["misses"], t["lost"]), (1195, 3))
+
+    def test_storm_that_stops_short(self):
+        polls = [(0.0, 1, 0, 0, 0), (1.0, 400, 10, 0, 0), (2.0, 700, 20, 0, 0),
+                 (9.0, 700, 90, 0, 0)]
+        t = flowsetup.storm_timeline(polls, 1, 1000)
+        self.assertEqual(t["flows_set_up"], 699)
+        self.assertAlmostEqual(t["setup_s"], 2.0)
+
+    def test_no_rise_is_an_error(self):
+        with self.assertRaises(ValueError):
+            flowsetup.storm_timeline([(0.0, 1, 0, 0, 0), (1.0, 1, 5, 0, 0)], 1, 10)
+        # A rise already in the first poll has no "before" to start from.
+        with self.assertRaises(ValueError):
+            flowsetup.storm_timeline([(0.0, 5, 0, 0, 0), (1.0, 9, 5, 0, 0)], 1, 10)
 
 
 class ScenarioTest(unittest.TestCase):
@@ -336,6 +400,18 @@ class ScenarioTest(unittest.TestCase):
             checked += 1
         self.assertGreater(checked, 70)
 
+    def test_storm_rules_one_per_microflow_to_the_second_sink(self):
+        (c,) = scenarios.scenario6(quick=True)
+        self.assertEqual(c.openflow_rules[0], "in_port=1,actions=output:2")
+        storm = c.openflow_rules[1:]
+        self.assertEqual(len(storm), scenarios.STORM_FLOWS)
+        # Below OVS's initial flow limit of 10,000 datapath flows.
+        self.assertLess(scenarios.STORM_FLOWS + 1, 10000)
+        self.assertEqual(storm[5], "in_port=3,udp,nw_src=10.1.0.0,nw_dst=10.0.0.1,"
+                                   "tp_src=1029,tp_dst=5001,actions=output:4")
+        self.assertEqual(len(set(storm)), len(storm))
+        self.assertEqual(set(c.not_for), {"dpxd", "testpmd"})
+
     def test_exact_rules(self):
         of, dp = scenarios.exact_5tuple_rules(64513)
         self.assertEqual(of[64512], "in_port=1,udp,nw_src=10.1.0.1,nw_dst=10.0.0.1,"
@@ -362,6 +438,14 @@ class ScenarioTest(unittest.TestCase):
 
 
 class MemTest(unittest.TestCase):
+    def test_memory_mib_sums_processes(self):
+        one = measure.memory_mib([os.getpid()])
+        two = measure.memory_mib([os.getpid(), os.getpid()])
+        self.assertGreater(one[0], 1)
+        self.assertAlmostEqual(two[0], 2 * one[0], delta=one[0] * 0.1)
+        self.assertEqual(measure.memory_mib([]), (None, None))
+        self.assertEqual(measure.memory_mib([2 ** 22 + 12345]), (None, None))
+
     def test_fields(self):
         status = "Name:\tdpxd\nVmRSS:\t  123456 kB\nThreads:\t5\n"
         self.assertEqual(parse.meminfo_field_kb(status, "VmRSS"), 123456)
