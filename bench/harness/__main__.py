@@ -16,7 +16,7 @@ import sys
 import tempfile
 import time
 
-from . import flowsetup, parse, report, scenarios
+from . import flowsetup, parse, report, scenarios, vxlan
 from .measure import measure
 from .switches import Dpxd, DpxOvs, OvsDpdk, Testpmd, run
 
@@ -87,6 +87,7 @@ class Spec:
         # Packets of other pcap files some port will replay (pool sizing).
         self.extra_packets = 0
         self.storm_pcap = None
+        self.tunnel = case.tunnel
 
 
 # How each kind of case is measured (Case.kind).
@@ -139,6 +140,10 @@ def run_cases(cases, switches, factories, params, pcapgen, workdir, result):
         if case.same_as not in measured:
             case.same_as = ""
         pcap, packets, mean = make_pcap(pcapgen, workdir, case)
+        if case.tunnel == "decap":
+            inner, pcap = pcap, pcap.replace(".pcap", "-vxlan.pcap")
+            vxlan.wrap_pcap(inner, pcap)
+            mean += 50
         spec = Spec(case, pcap, packets)
         if case.storm_flows:
             spec.storm_pcap, spec.extra_packets, _ = make_pcap(
@@ -149,7 +154,7 @@ def run_cases(cases, switches, factories, params, pcapgen, workdir, result):
             "flows": case.flows, "size": case.size, "pcap_packets": packets,
             "frame_bytes_mean": mean, "rules": len(case.openflow_rules),
             "not_for": case.not_for, "same_as": case.same_as, "kind": case.kind,
-            "storm_flows": case.storm_flows})
+            "storm_flows": case.storm_flows, "tunnel": case.tunnel})
         if case.same_as:
             log(f"{case.key}: the same measurement as {case.same_as}")
             continue
@@ -228,6 +233,8 @@ def main(argv=None):
         cases += scenarios.scenario2(a.quick, MAX_DP_FLOWS)
     if 3 in wanted:
         cases += scenarios.scenario3(a.quick)
+    if 4 in wanted:
+        cases += scenarios.scenario4(a.quick)
     if 6 in wanted:
         cases += scenarios.scenario6(a.quick)
     # The dpxctl-programmed dpxd is an extra row: the quick run leaves it

@@ -36,6 +36,7 @@ class Case:
     same_as: str = ""     # key of an identical case whose samples this row reuses
     kind: str = "throughput"  # which measurement: "throughput" or "setup" (scenario 6)
     storm_flows: int = 0  # scenario 6: new microflows in the storm source's file
+    tunnel: str = ""      # scenario 4: "decap" (the file is VXLAN) or "encap"
 
 
 def microflow(i):
@@ -207,10 +208,22 @@ def scenario6(quick):
     return [c]
 
 
+def scenario4(quick):
+    """VXLAN, 64-byte inner frames, 1,000 inner microflows (harness/vxlan.py)."""
+    from . import vxlan
+    cases = []
+    for direction, label in (("decap", "decap: VXLAN in, inner frame to a local port"),
+                             ("encap", "encap: local port into VXLAN")):
+        c = Case(4, f"s4-vxlan-{direction}", label, 1000, tunnel=direction,
+                 openflow_rules=vxlan.rules(direction, SINK, ovs_native=False))
+        c.not_for["dpxd"] = "the tunnel rows are programmed through ovs-vswitchd only"
+        c.not_for["testpmd"] = "testpmd io forwarding does no encapsulation"
+        cases.append(c)
+    return cases
+
+
 # Rows of scenarios this version cannot measure yet, and why.
 NOT_YET = [
-    (4, "VXLAN decap to a local port / encap from a local port",
-     "dpxd has VXLAN now (tunnels/); the harness does not drive tunnel ports yet"),
     (5, "v2v: two vhost-user ports looped through testpmd virtio-user",
      "dpxd has no vhost-user ports yet (vhost/)"),
     (7, "Containers: iperf3 TCP/UDP between namespaces (Linux bridge, macvlan, OVS AF_XDP, "

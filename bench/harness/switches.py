@@ -33,7 +33,7 @@ import tempfile
 import threading
 import time
 
-from . import parse
+from . import parse, vxlan
 
 SRC_PORT = 1
 SINK_PORT = 2
@@ -303,6 +303,7 @@ class OvsDpdk(Switch):
         self.ctl = f"{d}/ovs-vswitchd.ctl"
         self.ovsdb = None
         self.vswitchd = None
+        self.netns = None
 
     # A port OVS cannot configure leaves ovs-vsctl waiting for an OpenFlow
     # port number until this timeout.
@@ -326,8 +327,28 @@ class OvsDpdk(Switch):
         return [self.VSWITCHD, self.db_sock, f"--pidfile={d}/ovs-vswitchd.pid",
                 f"--unixctl={self.ctl}", f"--log-file={d}/ovs-vswitchd.log"]
 
+    # OVS-DPDK tunnels natively (tnl_push/tnl_pop): it needs the VTEP
+    # address on the bridge's tap port and one underlay rule more.
+    NATIVE_TUNNEL = True
+
+    def _tunnel_before_ports(self, tunnel):
+        """Scenario 4, OVS-DPDK: VTEP address on the bridge's LOCAL tap (in
+        ovs-vswitchd's own network namespace), the remote's MAC in OVS's
+        tunnel neighbour table."""
+        ns = ["ip", "netns", "exec", self.netns]
+        run(ns + ["ip", "addr", "add", f"{vxlan.LOCAL_VTEP}/{vxlan.VTEP_PLEN}", "dev", "br0"])
+        run(ns + ["ip", "link", "set", "br0", "up"])
+        # OVS learns the connected route from the kernel of its namespace;
+        # wait for it before the neighbour entry, which needs the route.
+        wait_for(lambda: vxlan.LOCAL_VTEP in self.appctl("ovs/route/show"), "OVS route to the VTEP")
+        self.appctl("tnl/arp/set", "br0", vxlan.REMOTE_VTEP, vxlan.REMOTE_MAC)
+
+    def _tunnel_after_ports(self, tunnel):
+        pass
+
     def start(self, spec):
         d = self.dir
+        tunnel = getattr(spec, "tunnel", None)
         run(["ovsdb-tool", "create", f"{d}/conf.db", self.SCHEMA], env=self.env)
         # Children in the foreground (no --detach), so they are ours to reap.
         self.ovsdb = spawn(
@@ -337,24 +358,45 @@ class OvsDpdk(Switch):
             env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         wait_for(lambda: os.path.exists(f"{d}/db.sock"), "ovsdb-server socket")
         self.vsctl("--no-wait", "init")
-        self.vsctl("--no-wait", "set", "Open_vSwitch", ".", *self._other_config())
-        self.vswitchd = spawn(self._vswitchd_cmd(), env=self.env,
+        if self._other_config():
+            self.vsctl("--no-wait", "set", "Open_vSwitch", ".", *self._other_config())
+        cmd = self._vswitchd_cmd()
+        if tunnel and self.NATIVE_TUNNEL:
+            # The bridge's tap gets the VTEP address: in a namespace of its
+            # own, so the host's routing never sees it.
+            self.netns = f"dpxbench{os.getpid()}{self.name}"
+            run(["ip", "netns", "add", self.netns])
+            cmd = ["ip", "netns", "exec", self.netns] + cmd
+        self.vswitchd = spawn(cmd, env=self.env,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         # Without --no-wait, ovs-vsctl returns once ovs-vswitchd applied it.
-        self.vsctl("add-br", "br0", "--", "set", "bridge", "br0",
-                   f"datapath_type={self.DATAPATH_TYPE}", "fail_mode=secure")
+        br = ["add-br", "br0", "--", "set", "bridge", "br0",
+              f"datapath_type={self.DATAPATH_TYPE}", "fail_mode=secure"]
+        if tunnel and self.NATIVE_TUNNEL:
+            br.append(f"other_config:hwaddr={vxlan.UNDERLAY_MAC}")
+        self.vsctl(*br)
+        if tunnel and self.NATIVE_TUNNEL:
+            self._tunnel_before_ports(tunnel)
         self.add_port("sink", SINK_DEVARGS, SINK_PORT)
         for name, devargs, ofport in getattr(spec, "extra_ports", ()):
             self.add_port(name, devargs, ofport)
+        rules = list(spec.openflow_rules)
+        if tunnel:
+            self.vsctl("add-port", "br0", "vx", "--", "set", "interface", "vx", "type=vxlan",
+                       f"options:remote_ip={vxlan.REMOTE_VTEP}", f"options:key={vxlan.VNI}",
+                       f"ofport_request={vxlan.TUNNEL_OFPORT}")
+            rules = vxlan.rules(tunnel, SINK_PORT, self.NATIVE_TUNNEL)
         self.ofctl("del-flows", "br0")
         flows = os.path.join(d, "flows.txt")
         with open(flows, "w") as f:
-            f.write("\n".join(spec.openflow_rules) + "\n")
+            f.write("\n".join(rules) + "\n")
         t0 = time.monotonic()
         self.ofctl("add-flows", "br0", flows, timeout=900)
         self.rules_s = time.monotonic() - t0
         # The source last: it starts sending as soon as it is up.
         self.add_port("src", src_devargs(spec.pcap), SRC_PORT)
+        if tunnel:
+            self._tunnel_after_ports(tunnel)
 
     def add_port(self, name, devargs, ofport):
         """Adds a DPDK port (dpxd: the ethdev the devargs name) as OpenFlow port ofport."""
@@ -394,6 +436,9 @@ class OvsDpdk(Switch):
                 pass
         stop_process(self.vswitchd)
         stop_process(self.ovsdb)
+        if self.netns:
+            run(["ip", "netns", "del", self.netns], check=False)
+            self.netns = None
 
     def stop(self):
         self._stop_ovs()
@@ -494,6 +539,7 @@ class DpxOvs(OvsDpdk):
 
     name = "dpx"
     label = "dpxd (OVS)"
+    DATAPATH_TYPE = "dpx"
 
     def __init__(self, build_dir, **kw):
         super().__init__(**kw)
@@ -502,8 +548,20 @@ class DpxOvs(OvsDpdk):
         self.dp.prefix = self.prefix + "dp"
         self.env["DPXD_SOCKET"] = self.dp.sock
 
+    NATIVE_TUNNEL = False
+
     def _other_config(self):
         return []
+
+    def _tunnel_after_ports(self, tunnel):
+        """Scenario 4, dpxd: its own underlay, through dpxctl (ovs-vswitchd
+        does not configure it). Decap: the VTEP on the source port, where
+        the VXLAN packets arrive; encap: on the sink, the route's port, with
+        the remote's MAC as a static neighbour."""
+        port = "src" if tunnel == "decap" else "sink"
+        self.dp.dpxctl("tnl-ip", "add", f"{vxlan.LOCAL_VTEP}/{vxlan.VTEP_PLEN}", port)
+        if tunnel == "encap":
+            self.dp.dpxctl("neigh", "set", port, vxlan.REMOTE_VTEP, vxlan.REMOTE_MAC)
 
     def _vswitchd_cmd(self):
         return super()._vswitchd_cmd() + ["--disable-system"]

@@ -11,7 +11,7 @@ import subprocess
 import tempfile
 import unittest
 
-from . import flowsetup, measure, parse, report, scenarios, summary
+from . import flowsetup, measure, parse, report, scenarios, summary, vxlan
 
 TESTPMD = """\
 testpmd> show port stats all
@@ -340,6 +340,48 @@ class ReportTest(unittest.TestCase):
         # The failed second OVS round has no dpx round to pair with.
         self.assertIn("set-up rate **2.00** (2.00–2.00), established flow during the storm "
                       "**2.00** (2.00–2.00).", table)
+
+
+class VxlanTest(unittest.TestCase):
+    """The decap traffic file: every frame wrapped in a valid VXLAN header."""
+
+    def test_wrap_pcap(self):
+        inner = [bytes(range(60)), bytes(range(100, 164))]
+        with tempfile.TemporaryDirectory() as d:
+            src, out = os.path.join(d, "in.pcap"), os.path.join(d, "out.pcap")
+            with open(src, "wb") as f:
+                f.write(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1))
+                for i, fr in enumerate(inner):
+                    f.write(struct.pack("<IIII", 7, i, len(fr), len(fr)) + fr)
+            self.assertEqual(vxlan.wrap_pcap(src, out), 2)
+            with open(out, "rb") as f:
+                data = f.read()
+        self.assertEqual(parse.pcap_frame_lengths(data), [110, 114])
+        pkt = data[24 + 16:24 + 16 + 110]
+        self.assertEqual(pkt[:6], bytes.fromhex("027063617000"))
+        self.assertEqual(pkt[12:14], b"\x08\x00")
+        ip = pkt[14:34]
+        self.assertEqual(vxlan.ipv4_checksum(ip), 0)  # a valid header sums to 0xffff
+        self.assertEqual(struct.unpack("!H", ip[2:4])[0], 96)
+        self.assertEqual(ip[12:16], bytes([198, 18, 0, 2]))
+        self.assertEqual(ip[16:20], bytes([198, 18, 0, 1]))
+        sport, dport, ulen, csum = struct.unpack("!HHHH", pkt[34:42])
+        self.assertEqual((sport, dport, ulen, csum), (49152, 4789, 76, 0))
+        self.assertEqual(pkt[42:50], bytes.fromhex("0800000000002a00"))
+        self.assertEqual(pkt[50:], inner[0])
+        second = data[24 + 16 + 110 + 16:]
+        self.assertEqual(struct.unpack("!H", second[34:36])[0], 49153)
+        self.assertEqual(second[50:], inner[1])
+
+    def test_ipv4_checksum_known_header(self):
+        # RFC 1071 style example: the classic 20-byte header with checksum b861.
+        hdr = bytes.fromhex("450000730000400040110000c0a80001c0a800c7")
+        self.assertEqual(vxlan.ipv4_checksum(hdr), 0xB861)
+
+    def test_rules(self):
+        self.assertEqual(vxlan.rules("decap", 2, False), ["in_port=3,actions=output:2"])
+        self.assertEqual(vxlan.rules("encap", 2, True),
+                         ["in_port=1,actions=output:3", "in_port=LOCAL,actions=output:2"])
 
 
 class StormTest(unittest.TestCase):
