@@ -8,7 +8,7 @@ file, so the Markdown can be regenerated from the JSON alone
 import json
 import os
 
-from . import scenarios, summary
+from . import containers, scenarios, summary
 
 # "dpx" is dpxd programmed by our ovs-vswitchd with the same OpenFlow rules
 # as OVS-DPDK: dpx / OVS-DPDK is the ratio that counts. "dpxd" is dpxd
@@ -493,6 +493,14 @@ def write_markdown(result, path, img_files):
     if setup:
         out += ["## Scenario 6: flow set-up through the control plane", "",
                 SETUP_TEXT, "", setup, ""]
+    ct = containers.table(result.get("containers", []))
+    if ct:
+        out += ["## Scenario 7: containers", "", CONTAINERS_TEXT.format(
+                    seconds=p.get("iperf_s", "?")), "", ct, "",
+                "For reference, the figures of the \"Open vSwitch powered Docker\" talk, "
+                "measured on another machine with other hardware (not comparable with the "
+                "table above): " + ", ".join(f"{a} {b}" for a, b in scenarios.TALK_FIGURES)
+                + ".", ""]
     mem = memory_table(result)
     if mem:
         out += ["## Scenario 9: memory while forwarding scenario 1", "",
@@ -514,16 +522,14 @@ def write_markdown(result, path, img_files):
             out += [mem_note, ""]
     out += conditions(result)
     out += ["## Scenarios not measured yet", "", "| # | scenario | status |", "|---|---|---|"]
-    missing = [m for m in scenarios.NOT_YET
-               if not any(c["scenario"] == m[0] for c in result["cases"])]
+    ran = {c["scenario"] for c in result["cases"]} | ({7} if result.get("containers") else set())
+    missing = [m for m in scenarios.NOT_YET if m[0] not in ran]
     if not mem:
         missing.append((9, "Memory: resident and hugepage footprint in scenario 1",
                         "no memory figures in this run (scenario 1 was not run)"))
     for n, what, why in missing:
         out.append(f"| {n} | {what} | n/a: {why} |")
-    out += ["", "For scenario 7, the figures of the \"Open vSwitch powered Docker\" talk, "
-            "from another machine, will be shown beside ours: " +
-            ", ".join(f"{a} {b}" for a, b in scenarios.TALK_FIGURES) + ".", ""]
+    out += [""]
     out += ["## Micro-benchmarks", "",
             "Google Benchmark executables of `bench/`, pinned to CPU "
             f"{p['cpu']}; cycles from the TSC rate Google Benchmark reports "

@@ -346,9 +346,15 @@ class OvsDpdk(Switch):
     def _tunnel_after_ports(self, tunnel):
         pass
 
-    def start(self, spec):
+    def boot(self, netns=False, hwaddr=None, secure=True, dpdk=True):
+        """Starts ovsdb-server and ovs-vswitchd and creates br0.
+
+        netns: run ovs-vswitchd in a network namespace of its own (its tap
+        ports appear there); hwaddr: the bridge's MAC; secure: fail_mode
+        secure (only the harness's rules) rather than the NORMAL flow;
+        dpdk: initialise DPDK (not needed for afxdp ports).
+        """
         d = self.dir
-        tunnel = getattr(spec, "tunnel", None)
         run(["ovsdb-tool", "create", f"{d}/conf.db", self.SCHEMA], env=self.env)
         # Children in the foreground (no --detach), so they are ours to reap.
         self.ovsdb = spawn(
@@ -358,12 +364,11 @@ class OvsDpdk(Switch):
             env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         wait_for(lambda: os.path.exists(f"{d}/db.sock"), "ovsdb-server socket")
         self.vsctl("--no-wait", "init")
-        if self._other_config():
-            self.vsctl("--no-wait", "set", "Open_vSwitch", ".", *self._other_config())
+        other = [o for o in self._other_config() if dpdk or "dpdk" not in o]
+        if other:
+            self.vsctl("--no-wait", "set", "Open_vSwitch", ".", *other)
         cmd = self._vswitchd_cmd()
-        if tunnel and self.NATIVE_TUNNEL:
-            # The bridge's tap gets the VTEP address: in a namespace of its
-            # own, so the host's routing never sees it.
+        if netns:
             self.netns = f"dpxbench{os.getpid()}{self.name}"
             run(["ip", "netns", "add", self.netns])
             cmd = ["ip", "netns", "exec", self.netns] + cmd
@@ -371,11 +376,21 @@ class OvsDpdk(Switch):
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         # Without --no-wait, ovs-vsctl returns once ovs-vswitchd applied it.
         br = ["add-br", "br0", "--", "set", "bridge", "br0",
-              f"datapath_type={self.DATAPATH_TYPE}", "fail_mode=secure"]
-        if tunnel and self.NATIVE_TUNNEL:
-            br.append(f"other_config:hwaddr={vxlan.UNDERLAY_MAC}")
+              f"datapath_type={self.DATAPATH_TYPE}"]
+        if secure:
+            br.append("fail_mode=secure")
+        if hwaddr:
+            br.append(f"other_config:hwaddr={hwaddr}")
         self.vsctl(*br)
-        if tunnel and self.NATIVE_TUNNEL:
+
+    def start(self, spec):
+        d = self.dir
+        tunnel = getattr(spec, "tunnel", None)
+        native = bool(tunnel) and self.NATIVE_TUNNEL
+        # For native tunneling the bridge's tap gets the VTEP address: in a
+        # namespace of its own, so the host's routing never sees it.
+        self.boot(netns=native, hwaddr=vxlan.UNDERLAY_MAC if native else None)
+        if native:
             self._tunnel_before_ports(tunnel)
         self.add_port("sink", SINK_DEVARGS, SINK_PORT)
         for name, devargs, ofport in getattr(spec, "extra_ports", ()):
@@ -471,7 +486,8 @@ class Dpxd(Switch):
         """Starts dpxd with no port and waits for its control socket."""
         # The pcap ports keep every packet of their files in mbufs
         # (infinite_rx), so the pool grows with the files.
-        mbufs = max(32768, spec.pcap_packets + getattr(spec, "extra_packets", 0) + 32768)
+        packets = spec.pcap_packets + getattr(spec, "extra_packets", 0) if spec else 0
+        mbufs = max(32768, packets + 32768)
         socket_mem = 512 + mbufs * 2560 // (1 << 20)
         cmd = [self.dpxd, "--pmd-cores", str(self.cpu), "--control-core", "0",
                "--pmd-sleep-max-us", "0", "--control-socket", self.sock,
