@@ -88,6 +88,7 @@ class Topology:
         self.extra_ns = []
         self.links = []       # host-side links to delete
         self.switch = None
+        self.note = ""        # how the variant was set up, where it can vary
 
     def nsx(self, ns, *cmd, **kw):
         return run(["ip", "netns", "exec", ns, *cmd], **kw)
@@ -165,7 +166,7 @@ def setup(variant, topo, build_dir, cpu):
             sw.boot(secure=False)
             kind = []  # system: AF_XDP in dpxd
         for i, h in enumerate(hosts, 1):
-            sw.vsctl("add-port", "br0", h, "--", "set", "interface", h, *kind,
+            sw.vsctl("add-port", sw.br, h, "--", "set", "interface", h, *kind,
                      f"ofport_request={i}")
             err = sw.vsctl("get", "interface", h, "error").strip()
             if err not in ("[]", ""):
@@ -177,11 +178,13 @@ def setup(variant, topo, build_dir, cpu):
             tap = f"dpxb{t.tag}t{i}"
             try:
                 sw.dpxctl("add-port", tap, "tap", "--port-no", str(i), "--option", f"netns={ns}")
+                t.note = "tap created in the container by dpxd (netns option)"
             except SwitchError:
                 # dpxd's tap without a netns option: create it in dpxd's
                 # namespace and move it into the container's.
                 sw.dpxctl("add-port", tap, "tap", "--port-no", str(i))
                 run(["ip", "link", "set", tap, "netns", ns])
+                t.note = "dpxd has no netns option for tap: tap moved into the container"
             t.addr(ns, tap, ip)
         sw.dpxctl("add-flow", "in_port(1)", "2")
         sw.dpxctl("add-flow", "in_port(2)", "1")
@@ -249,6 +252,7 @@ def measure_variant(variant, build_dir, cpu, seconds):
         u = iperf(topo, seconds, udp=True)
         sample["udp_kpps"] = u["pps"] / 1e3
         sample["udp_lost_pct"] = u["lost_pct"]
+        sample["note"] = topo.note
     except (SwitchError, OSError, ValueError, subprocess.TimeoutExpired) as e:
         sample["error"] = f"{type(e).__name__}: {e}"
         if topo.switch is not None:
@@ -291,5 +295,7 @@ def table(samples):
                          fmt.format(st["median"]) + (f" ({fmt.format(st['min'])}–"
                                                      f"{fmt.format(st['max'])})"
                                                      if st["n"] > 1 else ""))
+        notes = sorted({s["note"] for s in ok if s.get("note")})
+        label += "".join(f" ({n})" for n in notes)
         lines.append(f"| {label} | {cells[0]} | {cells[1]} |")
     return "\n".join(lines)

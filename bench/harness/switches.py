@@ -115,7 +115,12 @@ def stop_process(proc, sig=signal.SIGTERM, timeout=15.0):
         proc.wait(timeout=timeout)
     except subprocess.TimeoutExpired:
         proc.kill()
-        proc.wait(timeout=timeout)
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            # Still exiting after SIGKILL (in the kernel, unmapping its
+            # memory): it cannot run again; do not let cleanup stop here.
+            print(f"harness: pid {proc.pid} still exiting after SIGKILL", flush=True)
 
 
 def log_tail(path, n=30):
@@ -304,6 +309,10 @@ class OvsDpdk(Switch):
         self.ovsdb = None
         self.vswitchd = None
         self.netns = None
+        # The bridge's own port is a tap device of that name (OVS-DPDK's,
+        # or dpxd's for dpx) in the host's namespace: unique per run, so
+        # that no other user's self.br gets in the way.
+        self.br = f"dpxbr{os.getpid() % 100000}{self.name}"[:15]
 
     # A port OVS cannot configure leaves ovs-vsctl waiting for an OpenFlow
     # port number until this timeout.
@@ -336,18 +345,18 @@ class OvsDpdk(Switch):
         ovs-vswitchd's own network namespace), the remote's MAC in OVS's
         tunnel neighbour table."""
         ns = ["ip", "netns", "exec", self.netns]
-        run(ns + ["ip", "addr", "add", f"{vxlan.LOCAL_VTEP}/{vxlan.VTEP_PLEN}", "dev", "br0"])
-        run(ns + ["ip", "link", "set", "br0", "up"])
+        run(ns + ["ip", "addr", "add", f"{vxlan.LOCAL_VTEP}/{vxlan.VTEP_PLEN}", "dev", self.br])
+        run(ns + ["ip", "link", "set", self.br, "up"])
         # OVS learns the connected route from the kernel of its namespace;
         # wait for it before the neighbour entry, which needs the route.
         wait_for(lambda: vxlan.LOCAL_VTEP in self.appctl("ovs/route/show"), "OVS route to the VTEP")
-        self.appctl("tnl/arp/set", "br0", vxlan.REMOTE_VTEP, vxlan.REMOTE_MAC)
+        self.appctl("tnl/arp/set", self.br, vxlan.REMOTE_VTEP, vxlan.REMOTE_MAC)
 
     def _tunnel_after_ports(self, tunnel):
         pass
 
     def boot(self, netns=False, hwaddr=None, secure=True, dpdk=True):
-        """Starts ovsdb-server and ovs-vswitchd and creates br0.
+        """Starts ovsdb-server and ovs-vswitchd and creates the bridge self.br.
 
         netns: run ovs-vswitchd in a network namespace of its own (its tap
         ports appear there); hwaddr: the bridge's MAC; secure: fail_mode
@@ -375,7 +384,7 @@ class OvsDpdk(Switch):
         self.vswitchd = spawn(cmd, env=self.env,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         # Without --no-wait, ovs-vsctl returns once ovs-vswitchd applied it.
-        br = ["add-br", "br0", "--", "set", "bridge", "br0",
+        br = ["add-br", self.br, "--", "set", "bridge", self.br,
               f"datapath_type={self.DATAPATH_TYPE}"]
         if secure:
             br.append("fail_mode=secure")
@@ -397,16 +406,16 @@ class OvsDpdk(Switch):
             self.add_port(name, devargs, ofport)
         rules = list(spec.openflow_rules)
         if tunnel:
-            self.vsctl("add-port", "br0", "vx", "--", "set", "interface", "vx", "type=vxlan",
+            self.vsctl("add-port", self.br, "vx", "--", "set", "interface", "vx", "type=vxlan",
                        f"options:remote_ip={vxlan.REMOTE_VTEP}", f"options:key={vxlan.VNI}",
                        f"ofport_request={vxlan.TUNNEL_OFPORT}")
             rules = vxlan.rules(tunnel, SINK_PORT, self.NATIVE_TUNNEL)
-        self.ofctl("del-flows", "br0")
+        self.ofctl("del-flows", self.br)
         flows = os.path.join(d, "flows.txt")
         with open(flows, "w") as f:
             f.write("\n".join(rules) + "\n")
         t0 = time.monotonic()
-        self.ofctl("add-flows", "br0", flows, timeout=900)
+        self.ofctl("add-flows", self.br, flows, timeout=900)
         self.rules_s = time.monotonic() - t0
         # The source last: it starts sending as soon as it is up.
         self.add_port("src", src_devargs(spec.pcap), SRC_PORT)
@@ -415,7 +424,7 @@ class OvsDpdk(Switch):
 
     def add_port(self, name, devargs, ofport):
         """Adds a DPDK port (dpxd: the ethdev the devargs name) as OpenFlow port ofport."""
-        self.vsctl("add-port", "br0", name, "--", "set", "interface", name, "type=dpdk",
+        self.vsctl("add-port", self.br, name, "--", "set", "interface", name, "type=dpdk",
                    f"options:dpdk-devargs={devargs}", f"ofport_request={ofport}")
         err = self.vsctl("get", "interface", name, "error").strip()
         if err not in ("[]", ""):

@@ -11,7 +11,7 @@ import subprocess
 import tempfile
 import unittest
 
-from . import flowsetup, measure, parse, report, scenarios, summary, vxlan
+from . import containers, flowsetup, measure, parse, report, scenarios, summary, vxlan
 
 TESTPMD = """\
 testpmd> show port stats all
@@ -382,6 +382,50 @@ class VxlanTest(unittest.TestCase):
         self.assertEqual(vxlan.rules("decap", 2, False), ["in_port=3,actions=output:2"])
         self.assertEqual(vxlan.rules("encap", 2, True),
                          ["in_port=1,actions=output:3", "in_port=LOCAL,actions=output:2"])
+
+
+class Iperf3Test(unittest.TestCase):
+    """containers.iperf3_result on trimmed `iperf3 -J` output of iperf 3.12."""
+
+    UDP = {"start": {"test_start": {"protocol": "UDP", "blksize": 18}},
+           "end": {"sum": {"seconds": 1.000776, "packets": 383770, "lost_packets": 278950,
+                           "bits_per_second": 55262051.07, "sender": True},
+                   "sum_sent": {"seconds": 1.000015, "packets": 383770, "lost_packets": 0,
+                                "bits_per_second": 55262051.07},
+                   "sum_received": {"seconds": 1.000776, "bytes": 1886760, "packets": 383770,
+                                    "lost_packets": 278950, "lost_percent": 72.69,
+                                    "bits_per_second": 15082376.08}}}
+    TCP = {"start": {"test_start": {"protocol": "TCP"}},
+           "end": {"sum_sent": {"seconds": 1.0, "bits_per_second": 14.6e9},
+                   "sum_received": {"seconds": 1.009028,
+                                    "bits_per_second": 14551835754.8}}}
+
+    def test_udp_counts_what_arrived(self):
+        r = containers.iperf3_result(self.UDP)
+        self.assertAlmostEqual(r["pps"], (383770 - 278950) / 1.000776)
+        self.assertAlmostEqual(r["bps"], 15082376.08)
+        self.assertAlmostEqual(r["lost_pct"], 72.69)
+
+    def test_tcp_is_the_receiver_rate(self):
+        r = containers.iperf3_result(self.TCP)
+        self.assertAlmostEqual(r["bps"], 14551835754.8)
+        self.assertIsNone(r["pps"])
+
+    def test_errors(self):
+        with self.assertRaisesRegex(ValueError, "unable to connect"):
+            containers.iperf3_result({"error": "unable to connect to server"})
+        with self.assertRaises(ValueError):
+            containers.iperf3_result({"start": self.TCP["start"], "end": {}})
+
+    def test_table(self):
+        samples = [{"variant": "bridge", "tcp_gbps": g, "udp_kpps": k, "error": None}
+                   for g, k in ((10.0, 100.0), (12.0, 300.0), (11.0, 200.0))]
+        samples.append({"variant": "macvlan", "tcp_gbps": None, "udp_kpps": None,
+                        "error": "SwitchError: a|b"})
+        t = containers.table(samples)
+        self.assertIn("| Linux bridge + veth | 11.00 (10.00–12.00) | 200 (100–300) |", t)
+        self.assertIn("failed: SwitchError: a/b", t)
+        self.assertEqual(containers.table([]), "")
 
 
 class StormTest(unittest.TestCase):
