@@ -75,6 +75,33 @@ def remove_hugepage_files(prefix):
                     pass
 
 
+def keep_off_cpu(pid, cpu):
+    """Moves every thread of `pid` that may run on `cpu`, other than those
+    pinned to it alone (the PMD), to the other CPUs.
+
+    The harness starts every switch off the PMD's CPU, but ovs-vswitchd
+    widens its own affinity: OVS 3.1's TSC estimate (dpif-netdev-perf.c,
+    linked into our ovs-vswitchd too) pins the thread for a moment and
+    "restores" all CPUs, and its handler and revalidator threads, created
+    later, inherit that. They would then take the PMD's CPU from dpxd's PMD
+    during upcalls and flow dumps.
+    """
+    others = set(range(os.cpu_count() or 1)) - {cpu}
+    if not others:
+        return
+    try:
+        tids = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return
+    for tid in tids:
+        try:
+            allowed = os.sched_getaffinity(int(tid))
+            if cpu in allowed and allowed != {cpu}:
+                os.sched_setaffinity(int(tid), others)
+        except OSError:
+            pass  # the thread exited meanwhile
+
+
 class SwitchError(RuntimeError):
     """A switch failed to start, to configure, or died while measured."""
 
@@ -391,6 +418,7 @@ class OvsDpdk(Switch):
         if hwaddr:
             br.append(f"other_config:hwaddr={hwaddr}")
         self.vsctl(*br)
+        keep_off_cpu(self.vswitchd.pid, self.cpu)
 
     def start(self, spec):
         d = self.dir
@@ -421,6 +449,8 @@ class OvsDpdk(Switch):
         self.add_port("src", src_devargs(spec.pcap), SRC_PORT)
         if tunnel:
             self._tunnel_after_ports(tunnel)
+        # Threads started since (handlers, revalidators) too.
+        keep_off_cpu(self.vswitchd.pid, self.cpu)
 
     def add_port(self, name, devargs, ofport):
         """Adds a DPDK port (dpxd: the ethdev the devargs name) as OpenFlow port ofport."""
