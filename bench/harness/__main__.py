@@ -134,7 +134,7 @@ def _exit_on_signal(signum, _frame):
     sys.exit(128 + signum)
 
 
-def run_cases(cases, switches, factories, params, pcapgen, workdir, result):
+def run_cases(cases, switches, explicit, factories, params, pcapgen, workdir, result):
     """Measures every case: rounds outside, switches alternating inside."""
     measured = set()
     for case in cases:
@@ -160,8 +160,9 @@ def run_cases(cases, switches, factories, params, pcapgen, workdir, result):
             log(f"{case.key}: the same measurement as {case.same_as}")
             continue
         measured.add(case.key)
+        order = switches + [s for s in case.also if s not in switches and not explicit]
         for rnd in range(params["rounds"]):
-            for name in switches:
+            for name in order:
                 if name in case.not_for:
                     continue
                 with factories[name]() as sw:
@@ -263,7 +264,7 @@ def main(argv=None):
     # Traffic files and benchmark output live only as long as the run.
     with tempfile.TemporaryDirectory(prefix="dpxbench-") as workdir:
         t_begin = time.monotonic()
-        run_cases(cases, switches, factories, params, pcapgen, workdir, result)
+        run_cases(cases, switches, bool(a.switches), factories, params, pcapgen, workdir, result)
         if 7 in wanted:
             # Three rounds even in a full run: iperf3 between namespaces
             # varies less than the machine does over a longer run.

@@ -37,6 +37,10 @@ class Case:
     kind: str = "throughput"  # which measurement: "throughput" or "setup" (scenario 6)
     storm_flows: int = 0  # scenario 6: new microflows in the storm source's file
     tunnel: str = ""      # scenario 4: "decap" (the file is VXLAN) or "encap"
+    # Switches run for this case even when the default list leaves them out
+    # (scenario 4: dpxd programmed by dpxctl, in case the ovs-vswitchd path
+    # of a tunnel direction fails).
+    also: tuple = ()
 
 
 def microflow(i):
@@ -208,6 +212,18 @@ def scenario6(quick):
     return [c]
 
 
+# Observed with dpx at 99f5123: dpxd decapsulates (tnl-stats counts the
+# packets), but the upcalls of the decapsulated packets reach ovs-vswitchd
+# without their tunnel metadata, so OVS cannot map in_port(vxlan_sys_4789)
+# to the vxlan interface ("received packet on unassociated datapath port")
+# and installs exact-match drop flows. Set to "" to measure the row again
+# once the provider passes the tunnel key up.
+DPX_DECAP_VIA_OVS_BROKEN = (
+    "upcalls of decapsulated packets reach ovs-vswitchd without tunnel metadata "
+    "(\"received packet on unassociated datapath port\"), so OVS drops them; "
+    "dpxd (dpxctl) measures dpxd's decapsulation instead")
+
+
 def scenario4(quick):
     """VXLAN, 64-byte inner frames, 1,000 inner microflows (harness/vxlan.py)."""
     from . import vxlan
@@ -215,9 +231,11 @@ def scenario4(quick):
     for direction, label in (("decap", "decap: VXLAN in, inner frame to a local port"),
                              ("encap", "encap: local port into VXLAN")):
         c = Case(4, f"s4-vxlan-{direction}", label, 1000, tunnel=direction,
-                 openflow_rules=vxlan.rules(direction, SINK, ovs_native=False))
-        c.not_for["dpxd"] = "the tunnel rows are programmed through ovs-vswitchd only"
+                 openflow_rules=vxlan.rules(direction, SINK, ovs_native=False),
+                 dp_flows=vxlan.dp_flows(direction, SINK), also=("dpxd",))
         c.not_for["testpmd"] = "testpmd io forwarding does no encapsulation"
+        if direction == "decap" and DPX_DECAP_VIA_OVS_BROKEN:
+            c.not_for["dpx"] = DPX_DECAP_VIA_OVS_BROKEN
         cases.append(c)
     return cases
 

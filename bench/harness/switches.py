@@ -544,6 +544,10 @@ class Dpxd(Switch):
         self.dpxctl("add-port", "sink", "dpdk", SINK_DEVARGS, "--port-no", str(SINK_PORT))
         for name, devargs, port_no in getattr(spec, "extra_ports", ()):
             self.dpxctl("add-port", name, "dpdk", devargs, "--port-no", str(port_no))
+        tunnel = getattr(spec, "tunnel", None)
+        if tunnel:
+            self.dpxctl("add-port", "vxlan_sys_4789", "vxlan", "--port-no",
+                        str(vxlan.TUNNEL_OFPORT))
         # One dpxctl process per flow; a few at a time, since most of the
         # cost is starting the process, not dpxd's work.
         with concurrent.futures.ThreadPoolExecutor(max_workers=4) as pool:
@@ -552,6 +556,8 @@ class Dpxd(Switch):
                 f.result()
         self.dpxctl("add-port", "src", "dpdk", src_devargs(spec.pcap),
                     "--port-no", str(SRC_PORT))
+        if tunnel:
+            tunnel_underlay(self.dpxctl, tunnel)
 
     def counters(self):
         return _dp_counters(self.dpxctl("show"))
@@ -576,6 +582,16 @@ class Dpxd(Switch):
 
     def stop(self):
         stop_process(self.proc)
+
+
+def tunnel_underlay(dpxctl, tunnel):
+    """dpxd's underlay for scenario 4. Decap: the VTEP on the source port,
+    where the VXLAN packets arrive; encap: on the sink, the route's port,
+    with the remote's MAC as a static neighbour."""
+    port = "src" if tunnel == "decap" else "sink"
+    dpxctl("tnl-ip", "add", f"{vxlan.LOCAL_VTEP}/{vxlan.VTEP_PLEN}", port)
+    if tunnel == "encap":
+        dpxctl("neigh", "set", port, vxlan.REMOTE_VTEP, vxlan.REMOTE_MAC)
 
 
 class DpxOvs(OvsDpdk):
@@ -610,13 +626,8 @@ class DpxOvs(OvsDpdk):
 
     def _tunnel_after_ports(self, tunnel):
         """Scenario 4, dpxd: its own underlay, through dpxctl (ovs-vswitchd
-        does not configure it). Decap: the VTEP on the source port, where
-        the VXLAN packets arrive; encap: on the sink, the route's port, with
-        the remote's MAC as a static neighbour."""
-        port = "src" if tunnel == "decap" else "sink"
-        self.dp.dpxctl("tnl-ip", "add", f"{vxlan.LOCAL_VTEP}/{vxlan.VTEP_PLEN}", port)
-        if tunnel == "encap":
-            self.dp.dpxctl("neigh", "set", port, vxlan.REMOTE_VTEP, vxlan.REMOTE_MAC)
+        does not configure it)."""
+        tunnel_underlay(self.dp.dpxctl, tunnel)
 
     def _vswitchd_cmd(self):
         return super()._vswitchd_cmd() + ["--disable-system"]

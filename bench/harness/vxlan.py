@@ -95,6 +95,17 @@ def wrap_pcap(inner, out):
     return len(lengths)
 
 
+def dp_flows(direction, sink):
+    """Datapath flows for the dpxctl-programmed dpxd: the megaflows the
+    OpenFlow rules stand for, with the tunnel port as odp port 3."""
+    if direction == "decap":
+        return [(f"in_port({TUNNEL_OFPORT}),tunnel(tun_id={VNI:#x},src={REMOTE_VTEP},"
+                 f"dst={LOCAL_VTEP},ttl=0/0),eth(),eth_type(0x0800),ipv4(frag=no)", str(sink))]
+    return [("in_port(1),eth(),eth_type(0x0800),ipv4(frag=no)",
+             f"set(tunnel(tun_id={VNI:#x},dst={REMOTE_VTEP},ttl=64,tp_dst={VXLAN_PORT},"
+             f"flags(df|key))),{TUNNEL_OFPORT}")]
+
+
 def rules(direction, sink, ovs_native):
     """The OpenFlow rules of a direction ("decap" or "encap").
 
