@@ -14,6 +14,8 @@ their rows print n/a.
 
 from dataclasses import dataclass, field
 
+from . import vxlan
+
 SRC, SINK = 1, 2
 
 # The megaflow OVS-DPDK installs for "in_port=1,actions=output:2" on IPv4
@@ -226,7 +228,6 @@ DPX_DECAP_VIA_OVS_BROKEN = (
 
 def scenario4(quick):
     """VXLAN, 64-byte inner frames, 1,000 inner microflows (harness/vxlan.py)."""
-    from . import vxlan
     cases = []
     for direction, label in (("decap", "decap: VXLAN in, inner frame to a local port"),
                              ("encap", "encap: local port into VXLAN")):

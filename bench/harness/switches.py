@@ -483,13 +483,19 @@ class OvsDpdk(Switch):
     def _stop_ovs(self):
         if self.alive():
             try:
-                run(["ovs-appctl", "-t", self.ctl, "exit"], env=self.env, timeout=30,
-                    check=False)
+                # --cleanup: delete the datapath and its ports, including
+                # the bridge's tap, which would otherwise outlive OVS.
+                run(["ovs-appctl", "-t", self.ctl, "exit", "--cleanup"], env=self.env,
+                    timeout=30, check=False)
                 self.vswitchd.wait(timeout=15)
             except (SwitchError, subprocess.TimeoutExpired):
                 pass
         stop_process(self.vswitchd)
         stop_process(self.ovsdb)
+        # If ovs-vswitchd died before it could clean up: its tap (ours by
+        # name) goes too.
+        if os.path.exists(f"/sys/class/net/{self.br}"):
+            run(["ip", "link", "del", self.br], check=False)
         if self.netns:
             run(["ip", "netns", "del", self.netns], check=False)
             self.netns = None
