@@ -324,6 +324,23 @@ class ReportTest(unittest.TestCase):
         row = report.throughput_table(result, 1, "Microflows", []).splitlines()[2]
         self.assertIn("| **2.00** (1.50–2.50) | **3.00** (3.00–3.00) |", row)
 
+    def test_memory_and_settle(self):
+        result = {
+            "params": {"switches": ["ovs", "dpx"]},
+            "cases": [{"key": "c", "scenario": 1, "label": "1,000"}],
+            "samples": [{"case": "c", "switch": "ovs", "rss_mib": 50.0, "hugepages_mib": 762.0,
+                         "settle_s": 1.0},
+                        {"case": "c", "switch": "dpx", "rss_mib": 90.0, "hugepages_mib": 594.0,
+                         "settle_s": 3.0},
+                        {"case": "c", "switch": "dpx", "rss_mib": 92.0, "hugepages_mib": 594.0,
+                         "settle_s": 5.0}],
+        }
+        table = report.memory_table(result).splitlines()
+        self.assertEqual(table[1], "|---|---|---|---|---|")
+        self.assertEqual(table[2], "| 1,000 | n/a | 50 / 762 | 91 / 594 | n/a |")
+        self.assertIn("1,000: OVS-DPDK 3.1 1.0 s, dpxd (OVS) 4.0 s",
+                      report.settle_times(result, 1))
+
     def test_setup_table(self):
         base = {"case": "s", "est_alone_mpps": 20.0, "est_after_mpps": 10.0, "misses": 9000,
                 "lost": 0, "flows_set_up": 9000, "setup_s": 1.0}
