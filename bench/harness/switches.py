@@ -382,13 +382,15 @@ class OvsDpdk(Switch):
     def _tunnel_after_ports(self, tunnel):
         pass
 
-    def boot(self, netns=False, hwaddr=None, secure=True, dpdk=True):
+    def boot(self, netns=False, hwaddr=None, secure=True, dpdk=True, hold=False):
         """Starts ovsdb-server and ovs-vswitchd and creates the bridge self.br.
 
         netns: run ovs-vswitchd in a network namespace of its own (its tap
         ports appear there); hwaddr: the bridge's MAC; secure: fail_mode
         secure (only the harness's rules) rather than the NORMAL flow;
-        dpdk: initialise DPDK (not needed for afxdp ports).
+        dpdk: initialise DPDK (not needed for afxdp ports); hold: start with
+        other_config:flow-restore-wait=true (no upcalls, no flows) until
+        release().
         """
         d = self.dir
         run(["ovsdb-tool", "create", f"{d}/conf.db", self.SCHEMA], env=self.env)
@@ -401,6 +403,8 @@ class OvsDpdk(Switch):
         wait_for(lambda: os.path.exists(f"{d}/db.sock"), "ovsdb-server socket")
         self.vsctl("--no-wait", "init")
         other = [o for o in self._other_config() if dpdk or "dpdk" not in o]
+        if hold:
+            other.append("other_config:flow-restore-wait=true")
         if other:
             self.vsctl("--no-wait", "set", "Open_vSwitch", ".", *other)
         cmd = self._vswitchd_cmd()
@@ -420,13 +424,24 @@ class OvsDpdk(Switch):
         self.vsctl(*br)
         keep_off_cpu(self.vswitchd.pid, self.cpu)
 
+    def release(self):
+        """Ends flow-restore-wait: OVS enables upcalls and flushes the
+        datapath's flows, and the next packets set flows up with every port
+        known to ofproto. Returns once ovs-vswitchd has applied it."""
+        self.vsctl("set", "Open_vSwitch", ".", "other_config:flow-restore-wait=false")
+
     def start(self, spec):
         d = self.dir
         tunnel = getattr(spec, "tunnel", None)
         native = bool(tunnel) and self.NATIVE_TUNNEL
         # For native tunneling the bridge's tap gets the VTEP address: in a
         # namespace of its own, so the host's routing never sees it.
-        self.boot(netns=native, hwaddr=vxlan.UNDERLAY_MAC if native else None)
+        # Upcalls wait (flow-restore-wait) until every port is added: dpxd
+        # polls a port as soon as it exists, and the upcalls of packets
+        # that arrive before ofproto has associated the port get OVS's
+        # exact-match "unassociated datapath port" flows, which revalidation
+        # never widens (docs/ovs.md). The same for OVS-DPDK, for fairness.
+        self.boot(netns=native, hwaddr=vxlan.UNDERLAY_MAC if native else None, hold=True)
         if native:
             self._tunnel_before_ports(tunnel)
         self.add_port("sink", SINK_DEVARGS, SINK_PORT)
@@ -449,6 +464,7 @@ class OvsDpdk(Switch):
         self.add_port("src", src_devargs(spec.pcap), SRC_PORT)
         if tunnel:
             self._tunnel_after_ports(tunnel)
+        self.release()
         # Threads started since (handlers, revalidators) too.
         keep_off_cpu(self.vswitchd.pid, self.cpu)
 
