@@ -21,9 +21,14 @@ from .measure import measure
 from .switches import Dpxd, DpxOvs, OvsDpdk, Testpmd, run
 
 # Rounds of alternation, seconds of warm-up and of measurement per sample.
-# iperf_s: each iperf3 run of scenario 7.
-QUICK = {"rounds": 3, "warmup_s": 0.5, "window_s": 1.5, "micro_min_time": 0.05, "iperf_s": 1}
-FULL = {"rounds": 5, "warmup_s": 2.0, "window_s": 5.0, "micro_min_time": 0.5, "iperf_s": 4}
+# still_s: how long datapath flows must stay unchanged before the warm-up;
+# setup_rounds: scenario 6 (each sample sets 9,000 flows up); container
+# rounds and iperf_s: scenario 7, each iperf3 run. The quick run is a smoke
+# check under five minutes, not a measurement.
+QUICK = {"rounds": 3, "warmup_s": 0.3, "window_s": 1.0, "still_s": 0.5, "micro_min_time": 0.05,
+         "setup_rounds": 2, "container_rounds": 1, "iperf_s": 1}
+FULL = {"rounds": 5, "warmup_s": 2.0, "window_s": 5.0, "still_s": 1.0, "micro_min_time": 0.5,
+        "setup_rounds": 3, "container_rounds": 3, "iperf_s": 4}
 # Flows are put with one dpxctl call each (about 3 ms of CPU per call):
 # beyond this many the row waits for a batch flow-put path.
 MAX_DP_FLOWS = 20000
@@ -89,10 +94,6 @@ class Spec:
         self.extra_packets = 0
         self.storm_pcap = None
         self.tunnel = case.tunnel
-
-
-# How each kind of case is measured (Case.kind).
-MEASURES = {"throughput": measure, "setup": flowsetup.measure_setup}
 
 
 def describe_sample(s):
@@ -161,16 +162,23 @@ def run_cases(cases, switches, explicit, factories, params, pcapgen, workdir, re
             continue
         measured.add(case.key)
         order = switches + [s for s in case.also if s not in switches and not explicit]
-        for rnd in range(params["rounds"]):
+        rounds = params["setup_rounds"] if case.kind == "setup" else params["rounds"]
+        if a_rounds := params.get("rounds_override"):
+            rounds = a_rounds
+        for rnd in range(rounds):
             for name in order:
                 if name in case.not_for:
                     continue
                 with factories[name]() as sw:
-                    s = MEASURES[case.kind](sw, case, spec, params["warmup_s"],
-                                            params["window_s"])
+                    if case.kind == "setup":
+                    s = flowsetup.measure_setup(sw, case, spec, params["warmup_s"],
+                                                params["window_s"])
+                else:
+                    s = measure(sw, case, spec, params["warmup_s"], params["window_s"],
+                                params["still_s"])
                 s["round"] = rnd
                 result["samples"].append(s)
-                log(f"{case.key} round {rnd + 1}/{params['rounds']} {name}: "
+                log(f"{case.key} round {rnd + 1}/{rounds} {name}: "
                     + describe_sample(s) + (f"  ERROR {s['error']}" if s["error"] else ""))
 
 
@@ -219,6 +227,7 @@ def main(argv=None):
     params = dict(QUICK if a.quick else FULL)
     if a.rounds:
         params["rounds"] = a.rounds
+        params["rounds_override"] = a.rounds
     if a.window:
         params["window_s"] = a.window
     params.update(quick=a.quick, cpu=a.cpu, note=a.note)
@@ -266,10 +275,9 @@ def main(argv=None):
         t_begin = time.monotonic()
         run_cases(cases, switches, bool(a.switches), factories, params, pcapgen, workdir, result)
         if 7 in wanted:
-            # Three rounds even in a full run: iperf3 between namespaces
-            # varies less than the machine does over a longer run.
             result["containers"] = containers.run_scenario(
-                a.build_dir, a.cpu, 3, params["iperf_s"], log)
+                a.build_dir, a.cpu, params.get("rounds_override") or params["container_rounds"],
+                params["iperf_s"], log)
         result["traffic_seconds"] = round(time.monotonic() - t_begin, 1)
         if not a.no_micro:
             result["micro"], result["micro_mhz"] = run_micro(

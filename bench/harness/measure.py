@@ -59,14 +59,15 @@ def _read(sw):
     return c, (t0 + t1) / 2
 
 
-def _wait_flows_settle(sw, timeout=180.0):
+def _wait_flows_settle(sw, timeout=180.0, still_s=1.0):
     """Waits until the switch stops setting up flows.
 
     OVS-DPDK creates its megaflows through upcalls once traffic arrives;
     with many rules that takes seconds, and a window measured before it ends
     would measure flow setup, not forwarding. Settled means: over a second,
     neither the datapath flow count nor the count of lookups that missed
-    changed. dpxd gets its flows before the source port starts and testpmd
+    changed (still_s: half a second in quick runs). dpxd (dpxctl) gets its
+    flows before the source port starts and testpmd
     has none, so this returns after one poll there.
     """
     t0 = time.monotonic()
@@ -74,7 +75,7 @@ def _wait_flows_settle(sw, timeout=180.0):
     c = sw.counters()
     last = (c.get("flows"), c.get("misses"))
     while last != (None, None) and time.monotonic() < deadline:
-        time.sleep(1.0)
+        time.sleep(still_s)
         c = sw.counters()
         now = (c.get("flows"), c.get("misses"))
         if now == last:
@@ -102,7 +103,7 @@ def memory_mib(pids):
     return tuple(out)
 
 
-def measure(sw, case, spec, warmup_s, window_s):
+def measure(sw, case, spec, warmup_s, window_s, still_s=1.0):
     """Runs one sample of `case` on switch `sw` (a started-or-not Switch).
 
     Returns the sample as a dict for the JSON file. A failure (start-up,
@@ -124,7 +125,7 @@ def measure(sw, case, spec, warmup_s, window_s):
         sample["startup_s"] = round(time.monotonic() - t_start, 3)
         # Flow set-up by upcalls (OVS-DPDK, dpxd through OVS) before the
         # warm-up: its duration is the row's flow set-up time.
-        sample["settle_s"] = round(_wait_flows_settle(sw), 2)
+        sample["settle_s"] = round(_wait_flows_settle(sw, still_s=still_s), 2)
         time.sleep(warmup_s)
         c0, t0 = _read(sw)
         sched0, steal0 = pmd_sched(sw.pid(), sw.cpu), cpu_steal(sw.cpu)

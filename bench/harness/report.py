@@ -502,7 +502,8 @@ def write_markdown(result, path, img_files):
     ct = containers.table(result.get("containers", []))
     if ct:
         out += ["## Scenario 7: containers", "", CONTAINERS_TEXT.format(
-                    seconds=p.get("iperf_s", "?")), "", ct, "",
+                    seconds=p.get("iperf_s", "?"),
+                    rounds=p.get("rounds_override") or p.get("container_rounds", "?")), "", ct, "",
                 "For reference, the figures of the \"Open vSwitch powered Docker\" talk, "
                 "measured on another machine with other hardware (not comparable with the "
                 "table above): " + ", ".join(f"{a} {b}" for a, b in scenarios.TALK_FIGURES)

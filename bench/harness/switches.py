@@ -422,6 +422,9 @@ class OvsDpdk(Switch):
         if hwaddr:
             br.append(f"other_config:hwaddr={hwaddr}")
         self.vsctl(*br)
+        # ovs-ofctl talks to the bridge's management socket, which can
+        # appear a moment after ovs-vsctl returned.
+        wait_for(lambda: os.path.exists(f"{d}/{self.br}.mgmt"), "the bridge's OpenFlow socket")
         keep_off_cpu(self.vswitchd.pid, self.cpu)
 
     def release(self):
