@@ -171,11 +171,11 @@ def run_cases(cases, switches, explicit, factories, params, pcapgen, workdir, re
                     continue
                 with factories[name]() as sw:
                     if case.kind == "setup":
-                    s = flowsetup.measure_setup(sw, case, spec, params["warmup_s"],
-                                                params["window_s"])
-                else:
-                    s = measure(sw, case, spec, params["warmup_s"], params["window_s"],
-                                params["still_s"])
+                        s = flowsetup.measure_setup(sw, case, spec, params["warmup_s"],
+                                                    params["window_s"])
+                    else:
+                        s = measure(sw, case, spec, params["warmup_s"], params["window_s"],
+                                    params["still_s"])
                 s["round"] = rnd
                 result["samples"].append(s)
                 log(f"{case.key} round {rnd + 1}/{rounds} {name}: "

@@ -445,6 +445,16 @@ class Iperf3Test(unittest.TestCase):
         self.assertEqual(containers.table([]), "")
 
 
+class MainTest(unittest.TestCase):
+    def test_describe_sample(self):
+        from . import __main__ as main
+        self.assertEqual(main.describe_sample({"mpps": 1.5, "cycles_per_packet": 200.0}),
+                         "1.50 Mpps, 200 cycles/pkt")
+        self.assertIn("9,000 flows/s", main.describe_sample(
+            {"flows_per_s": 9000.0, "est_storm_mpps": 1.0, "est_alone_mpps": 2.0}))
+        self.assertEqual(main.describe_sample({"mpps": None}), "-")
+
+
 class StormTest(unittest.TestCase):
     """flowsetup.storm_timeline: the span is from the last poll at the base
     flow count to the first poll with every storm flow."""
