@@ -451,7 +451,7 @@ forwarding lcore):
   dpif-netdev/pmd-stats-show`, `dpxctl pmd-stats-show`).
 - **Repetition**: each switch is started afresh for every sample; the
   switches alternate ({order}, then again) for {rounds}
-  rounds per row. Tables give the median and, in parentheses, the lowest and
+  rounds per row ({other_rounds} in scenarios 2 to 4). Tables give the median and, in parentheses, the lowest and
   highest sample. The ratio is that of the medians, with the range of the
   per-round ratios in parentheses.
 """
@@ -475,6 +475,7 @@ def write_markdown(result, path, img_files):
     out += ["## Machine", "", machine_table(m), "", "## Method", "",
             METHOD.format(cpu=p["cpu"], ovs=m["ovs"], window=p["window_s"],
                           warmup=p["warmup_s"], rounds=p["rounds"],
+                          other_rounds=p.get("other_rounds", p["rounds"]),
                           order=", ".join(dict(SWITCHES).get(sw, sw) for sw in
                                           p.get("switches", ("ovs", "dpxd", "testpmd"))))]
     for sc, title, first, gbps in ((1, "Scenario 1: p2p, one rule, 64-byte frames", "Microflows",
