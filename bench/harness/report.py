@@ -198,7 +198,31 @@ def settle_times(result, scenario):
             + "; ".join(parts) + ".") if parts else ""
 
 
-SETUP_TEXT = """Both switches are programmed by ovs-vswitchd with the same OpenFlow rules:
+CONTAINERS_TEXT = """\
+Two network-namespace containers (10.77.0.1 and 10.77.0.2) connected in turn
+by each row's means; `iperf3` runs a TCP stream from the first to the second
+for {seconds} s, then a UDP stream of 64-byte frames (18-byte payload, `-b 0`).
+Figures are iperf3's receiver-side ones: TCP bits per second received, UDP
+datagrams received per second. {rounds} round(s), the rows alternating within
+a round, each set up afresh; median (lowest–highest). The switches' PMDs (OVS,
+dpxd) run on the PMD CPU; iperf3 and the kernel's side of veth, bridge and
+VXLAN run wherever the kernel puts them, on a two-core machine sharing the
+PMD's CPU. The AF_XDP rows turn the containers' tx checksum offload off
+(AF_XDP copies frames as they are), which costs TCP its offloads. OVS
+userspace uses Debian's ovs-vswitchd-dpdk with ports of OVS type `afxdp`
+(compiled into Debian's OVS 3.1), NORMAL flow; dpxd (OVS) has the veths as
+`system` ports (AF_XDP sockets in dpxd), NORMAL flow; dpxd's tap row is
+programmed with dpxctl (a tap per container, one flow each way), with
+whatever dpxd's `tap` port type does in this build (the row's label says
+whether dpxd created the tap in the container's namespace or the harness
+moved it there). The two-host row puts each container behind a host
+namespace with a Linux bridge and a kernel VXLAN device (VNI 42) over a veth
+underlay. Not measured yet: OVS-DPDK with DPDK ports on the veths, dpxd and
+OVS-DPDK VXLAN between two emulated hosts."""
+
+
+SETUP_TEXT = """\
+Both switches are programmed by ovs-vswitchd with the same OpenFlow rules:
 OVS-DPDK, and dpxd through our ovs-vswitchd (`datapath_type=dpx`). One
 established flow (one microflow, rule `in_port=1,actions=output:2`) runs
 alone for a window; then a second source port is added whose file holds N

@@ -445,6 +445,53 @@ class Iperf3Test(unittest.TestCase):
         self.assertEqual(containers.table([]), "")
 
 
+class MarkdownTest(unittest.TestCase):
+    """write_markdown on a small result with every kind of section."""
+
+    def test_sections(self):
+        m = {"cpu": {"Model name": "x"}, "uname": "Linux", "mem_gib": 1.0, "hugepages": "1",
+             "dpdk": "22.11", "ovs": "3.1.0", "dpx_commit": "abc", "load_start": "0",
+             "load_end": "0"}
+        cases = [{"key": "s1-flows-1", "scenario": 1, "label": "1", "not_for": {},
+                  "frame_bytes_mean": 60, "kind": "throughput"},
+                 {"key": "s4-vxlan-encap", "scenario": 4, "label": "encap",
+                  "not_for": {"testpmd": "no encap"}, "frame_bytes_mean": 60,
+                  "kind": "throughput"},
+                 {"key": "s6", "scenario": 6, "label": "storm", "not_for": {}, "kind": "setup"}]
+        samples = [{"case": "s1-flows-1", "scenario": 1, "switch": sw, "mpps": v,
+                    "cycles_per_packet": 100.0, "rss_mib": 40.0, "hugepages_mib": 600.0,
+                    "datapath_flows": 1, "settle_s": 1.0}
+                   for sw, v in (("ovs", 10.0), ("dpx", 20.0), ("testpmd", 30.0))]
+        samples += [{"case": "s4-vxlan-encap", "scenario": 4, "switch": sw, "mpps": 5.0,
+                     "cycles_per_packet": 300.0} for sw in ("ovs", "dpx", "dpxd")]
+        samples += [{"case": "s6", "scenario": 6, "switch": "ovs", "mpps": None,
+                     "cycles_per_packet": None, "flows_per_s": 1000.0, "setup_s": 9.0,
+                     "flows_set_up": 9000, "est_alone_mpps": 5.0, "est_storm_mpps": 1.0,
+                     "est_after_mpps": 2.0, "misses": 9000, "lost": 0}]
+        result = {"generated": "now", "machine": m, "cases": cases, "samples": samples,
+                  "params": {"quick": True, "cpu": 1, "window_s": 1, "warmup_s": 0.3,
+                             "rounds": 3, "other_rounds": 2, "switches": ["ovs", "dpx", "testpmd"],
+                             "iperf_s": 1, "container_rounds": 1},
+                  "containers": [{"variant": "bridge", "tcp_gbps": 5.0, "udp_kpps": 50.0,
+                                  "error": None}]}
+        report.summarize_result(result)
+        with tempfile.TemporaryDirectory() as d:
+            path = os.path.join(d, "b.md")
+            report.write_markdown(result, path, {})
+            with open(path) as f:
+                md = f.read()
+        for heading in ("## Summary", "## Scenario 1", "## Scenario 4", "## Scenario 6",
+                        "## Scenario 7: containers", "## Scenario 9", "## Notes"):
+            self.assertIn(heading, md)
+        self.assertIn("dpxd (OVS) 20.00 Mpps, OVS-DPDK 10.00 Mpps, ratio 2.00", md)
+        self.assertIn("| Linux bridge + veth | 5.00 | 50 |", md)
+        self.assertIn("| encap | n/a[^1] | 5.00 | 5.00 | 5.00 |", md)
+        # Scenarios that ran are not listed as not measured.
+        missing = md.split("## Scenarios not measured yet")[1]
+        self.assertNotIn("| 7 |", missing)
+        self.assertIn("| 5 |", missing)
+
+
 class MainTest(unittest.TestCase):
     def test_describe_sample(self):
         from . import __main__ as main
