@@ -26,6 +26,11 @@ One host:
 Two emulated hosts (each a namespace with its own underlay veth to the
 other, 192.168.77.1 and .2/24, and a container behind it):
   kernel-vxlan  a Linux bridge with a VXLAN device (VNI 42) in each host
+  dpx-vxlan     a dpxd in each host namespace (as tests/tunnel_e2e_test.cc):
+                port 1 the container's veth, port 2 the underlay veth (AF_XDP
+                both, af_packet if AF_XDP fails), port 3 vxlan_sys_4789, the
+                VTEP on port 2, one flow each way programmed by dpxctl; the
+                two PMDs share the PMD CPU
 
 The AF_XDP variants turn off the containers' tx checksum offload (`ethtool
 -K eth0 tx off`): AF_XDP copies frames as they are, and a frame whose
@@ -52,6 +57,7 @@ VARIANTS = [
     ("dpx-afxdp", "dpxd (OVS), AF_XDP on veth"),
     ("dpx-tap", "dpxd (dpxctl), tap ports"),
     ("kernel-vxlan", "two hosts: kernel VXLAN + Linux bridge"),
+    ("dpx-vxlan", "two hosts: dpxd VXLAN (dpxctl), AF_XDP ports, both PMDs on the PMD CPU"),
 ]
 
 
@@ -88,6 +94,7 @@ class Topology:
         self.extra_ns = []
         self.links = []       # host-side links to delete
         self.switch = None
+        self.switches = []    # several switches (one per emulated host)
         self.note = ""        # how the variant was set up, where it can vary
 
     def nsx(self, ns, *cmd, **kw):
@@ -121,13 +128,26 @@ class Topology:
         self.nsx(ns, "ip", "link", "set", dev, "up")
 
     def close(self):
-        if self.switch is not None:
-            self.switch.__exit__(None, None, None)
-            self.switch = None
+        for sw in [self.switch] + self.switches:
+            if sw is not None:
+                sw.__exit__(None, None, None)
+        self.switch, self.switches = None, []
         for ns in self.extra_ns:
             run(["ip", "netns", "del", ns], check=False)
         for link in self.links:
             run(["ip", "link", "del", link], check=False)
+
+
+def _two_hosts(t):
+    """Two host namespaces joined by an underlay veth u0, 192.168.77.1/.2."""
+    hosts = [f"dpxb{t.tag}x1", f"dpxb{t.tag}x2"]
+    for h in hosts:
+        t.add_ns(h)
+    t.nsx(hosts[0], "ip", "link", "add", "u0", "type", "veth", "peer", "name", "u0",
+          "netns", hosts[1])
+    for i, h in enumerate(hosts, 1):
+        t.addr(h, "u0", f"192.168.77.{i}")
+    return hosts
 
 
 def setup(variant, topo, build_dir, cpu):
@@ -189,13 +209,8 @@ def setup(variant, topo, build_dir, cpu):
         sw.dpxctl("add-flow", "in_port(1)", "2")
         sw.dpxctl("add-flow", "in_port(2)", "1")
     elif variant == "kernel-vxlan":
-        hosts = [f"dpxb{t.tag}x1", f"dpxb{t.tag}x2"]
-        for h in hosts:
-            t.add_ns(h)
-        t.nsx(hosts[0], "ip", "link", "add", "u0", "type", "veth", "peer", "name", "u0",
-              "netns", hosts[1])
+        hosts = _two_hosts(t)
         for i, (h, ns, ip) in enumerate(zip(hosts, t.ns, (IP1, IP2)), 1):
-            t.addr(h, "u0", f"192.168.77.{i}")
             # Device names that ip(8) cannot take for keywords ("br" would
             # be read as "broadcast").
             t.nsx(h, "ip", "link", "add", "vxl0", "type", "vxlan", "id", "42", "dstport", "4789",
@@ -210,6 +225,33 @@ def setup(variant, topo, build_dir, cpu):
             # Inner MTU below the 1500-byte underlay's by the 50-byte header.
             t.nsx(ns, "ip", "link", "set", "eth0", "mtu", "1450")
             t.addr(ns, "eth0", ip)
+    elif variant == "dpx-vxlan":
+        hosts = _two_hosts(t)
+        t.switches = []
+        for i, (h, ns, ip) in enumerate(zip(hosts, t.ns, (IP1, IP2)), 1):
+            t.nsx(h, "ip", "link", "add", "c0", "type", "veth", "peer", "name", "eth0",
+                  "netns", ns)
+            t.nsx(h, "ip", "link", "set", "c0", "up")
+            t.nsx(ns, "ip", "link", "set", "eth0", "mtu", "1450")
+            t.nsx(ns, "ethtool", "-K", "eth0", "tx", "off")
+            t.addr(ns, "eth0", ip)
+            sw = Dpxd(build_dir, cpu=cpu)
+            sw.netns = h
+            t.switches.append(sw)
+            sw.launch(None, 1000)
+            for dev, no in (("c0", 1), ("u0", 2)):
+                try:
+                    sw.dpxctl("add-port", dev, "afxdp", "--port-no", str(no))
+                except SwitchError:
+                    sw.dpxctl("add-port", dev, "afpacket", "--port-no", str(no))
+                    t.note = "af_packet: AF_XDP failed on the veths"
+            sw.dpxctl("add-port", "vxlan_sys_4789", "vxlan", "--port-no", "3")
+            self_ip, peer = f"192.168.77.{i}", f"192.168.77.{3 - i}"
+            sw.dpxctl("tnl-ip", "add", f"{self_ip}/24", "u0")
+            sw.dpxctl("add-flow", "in_port(1)",
+                      f"set(tunnel(tun_id=0x2a,dst={peer},ttl=64,flags(df|key))),3")
+            sw.dpxctl("add-flow", f"in_port(3),tunnel(tun_id=0x2a,src={peer},dst={self_ip},"
+                      "ttl=0/0)", "1")
     else:
         raise ValueError(f"unknown variant {variant}")
     # Reachability before measuring: the first pings also set up flows.
@@ -255,9 +297,10 @@ def measure_variant(variant, build_dir, cpu, seconds):
         sample["note"] = topo.note
     except (SwitchError, OSError, ValueError, subprocess.TimeoutExpired) as e:
         sample["error"] = f"{type(e).__name__}: {e}"
-        if topo.switch is not None:
+        sw = topo.switch or (topo.switches[0] if topo.switches else None)
+        if sw is not None:
             try:
-                sample["detail"] = topo.switch.describe_failure()
+                sample["detail"] = sw.describe_failure()
             except Exception as d:  # the failure report must not hide the failure
                 sample["detail"] = f"(no detail: {d})"
     finally:

@@ -217,8 +217,12 @@ whatever dpxd's `tap` port type does in this build (the row's label says
 whether dpxd created the tap in the container's namespace or the harness
 moved it there). The two-host row puts each container behind a host
 namespace with a Linux bridge and a kernel VXLAN device (VNI 42) over a veth
-underlay. Not measured yet: OVS-DPDK with DPDK ports on the veths, dpxd and
-OVS-DPDK VXLAN between two emulated hosts."""
+underlay; in the dpxd VXLAN row each host namespace runs its own dpxd (the
+container's veth and the underlay veth as AF_XDP ports, `vxlan_sys_4789`,
+the VTEP with `dpxctl tnl-ip add`, one flow each way, as
+tests/tunnel_e2e_test.cc), and the two PMDs share the PMD CPU; containers
+have an MTU of 1450 in both VXLAN rows. Not measured yet: OVS-DPDK with DPDK
+ports on the veths, and OVS-DPDK VXLAN between two emulated hosts."""
 
 
 SETUP_TEXT = """\

@@ -252,7 +252,7 @@ NOT_YET = [
      "not run this time (--scenarios without 6)"),
     (7, "Containers: iperf3 TCP/UDP between namespaces and across emulated hosts",
      "not run this time (--scenarios without 7); OVS-DPDK with DPDK ports on the veths "
-     "and dpxd / OVS-DPDK VXLAN between emulated hosts are not in the harness yet"),
+     "and OVS-DPDK VXLAN between emulated hosts are not in the harness yet"),
     (8, "Latency p50/p99/p999 at 10% and 80% load",
      "needs a timestamping loop (vdev or virtio-user pair); not built yet"),
 ]

@@ -542,6 +542,7 @@ class Dpxd(Switch):
         self.sock = os.path.join(self.dir, "dpxd.sock")
         self.log = os.path.join(self.dir, "dpxd.log")
         self.proc = None
+        self.netns = None  # run dpxd in this network namespace (scenario 7)
 
     def dpxctl(self, *args, timeout=60):
         return run([self.dpxctl_bin, "--socket", self.sock, *args], timeout=timeout)
@@ -558,6 +559,8 @@ class Dpxd(Switch):
                "--file-prefix", self.prefix, "--socket-mem", str(socket_mem),
                "--mbufs", str(mbufs), "--flow-limit", str(flow_limit),
                "--log-level", "warning", "--", "--no-pci"]
+        if self.netns:
+            cmd = ["ip", "netns", "exec", self.netns] + cmd
         with open(self.log, "w") as log:
             self.proc = spawn(cmd, stdout=log, stderr=subprocess.STDOUT)
         wait_for(lambda: not self.alive() or self.dpxctl("show"), "dpxd control socket")
