@@ -18,6 +18,7 @@
 #include "odp_actions.h"
 #include "odp_key.h"
 #include "simple_match.h"
+#include "vhost_port.h"
 
 namespace dpx {
 
@@ -215,16 +216,24 @@ int Datapath::port_add(const PortAddRequest& req, PortInfo* out, std::string* er
   } else if (std::find(kKernelPortTypes.begin(), kKernelPortTypes.end(), cfg.type) !=
              kKernelPortTypes.end()) {
     if (cfg.devargs.empty()) cfg.devargs = kernel_port_devargs(cfg);
-  } else {
-    *err = "port type '" + cfg.type + "' is not supported (supported: dpdk, afxdp, afpacket, tap)";
+  } else if (!VhostPort::is_vhost_type(cfg.type)) {
+    *err = "port type '" + cfg.type +
+           "' is not supported (supported: dpdk, afxdp, afpacket, tap, vhostuser, "
+           "vhostuserclient)";
     return EOPNOTSUPP;
   }
   if (!cfg.options.empty()) {
     *err = "unknown port option '" + cfg.options.begin()->first + "' for port type " + cfg.type;
     return EINVAL;
   }
-  auto port = EthdevPort::create(odp, cfg, err);
-  if (!port) return ENODEV;
+  std::unique_ptr<Port> port;
+  if (VhostPort::is_vhost_type(cfg.type)) {
+    // vhost/vhost_port.h; devargs is the socket path, which it checks.
+    if (int rc = VhostPort::create(odp, cfg, rcu_.get(), &port, err); rc != 0) return rc;
+  } else {
+    port = EthdevPort::create(odp, cfg, err);
+    if (!port) return ENODEV;
+  }
   if (int rc = port->start(static_cast<uint16_t>(pmds_.size()), pool_, err); rc != 0) return rc;
   Port* raw = port.get();
   by_odp_[odp] = std::move(port);

@@ -50,6 +50,10 @@ class DpxdProcess {
   const std::string& dir() const { return dir_; }
   // Environment for the dpxd child, set before start().
   void set_env(const std::string& k, const std::string& v) { env_.emplace_back(k, v); }
+  // CPU list for --pmd-cores, set before start(); default pmd_core().
+  void set_pmd_cores(const std::string& cores) { pmd_cores_ = cores; }
+  // --log-level, set before start(); default "warning".
+  void set_log_level(const std::string& level) { log_level_ = level; }
   const std::string& socket() const { return socket_; }
   pid_t pid() const { return pid_; }
 
@@ -65,13 +69,13 @@ class DpxdProcess {
                                   "--upcall-queue-size",
                                   "1024",
                                   "--pmd-cores",
-                                  pmd_core(),
+                                  pmd_cores_.empty() ? pmd_core() : pmd_cores_,
                                   "--control-socket",
                                   socket_,
                                   "--file-prefix",
                                   "dpxtest" + std::to_string(getpid()),
                                   "--log-level",
-                                  "warning"};
+                                  log_level_};
     args.insert(args.end(), extra.begin(), extra.end());
     log_ = dir_ + "/dpxd.log";
     pid_ = fork();
@@ -150,7 +154,7 @@ class DpxdProcess {
   static std::string pmd_core() { return std::thread::hardware_concurrency() > 1 ? "1" : "0"; }
 
  private:
-  std::string dir_, socket_, log_;
+  std::string dir_, socket_, log_, pmd_cores_, log_level_ = "warning";
   std::vector<std::pair<std::string, std::string>> env_;
   pid_t pid_ = -1;
   int exit_status_ = 0;
