@@ -95,6 +95,7 @@ class Spec:
         self.extra_packets = 0
         self.storm_pcap = None
         self.tunnel = case.tunnel
+        self.v2v = case.v2v
 
 
 def describe_sample(s):
@@ -194,7 +195,7 @@ def main(argv=None):
         os.path.abspath(__file__)))))
     ap.add_argument("--out-dir", help="where benchmarks.md/.json and img/ go (default: REPO/docs)")
     ap.add_argument("--cpu", type=int, default=1, help="the CPU of every PMD")
-    ap.add_argument("--scenarios", default="1,2,3,6,4,7",
+    ap.add_argument("--scenarios", default="1,2,3,4,5,6,7",
                     help="comma-separated scenario numbers (9 comes with 1)")
     ap.add_argument("--switches",
                     help="which switches, in the order they alternate: ovs (OVS-DPDK), dpx "
@@ -248,6 +249,8 @@ def main(argv=None):
         cases += scenarios.scenario3(a.quick)
     if 4 in wanted:
         cases += scenarios.scenario4(a.quick)
+    if 5 in wanted:
+        cases += scenarios.scenario5(a.quick)
     if 6 in wanted:
         cases += scenarios.scenario6(a.quick)
     # The dpxctl-programmed dpxd is an extra row: the quick run leaves it

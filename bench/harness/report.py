@@ -513,7 +513,9 @@ def write_markdown(result, path, img_files):
                                    (3, "Scenario 3: packet sizes, one rule, 1,000 microflows",
                                     "Frame size", True),
                                    (4, "Scenario 4: VXLAN, 64-byte inner frames, 1,000 "
-                                    "inner microflows", "Direction", False)):
+                                    "inner microflows", "Direction", False),
+                                   (5, "Scenario 5: v2v through vhost-user and a testpmd guest",
+                                    "Traffic", False)):
         if not any(c["scenario"] == sc for c in result["cases"]):
             continue
         out += [f"## {title}", "", SCENARIO_TEXT[sc], "",
@@ -577,6 +579,16 @@ def write_markdown(result, path, img_files):
 
 
 SCENARIO_TEXT = {
+    5: "The source's packets go to vhost-user port A (OpenFlow port 3, rule "
+       "`in_port=1,actions=output:3`), through a `dpdk-testpmd` guest with two "
+       "`net_virtio_user` ports in io mode (serving both sockets, `server=1`; both "
+       "of its lcores on CPU 0, without hugepages, as tests/vhost_test.cc runs it), "
+       "back in through vhost-user port B (port 4, rule `in_port=4,actions=output:2`) "
+       "to the sink: every packet crosses two vhost-user ports, and Mpps is the "
+       "sink's rate. Both switches have `dpdkvhostuserclient` ports "
+       "(`options:vhost-server-path`); our provider makes them dpxd "
+       "`vhostuserclient` ports. The guest's one forwarding core is part of what "
+       "this measures, the same for both.",
     4: "dpxd through our ovs-vswitchd against OVS-DPDK's native tunneling "
        "(tnl_pop / tnl_push), one `vxlan` interface (`options:remote_ip=198.18.0.2 "
        "options:key=42`, OpenFlow port 3) in both. Decap: VXLAN frames from the "

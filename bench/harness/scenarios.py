@@ -43,6 +43,7 @@ class Case:
     # (scenario 4: dpxd programmed by dpxctl, in case the ovs-vswitchd path
     # of a tunnel direction fails).
     also: tuple = ()
+    v2v: bool = False     # scenario 5: through two vhost-user ports and a testpmd guest
 
 
 def microflow(i):
@@ -242,12 +243,22 @@ def scenario4(quick):
     return cases
 
 
+def scenario5(quick):
+    """v2v: pcap -> vhost A -> testpmd io -> vhost B -> sink (harness/v2v.py)."""
+    from . import v2v
+    c = Case(5, "s5-v2v", "64 B, 1,000 microflows, through two vhost-user ports", 1000,
+             openflow_rules=v2v.rules(SRC, SINK), v2v=True)
+    c.not_for["testpmd"] = "the guest is a testpmd; no ceiling of its own here"
+    c.not_for["dpxd"] = "vhost-user ports are programmed through ovs-vswitchd only"
+    return [c]
+
+
 # Rows of scenarios this version cannot measure yet, and why.
 NOT_YET = [
     (4, "VXLAN decap to a local port / encap from a local port",
      "not run this time (--scenarios without 4)"),
     (5, "v2v: two vhost-user ports looped through testpmd virtio-user",
-     "dpxd has no vhost-user ports yet (vhost/)"),
+     "not run this time (--scenarios without 5)"),
     (6, "Flow set-up through ovs-vswitchd, and an established flow during a storm",
      "not run this time (--scenarios without 6)"),
     (7, "Containers: iperf3 TCP/UDP between namespaces and across emulated hosts",

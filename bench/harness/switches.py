@@ -336,6 +336,7 @@ class OvsDpdk(Switch):
         self.ovsdb = None
         self.vswitchd = None
         self.netns = None
+        self.guest = None
         # The bridge's own port is a tap device of that name (OVS-DPDK's,
         # or dpxd's for dpx) in the host's namespace: unique per run, so
         # that no other user's self.br gets in the way.
@@ -450,6 +451,17 @@ class OvsDpdk(Switch):
         self.add_port("sink", SINK_DEVARGS, SINK_PORT)
         for name, devargs, ofport in getattr(spec, "extra_ports", ()):
             self.add_port(name, devargs, ofport)
+        if getattr(spec, "v2v", False):
+            # Scenario 5: the guest serves the sockets, the switch connects.
+            from . import v2v  # v2v uses this module's helpers
+            self.guest = v2v.Guest(self.dir, self.prefix)
+            self.guest.start()
+            for i, (name, ofport) in enumerate((("va", v2v.VHOST_A), ("vb", v2v.VHOST_B))):
+                self.guest.wait_socket(i)
+                path = self.guest.sockets[i]
+                self.vsctl("add-port", self.br, name, "--", "set", "interface", name,
+                           "type=dpdkvhostuserclient", f"options:vhost-server-path={path}",
+                           f"ofport_request={ofport}")
         rules = list(spec.openflow_rules)
         if tunnel:
             self.vsctl("add-port", self.br, "vx", "--", "set", "interface", "vx", "type=vxlan",
@@ -511,6 +523,8 @@ class OvsDpdk(Switch):
                 pass
         stop_process(self.vswitchd)
         stop_process(self.ovsdb)
+        if self.guest:
+            self.guest.stop()
         # If ovs-vswitchd died before it could clean up: its tap (ours by
         # name) goes too.
         if os.path.exists(f"/sys/class/net/{self.br}"):
