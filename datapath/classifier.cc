@@ -230,11 +230,13 @@ Classifier::~Classifier() {
   delete list;
 }
 
-void Classifier::lookup_batch(const FlowKey* const keys[], uint32_t n, const Flow* out[]) const {
+uint64_t Classifier::lookup_batch(const FlowKey* const keys[], uint32_t n,
+                                  const Flow* out[]) const {
   for (uint32_t i = 0; i < n; i++) out[i] = nullptr;
   const SubtableList* list = list_.load(std::memory_order_acquire);
   const size_t n_subtables = list->subtables.size();
   Subtable* const* subtables = list->subtables.data();
+  uint64_t visited = 0;
   for (uint32_t base = 0; base < n; base += kMaxBatch) {
     const uint32_t chunk = std::min(kMaxBatch, n - base);
     uint64_t todo = chunk == 64 ? ~uint64_t{0} : (uint64_t{1} << chunk) - 1;
@@ -244,10 +246,14 @@ void Classifier::lookup_batch(const FlowKey* const keys[], uint32_t n, const Flo
       uint64_t found = st.lookup_fn(st, t, keys + base, todo, out + base);
       if (found != 0) {
         todo &= ~found;
-        st.hits.fetch_add(std::popcount(found), std::memory_order_relaxed);
+        const int hits = std::popcount(found);
+        st.hits.fetch_add(hits, std::memory_order_relaxed);
+        visited += uint64_t(hits) * (k + 1);
       }
     }
+    visited += uint64_t(std::popcount(todo)) * n_subtables;  // misses searched them all
   }
+  return visited;
 }
 
 const Flow* Classifier::lookup(const FlowKey& key) const {

@@ -63,7 +63,10 @@ class Classifier {
 
   // For i < n: out[i] = a flow whose (key, mask) matches *keys[i], i.e.
   // (keys[i] & flow->mask) == flow->key, or nullptr. No allocation, no lock.
-  void lookup_batch(const FlowKey* const keys[], uint32_t n, const Flow* out[]) const;
+  // Returns how many subtables were searched in all (a hit in the k-th
+  // ranked subtable counts k, a miss counts every subtable): the kernel
+  // datapath's "masks hit" figure, which shows whether ranking works.
+  uint64_t lookup_batch(const FlowKey* const keys[], uint32_t n, const Flow* out[]) const;
   const Flow* lookup(const FlowKey& key) const;
 
   // ---- writer side (the one control thread) ----

@@ -3,56 +3,13 @@
 #include <cerrno>
 #include <cstring>
 
-#include "ctl_codec.h"
+#include "control_msg_detail.h"
 
 namespace dpx {
 
+using namespace ctl;
+
 namespace {
-
-using ctl::Reader;
-using ctl::Writer;
-
-constexpr uint64_t bit(unsigned t) { return uint64_t(1) << t; }
-
-// Decodes a nested attribute with `fn(payload, out, err)` and folds its
-// error into the outer reader.
-template <class T, class Fn>
-bool nested(Reader& r, const NlAttr& a, T* out, Fn fn) {
-  std::string inner;
-  if (fn(a.payload, out, &inner) != 0) return r.nested_fail(inner);
-  return true;
-}
-
-// ------------------------------------------------------------ port objects
-
-// Objects made only of u64 counters are described once, as a table of
-// (attribute, member), which both the encoder and the strict decoder walk.
-template <class T>
-struct Counter {
-  uint16_t type;
-  uint64_t T::*field;
-};
-
-template <class T, size_t N>
-void put_counters(Writer& w, const Counter<T> (&table)[N], const T& v) {
-  for (const Counter<T>& c : table) w.u64(c.type, v.*c.field);
-}
-
-template <class T, size_t N>
-int get_counters(std::span<const uint8_t> b, const char* ctx, const Counter<T> (&table)[N], T* v,
-                 std::string* err) {
-  Reader r(b, ctx, err);
-  NlAttr a;
-  while (r.next(&a)) {
-    uint64_t* f = nullptr;
-    for (const Counter<T>& c : table)
-      if (c.type == a.type) f = &(v->*c.field);
-    if (!f) return r.unknown(a), EINVAL;
-    if (!r.u64(a, f, "counter")) return EINVAL;
-  }
-  return r.ok() ? 0 : EINVAL;
-}
-
 constexpr Counter<PortStats> kPortStats[] = {
     {DPX_PSTATS_A_RX_PACKETS, &PortStats::rx_packets},
     {DPX_PSTATS_A_RX_BYTES, &PortStats::rx_bytes},
@@ -105,27 +62,6 @@ int get_queue(std::span<const uint8_t> b, QueueStats* q, std::string* err) {
   return r.ok() && r.require(DPX_QUEUE_A_ID, "ID") ? 0 : EINVAL;
 }
 
-int get_drop(std::span<const uint8_t> b, DropCount* d, std::string* err) {
-  *d = {};
-  Reader r(b, "DROP", err);
-  NlAttr a;
-  while (r.next(&a)) {
-    bool ok;
-    switch (a.type) {
-      case DPX_DROP_A_REASON:
-        ok = r.str(a, &d->reason, "REASON");
-        break;
-      case DPX_DROP_A_COUNT:
-        ok = r.u64(a, &d->count, "COUNT");
-        break;
-      default:
-        ok = r.unknown(a);
-    }
-    if (!ok) return EINVAL;
-  }
-  return r.ok() && r.require(DPX_DROP_A_REASON, "REASON") ? 0 : EINVAL;
-}
-
 void put_port_info(Writer& w, const PortInfo& p) {
   size_t c = w.begin(DPX_CTL_A_PORT);
   w.u32(DPX_PORT_A_NO, p.odp_port);
@@ -149,12 +85,7 @@ void put_port_info(Writer& w, const PortInfo& p) {
     w.u64(DPX_QUEUE_A_DROPS, q.drops);
     w.end(qc);
   }
-  for (const auto& d : p.drops) {
-    size_t dc = w.begin(DPX_PORT_A_DROP);
-    w.str(DPX_DROP_A_REASON, d.reason);
-    w.u64(DPX_DROP_A_COUNT, d.count);
-    w.end(dc);
-  }
+  for (const auto& d : p.drops) put_drop(w, DPX_PORT_A_DROP, d);
   w.end(c);
 }
 
@@ -219,304 +150,35 @@ int get_port_info(std::span<const uint8_t> b, PortInfo* p, std::string* err) {
              : EINVAL;
 }
 
-// ------------------------------------------------------------ flow objects
-
-void put_flow_stats(Writer& w, const FlowStats& s) {
-  w.u64(DPX_FLOW_A_PACKETS, s.packets);
-  w.u64(DPX_FLOW_A_BYTES, s.bytes);
-  w.u64(DPX_FLOW_A_USED_MS, s.used_ms);
-  w.u32(DPX_FLOW_A_TCP_FLAGS, s.tcp_flags);
-}
-
-// Reads one of the four stats attributes into *s; false if `a` is not one.
-bool is_stats_attr(uint16_t t) {
-  return t == DPX_FLOW_A_PACKETS || t == DPX_FLOW_A_BYTES || t == DPX_FLOW_A_USED_MS ||
-         t == DPX_FLOW_A_TCP_FLAGS;
-}
-bool get_stats_attr(Reader& r, const NlAttr& a, FlowStats* s) {
-  switch (a.type) {
-    case DPX_FLOW_A_PACKETS:
-      return r.u64(a, &s->packets, "PACKETS");
-    case DPX_FLOW_A_BYTES:
-      return r.u64(a, &s->bytes, "BYTES");
-    case DPX_FLOW_A_USED_MS:
-      return r.u64(a, &s->used_ms, "USED_MS");
-    default: {
-      uint32_t f = 0;
-      if (!r.u32(a, &f, "TCP_FLAGS")) return false;
-      if (f > 0xffff) return r.fail("TCP_FLAGS out of range");
-      s->tcp_flags = static_cast<uint16_t>(f);
-      return true;
-    }
-  }
-}
-// Stats are all-or-nothing, so a reader never mistakes a missing counter
-// for a zero one.
-bool stats_complete(Reader& r) {
-  return r.require(DPX_FLOW_A_PACKETS, "PACKETS") && r.require(DPX_FLOW_A_BYTES, "BYTES") &&
-         r.require(DPX_FLOW_A_USED_MS, "USED_MS") && r.require(DPX_FLOW_A_TCP_FLAGS, "TCP_FLAGS");
-}
-bool any_stats(const Reader& r) {
-  return r.has(DPX_FLOW_A_PACKETS) || r.has(DPX_FLOW_A_BYTES) || r.has(DPX_FLOW_A_USED_MS) ||
-         r.has(DPX_FLOW_A_TCP_FLAGS);
-}
-
-void put_flow_put_entry(Writer& w, const FlowPutEntry& e) {
-  size_t c = w.begin(DPX_CTL_A_FLOW);
-  w.ufid(DPX_FLOW_A_UFID, e.ufid);
-  w.bytes(DPX_FLOW_A_KEY, e.key);
-  w.bytes(DPX_FLOW_A_MASK, e.mask);
-  w.bytes(DPX_FLOW_A_ACTIONS, e.actions);
-  w.u32(DPX_FLOW_A_FLAGS, e.flags);
-  w.end(c);
-}
-
-int get_flow_put_entry(std::span<const uint8_t> b, FlowPutEntry* e, std::string* err) {
-  *e = {};
-  Reader r(b, "FLOW", err);
-  NlAttr a;
-  while (r.next(&a)) {
-    bool ok;
-    switch (a.type) {
-      case DPX_FLOW_A_UFID:
-        ok = r.ufid(a, &e->ufid, "UFID");
-        break;
-      case DPX_FLOW_A_KEY:
-        ok = r.attrs(a, &e->key, "KEY");
-        break;
-      case DPX_FLOW_A_MASK:
-        ok = r.attrs(a, &e->mask, "MASK");
-        break;
-      case DPX_FLOW_A_ACTIONS:
-        ok = r.attrs(a, &e->actions, "ACTIONS");
-        break;
-      case DPX_FLOW_A_FLAGS:
-        ok = r.u32(a, &e->flags, "FLAGS");
-        if (ok && (e->flags & ~DPX_FLOW_PUT_ALL)) ok = r.fail("unknown FLAGS bits");
-        if (ok && !(e->flags & (DPX_FLOW_PUT_CREATE | DPX_FLOW_PUT_MODIFY)))
-          ok = r.fail("FLAGS needs CREATE or MODIFY");
-        break;
-      default:
-        ok = r.unknown(a);
-    }
-    if (!ok) return EINVAL;
-  }
-  if (!r.ok()) return EINVAL;
-  if (!r.has(DPX_FLOW_A_FLAGS)) e->flags = DPX_FLOW_PUT_CREATE;
-  return r.require(DPX_FLOW_A_UFID, "UFID") && r.require(DPX_FLOW_A_KEY, "KEY") &&
-                 r.require(DPX_FLOW_A_MASK, "MASK") && r.require(DPX_FLOW_A_ACTIONS, "ACTIONS")
-             ? 0
-             : EINVAL;
-}
-
-// A per-entry result of FLOW_PUT / FLOW_DEL.
-void put_flow_result(Writer& w, const Ufid& ufid, int error, const std::optional<FlowStats>& s,
-                     const std::string& msg) {
-  size_t c = w.begin(DPX_CTL_A_FLOW);
-  w.ufid(DPX_FLOW_A_UFID, ufid);
-  w.u32(DPX_FLOW_A_ERRNO, static_cast<uint32_t>(error));
-  if (s) put_flow_stats(w, *s);
-  if (!msg.empty()) w.str(DPX_FLOW_A_ERROR_MSG, msg);
-  w.end(c);
-}
-
-struct FlowResult {
-  Ufid ufid{};
-  int error = 0;
-  std::optional<FlowStats> stats;
-  std::string message;
-};
-
-int get_flow_result(std::span<const uint8_t> b, FlowResult* res, std::string* err) {
-  *res = {};
-  FlowStats s;
-  Reader r(b, "FLOW", err);
-  NlAttr a;
-  while (r.next(&a)) {
-    bool ok;
-    uint32_t e = 0;
-    if (is_stats_attr(a.type)) {
-      ok = get_stats_attr(r, a, &s);
-    } else {
-      switch (a.type) {
-        case DPX_FLOW_A_UFID:
-          ok = r.ufid(a, &res->ufid, "UFID");
-          break;
-        case DPX_FLOW_A_ERRNO:
-          ok = r.u32(a, &e, "ERRNO");
-          if (ok && e > 4095) ok = r.fail("ERRNO out of range");
-          res->error = static_cast<int>(e);
-          break;
-        case DPX_FLOW_A_ERROR_MSG:
-          ok = r.str(a, &res->message, "ERROR_MSG");
-          break;
-        default:
-          ok = r.unknown(a);
-      }
-    }
-    if (!ok) return EINVAL;
-  }
-  if (!r.ok() || !r.require(DPX_FLOW_A_UFID, "UFID") || !r.require(DPX_FLOW_A_ERRNO, "ERRNO"))
-    return EINVAL;
-  if (any_stats(r)) {
-    if (!stats_complete(r)) return EINVAL;
-    res->stats = s;
-  }
-  return 0;
-}
-
-void put_flow_entry(Writer& w, const FlowEntry& f) {
-  size_t c = w.begin(DPX_CTL_A_FLOW);
-  w.ufid(DPX_FLOW_A_UFID, f.ufid);
-  // A terse dump leaves key/mask/actions out entirely; an empty action list
-  // (drop) is still sent when the key is there.
-  if (!f.key.empty() || !f.mask.empty() || !f.actions.empty()) {
-    w.bytes(DPX_FLOW_A_KEY, f.key);
-    w.bytes(DPX_FLOW_A_MASK, f.mask);
-    w.bytes(DPX_FLOW_A_ACTIONS, f.actions);
-  }
-  put_flow_stats(w, f.stats);
-  w.end(c);
-}
-
-int get_flow_entry(std::span<const uint8_t> b, FlowEntry* f, std::string* err) {
-  *f = {};
-  Reader r(b, "FLOW", err);
-  NlAttr a;
-  while (r.next(&a)) {
-    bool ok;
-    if (is_stats_attr(a.type)) {
-      ok = get_stats_attr(r, a, &f->stats);
-    } else {
-      switch (a.type) {
-        case DPX_FLOW_A_UFID:
-          ok = r.ufid(a, &f->ufid, "UFID");
-          break;
-        case DPX_FLOW_A_KEY:
-          ok = r.attrs(a, &f->key, "KEY");
-          break;
-        case DPX_FLOW_A_MASK:
-          ok = r.attrs(a, &f->mask, "MASK");
-          break;
-        case DPX_FLOW_A_ACTIONS:
-          ok = r.attrs(a, &f->actions, "ACTIONS");
-          break;
-        default:
-          ok = r.unknown(a);
-      }
-    }
-    if (!ok) return EINVAL;
-  }
-  if (!r.ok() || !r.require(DPX_FLOW_A_UFID, "UFID") || !stats_complete(r)) return EINVAL;
-  bool k = r.has(DPX_FLOW_A_KEY), m = r.has(DPX_FLOW_A_MASK), ac = r.has(DPX_FLOW_A_ACTIONS);
-  if ((k || m || ac) && !(k && m && ac)) {
-    r.fail("KEY, MASK and ACTIONS come together");
-    return EINVAL;
-  }
-  return 0;
-}
-
-// Shape shared by the batch decoders: a body that is only repeated
-// DPX_CTL_A_FLOW (or PORT, PMD) nests.
-template <class T, class Fn>
-int get_list(std::span<const uint8_t> b, const char* ctx, uint16_t type, bool need_one,
-             std::vector<T>* out, std::string* err, Fn fn) {
-  out->clear();
-  Reader r(b, ctx, err, bit(type));
-  NlAttr a;
-  while (r.next(&a)) {
-    if (a.type != type) return r.unknown(a), EINVAL;
-    if (!nested(r, a, &out->emplace_back(), fn)) return EINVAL;
-  }
-  if (!r.ok()) return EINVAL;
-  if (need_one && out->empty()) return r.fail("no entries"), EINVAL;
-  return 0;
-}
-
-int get_ufid_only(std::span<const uint8_t> b, Ufid* u, std::string* err) {
-  Reader r(b, "FLOW", err);
-  NlAttr a;
-  while (r.next(&a)) {
-    if (a.type != DPX_FLOW_A_UFID) return r.unknown(a), EINVAL;
-    if (!r.ufid(a, u, "UFID")) return EINVAL;
-  }
-  return r.ok() && r.require(DPX_FLOW_A_UFID, "UFID") ? 0 : EINVAL;
-}
-
-void put_ufid_only(Writer& w, const Ufid& u) {
-  size_t c = w.begin(DPX_CTL_A_FLOW);
-  w.ufid(DPX_FLOW_A_UFID, u);
-  w.end(c);
-}
-
-int get_pmd(std::span<const uint8_t> b, PmdStats* p, std::string* err) {
-  *p = {};
-  Reader r(b, "PMD", err, bit(DPX_PMD_A_DROP));
-  NlAttr a;
-  while (r.next(&a)) {
-    bool ok = true;
-    uint64_t* f = nullptr;
-    switch (a.type) {
-      case DPX_PMD_A_CORE:
-        ok = r.u32(a, &p->core, "CORE");
-        break;
-      case DPX_PMD_A_NUMA:
-        ok = r.u32(a, &p->numa, "NUMA");
-        break;
-      case DPX_PMD_A_PACKETS:
-        f = &p->packets;
-        break;
-      case DPX_PMD_A_PASSES:
-        f = &p->passes;
-        break;
-      case DPX_PMD_A_EMC_HITS:
-        f = &p->emc_hits;
-        break;
-      case DPX_PMD_A_MEGAFLOW_HITS:
-        f = &p->megaflow_hits;
-        break;
-      case DPX_PMD_A_UPCALLS:
-        f = &p->upcalls;
-        break;
-      case DPX_PMD_A_LOST:
-        f = &p->lost;
-        break;
-      case DPX_PMD_A_BUSY_CYCLES:
-        f = &p->busy_cycles;
-        break;
-      case DPX_PMD_A_IDLE_CYCLES:
-        f = &p->idle_cycles;
-        break;
-      case DPX_PMD_A_SLEEPS:
-        f = &p->sleeps;
-        break;
-      case DPX_PMD_A_SLEEP_US:
-        f = &p->sleep_us;
-        break;
-      case DPX_PMD_A_RX_BATCHES:
-        f = &p->rx_batches;
-        break;
-      case DPX_PMD_A_RECIRCULATIONS:
-        f = &p->recirculations;
-        break;
-      case DPX_PMD_A_DROP: {
-        DropCount d;
-        if (get_drop(a.payload, &d, err) != 0) return EINVAL;
-        p->drops.push_back(std::move(d));
-        break;
-      }
-      default:
-        ok = r.unknown(a);
-    }
-    if (f) ok = r.u64(a, f, "counter");
-    if (!ok) return EINVAL;
-  }
-  return r.ok() && r.require(DPX_PMD_A_CORE, "CORE") ? 0 : EINVAL;
-}
-
-size_t nested_size(size_t payload) { return nl_align(NLA_HDRLEN + payload); }
-
 }  // namespace
+
+int ctl::get_drop(std::span<const uint8_t> b, DropCount* d, std::string* err) {
+  *d = {};
+  Reader r(b, "DROP", err);
+  NlAttr a;
+  while (r.next(&a)) {
+    bool ok;
+    switch (a.type) {
+      case DPX_DROP_A_REASON:
+        ok = r.str(a, &d->reason, "REASON");
+        break;
+      case DPX_DROP_A_COUNT:
+        ok = r.u64(a, &d->count, "COUNT");
+        break;
+      default:
+        ok = r.unknown(a);
+    }
+    if (!ok) return EINVAL;
+  }
+  return r.ok() && r.require(DPX_DROP_A_REASON, "REASON") ? 0 : EINVAL;
+}
+
+void ctl::put_drop(Writer& w, uint16_t type, const DropCount& d) {
+  size_t c = w.begin(type);
+  w.str(DPX_DROP_A_REASON, d.reason);
+  w.u64(DPX_DROP_A_COUNT, d.count);
+  w.end(c);
+}
 
 // ---------------------------------------------------------------- framing
 
@@ -802,168 +464,6 @@ int decode_port_list(std::span<const uint8_t> b, std::vector<PortInfo>* out, std
   return get_list(b, "PORT_DUMP", DPX_CTL_A_PORT, false, out, err, get_port_info);
 }
 
-// ---------------------------------------------------------------- flows
-
-int encode_flow_put_request(std::span<const FlowPutEntry> entries, NlBuf* b) {
-  Writer w(b);
-  for (const auto& e : entries) put_flow_put_entry(w, e);
-  return w.result();
-}
-
-int decode_flow_put_request(std::span<const uint8_t> b, std::vector<FlowPutEntry>* out,
-                            std::string* err) {
-  return get_list(b, "FLOW_PUT", DPX_CTL_A_FLOW, true, out, err, get_flow_put_entry);
-}
-
-size_t flow_put_entry_encoded_size(const FlowPutEntry& e) {
-  size_t inner = nested_size(sizeof e.ufid) + nested_size(e.key.size()) +
-                 nested_size(e.mask.size()) + nested_size(e.actions.size()) + nested_size(4);
-  return nested_size(inner);
-}
-
-int encode_flow_put_reply(std::span<const FlowPutResult> results, NlBuf* b) {
-  Writer w(b);
-  for (const auto& r : results) put_flow_result(w, r.ufid, r.error, r.old_stats, r.message);
-  return w.result();
-}
-
-int decode_flow_put_reply(std::span<const uint8_t> b, std::vector<FlowPutResult>* out,
-                          std::string* err) {
-  std::vector<FlowResult> tmp;
-  int e = get_list(b, "FLOW_PUT", DPX_CTL_A_FLOW, false, &tmp, err, get_flow_result);
-  out->clear();
-  for (auto& t : tmp) out->push_back({t.ufid, t.error, t.stats, std::move(t.message)});
-  return e;
-}
-
-int encode_flow_del_request(std::span<const Ufid> ufids, NlBuf* b) {
-  Writer w(b);
-  for (const auto& u : ufids) put_ufid_only(w, u);
-  return w.result();
-}
-
-int decode_flow_del_request(std::span<const uint8_t> b, std::vector<Ufid>* out, std::string* err) {
-  return get_list(b, "FLOW_DEL", DPX_CTL_A_FLOW, true, out, err, get_ufid_only);
-}
-
-int encode_flow_del_reply(std::span<const FlowDelResult> results, NlBuf* b) {
-  Writer w(b);
-  for (const auto& r : results) put_flow_result(w, r.ufid, r.error, r.stats, r.message);
-  return w.result();
-}
-
-int decode_flow_del_reply(std::span<const uint8_t> b, std::vector<FlowDelResult>* out,
-                          std::string* err) {
-  std::vector<FlowResult> tmp;
-  int e = get_list(b, "FLOW_DEL", DPX_CTL_A_FLOW, false, &tmp, err, get_flow_result);
-  out->clear();
-  for (auto& t : tmp) out->push_back({t.ufid, t.error, t.stats, std::move(t.message)});
-  return e;
-}
-
-int encode_flow_get_request(const Ufid& u, NlBuf* b) {
-  Writer w(b);
-  put_ufid_only(w, u);
-  return w.result();
-}
-
-int decode_flow_get_request(std::span<const uint8_t> b, Ufid* u, std::string* err) {
-  std::vector<Ufid> v;
-  int e = get_list(b, "FLOW_GET", DPX_CTL_A_FLOW, true, &v, err, get_ufid_only);
-  if (e) return e;
-  if (v.size() != 1) {
-    *err = "FLOW_GET: exactly one FLOW";
-    return EINVAL;
-  }
-  *u = v[0];
-  return 0;
-}
-
-int encode_flow_entry(const FlowEntry& f, NlBuf* b) {
-  Writer w(b);
-  put_flow_entry(w, f);
-  return w.result();
-}
-
-int decode_flow_entry(std::span<const uint8_t> b, FlowEntry* f, std::string* err) {
-  std::vector<FlowEntry> v;
-  int e = get_list(b, "FLOW_GET", DPX_CTL_A_FLOW, true, &v, err, get_flow_entry);
-  if (e) return e;
-  if (v.size() != 1) {
-    *err = "FLOW_GET: exactly one FLOW";
-    return EINVAL;
-  }
-  *f = std::move(v[0]);
-  return 0;
-}
-
-size_t flow_entry_encoded_size(const FlowEntry& f) {
-  size_t inner = nested_size(sizeof f.ufid) + 3 * nested_size(8) + nested_size(4);
-  if (!f.key.empty() || !f.mask.empty() || !f.actions.empty())
-    inner += nested_size(f.key.size()) + nested_size(f.mask.size()) + nested_size(f.actions.size());
-  return nested_size(inner);
-}
-
-int encode_flow_dump_request(const FlowDumpRequest& d, NlBuf* b) {
-  Writer w(b);
-  w.u64(DPX_CTL_A_CURSOR, d.cursor);
-  if (d.max_entries) w.u32(DPX_CTL_A_MAX_ENTRIES, d.max_entries);
-  if (d.terse) w.flag(DPX_CTL_A_TERSE);
-  return w.result();
-}
-
-int decode_flow_dump_request(std::span<const uint8_t> b, FlowDumpRequest* d, std::string* err) {
-  *d = {};
-  Reader r(b, "FLOW_DUMP", err);
-  NlAttr a;
-  while (r.next(&a)) {
-    bool ok;
-    switch (a.type) {
-      case DPX_CTL_A_CURSOR:
-        ok = r.u64(a, &d->cursor, "CURSOR");
-        break;
-      case DPX_CTL_A_MAX_ENTRIES:
-        ok = r.u32(a, &d->max_entries, "MAX_ENTRIES");
-        break;
-      case DPX_CTL_A_TERSE:
-        ok = r.flag(a, &d->terse, "TERSE");
-        break;
-      default:
-        ok = r.unknown(a);
-    }
-    if (!ok) return EINVAL;
-  }
-  return r.ok() ? 0 : EINVAL;
-}
-
-int encode_flow_dump_reply(const FlowDumpReply& d, NlBuf* b) {
-  Writer w(b);
-  for (const auto& f : d.flows) put_flow_entry(w, f);
-  w.u64(DPX_CTL_A_CURSOR, d.next_cursor);
-  return w.result();
-}
-
-int decode_flow_dump_reply(std::span<const uint8_t> b, FlowDumpReply* d, std::string* err) {
-  *d = {};
-  Reader r(b, "FLOW_DUMP", err, bit(DPX_CTL_A_FLOW));
-  NlAttr a;
-  while (r.next(&a)) {
-    bool ok;
-    switch (a.type) {
-      case DPX_CTL_A_FLOW:
-        ok = nested(r, a, &d->flows.emplace_back(), get_flow_entry);
-        break;
-      case DPX_CTL_A_CURSOR:
-        ok = r.u64(a, &d->next_cursor, "CURSOR");
-        break;
-      default:
-        ok = r.unknown(a);
-    }
-    if (!ok) return EINVAL;
-  }
-  return r.ok() && r.require(DPX_CTL_A_CURSOR, "CURSOR") ? 0 : EINVAL;
-}
-
 // ---------------------------------------------------------------- execute
 
 int encode_execute_request(const ExecuteRequest& x, NlBuf* b) {
@@ -1004,76 +504,6 @@ int decode_execute_request(std::span<const uint8_t> b, ExecuteRequest* x, std::s
     return EINVAL;
   if (x->packet.empty()) return r.fail("empty PACKET"), EINVAL;
   return 0;
-}
-
-// ---------------------------------------------------------------- statistics
-
-constexpr Counter<DpStats> kDpStats[] = {
-    {DPX_DPSTATS_A_HIT, &DpStats::hit},
-    {DPX_DPSTATS_A_MISSED, &DpStats::missed},
-    {DPX_DPSTATS_A_LOST, &DpStats::lost},
-    {DPX_DPSTATS_A_N_FLOWS, &DpStats::n_flows},
-    {DPX_DPSTATS_A_N_MASKS, &DpStats::n_masks},
-    {DPX_DPSTATS_A_MASK_HIT, &DpStats::mask_hit},
-    {DPX_DPSTATS_A_UPCALL_QUEUE_DROPS, &DpStats::upcall_queue_drops},
-    {DPX_DPSTATS_A_EMC_HIT, &DpStats::emc_hit},
-    {DPX_DPSTATS_A_FLOW_LIMIT, &DpStats::flow_limit},
-};
-
-int encode_dp_stats(const DpStats& s, NlBuf* b) {
-  Writer w(b);
-  size_t c = w.begin(DPX_CTL_A_DP_STATS);
-  put_counters(w, kDpStats, s);
-  w.end(c);
-  return w.result();
-}
-
-static int get_dp_stats(std::span<const uint8_t> b, DpStats* s, std::string* err) {
-  return get_counters(b, "DP_STATS", kDpStats, s, err);
-}
-
-int decode_dp_stats(std::span<const uint8_t> b, DpStats* s, std::string* err) {
-  *s = {};
-  Reader r(b, "DP_STATS", err);
-  NlAttr a;
-  while (r.next(&a)) {
-    if (a.type != DPX_CTL_A_DP_STATS) return r.unknown(a), EINVAL;
-    if (!nested(r, a, s, get_dp_stats)) return EINVAL;
-  }
-  return r.ok() && r.require(DPX_CTL_A_DP_STATS, "DP_STATS") ? 0 : EINVAL;
-}
-
-int encode_pmd_stats(std::span<const PmdStats> pmds, NlBuf* b) {
-  Writer w(b);
-  for (const auto& p : pmds) {
-    size_t c = w.begin(DPX_CTL_A_PMD);
-    w.u32(DPX_PMD_A_CORE, p.core);
-    w.u32(DPX_PMD_A_NUMA, p.numa);
-    w.u64(DPX_PMD_A_PACKETS, p.packets);
-    w.u64(DPX_PMD_A_PASSES, p.passes);
-    w.u64(DPX_PMD_A_EMC_HITS, p.emc_hits);
-    w.u64(DPX_PMD_A_MEGAFLOW_HITS, p.megaflow_hits);
-    w.u64(DPX_PMD_A_UPCALLS, p.upcalls);
-    w.u64(DPX_PMD_A_LOST, p.lost);
-    w.u64(DPX_PMD_A_BUSY_CYCLES, p.busy_cycles);
-    w.u64(DPX_PMD_A_IDLE_CYCLES, p.idle_cycles);
-    w.u64(DPX_PMD_A_SLEEPS, p.sleeps);
-    w.u64(DPX_PMD_A_SLEEP_US, p.sleep_us);
-    w.u64(DPX_PMD_A_RX_BATCHES, p.rx_batches);
-    w.u64(DPX_PMD_A_RECIRCULATIONS, p.recirculations);
-    for (const auto& d : p.drops) {
-      size_t dc = w.begin(DPX_PMD_A_DROP);
-      w.str(DPX_DROP_A_REASON, d.reason);
-      w.u64(DPX_DROP_A_COUNT, d.count);
-      w.end(dc);
-    }
-    w.end(c);
-  }
-  return w.result();
-}
-
-int decode_pmd_stats(std::span<const uint8_t> b, std::vector<PmdStats>* out, std::string* err) {
-  return get_list(b, "PMD_STATS", DPX_CTL_A_PMD, false, out, err, get_pmd);
 }
 
 // ---------------------------------------------------------------- settings

@@ -18,6 +18,7 @@
 #include "odp_actions.h"
 #include "odp_key.h"
 #include "simple_match.h"
+#include "tap_port.h"
 #include "vhost_port.h"
 
 namespace dpx {
@@ -33,10 +34,20 @@ namespace {
 constexpr uint32_t kUpcallsPerTick = 256;   // per PMD per tick
 constexpr uint64_t kRankIntervalMs = 1000;  // subtable re-ranking period
 
-const std::vector<std::string> kKernelPortTypes{"afxdp", "afpacket", "tap"};
+const std::vector<std::string> kKernelPortTypes{"afxdp", "afpacket"};
 
 FlowStats to_wire(const FlowStatsSnapshot& s) {
   return FlowStats{s.packets, s.bytes, s.used_ms, s.tcp_flags};
+}
+
+// The OVS_TUNNEL_KEY_ATTR_* sequence nested in a key's OVS_KEY_ATTR_TUNNEL,
+// if the key has one (only a decapsulated packet's does).
+std::optional<NlBuf> tunnel_attrs_of(const NlBuf& key) {
+  NlIter it(key);
+  NlAttr a;
+  while (it.next(&a))
+    if (a.type == OVS_KEY_ATTR_TUNNEL) return NlBuf(a.payload.begin(), a.payload.end());
+  return std::nullopt;
 }
 
 }  // namespace
@@ -52,6 +63,15 @@ std::unique_ptr<Datapath> Datapath::create(const DpxdOptions& opts,
            " mbufs): " + rte_strerror(rte_errno) + "; try a larger --socket-mem or fewer --mbufs";
     return nullptr;
   }
+  // Software segmentation (offload.h) points its segments' payloads into
+  // the original packet with data-less mbufs: 64 KB / 536-byte MSS is 123
+  // of them per packet, a few bursts' worth per PMD is plenty.
+  dp->indirect_pool_ =
+      offload_indirect_pool("dpx_indirect", 16383, static_cast<int>(rte_socket_id()));
+  if (!dp->indirect_pool_) {
+    *err = "cannot create the indirect mbuf pool: " + std::string(rte_strerror(rte_errno));
+    return nullptr;
+  }
   const uint32_t n_pmds = static_cast<uint32_t>(pmd_lcores.size());
   dp->rcu_ = std::make_unique<Rcu>(n_pmds);
   dp->flows_ = std::make_unique<FlowTable>(dp->rcu_.get(), free_action_program, opts.flow_limit);
@@ -60,6 +80,8 @@ std::unique_ptr<Datapath> Datapath::create(const DpxdOptions& opts,
   sh.rcu = dp->rcu_.get();
   sh.ports = &dp->ports_;
   sh.pool = dp->pool_;
+  sh.indirect_pool = dp->indirect_pool_;
+  dp->upcall_offload_ = std::make_unique<SwOffload>(dp->pool_, dp->indirect_pool_);
   sh.sleep_max_us.store(opts.pmd_sleep_max_us);
   sh.set_emc_insert_inv_prob(opts.emc_insert_inv_prob);
   sh.tsc_per_ms = std::max<uint64_t>(1, rte_get_tsc_hz() / 1000);
@@ -96,6 +118,7 @@ Datapath::~Datapath() {
   flows_.reset();
   rcu_.reset();
   if (pool_) rte_mempool_free(pool_);
+  if (indirect_pool_) rte_mempool_free(indirect_pool_);
 }
 
 int Datapath::start(std::string* err) {
@@ -146,6 +169,7 @@ void Datapath::republish_poll_lists() {
   for (auto& [odp, p] : by_odp_) {
     for (uint16_t q = 0; q < p->n_rxq(); ++q) {
       lists[next]->entries.push_back({p.get(), q, tunnels_ && tunnels_->is_underlay(odp)});
+      lists[next]->offloads |= p->rx_offloads();
       next = (next + 1) % pmds_.size();
     }
   }
@@ -208,6 +232,7 @@ int Datapath::port_add(const PortAddRequest& req, PortInfo* out, std::string* er
       cfg.options[k] = v;  // the port kind checks what it does not know
     }
   }
+  if (cfg.type == "tap") return tap_port_add(odp, std::move(cfg), out, err);
   if (cfg.type == "dpdk") {
     if (cfg.devargs.empty()) {
       *err = "port type dpdk needs devargs (e.g. net_pcap0,rx_pcap=in.pcap or a PCI address)";
@@ -241,6 +266,21 @@ int Datapath::port_add(const PortAddRequest& req, PortInfo* out, std::string* er
   republish_poll_lists();
   RTE_LOG(INFO, USER1, "dpxd: added port %s (odp %u, %s)\n", raw->name().c_str(), odp,
           raw->config().devargs.c_str());
+  fill_port_info(*raw, out);
+  return 0;
+}
+
+// A tap device (tap_port.h), for a kernel-stack container or OVS's
+// internal and tap ports.
+int Datapath::tap_port_add(uint32_t odp, PortConfig cfg, PortInfo* out, std::string* err) {
+  std::unique_ptr<TapPort> port;
+  if (int rc = TapPort::create(odp, std::move(cfg), &port, err); rc != 0) return rc;
+  if (int rc = port->start(static_cast<uint16_t>(pmds_.size()), pool_, err); rc != 0) return rc;
+  Port* raw = port.get();
+  by_odp_[odp] = std::move(port);
+  ports_.slots[odp].store(raw, std::memory_order_release);
+  republish_poll_lists();
+  RTE_LOG(INFO, USER1, "dpxd: added tap port %s (odp %u)\n", raw->name().c_str(), odp);
   fill_port_info(*raw, out);
   return 0;
 }
@@ -553,7 +593,7 @@ int Datapath::dp_stats(DpStats* out, std::string*) {
     const PmdCounters& c = p->counters;
     out->hit += c.emc_hits.get() + c.megaflow_hits.get();
     out->emc_hit += c.emc_hits.get();
-    out->mask_hit += c.megaflow_hits.get();
+    out->mask_hit += c.masks_visited.get();
     out->missed += c.upcalls.get() + c.lost.get();
     out->lost += c.lost.get();
     out->upcall_queue_drops += c.drops[static_cast<size_t>(PmdDrop::kUpcallQueueFull)].get();
@@ -576,6 +616,7 @@ int Datapath::pmd_stats(std::vector<PmdStats>* out, std::string*) {
     s.passes = c.passes.get();
     s.emc_hits = c.emc_hits.get();
     s.megaflow_hits = c.megaflow_hits.get();
+    s.masks_visited = c.masks_visited.get();
     s.upcalls = c.upcalls.get();
     s.lost = c.lost.get();
     s.busy_cycles = c.busy_cycles.get();
@@ -629,33 +670,56 @@ void Datapath::drain_upcalls(ControlServer* server) {
     const unsigned n = rte_ring_sc_dequeue_burst(p->upcall_ring(), reinterpret_cast<void**>(ms),
                                                  kUpcallsPerTick, nullptr);
     for (unsigned i = 0; i < n; ++i) {
-      rte_mbuf* m = ms[i];
-      const UpcallMeta& um = *upcall_meta(m);
       if (!server || server->upcall_subscribers() == 0) {
         ++upcalls_undelivered_;
-        rte_pktmbuf_free(m);
+        rte_pktmbuf_free(ms[i]);
         continue;
       }
-      Upcall u;
-      u.type = um.kind == UpcallKind::kMiss ? DPX_UPCALL_MISS : DPX_UPCALL_ACTION;
-      u.pid = um.pid;
-      u.in_port = um.state.in_port;
-      u.recirc_id = um.state.recirc_id;
-      u.dp_hash = um.state.dp_hash;
-      u.skb_mark = um.state.skb_mark;
-      const uint8_t* data = rte_pktmbuf_mtod(m, const uint8_t*);
-      u.packet.assign(data, data + m->data_len);
-      alignas(64) FlowKey tunnel_scratch;
-      const PacketMetadata md = metadata_from_state(um.state, &tunnel_scratch);
-      FlowKey key;
-      extract_key(data, m->data_len, md, &key);
-      odp_key_to_attrs(key, &u.key);
-      if (um.userdata_len) u.userdata = NlBuf(um.userdata, um.userdata + um.userdata_len);
-      ++upcalls_built_;
-      // One flow's upcalls go to one handler, in order.
-      if (!server->publish_upcall(u, hash_key(key))) ++upcalls_undelivered_;
-      rte_pktmbuf_free(m);
+      publish_upcall_packets(server, ms[i]);
     }
+  }
+}
+
+void Datapath::publish_upcall_packets(ControlServer* server, rte_mbuf* m) {
+  const UpcallMeta um = *upcall_meta(m);  // segments do not carry m's private area
+  rte_mbuf* segs[kMaxGsoSegments];
+  uint32_t n = 0;
+  if (m->ol_flags & kTxOffloadRequests) [[unlikely]] {
+    // ovs-vswitchd gets packets as a wire would carry them, and executes
+    // them back without offload metadata: segment and checksum them here.
+    if (upcall_offload_->complete(m, RTE_ETH_TX_OFFLOAD_MULTI_SEGS, segs, &n) != PmdDrop::kCount) {
+      ++upcalls_undelivered_;
+      return;
+    }
+  } else {
+    segs[n++] = m;
+  }
+  for (uint32_t i = 0; i < n; ++i) {
+    rte_mbuf* s = segs[i];
+    Upcall u;
+    u.type = um.kind == UpcallKind::kMiss ? DPX_UPCALL_MISS : DPX_UPCALL_ACTION;
+    u.pid = um.pid;
+    u.in_port = um.state.in_port;
+    u.recirc_id = um.state.recirc_id;
+    u.dp_hash = um.state.dp_hash;
+    u.skb_mark = um.state.skb_mark;
+    // The whole packet, across segments.
+    u.packet.resize(s->pkt_len);
+    if (const void* d = rte_pktmbuf_read(s, 0, s->pkt_len, u.packet.data()); d != u.packet.data())
+      std::memcpy(u.packet.data(), d, s->pkt_len);
+    alignas(64) FlowKey tunnel_scratch;
+    const PacketMetadata md = metadata_from_state(um.state, &tunnel_scratch);
+    FlowKey key;
+    extract_key(u.packet.data(), static_cast<uint32_t>(u.packet.size()), md, &key);
+    odp_key_to_attrs(key, &u.key);
+    // The tunnel metadata also goes on its own, as in the kernel's upcall
+    // metadata: the OVS provider builds the packet's metadata from it.
+    u.tunnel = tunnel_attrs_of(u.key);
+    if (um.userdata_len) u.userdata = NlBuf(um.userdata, um.userdata + um.userdata_len);
+    ++upcalls_built_;
+    // One flow's upcalls go to one handler, in order.
+    if (!server->publish_upcall(u, hash_key(key))) ++upcalls_undelivered_;
+    rte_pktmbuf_free(s);
   }
 }
 

@@ -81,9 +81,16 @@ class Datapath final : public ControlHandler {
   FlowEntry flow_entry(const Flow& f, bool terse) const;
   void enter_full_mode();
   int tunnel_port_add(uint32_t odp, const PortAddRequest& req, PortInfo* out, std::string* err);
+  int tap_port_add(uint32_t odp, PortConfig cfg, PortInfo* out, std::string* err);
+  // Turns one upcall mbuf into the packets ovs-vswitchd is given: offload
+  // requests completed in software (a 64 KB frame becomes its segments,
+  // as the kernel datapath's upcalls do), chains read out whole.
+  void publish_upcall_packets(ControlServer* server, rte_mbuf* m);
 
   DpxdOptions opts_;
   rte_mempool* pool_ = nullptr;
+  rte_mempool* indirect_pool_ = nullptr;       // for software GSO (offload.h)
+  std::unique_ptr<SwOffload> upcall_offload_;  // the control thread's, for upcalls
   std::unique_ptr<Rcu> rcu_;
   std::unique_ptr<FlowTable> flows_;
   PortTable ports_;

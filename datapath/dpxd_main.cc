@@ -6,6 +6,7 @@
 #include <rte_lcore.h>
 #include <rte_log.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <csignal>
 #include <cstdio>
@@ -103,6 +104,15 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "dpxd: cannot initialise DPDK: %s\n", rte_strerror(rte_errno));
     return 1;
   }
+  // EAL makes a runtime directory even with --no-shconf / --in-memory and
+  // leaves it at exit, with the telemetry socket in it: remove both. rmdir()
+  // leaves the directory alone if anything else is in it.
+  const std::string runtime_dir = rte_eal_get_runtime_dir();
+  auto eal_cleanup = [&runtime_dir] {
+    rte_eal_cleanup();
+    unlink((runtime_dir + "/dpdk_telemetry.v2").c_str());
+    rmdir(runtime_dir.c_str());
+  };
 
   int rc = 0;
   {
@@ -110,7 +120,7 @@ int main(int argc, char** argv) {
     auto dp = dpx::Datapath::create(opts, pmd_lcores, &err);
     if (!dp) {
       std::fprintf(stderr, "dpxd: %s\n", err.c_str());
-      rte_eal_cleanup();
+      eal_cleanup();
       return 1;
     }
     dpx::ControlServer server(dp.get());
@@ -118,7 +128,7 @@ int main(int argc, char** argv) {
     if (server.open(opts.control_socket, &err) != 0) {
       std::fprintf(stderr, "dpxd: control socket %s: %s\n", opts.control_socket.c_str(),
                    err.c_str());
-      rte_eal_cleanup();
+      eal_cleanup();
       return 1;
     }
     g_server = &server;
@@ -144,6 +154,6 @@ int main(int argc, char** argv) {
     server.close();
     dp->stop();
   }
-  rte_eal_cleanup();
+  eal_cleanup();
   return rc;
 }

@@ -17,7 +17,10 @@ namespace dpx {
   X(kRecircQueueFull, "recirc_queue_full")                                          \
   X(kNoSuchPort, "output_no_such_port") /* output to a removed port */              \
   X(kTxFull, "tx_queue_full")           /* device did not take it */                \
-  X(kMultiSegment, "multi_segment_rx")  /* chained mbuf we cannot parse */
+  /* Software offload (offload.h): */                                               \
+  X(kOffloadUnsupported, "offload_unsupported")  /* e.g. TSO of TCP/IPv6 */         \
+  X(kOffloadBadMetadata, "offload_bad_metadata") /* lengths/flags vs headers */     \
+  X(kOffloadNoMbuf, "offload_no_mbuf")           /* a pool ran dry */
 
 enum class PmdDrop : uint8_t {
 #define X(e, s) e,

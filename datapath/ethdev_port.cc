@@ -32,7 +32,6 @@ std::string kernel_port_devargs(const PortConfig& cfg) {
   // device is recognisable in DPDK's own logs.
   if (cfg.type == "afxdp") return "net_af_xdp_" + cfg.name + ",iface=" + cfg.name;
   if (cfg.type == "afpacket") return "net_af_packet_" + cfg.name + ",iface=" + cfg.name;
-  if (cfg.type == "tap") return "net_tap_" + cfg.name + ",iface=" + cfg.name;
   return "";
 }
 

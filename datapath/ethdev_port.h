@@ -39,8 +39,9 @@ class EthdevPort final : public Port {
 };
 
 // The devargs dpxd uses for the port kinds that wrap a kernel interface:
-// "afxdp" -> net_af_xdp on IFACE, "afpacket" -> net_af_packet, "tap" ->
-// net_tap. Returns "" for kinds whose devargs the user gives directly.
+// "afxdp" -> net_af_xdp on IFACE, "afpacket" -> net_af_packet. Returns ""
+// for kinds whose devargs the user gives directly. (Type "tap" is dpxd's own
+// TapPort, tap_port.h; DPDK's net_tap is still reachable as type dpdk.)
 std::string kernel_port_devargs(const PortConfig& cfg);
 
 }  // namespace dpx

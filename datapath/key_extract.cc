@@ -13,6 +13,7 @@
 
 #include <emmintrin.h>
 
+#include <algorithm>
 #include <bit>
 #include <cstring>
 
@@ -185,12 +186,16 @@ inline ExtractDrop parse_l4(const uint8_t* l4, uint32_t size, uint8_t proto, Flo
   return ExtractDrop::kNone;
 }
 
-inline ExtractDrop parse_ipv4(const uint8_t* l3, uint32_t size, FlowKey* key) {
-  if (size < kIpv4MinHeaderLen) [[unlikely]] {
+// `size` is what is left of the frame; with kWindow, only the first `avail`
+// bytes of it may be read (avail <= size), otherwise all of it.
+template <bool kWindow>
+inline ExtractDrop parse_ipv4(const uint8_t* l3, uint32_t size, uint32_t avail, FlowKey* key) {
+  if (!kWindow) avail = size;
+  if (avail < kIpv4MinHeaderLen) [[unlikely]] {
     return ExtractDrop::kBadIpv4Header;
   }
   uint32_t header_len = (l3[0] & 0x0fu) * 4;
-  if (header_len < kIpv4MinHeaderLen || header_len > size) [[unlikely]] {
+  if (header_len < kIpv4MinHeaderLen || header_len > avail) [[unlikely]] {
     return ExtractDrop::kBadIpv4Header;
   }
   uint32_t total_len = load_host16(l3 + 2);
@@ -209,11 +214,14 @@ inline ExtractDrop parse_ipv4(const uint8_t* l3, uint32_t size, FlowKey* key) {
     }
     key->nw_frag = kFragAny;
   }
-  return parse_l4<false>(l3 + header_len, total_len - header_len, l3[9], key);
+  const uint32_t l4_len = (kWindow ? std::min(total_len, avail) : total_len) - header_len;
+  return parse_l4<false>(l3 + header_len, l4_len, l3[9], key);
 }
 
-inline ExtractDrop parse_ipv6(const uint8_t* l3, uint32_t size, FlowKey* key) {
-  if (size < kIpv6HeaderLen) [[unlikely]] {
+template <bool kWindow>
+inline ExtractDrop parse_ipv6(const uint8_t* l3, uint32_t size, uint32_t avail, FlowKey* key) {
+  if (!kWindow) avail = size;
+  if (avail < kIpv6HeaderLen) [[unlikely]] {
     return ExtractDrop::kBadIpv6Header;
   }
   uint32_t payload_len = load_host16(l3 + 4);
@@ -229,7 +237,9 @@ inline ExtractDrop parse_ipv6(const uint8_t* l3, uint32_t size, FlowKey* key) {
 
   uint8_t next = l3[6];
   const uint8_t* p = l3 + kIpv6HeaderLen;
-  uint32_t rem = payload_len;
+  // With a window, the walk stops where the readable bytes end: an
+  // extension or L4 header beyond them counts as cut short.
+  uint32_t rem = kWindow ? std::min(payload_len, avail - kIpv6HeaderLen) : payload_len;
   // Walk the extension headers OVS walks. Each is at least 8 bytes and its
   // first byte is the next header; only the length encoding differs.
   while (is_ipv6_ext_header(next)) {
@@ -293,7 +303,10 @@ const char* extract_drop_name(ExtractDrop reason) {
   return i < kExtractDropNames.size() ? kExtractDropNames[i] : "unknown";
 }
 
-ExtractDrop extract_key(const uint8_t* pkt, uint32_t len, const PacketMetadata& md, FlowKey* key) {
+template <bool kWindow>
+inline ExtractDrop extract(const uint8_t* pkt, uint32_t len, uint32_t avail,
+                           const PacketMetadata& md, FlowKey* key) {
+  if (!kWindow) avail = len;
   // Zero the key with twelve aligned 16-byte stores, or eight and a copy of
   // the tunnel line. They are written out one by one on purpose: GCC turns a
   // loop of zero stores (or a memset) into `rep stos` under -mtune=generic,
@@ -326,7 +339,7 @@ ExtractDrop extract_key(const uint8_t* pkt, uint32_t len, const PacketMetadata& 
   key->skb_mark = md.skb_mark;
   key->priority = md.priority;
 
-  if (len < kEthHeaderLen) [[unlikely]] {
+  if (avail < kEthHeaderLen) [[unlikely]] {
     return ExtractDrop::kRunt;
   }
   std::memcpy(key->eth_dst, pkt, 12);  // destination and source MAC
@@ -334,7 +347,7 @@ ExtractDrop extract_key(const uint8_t* pkt, uint32_t len, const PacketMetadata& 
   uint16_t type = load_raw16(pkt + off);
   if (is_vlan_tpid(type)) [[unlikely]] {
     for (int i = 0; i < 2 && is_vlan_tpid(type); ++i) {
-      if (len - off < kVlanTagLen + 2) {
+      if (avail - off < kVlanTagLen + 2) {
         return ExtractDrop::kBadVlan;
       }
       key->vlan[i].tpid = type;
@@ -345,20 +358,30 @@ ExtractDrop extract_key(const uint8_t* pkt, uint32_t len, const PacketMetadata& 
   }
   off += 2;
   if (be16(type) < kEthTypeMin) [[unlikely]] {
-    type = parse_llc_snap(pkt, len, &off);
+    type = parse_llc_snap(pkt, avail, &off);
   }
   key->eth_type = type;
 
   if (type == kEthTypeIpv4) [[likely]] {
-    return parse_ipv4(pkt + off, len - off, key);
+    return parse_ipv4<kWindow>(pkt + off, len - off, avail - off, key);
   }
   if (type == kEthTypeIpv6) {
-    return parse_ipv6(pkt + off, len - off, key);
+    return parse_ipv6<kWindow>(pkt + off, len - off, avail - off, key);
   }
   if (type == kEthTypeArp || type == kEthTypeRarp) {
-    return parse_arp(pkt + off, len - off, key);
+    return parse_arp(pkt + off, avail - off, key);
   }
   return ExtractDrop::kNone;
+}
+
+ExtractDrop extract_key(const uint8_t* pkt, uint32_t len, const PacketMetadata& md, FlowKey* key) {
+  return extract<false>(pkt, len, len, md, key);
+}
+
+ExtractDrop extract_key_window(const uint8_t* pkt, uint32_t avail, uint32_t frame_len,
+                               const PacketMetadata& md, FlowKey* key) {
+  if (avail > frame_len) avail = frame_len;
+  return extract<true>(pkt, frame_len, avail, md, key);
 }
 
 }  // namespace dpx

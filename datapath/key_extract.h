@@ -137,4 +137,13 @@ const char* extract_drop_name(ExtractDrop reason);
 // then kept as it is; any other partial overlap is not allowed.
 ExtractDrop extract_key(const uint8_t* pkt, uint32_t len, const PacketMetadata& md, FlowKey* key);
 
+// The same for a frame of `frame_len` bytes of which only the first `avail`
+// are contiguous at `pkt` (a chained mbuf: its first segment). Lengths are
+// checked against frame_len, reads stay within avail: a header that does
+// not lie within the first avail bytes is reported as cut short
+// (kBadIpv4Header, kBadIpv6ExtHeader, kTruncatedL4, ...), never read from
+// the next segment. With avail == frame_len the result equals extract_key's.
+ExtractDrop extract_key_window(const uint8_t* pkt, uint32_t avail, uint32_t frame_len,
+                               const PacketMetadata& md, FlowKey* key);
+
 }  // namespace dpx

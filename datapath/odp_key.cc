@@ -23,48 +23,6 @@ constexpr uint8_t kIpProtoIcmpv6 = 58;
 constexpr uint8_t kNdSolicit = 135;
 constexpr uint8_t kNdAdvert = 136;
 
-// Payload sizes of the attributes dpxd implements; -1 marks a nested
-// attribute and -2 an attribute dpxd refuses.
-int key_attr_len(uint16_t type) {
-  switch (type) {
-    case OVS_KEY_ATTR_ENCAP:
-    case OVS_KEY_ATTR_TUNNEL:
-      return -1;
-    case OVS_KEY_ATTR_PRIORITY:
-    case OVS_KEY_ATTR_IN_PORT:
-    case OVS_KEY_ATTR_SKB_MARK:
-    case OVS_KEY_ATTR_DP_HASH:
-    case OVS_KEY_ATTR_RECIRC_ID:
-      return 4;
-    case OVS_KEY_ATTR_ETHERNET:
-      return sizeof(ovs_key_ethernet);
-    case OVS_KEY_ATTR_VLAN:
-    case OVS_KEY_ATTR_ETHERTYPE:
-    case OVS_KEY_ATTR_TCP_FLAGS:
-      return 2;
-    case OVS_KEY_ATTR_IPV4:
-      return sizeof(ovs_key_ipv4);
-    case OVS_KEY_ATTR_IPV6:
-      return sizeof(ovs_key_ipv6);
-    case OVS_KEY_ATTR_TCP:
-      return sizeof(ovs_key_tcp);
-    case OVS_KEY_ATTR_UDP:
-      return sizeof(ovs_key_udp);
-    case OVS_KEY_ATTR_SCTP:
-      return sizeof(ovs_key_sctp);
-    case OVS_KEY_ATTR_ICMP:
-      return sizeof(ovs_key_icmp);
-    case OVS_KEY_ATTR_ICMPV6:
-      return sizeof(ovs_key_icmpv6);
-    case OVS_KEY_ATTR_ARP:
-      return sizeof(ovs_key_arp);
-    case OVS_KEY_ATTR_ND:
-      return sizeof(ovs_key_nd);
-    default:
-      return -2;
-  }
-}
-
 int fail(std::string* err, const std::string& msg) {
   if (err) *err = msg;
   return EINVAL;
@@ -104,10 +62,10 @@ int collect(std::span<const uint8_t> buf, Level* lv, const char* what, std::stri
       return fail(err,
                   std::string("unknown ") + what + " attribute type " + std::to_string(a.type));
     }
-    int want = key_attr_len(a.type);
-    if (want == -2) {
+    if (!odp_key_attr_supported(a.type)) {
       return fail(err, attr_name(a.type) + " is not supported by dpx");
     }
+    const int want = odp_key_attr_len(a.type);
     if (want >= 0 && a.payload.size() != size_t(want)) {
       return fail(err, attr_name(a.type) + " in " + what + " has length " +
                            std::to_string(a.payload.size()) + ", expected " + std::to_string(want));
@@ -118,34 +76,6 @@ int collect(std::span<const uint8_t> buf, Level* lv, const char* what, std::stri
   }
   if (!it.ok()) return fail(err, std::string("truncated or malformed attribute in ") + what);
   return 0;
-}
-
-// Payload size of a tunnel attribute: >= 0 supported, -1 refused, -3 PAD.
-int tun_attr_len(uint16_t type) {
-  switch (type) {
-    case OVS_TUNNEL_KEY_ATTR_ID:
-      return 8;
-    case OVS_TUNNEL_KEY_ATTR_IPV4_SRC:
-    case OVS_TUNNEL_KEY_ATTR_IPV4_DST:
-      return 4;
-    case OVS_TUNNEL_KEY_ATTR_TOS:
-    case OVS_TUNNEL_KEY_ATTR_TTL:
-      return 1;
-    case OVS_TUNNEL_KEY_ATTR_DONT_FRAGMENT:
-    case OVS_TUNNEL_KEY_ATTR_CSUM:
-    case OVS_TUNNEL_KEY_ATTR_OAM:
-      return 0;
-    case OVS_TUNNEL_KEY_ATTR_TP_SRC:
-    case OVS_TUNNEL_KEY_ATTR_TP_DST:
-      return 2;
-    case OVS_TUNNEL_KEY_ATTR_IPV6_SRC:
-    case OVS_TUNNEL_KEY_ATTR_IPV6_DST:
-      return 16;
-    case OVS_TUNNEL_KEY_ATTR_PAD:
-      return -3;
-    default:
-      return -1;
-  }
 }
 
 int decode_tunnel(std::span<const uint8_t> nest, bool is_mask, FlowKey* out, std::string* err) {
@@ -162,12 +92,12 @@ int decode_tunnel(std::span<const uint8_t> nest, bool is_mask, FlowKey* out, std
       return fail(err, "unknown tunnel attribute type " + std::to_string(a.type));
     }
     std::string name = std::string("OVS_TUNNEL_KEY_ATTR_") + kName[a.type];
-    int want = tun_attr_len(a.type);
     // The kernel pads its own dumps with PAD attributes; they carry nothing.
-    if (want == -3) continue;
-    if (want < 0) {
+    if (a.type == OVS_TUNNEL_KEY_ATTR_PAD) continue;
+    if (!odp_tun_attr_supported(a.type)) {
       return fail(err, name + " is not supported by dpx");
     }
+    const int want = odp_tun_attr_len(a.type);
     if (a.payload.size() != size_t(want)) {
       return fail(err, name + " has length " + std::to_string(a.payload.size()) + ", expected " +
                            std::to_string(want));
@@ -617,6 +547,114 @@ void encode(const FlowKey& v, const FlowKey& k, bool is_mask, NlBuf* out) {
 }
 
 }  // namespace
+
+int odp_key_attr_len(uint16_t type) {
+  switch (type) {
+    case OVS_KEY_ATTR_ENCAP:
+    case OVS_KEY_ATTR_TUNNEL:
+    case OVS_KEY_ATTR_NSH:
+      return kOdpNested;
+    case OVS_KEY_ATTR_PRIORITY:
+    case OVS_KEY_ATTR_IN_PORT:
+    case OVS_KEY_ATTR_SKB_MARK:
+    case OVS_KEY_ATTR_DP_HASH:
+    case OVS_KEY_ATTR_RECIRC_ID:
+    case OVS_KEY_ATTR_CT_STATE:
+    case OVS_KEY_ATTR_CT_MARK:
+    case OVS_KEY_ATTR_PACKET_TYPE:
+      return 4;
+    case OVS_KEY_ATTR_VLAN:
+    case OVS_KEY_ATTR_ETHERTYPE:
+    case OVS_KEY_ATTR_TCP_FLAGS:
+    case OVS_KEY_ATTR_CT_ZONE:
+      return 2;
+    case OVS_KEY_ATTR_ETHERNET:
+      return sizeof(ovs_key_ethernet);
+    case OVS_KEY_ATTR_IPV4:
+      return sizeof(ovs_key_ipv4);
+    case OVS_KEY_ATTR_IPV6:
+      return sizeof(ovs_key_ipv6);
+    case OVS_KEY_ATTR_TCP:
+      return sizeof(ovs_key_tcp);
+    case OVS_KEY_ATTR_UDP:
+      return sizeof(ovs_key_udp);
+    case OVS_KEY_ATTR_SCTP:
+      return sizeof(ovs_key_sctp);
+    case OVS_KEY_ATTR_ICMP:
+      return sizeof(ovs_key_icmp);
+    case OVS_KEY_ATTR_ICMPV6:
+      return sizeof(ovs_key_icmpv6);
+    case OVS_KEY_ATTR_ARP:
+      return sizeof(ovs_key_arp);
+    case OVS_KEY_ATTR_ND:
+      return sizeof(ovs_key_nd);
+    case OVS_KEY_ATTR_CT_LABELS:
+      return sizeof(ovs_key_ct_labels);
+    case OVS_KEY_ATTR_CT_ORIG_TUPLE_IPV4:
+      return sizeof(ovs_key_ct_tuple_ipv4);
+    case OVS_KEY_ATTR_CT_ORIG_TUPLE_IPV6:
+      return sizeof(ovs_key_ct_tuple_ipv6);
+    default:
+      return kOdpVariable;
+  }
+}
+
+bool odp_key_attr_supported(uint16_t type) {
+  switch (type) {
+    case OVS_KEY_ATTR_ENCAP:
+    case OVS_KEY_ATTR_TUNNEL:
+    case OVS_KEY_ATTR_PRIORITY:
+    case OVS_KEY_ATTR_IN_PORT:
+    case OVS_KEY_ATTR_SKB_MARK:
+    case OVS_KEY_ATTR_DP_HASH:
+    case OVS_KEY_ATTR_RECIRC_ID:
+    case OVS_KEY_ATTR_ETHERNET:
+    case OVS_KEY_ATTR_VLAN:
+    case OVS_KEY_ATTR_ETHERTYPE:
+    case OVS_KEY_ATTR_TCP_FLAGS:
+    case OVS_KEY_ATTR_IPV4:
+    case OVS_KEY_ATTR_IPV6:
+    case OVS_KEY_ATTR_TCP:
+    case OVS_KEY_ATTR_UDP:
+    case OVS_KEY_ATTR_SCTP:
+    case OVS_KEY_ATTR_ICMP:
+    case OVS_KEY_ATTR_ICMPV6:
+    case OVS_KEY_ATTR_ARP:
+    case OVS_KEY_ATTR_ND:
+      return true;
+    default:
+      return false;
+  }
+}
+
+int odp_tun_attr_len(uint16_t type) {
+  switch (type) {
+    case OVS_TUNNEL_KEY_ATTR_ID:
+      return 8;
+    case OVS_TUNNEL_KEY_ATTR_IPV4_SRC:
+    case OVS_TUNNEL_KEY_ATTR_IPV4_DST:
+      return 4;
+    case OVS_TUNNEL_KEY_ATTR_TOS:
+    case OVS_TUNNEL_KEY_ATTR_TTL:
+      return 1;
+    case OVS_TUNNEL_KEY_ATTR_DONT_FRAGMENT:
+    case OVS_TUNNEL_KEY_ATTR_CSUM:
+    case OVS_TUNNEL_KEY_ATTR_OAM:
+      return 0;
+    case OVS_TUNNEL_KEY_ATTR_TP_SRC:
+    case OVS_TUNNEL_KEY_ATTR_TP_DST:
+      return 2;
+    case OVS_TUNNEL_KEY_ATTR_IPV6_SRC:
+    case OVS_TUNNEL_KEY_ATTR_IPV6_DST:
+      return 16;
+    default:
+      return kOdpVariable;
+  }
+}
+
+bool odp_tun_attr_supported(uint16_t type) {
+  return type <= OVS_TUNNEL_KEY_ATTR_MAX && odp_tun_attr_len(type) != kOdpVariable;
+}
 
 const char* odp_key_attr_name(uint16_t type) {
   static constexpr const char* kNames[] = {

@@ -72,4 +72,17 @@ void odp_mask_to_attrs(const FlowKey& mask, const FlowKey& key, NlBuf* out);
 // or nullptr for a type outside the enum.
 const char* odp_key_attr_name(uint16_t type);
 
+// Payload lengths the kernel ABI (linux/openvswitch.h) fixes for key and
+// tunnel attributes, for the parser and the text formatter alike: >= 0 a
+// fixed length, kOdpNested a nested attribute, kOdpVariable a variable or
+// unknown one.
+inline constexpr int kOdpNested = -1;
+inline constexpr int kOdpVariable = -2;
+int odp_key_attr_len(uint16_t type);
+int odp_tun_attr_len(uint16_t type);
+// Whether dpxd implements the attribute; the others are refused with EINVAL
+// so that ovs-vswitchd's feature probes see the truth.
+bool odp_key_attr_supported(uint16_t type);
+bool odp_tun_attr_supported(uint16_t type);
+
 }  // namespace dpx

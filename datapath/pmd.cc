@@ -28,9 +28,9 @@ constexpr uint32_t kMaxExecPerIter = 8;
 }  // namespace
 
 void PmdCounters::reset() {
-  for (Counter* c :
-       {&iterations, &busy_iterations, &busy_cycles, &idle_cycles, &rx_packets, &rx_batches,
-        &passes, &emc_hits, &megaflow_hits, &upcalls, &lost, &recirculations, &sleeps, &sleep_us})
+  for (Counter* c : {&iterations, &busy_iterations, &busy_cycles, &idle_cycles, &rx_packets,
+                     &rx_batches, &passes, &emc_hits, &megaflow_hits, &masks_visited, &upcalls,
+                     &lost, &recirculations, &sleeps, &sleep_us})
     c->reset();
   for (auto& c : drops) c.reset();
   for (auto& c : extract_drops) c.reset();
@@ -125,7 +125,11 @@ std::unique_ptr<Pmd> Pmd::create(uint32_t index, unsigned lcore, Shared* shared,
 }
 
 Pmd::Pmd(uint32_t index, unsigned lcore, Shared* shared)
-    : index_(index), lcore_(lcore), shared_(shared), rng_(0x9e3779b9u ^ (index + 1)) {
+    : index_(index),
+      lcore_(lcore),
+      shared_(shared),
+      rng_(0x9e3779b9u ^ (index + 1)),
+      sw_offload_(shared->pool, shared->indirect_pool) {
   tx_slot_.fill(-1);
 }
 
@@ -159,7 +163,12 @@ void Pmd::run() {
     uint32_t got = 0;
     // The poll list (and the ports in it) stay valid until this thread's
     // next quiescent point, at the end of the iteration.
-    if (const PollList* pl = poll_list_.load(std::memory_order_acquire)) {
+    const PollList* pl = poll_list_.load(std::memory_order_acquire);
+    // Every packet with offload requests was received in this iteration
+    // (recirculations and exec jobs finish in it too), so the poll list
+    // that delivered it decides.
+    offloads_ = pl && pl->offloads;
+    if (pl) {
       for (const PollList::Entry& e : pl->entries) {
         const uint16_t n = e.port->rx_burst(e.qid, pkts, kMaxBurst);
         if (n == 0) continue;
@@ -234,12 +243,14 @@ void Pmd::process(rte_mbuf** pkts, uint32_t n, uint32_t in_port, const PacketSta
     rte_mbuf* m = pkts[i];
     if (i + 1 < n) rte_prefetch0(rte_pktmbuf_mtod(pkts[i + 1], void*));
     if (states) md = metadata_from_state(states[i], &tunnel_scratch);
-    if (m->nb_segs != 1) [[unlikely]] {
-      drop(m, PmdDrop::kMultiSegment);
-      continue;
-    }
+    // A chain (a large offloaded frame) is parsed in its first segment,
+    // where the ports that make chains put every header; lengths are
+    // checked against the whole frame (key_extract.h).
     const ExtractDrop why =
-        extract_key(rte_pktmbuf_mtod(m, const uint8_t*), m->data_len, md, &keys[k]);
+        m->nb_segs == 1
+            ? extract_key(rte_pktmbuf_mtod(m, const uint8_t*), m->data_len, md, &keys[k])
+            : extract_key_window(rte_pktmbuf_mtod(m, const uint8_t*), m->data_len, m->pkt_len, md,
+                                 &keys[k]);
     if (why != ExtractDrop::kNone) [[unlikely]] {
       counters.extract_drops[static_cast<size_t>(why)].add();
       if (rxq) rxq->drop(1);  // the port's "rx dropped" includes malformed frames
@@ -297,7 +308,7 @@ void Pmd::process(rte_mbuf** pkts, uint32_t n, uint32_t in_port, const PacketSta
   }
   if (n_miss) {
     const Flow* found[kMaxBurst];
-    shared_->flows->classifier().lookup_batch(miss_keys, n_miss, found);
+    counters.masks_visited.add(shared_->flows->classifier().lookup_batch(miss_keys, n_miss, found));
     rte_mbuf* upcall_pkts[kMaxBurst];
     const FlowKey* upcall_keys[kMaxBurst];
     uint32_t n_up = 0;
@@ -485,26 +496,60 @@ void Pmd::send_batch(TxBatch& b) {
     b.n = 0;
     return;
   }
+  if (offloads_) [[unlikely]] {
+    const uint64_t capa = p->tx_offload_capa();
+    for (uint16_t i = 0; i < b.n; ++i) {
+      if (offload_needed(b.pkts[i], capa)) return send_batch_offload(p, b, capa);
+    }
+  }
+  transmit(p, b.pkts, b.n);
+  b.n = 0;
+}
+
+// The batch in order, with each packet that needs it replaced by what
+// SwOffload makes of it (itself completed, or its segments). Output goes
+// out whenever the next packet's segments might not fit.
+void Pmd::send_batch_offload(Port* p, TxBatch& b, uint64_t capa) {
+  constexpr uint32_t kCap = kMaxBurst + kMaxGsoSegments;
+  rte_mbuf* out[kCap];
+  uint32_t n_out = 0;
+  for (uint16_t i = 0; i < b.n; ++i) {
+    rte_mbuf* m = b.pkts[i];
+    if (!offload_needed(m, capa)) {
+      out[n_out++] = m;
+    } else {
+      if (n_out + kMaxGsoSegments > kCap) {
+        transmit(p, out, static_cast<uint16_t>(n_out));
+        n_out = 0;
+      }
+      if (const PmdDrop why = sw_offload_.complete(m, capa, out, &n_out); why != PmdDrop::kCount)
+        drop(nullptr, why);
+    }
+  }
+  if (n_out) transmit(p, out, static_cast<uint16_t>(n_out));
+  b.n = 0;
+}
+
+void Pmd::transmit(Port* p, rte_mbuf** pkts, uint16_t n) {
   const uint16_t q = static_cast<uint16_t>(index_ % p->n_txq());
   uint64_t bytes = 0;
-  for (uint16_t i = 0; i < b.n; ++i) bytes += b.pkts[i]->pkt_len;
+  for (uint16_t i = 0; i < n; ++i) bytes += pkts[i]->pkt_len;
   uint16_t sent;
   if (p->tx_shared()) [[unlikely]] {
     rte_spinlock_lock(&p->tx_lock);
-    sent = p->tx_burst(q, b.pkts, b.n);
+    sent = p->tx_burst(q, pkts, n);
     rte_spinlock_unlock(&p->tx_lock);
   } else {
-    sent = p->tx_burst(q, b.pkts, b.n);
+    sent = p->tx_burst(q, pkts, n);
   }
-  if (sent < b.n) [[unlikely]] {
-    for (uint16_t i = sent; i < b.n; ++i) {
-      bytes -= b.pkts[i]->pkt_len;
-      drop(b.pkts[i], PmdDrop::kTxFull);
+  if (sent < n) [[unlikely]] {
+    for (uint16_t i = sent; i < n; ++i) {
+      bytes -= pkts[i]->pkt_len;
+      drop(pkts[i], PmdDrop::kTxFull);
     }
-    p->txq_counters[q].drop(b.n - sent);
+    p->txq_counters[q].drop(n - sent);
   }
   p->txq_counters[q].add(sent, bytes);
-  b.n = 0;
 }
 
 void Pmd::flush_tx() {
@@ -533,6 +578,24 @@ uint32_t Pmd::rx_underlay(const PollList::Entry& e, rte_mbuf** pkts, uint32_t n)
 
 void Pmd::tunnel_output(uint32_t odp_port, uint8_t slot, rte_mbuf* m, const PacketState& st,
                         const FlowKey& key) {
+  // Offload requests describe the inner headers, and no underlay device
+  // could act on them once the outer headers are in front: segment and
+  // complete checksums first, then encapsulate each result. Chains may
+  // stay; the underlay port's batch copies them if it cannot send chains.
+  if (m->ol_flags & kTxOffloadRequests) [[unlikely]] {
+    rte_mbuf* segs[kMaxGsoSegments];
+    uint32_t n = 0;
+    if (const PmdDrop why = sw_offload_.complete(m, RTE_ETH_TX_OFFLOAD_MULTI_SEGS, segs, &n);
+        why != PmdDrop::kCount)
+      return drop(nullptr, why);
+    for (uint32_t i = 0; i < n; ++i) tunnel_encap_one(odp_port, slot, segs[i], st, key);
+    return;
+  }
+  tunnel_encap_one(odp_port, slot, m, st, key);
+}
+
+void Pmd::tunnel_encap_one(uint32_t odp_port, uint8_t slot, rte_mbuf* m, const PacketState& st,
+                           const FlowKey& key) {
   const uint32_t underlay = tunnel_encap(tnl_, *shared_->tunnels, index_, odp_port, slot, m, st.tun,
                                          tunnel_flow_hash(key), now_ms_);
   if (underlay != kTunnelNoPort) tx_enqueue(underlay, m);

@@ -24,6 +24,7 @@
 #include "emc.h"
 #include "flow_table.h"
 #include "key_extract.h"
+#include "offload.h"
 #include "port.h"
 #include "rcu.h"
 #include "tunnel_pmd.h"
@@ -51,6 +52,9 @@ struct PollList {
     bool underlay = false;  // holds a VTEP address: bursts go through tunnel decap
   };
   std::vector<Entry> entries;
+  // Some port in entries has rx_offloads(): packets of this PMD may ask for
+  // offloads that the port they go to lacks (offload.h).
+  bool offloads = false;
 };
 
 enum class UpcallKind : uint8_t { kMiss = 0, kAction = 1 };
@@ -123,8 +127,9 @@ struct alignas(64) PmdCounters {
   Counter rx_packets, rx_batches;    // packets received from ports, non-empty rx bursts
   Counter passes;                    // datapath passes (rx + recirculations + executes)
   Counter emc_hits, megaflow_hits;
-  Counter upcalls;  // misses and userspace actions queued
-  Counter lost;     // upcalls dropped (queue full, no reader, no mbuf)
+  Counter masks_visited;  // subtables searched by classifier lookups (Classifier::lookup_batch)
+  Counter upcalls;        // misses and userspace actions queued
+  Counter lost;           // upcalls dropped (queue full, no reader, no mbuf)
   Counter recirculations;
   Counter sleeps, sleep_us;
   std::array<Counter, static_cast<size_t>(PmdDrop::kCount)> drops;
@@ -142,6 +147,7 @@ class Pmd {
     Rcu* rcu = nullptr;
     PortTable* ports = nullptr;
     rte_mempool* pool = nullptr;
+    rte_mempool* indirect_pool = nullptr;      // data-less mbufs for software GSO
     std::atomic<bool> upcalls_enabled{false};  // an upcall reader is attached
     std::atomic<bool> emc_enabled{true};
     // Every installed megaflow matches only simple fields (simple_match.h):
@@ -218,6 +224,11 @@ class Pmd {
   void tx_enqueue_run(uint32_t odp_port, rte_mbuf* const* pkts, uint32_t n);
   struct TxBatch;
   void send_batch(TxBatch& b);
+  // Hands n packets to port p's tx queue and counts them; drops what the
+  // device does not take.
+  void transmit(Port* p, rte_mbuf** pkts, uint16_t n);
+  // send_batch() for a batch with packets that need software offload.
+  void send_batch_offload(Port* p, TxBatch& b, uint64_t capa);
   void flush_tx();
   uint32_t next_random() {
     rng_ ^= rng_ << 13;
@@ -230,6 +241,8 @@ class Pmd {
   uint32_t rx_underlay(const PollList::Entry& e, rte_mbuf** pkts, uint32_t n);
   void tunnel_output(uint32_t odp_port, uint8_t slot, rte_mbuf* m, const PacketState& st,
                      const FlowKey& key);
+  void tunnel_encap_one(uint32_t odp_port, uint8_t slot, rte_mbuf* m, const PacketState& st,
+                        const FlowKey& key);
   void drop(rte_mbuf* m, PmdDrop why) {
     if (m) rte_pktmbuf_free(m);
     counters.drops[static_cast<size_t>(why)].add();
@@ -266,6 +279,11 @@ class Pmd {
   uint32_t cur_depth_ = 0;  // pass number of the packet whose actions run now
 
   TunnelPmd tnl_;  // tunnel counters and encap templates
+
+  // Set per iteration from the poll list: only then does the transmit path
+  // look at packets' offload requests at all.
+  bool offloads_ = false;
+  SwOffload sw_offload_;  // rte_gso context and checksum completion
 };
 
 }  // namespace dpx

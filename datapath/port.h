@@ -90,6 +90,10 @@ class Port {
   // sum). Before a batch goes to a port without the offload, the PMD does the
   // work in software. Constant while the port is started.
   virtual uint64_t tx_offload_capa() const { return 0; }
+  // Whether rx_burst() may return packets with such offload requests (or
+  // chains of mbufs). A PMD that polls no such port skips every offload
+  // check on its transmit path. Constant while the port is started.
+  virtual bool rx_offloads() const { return false; }
 
   // Control thread: device-level facts for `show` and OVS statistics.
   struct DeviceInfo {

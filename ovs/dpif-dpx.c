@@ -5,6 +5,7 @@
 #include "dpif-dpx.h"
 
 #include <errno.h>
+#include <net/if.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -61,7 +62,8 @@ dpx_type_for(const char *ovs_type)
 {
     if (!strcmp(ovs_type, "dpx-system") || !strcmp(ovs_type, "system")) {
         return "afxdp";             /* "afpacket" if AF_XDP fails */
-    } else if (!strcmp(ovs_type, "internal") || !strcmp(ovs_type, "tap")) {
+    } else if (!strcmp(ovs_type, "dpx-internal")
+               || !strcmp(ovs_type, "internal") || !strcmp(ovs_type, "tap")) {
         return "tap";
     } else if (!strcmp(ovs_type, "vxlan") || !strcmp(ovs_type, "geneve")) {
         return ovs_type;
@@ -73,12 +75,15 @@ dpx_type_for(const char *ovs_type)
  * ovs-vswitchd): what port_open_type() gives for the type the port was
  * created from, so that the bridge finds the type it expects. */
 static const char *
-ovs_type_for(const char *dpx_type)
+ovs_type_for(const char *dpx_type, const char *name)
 {
     if (!strcmp(dpx_type, "afxdp") || !strcmp(dpx_type, "afpacket")) {
         return "dpx-system";
     } else if (!strcmp(dpx_type, "tap")) {
-        return "internal";
+        /* dpxd does not say which it was: a tap device outside this network
+         * namespace was a "tap" port with options:netns (a container's),
+         * one here the bridge's or another internal port. */
+        return if_nametoindex(name) ? "dpx-internal" : "dpx-tap";
     } else if (!strcmp(dpx_type, "vhostuser")) {
         return "dpdkvhostuser";
     } else if (!strcmp(dpx_type, "vhostuserclient")) {
@@ -91,12 +96,15 @@ static const char *
 dpif_dpx_port_open_type(const struct dpif_class *class OVS_UNUSED,
                         const char *type)
 {
-    /* A "tap" port is created by dpxd, like an internal one: OVS must not
-     * create the tap device itself (netdev-linux's "tap" class would), only
-     * look at the one dpxd made. A "system" port is OVS's Linux netdev with
-     * dpxd's statistics (netdev-dpx.c). */
+    /* A "tap" port is created by dpxd, possibly in a container's network
+     * namespace (options netns= and ifname=): OVS must not create the tap
+     * device itself (netdev-linux's "tap" class would), and cannot look it up
+     * by name, so it is a proxy of dpxd's port (netdev-dpx.c). "system" and
+     * "internal" ports are OVS's Linux netdevs with dpxd's statistics. */
     if (!strcmp(type, "tap")) {
-        return "internal";
+        return "dpx-tap";
+    } else if (!strcmp(type, "internal")) {
+        return "dpx-internal";
     } else if (!strcmp(type, "system")) {
         return "dpx-system";
     }
@@ -231,7 +239,7 @@ dpx_dp_sync(struct dpx_dp *dp) OVS_REQUIRES(dp->mutex)
             /* Our number is taken by another port: it must go. */
             dpx_port_del(dp->client, info->odp_port, NULL);
         } else {
-            p = port_insert(dp, no, info->name, ovs_type_for(info->type),
+            p = port_insert(dp, no, info->name, ovs_type_for(info->type, info->name),
                             info->type, info->devargs, NULL, info->n_rxq);
             p->present = true;
             VLOG_INFO("%s: dpxd has port %s (odp %"PRIu32", %s %s)",
@@ -867,6 +875,11 @@ dpx_unixctl_pmd_stats_show(struct unixctl_conn *conn, int argc OVS_UNUSED,
                       p->packets ? 1.0 * p->passes / p->packets : 0.0);
         pct(&s, "emc hits", p->emc_hits, p->passes);
         pct(&s, "megaflow hits", p->megaflow_hits, p->passes);
+        ds_put_format(&s, "  avg. subtable lookups per megaflow lookup: %.02f\n",
+                      p->megaflow_hits + p->upcalls + p->lost
+                      ? 1.0 * p->masks_visited
+                        / (p->megaflow_hits + p->upcalls + p->lost)
+                      : 0.0);
         ds_put_format(&s, "  miss with success upcall: %"PRIu64"\n",
                       p->upcalls);
         ds_put_format(&s, "  miss with failed upcall: %"PRIu64"\n", p->lost);

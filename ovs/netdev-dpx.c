@@ -13,7 +13,14 @@
  * ports as (dpif-dpx.c's port_open_type): Open vSwitch's own Linux netdev
  * class, since the interface stays a kernel device whose MAC, MTU, flags and
  * carrier OVS manages as usual, except for the statistics, which come from
- * dpxd's port, where the packets are.
+ * dpxd's port, where the packets are. "dpx-internal" is the same for the
+ * bridge's own ports (and other internal ones): OVS's "internal" class, whose
+ * statistics would otherwise come from the kernel datapath's vport.
+ *
+ * A fifth, "dpx-tap", is what the dpx datapath opens "tap" ports as: dpxd
+ * creates the tap device, possibly straight into a container's network
+ * namespace (options netns= and ifname=, which dpx-cni sets), where OVS's
+ * own Linux netdev classes could not find it by name. So it is a proxy too.
  *
  * Port mapping:
  *   dpdk                 -> dpxd "dpdk",            devargs = dpdk-devargs
@@ -21,6 +28,9 @@
  *                           <ovs rundir>/<port name> (dpxd is the server)
  *   dpdkvhostuserclient  -> dpxd "vhostuserclient", devargs =
  *                           vhost-server-path (dpxd connects to it)
+ *   dpx-tap (OVS "tap")  -> dpxd "tap",             options netns= (a path
+ *                           or a name under /run/netns) and ifname= (the
+ *                           device's name in that namespace)
  */
 #include <config.h>
 
@@ -47,18 +57,22 @@ struct netdev_dpx {
     struct ovs_mutex mutex;
     char *devargs OVS_GUARDED;      /* dpxd devargs, "" until configured */
     uint32_t n_rxq OVS_GUARDED;     /* requested rx queues, 0 = default */
+    char *netns OVS_GUARDED;        /* dpx-tap: options:netns, or NULL */
+    char *ifname OVS_GUARDED;       /* dpx-tap: options:ifname, or NULL */
 };
 
 static const struct netdev_class netdev_dpx_dpdk_class;
 static const struct netdev_class netdev_dpx_vhostuser_class;
 static const struct netdev_class netdev_dpx_vhostuserclient_class;
+static const struct netdev_class netdev_dpx_tap_class;
 
 static bool
 is_netdev_dpx_class(const struct netdev_class *class)
 {
     return class == &netdev_dpx_dpdk_class
            || class == &netdev_dpx_vhostuser_class
-           || class == &netdev_dpx_vhostuserclient_class;
+           || class == &netdev_dpx_vhostuserclient_class
+           || class == &netdev_dpx_tap_class;
 }
 
 static struct netdev_dpx *
@@ -73,12 +87,13 @@ dpx_type_of(const struct netdev_class *class)
 {
     return class == &netdev_dpx_dpdk_class ? "dpdk"
            : class == &netdev_dpx_vhostuser_class ? "vhostuser"
+           : class == &netdev_dpx_tap_class ? "tap"
            : "vhostuserclient";
 }
 
 bool
 netdev_dpx_get_port_config(const struct netdev *netdev, char **dpx_type,
-                           char **devargs, struct sset *options OVS_UNUSED,
+                           char **devargs, struct sset *options,
                            uint32_t *n_rxq)
 {
     struct netdev_dpx *dev;
@@ -91,6 +106,12 @@ netdev_dpx_get_port_config(const struct netdev *netdev, char **dpx_type,
     *dpx_type = xstrdup(dpx_type_of(netdev_get_class(netdev)));
     *devargs = xstrdup(dev->devargs);
     *n_rxq = dev->n_rxq;
+    if (dev->netns) {
+        sset_add_and_free(options, xasprintf("netns=%s", dev->netns));
+    }
+    if (dev->ifname) {
+        sset_add_and_free(options, xasprintf("ifname=%s", dev->ifname));
+    }
     ovs_mutex_unlock(&dev->mutex);
     return true;
 }
@@ -125,6 +146,8 @@ netdev_dpx_destruct(struct netdev *netdev)
     struct netdev_dpx *dev = netdev_dpx_cast(netdev);
 
     free(dev->devargs);
+    free(dev->netns);
+    free(dev->ifname);
     ovs_mutex_destroy(&dev->mutex);
 }
 
@@ -159,6 +182,16 @@ netdev_dpx_set_config(struct netdev *netdev, const struct smap *args,
         }
     }
     ovs_mutex_lock(&dev->mutex);
+    if (class == &netdev_dpx_tap_class) {
+        const char *netns = smap_get(args, "netns");
+        const char *ifname = smap_get(args, "ifname");
+
+        /* Like devargs, these take effect when the port is (re)added. */
+        free(dev->netns);
+        free(dev->ifname);
+        dev->netns = netns && netns[0] ? xstrdup(netns) : NULL;
+        dev->ifname = ifname && ifname[0] ? xstrdup(ifname) : NULL;
+    }
     if (devargs) {
         if (dev->devargs[0] && strcmp(dev->devargs, devargs)) {
             /* dpxd cannot re-target a port in place. */
@@ -185,6 +218,12 @@ netdev_dpx_get_config(const struct netdev *netdev, struct smap *args)
     } else if (class == &netdev_dpx_vhostuserclient_class
                && dev->devargs[0]) {
         smap_add(args, "vhost-server-path", dev->devargs);
+    }
+    if (dev->netns) {
+        smap_add(args, "netns", dev->netns);
+    }
+    if (dev->ifname) {
+        smap_add(args, "ifname", dev->ifname);
     }
     if (dev->n_rxq) {
         smap_add_format(args, "n_rxq", "%"PRIu32, dev->n_rxq);
@@ -378,6 +417,8 @@ static const struct netdev_class netdev_dpx_vhostuser_class
     = NETDEV_DPX_CLASS("dpdkvhostuser");
 static const struct netdev_class netdev_dpx_vhostuserclient_class
     = NETDEV_DPX_CLASS("dpdkvhostuserclient");
+static const struct netdev_class netdev_dpx_tap_class
+    = NETDEV_DPX_CLASS("dpx-tap");
 
 /* A copy of netdev_linux_class, made at registration; netdev-linux knows
  * its netdevs by the class's run function, which the copy keeps. */
@@ -404,6 +445,25 @@ netdev_dpx_system_get_stats(const struct netdev *netdev,
     return 0;
 }
 
+/* A copy of netdev_internal_class. */
+static struct netdev_class netdev_dpx_internal_class;
+
+static int
+netdev_dpx_internal_construct(struct netdev *netdev)
+{
+    const struct netdev_class *class = netdev->netdev_class;
+    int error;
+
+    /* The netdev is opened before dpxd creates its tap device (when the
+     * port is added), and netdev-linux accepts a device that does not exist
+     * yet only for its own internal class, which it tells by address: so
+     * construct it as that class. */
+    netdev->netdev_class = &netdev_internal_class;
+    error = netdev_internal_class.construct(netdev);
+    netdev->netdev_class = class;
+    return error;
+}
+
 void
 netdev_dpx_register(void)
 {
@@ -413,7 +473,15 @@ netdev_dpx_register(void)
     netdev_dpx_system_class.get_custom_stats = netdev_dpx_get_custom_stats;
     netdev_register_provider(&netdev_dpx_system_class);
 
+    netdev_dpx_internal_class = netdev_internal_class;
+    netdev_dpx_internal_class.type = "dpx-internal";
+    netdev_dpx_internal_class.construct = netdev_dpx_internal_construct;
+    netdev_dpx_internal_class.get_stats = netdev_dpx_system_get_stats;
+    netdev_dpx_internal_class.get_custom_stats = netdev_dpx_get_custom_stats;
+    netdev_register_provider(&netdev_dpx_internal_class);
+
     netdev_register_provider(&netdev_dpx_dpdk_class);
     netdev_register_provider(&netdev_dpx_vhostuser_class);
     netdev_register_provider(&netdev_dpx_vhostuserclient_class);
+    netdev_register_provider(&netdev_dpx_tap_class);
 }

@@ -9,6 +9,9 @@ packages=(
   build-essential cmake ninja-build pkg-config clang-format
   libdpdk-dev dpdk libboost-program-options-dev libgtest-dev libgmock-dev libbenchmark-dev
   libpcap-dev libnuma-dev libbpf-dev libxdp-dev
+  # dpx-cni (cni/): JSON, rtnetlink; the standard CNI plugins (host-local
+  # IPAM, in /usr/lib/cni) for its delegated IPAM
+  nlohmann-json3-dev libnl-route-3-dev containernetworking-plugins
   # ovs-vswitchd with the dpx provider (ovs/): the Open vSwitch 3.1 sources,
   # which ship a ready configure (no autotools needed), and what configure
   # finds or needs; Debian's ovsdb-server, ovs-vsctl, ovs-ofctl, ovs-appctl

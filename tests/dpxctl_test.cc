@@ -78,7 +78,6 @@ const char* const kActions[] = {
     "set(skb_mark(0x5))",
     "set(skb_priority(0x3))",
     "set(tunnel(tun_id=0x5,dst=10.0.0.2,ttl=64,tp_dst=4789,flags(df|key)))",
-    "set(tunnel(ipv6_dst=2001:db8::2,ttl=64,flags(0)))",
     "clone(set(ipv4(ttl=63)),2),3",
     "clone(drop)",
     "userspace(pid=1)",
@@ -295,6 +294,8 @@ TEST_F(DpxctlTest, ModDelFlushAndStatsWithTraffic) {
   ok({"add-flow", flow_a, "2"});
   ok({"add-flow", flow_b, "set(ipv4(ttl=9)),2"});
   fails({"add-flow", flow_a, "2"}, 1, "flow exists");
+  fails({"add-flow", "in_port(9),eth()", "set(tunnel(ipv6_dst=2001:db8::2,ttl=64,flags(0))),2"}, 1,
+        "IPv6 tunnel endpoints are not supported");
   ok({"pmd-stats-clear"});
   ok({"add-port", "in", "dpdk", "net_pcap_in,rx_pcap=" + path("in.pcap"), "--port-no", "1"});
   ASSERT_TRUE(wait_until([&] {

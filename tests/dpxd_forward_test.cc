@@ -268,6 +268,8 @@ TEST(DpxdProcessLife, CleanShutdownAndBadOptions) {
     const int st = dpxd.stop();
     EXPECT_TRUE(WIFEXITED(st)) << "status " << st;
     EXPECT_EQ(WEXITSTATUS(st), 0) << dpxd.log();
+    // Nothing left in DPDK's runtime directory either.
+    EXPECT_FALSE(std::filesystem::exists(DpxdProcess::runtime_dir()));
   }
   {
     DpxdProcess dpxd;
@@ -355,6 +357,7 @@ TEST(SimpleMode, SwitchesWithTheInstalledMasks) {
   replay(1);
   EXPECT_EQ(pmd().emc_hits, 0u);
   EXPECT_EQ(pmd().megaflow_hits, 100u);
+  EXPECT_EQ(pmd().masks_visited, 100u);  // one mask
 
   // A megaflow on Ethernet addresses (on another port: it takes no traffic).
   flow("in_port(5),eth(src=02:00:00:00:00:99)", "2", true);
@@ -362,6 +365,10 @@ TEST(SimpleMode, SwitchesWithTheInstalledMasks) {
   const uint64_t emc_full = pmd().emc_hits;
   EXPECT_GT(emc_full, 0u);
   EXPECT_EQ(pmd().emc_hits + pmd().megaflow_hits, 200u);
+  // Two masks now: a megaflow hit searched one or both.
+  const uint64_t hits2 = pmd().megaflow_hits - 100, visited2 = pmd().masks_visited - 100;
+  EXPECT_GE(visited2, hits2);
+  EXPECT_LE(visited2, 2 * hits2);
 
   flow("in_port(5),eth(src=02:00:00:00:00:99)", "2", false);
   // The control thread switches back in its housekeeping tick, which runs

@@ -294,6 +294,38 @@ TEST(OdpActions, SetTunnel) {
   EXPECT_FALSE(p->flags & kProgModifiesPacket);
 }
 
+TEST(OdpActions, SetTunnelRefusals) {
+  auto tunnel = [](auto&& fill) {
+    NlBuf b;
+    NlWriter w(&b);
+    const size_t s = w.begin_nested(OVS_ACTION_ATTR_SET);
+    const size_t t = w.begin_nested(OVS_KEY_ATTR_TUNNEL);
+    fill(w);
+    w.end_nested(t);
+    w.end_nested(s);
+    w.put<uint32_t>(OVS_ACTION_ATTR_OUTPUT, 4);
+    return b;
+  };
+  const uint8_t v6[16] = {0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2};
+  compile_fails(tunnel([&](NlWriter& w) {
+                  w.put(OVS_TUNNEL_KEY_ATTR_IPV6_DST, v6, sizeof v6);
+                  w.put<uint8_t>(OVS_TUNNEL_KEY_ATTR_TTL, 64);
+                }),
+                "IPv6 tunnel endpoints are not supported");
+  compile_fails(tunnel([&](NlWriter& w) {
+                  w.put<uint32_t>(OVS_TUNNEL_KEY_ATTR_IPV4_DST, htonl(0x0a000002));
+                  w.put(OVS_TUNNEL_KEY_ATTR_IPV6_SRC, v6, sizeof v6);
+                  w.put<uint8_t>(OVS_TUNNEL_KEY_ATTR_TTL, 64);
+                }),
+                "both IPv4 and IPv6");
+  compile_fails(tunnel([&](NlWriter& w) { w.put<uint8_t>(OVS_TUNNEL_KEY_ATTR_TTL, 64); }),
+                "no destination address");
+  compile_fails(tunnel([&](NlWriter& w) {
+                  w.put<uint32_t>(OVS_TUNNEL_KEY_ATTR_IPV4_DST, htonl(0x0a000002));
+                }),
+                "no ttl");
+}
+
 TEST(OdpActions, RecircHashTruncClone) {
   NlBuf b;
   NlWriter w(&b);

@@ -340,6 +340,8 @@ int cmd_pmd_stats_show(ControlClient& c) {
     std::printf("  emc hits: %" PRIu64 " (%.1f %%)\n", p.emc_hits, pct(p.emc_hits, p.passes));
     std::printf("  megaflow hits: %" PRIu64 " (%.1f %%)\n", p.megaflow_hits,
                 pct(p.megaflow_hits, p.passes));
+    std::printf("  avg. subtable lookups per megaflow lookup: %.2f\n",
+                ratio(p.masks_visited, p.megaflow_hits + p.upcalls + p.lost));
     std::printf("  miss with success upcall: %" PRIu64 "\n", p.upcalls);
     std::printf("  miss with failed upcall: %" PRIu64 "\n", p.lost);
     std::printf("  avg. packets per rx batch: %.2f\n", ratio(p.packets, p.rx_batches));

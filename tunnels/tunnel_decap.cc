@@ -58,8 +58,8 @@ UnderlayVerdict underlay_classify(const UnderlaySnapshot& s, const UnderlayPortI
                                   rte_mbuf* m, DecapResult* out) {
   const uint8_t* p = rte_pktmbuf_mtod(m, const uint8_t*);
   const uint32_t len = rte_pktmbuf_data_len(m);
-  // Chained frames are left to the PMD, which does not parse them either
-  // (it drops them as multi_segment_rx).
+  // Chained frames (large offloaded frames of a tap or vhost port) are not
+  // tunnel traffic: the PMD handles them as plain packets.
   if (len < kEthHdrLen || m->nb_segs != 1) return UnderlayVerdict::kPlain;
   const uint16_t type = be16_at(p + 12);
   if (type == kEthTypeArpBe) [[unlikely]] {

@@ -216,16 +216,11 @@ def scenario6(quick):
     return [c]
 
 
-# Observed with dpx at 99f5123: dpxd decapsulates (tnl-stats counts the
-# packets), but the upcalls of the decapsulated packets reach ovs-vswitchd
-# without their tunnel metadata, so OVS cannot map in_port(vxlan_sys_4789)
-# to the vxlan interface ("received packet on unassociated datapath port")
-# and installs exact-match drop flows. Set to "" to measure the row again
-# once the provider passes the tunnel key up.
-DPX_DECAP_VIA_OVS_BROKEN = (
-    "upcalls of decapsulated packets reach ovs-vswitchd without tunnel metadata "
-    "(\"received packet on unassociated datapath port\"), so OVS drops them; "
-    "dpxd (dpxctl) measures dpxd's decapsulation instead")
+# Set to the reason when decapsulation through ovs-vswitchd does not work in
+# the dpx under test, to measure dpxd's decapsulation with dpxctl alone (at
+# 99f5123 the upcalls of decapsulated packets lacked their tunnel metadata;
+# fixed by the OVS tunnel work merged since).
+DPX_DECAP_VIA_OVS_BROKEN = ""
 
 
 def scenario4(quick):

@@ -41,108 +41,19 @@ VSWITCHD=$1
 DPXD=$2
 DPXCTL=$3
 
-fail() {
-  echo "FAIL: $*" >&2
-  exit 1
-}
-step() { echo "=== $*"; }
+. "$(dirname "$0")/lib.sh"
+require_tools ovsdb-tool ovsdb-server ovs-vsctl ovs-ofctl ovs-appctl ip ping iperf3 ethtool
 
-((EUID == 0)) || fail "needs root (network namespaces, veth pairs, AF_XDP)"
-for tool in ovsdb-tool ovsdb-server ovs-vsctl ovs-ofctl ovs-appctl ip ping iperf3 ethtool; do
-  command -v "$tool" >/dev/null || fail "$tool not found: run scripts/install-deps.sh"
-done
-SCHEMA=/usr/share/openvswitch/vswitch.ovsschema
-[[ -f $SCHEMA ]] || fail "$SCHEMA not found: install openvswitch-common"
-
-# Names unique to this run (interface names are at most 15 characters).
-TAG=$(printf '%x' $(($$ % 65536)))
 NS_A=dxoa$TAG NS_B=dxob$TAG
 VETH_A=dxva$TAG VETH_B=dxvb$TAG
 BR=dxbr$TAG
 IP_A=10.91.0.1 IP_B=10.91.0.2
 
-DIR=$(mktemp -d /tmp/dpx-ovs-e2e.XXXXXX)
-export OVS_RUNDIR=$DIR OVS_DBDIR=$DIR OVS_LOGDIR=$DIR OVS_SYSCONFDIR=$DIR
-export DPXD_SOCKET=$DIR/dpxd.sock
-DPXD_PID=
+lib_init
+new_instance "$DIR"
 BG_PIDS=()
-
-print_logs() {
-  if [[ -n $DPXD_PID ]] && kill -0 "$DPXD_PID" 2>/dev/null; then
-    echo "----- dpxctl show"
-    "$DPXCTL" --socket "$DPXD_SOCKET" show 2>&1 || true
-    "$DPXCTL" --socket "$DPXD_SOCKET" pmd-stats-show 2>&1 || true
-  fi
-  for f in "$DIR"/ovs-vswitchd.log "$DIR"/dpxd.log "$DIR"/ovsdb-server.log; do
-    [[ -f $f ]] || continue
-    echo "----- $f (last 60 lines)"
-    tail -n 60 "$f"
-  done
-}
-
-stop_pidfile() {
-  local f=$DIR/$1.pid pid
-  [[ -f $f ]] || return 0
-  pid=$(cat "$f" 2>/dev/null) || return 0
-  kill "$pid" 2>/dev/null || true
-  for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.05; done
-  kill -9 "$pid" 2>/dev/null || true
-}
-
-stop_dpxd() {
-  [[ -n $DPXD_PID ]] || return 0
-  kill "$DPXD_PID" 2>/dev/null || true
-  for _ in $(seq 200); do kill -0 "$DPXD_PID" 2>/dev/null || break; sleep 0.05; done
-  kill -9 "$DPXD_PID" 2>/dev/null || true
-  wait "$DPXD_PID" 2>/dev/null || true
-  DPXD_PID=
-}
-
-cleanup() {
-  local rc=$?
-  set +e
-  ((rc == 0)) || print_logs
-  for p in "${BG_PIDS[@]}"; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
-  stop_pidfile ovs-vswitchd
-  stop_dpxd
-  stop_pidfile ovsdb-server
-  ip netns del "$NS_A" 2>/dev/null
-  ip netns del "$NS_B" 2>/dev/null
-  ip link del "$VETH_A" 2>/dev/null
-  ip link del "$VETH_B" 2>/dev/null
-  ip link del "$BR" 2>/dev/null
-  rm -rf "$DIR"
-  ((rc == 0)) && echo "PASS" || echo "FAILED (exit $rc)"
-  exit $rc
-}
-trap cleanup EXIT
-
-# poll N CMD...: runs CMD every 0.1 s until it succeeds, at most N times.
-poll() {
-  local n=$1
-  shift
-  for ((i = 0; i < n; i++)); do
-    "$@" >/dev/null 2>&1 && return 0
-    sleep 0.1
-  done
-  return 1
-}
-
-# dpxd's default pool (32768 mbufs): a pool just big enough for the ports'
-# rings runs dry while a burst of misses waits in the upcall queue, and an
-# AF_XDP port whose fill ring emptied then receives nothing again.
-start_dpxd() {
-  "$DPXD" --no-huge --socket-mem 512 --pmd-cores 1 --control-socket "$DPXD_SOCKET" \
-    --file-prefix "dpxovs$TAG" --log-level info >>"$DIR/dpxd.log" 2>&1 &
-  DPXD_PID=$!
-  poll 300 "$DPXCTL" --socket "$DPXD_SOCKET" show || fail "dpxd did not come up"
-}
-
-start_vswitchd() {
-  "$VSWITCHD" "unix:$DIR/db.sock" --pidfile --detach --no-chdir --log-file="$DIR/ovs-vswitchd.log" \
-    --disable-system -vconsole:off -vfile:dpif_dpx:dbg
-  poll 300 ovs-appctl -t ovs-vswitchd version || fail "ovs-vswitchd did not come up"
-}
+at_exit 'for p in "${BG_PIDS[@]}"; do kill "$p"; wait "$p"; done'
+at_exit "ip link del '$BR'"
 
 ping_ok() { ip netns exec "$NS_A" ping -c 1 -W 1 -q "$IP_B"; }
 ping_fails() { ! ip netns exec "$NS_A" ping -c 1 -W 1 -q "$IP_B"; }
@@ -153,15 +64,6 @@ ipv4_flow_packets() {
 }
 drop_flow_in_dpxd() { ovs-appctl dpctl/dump-flows | grep -q "proto=1.*actions:drop"; }
 no_ipv4_flows() { ! ovs-appctl dpctl/dump-flows | grep -q 'eth_type(0x0800)'; }
-log_has() { grep -q -- "$1" "$DIR/ovs-vswitchd.log"; }
-ifcount() { ip netns exec "$1" cat "/sys/class/net/eth0/statistics/$2"; }
-# dpxd's counter $2 ("RX" or "TX" packets) of port $1, from dpxctl.
-dpxd_port_count() {
-  "$DPXCTL" --socket "$DPXD_SOCKET" show | sed -n "/: $1 (/,/$2 packets/p" |
-    sed -n "s/.*$2 packets:\([0-9]*\).*/\1/p"
-}
-# Misses dpxd could not send up (its datapath "lost" counter).
-dpxd_lost() { "$DPXCTL" --socket "$DPXD_SOCKET" show | sed -n 's/.*lookups:.* lost:\([0-9]*\).*/\1/p'; }
 # What the kernel dropped on the four ends of the two veth pairs, outside
 # dpxd.
 host_drops() {
@@ -172,25 +74,15 @@ host_drops() {
   done
   echo "$n"
 }
-# Everything dpxd dropped or could not send up: its per-reason drop
-# counters, lost misses and upcall queue drops.
-dpxd_drops() {
-  "$DPXCTL" --socket "$DPXD_SOCKET" pmd-stats-show | awk '/^  drops:/ {d = 1; next} d && /^    / {n += $2} END {print n + 0}'
-}
 # Packets of dpxd's IPv4 flow from port A, read from dpxd itself.
 ipv4_dpxd_packets() {
-  "$DPXCTL" --socket "$DPXD_SOCKET" dump-flows | grep "in_port($PORT_A).*eth_type(0x0800)" |
+  dpxctl dump-flows | grep "in_port($PORT_A).*eth_type(0x0800)" |
     sed -n 's/.*packets:\([0-9]*\).*/\1/p' | head -n 1
 }
 
 # ------------------------------------------------------------------ start
 step "starting ovsdb-server, dpxd and ovs-vswitchd in $DIR"
-ovsdb-tool create "$DIR/conf.db" "$SCHEMA"
-ovsdb-server "$DIR/conf.db" --remote="punix:$DIR/db.sock" --pidfile --detach --no-chdir \
-  --log-file="$DIR/ovsdb-server.log" -vconsole:off
-ovs-vsctl --no-wait init
-start_dpxd
-start_vswitchd
+start_instance
 
 step "1. datapath type dpx is registered"
 types=$(ovs-vsctl get Open_vSwitch . datapath_types)
@@ -210,20 +102,8 @@ grep -E "ofproto_dpif\|INFO\|dpx@" "$DIR/ovs-vswitchd.log" | sed 's/.*|INFO|/  /
 
 # ------------------------------------------------------------ containers
 step "2. two containers as system ports, NORMAL flow"
-for side in A B; do
-  ns_var=NS_$side veth_var=VETH_$side ip_var=IP_$side
-  ns=${!ns_var} veth=${!veth_var} ip=${!ip_var}
-  ip netns add "$ns"
-  ip link add "$veth" type veth peer name eth0 netns "$ns"
-  ip link set "$veth" up
-  ip -n "$ns" link set lo up
-  ip -n "$ns" link set eth0 up
-  ip -n "$ns" addr add "$ip/24" dev eth0
-  # The container's kernel would leave checksums to a NIC that is not there
-  # (CHECKSUM_PARTIAL); a userspace switch forwards frames as they are.
-  ip netns exec "$ns" ethtool -K eth0 tx off >/dev/null
-  ip netns exec "$ns" sysctl -q -w net.ipv6.conf.all.disable_ipv6=1
-done
+add_container "$NS_A" "$VETH_A" "$IP_A/24"
+add_container "$NS_B" "$VETH_B" "$IP_B/24"
 ovs-vsctl add-port "$BR" "$VETH_A" -- add-port "$BR" "$VETH_B"
 ovs-vsctl show
 ovs-appctl dpctl/show
@@ -412,13 +292,13 @@ ovs-appctl dpx/show
 poll 100 log_has "added port $VETH_A back to dpxd as odp $PORT_A" ||
   fail "port $VETH_A not re-added under odp port $PORT_A"
 ip netns exec "$NS_A" ping -c 5 -i 0.1 -q "$IP_B"
-"$DPXCTL" --socket "$DPXD_SOCKET" dump-flows | grep -q "in_port($PORT_A)" ||
+dpxctl dump-flows | grep -q "in_port($PORT_A)" ||
   fail "flows were not set up again through upcalls"
 
 # ------------------------------------------------------------ del-dp
 step "6. deleting the last dpx bridge destroys the datapath, and only that empties dpxd"
 ovs-vsctl del-br "$BR"
-"$DPXCTL" --socket "$DPXD_SOCKET" show
-if "$DPXCTL" --socket "$DPXD_SOCKET" show | grep -q "$VETH_A"; then
+dpxctl show
+if dpxctl show | grep -q "$VETH_A"; then
   fail "deleting the last dpx bridge left its ports in dpxd"
 fi

@@ -41,6 +41,9 @@ class DpxdProcess {
   }
   ~DpxdProcess() {
     stop();
+    // dpxd removes its (empty) EAL runtime directory when it exits; after a
+    // SIGKILL this does it. rmdir() leaves a non-empty one alone.
+    rmdir(runtime_dir().c_str());
     std::error_code ec;
     std::filesystem::remove_all(dir_, ec);
   }
@@ -48,6 +51,9 @@ class DpxdProcess {
   DpxdProcess& operator=(const DpxdProcess&) = delete;
 
   const std::string& dir() const { return dir_; }
+  // The EAL file prefix, and the runtime directory DPDK makes for it.
+  static std::string file_prefix() { return "dpxtest" + std::to_string(getpid()); }
+  static std::string runtime_dir() { return "/var/run/dpdk/" + file_prefix(); }
   // Environment for the dpxd child, set before start().
   void set_env(const std::string& k, const std::string& v) { env_.emplace_back(k, v); }
   // CPU list for --pmd-cores, set before start(); default pmd_core().
@@ -73,7 +79,7 @@ class DpxdProcess {
                                   "--control-socket",
                                   socket_,
                                   "--file-prefix",
-                                  "dpxtest" + std::to_string(getpid()),
+                                  file_prefix(),
                                   "--log-level",
                                   log_level_};
     args.insert(args.end(), extra.begin(), extra.end());

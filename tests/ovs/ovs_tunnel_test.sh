@@ -1,0 +1,251 @@
+#!/usr/bin/env bash
+# End to end: two emulated hosts joined by an overlay that Open vSwitch
+# configures and dpxd builds.
+#
+#   ovs_tunnel_test.sh OVS_VSWITCHD DPXD DPXCTL vxlan|geneve
+#
+#   netns ctr-a: eth0 10.93.0.1/24             netns ctr-b: eth0 10.93.0.2/24
+#        | veth                                       | veth
+#   netns host-a: ovsdb-server, ovs-vswitchd, dpxd    netns host-b: the same
+#     br0:   ctr0 (system), vx0 (vxlan or geneve)      br0:   the same
+#     brphy: ul0 (system) -- VTEP 10.0.93.1/24         brphy: ul0 -- VTEP 10.0.93.2/24
+#        |                                                |
+#        +------ netns wire: a Linux bridge (ula, ulb) ---+
+#
+# Each host runs its own ovsdb-server, our ovs-vswitchd and dpxd, with its
+# own directory, sockets and EAL file prefix; both dpxd share PMD core 1
+# (idle PMDs sleep). The underlay is dpxd's: ul0 is a dpxd port (in a bridge
+# of its own, so that ovs-vswitchd keeps it), its VTEP address is set with
+# `dpxctl tnl-ip add`, and dpxd resolves the other VTEP with ARP itself.
+# The wire namespace is only a cable that tcpdump can watch (packets that
+# dpxd sends and receives through AF_XDP bypass the taps of its own host).
+#
+#   1. vx0 with options:remote_ip=<other VTEP> options:key=42, NORMAL
+#      flows: ping and an iperf3 TCP stream cross; the outer packets on the
+#      wire are well-formed VXLAN (Geneve) with VNI 42 around the
+#      containers' frames; dpctl/dump-flows shows the tunnel megaflows:
+#      set(tunnel(tun_id=0x2a,dst=<other VTEP>...)) on the sending side and
+#      tunnel(tun_id=0x2a,src=<other VTEP>,dst=<own VTEP>...) in the key on
+#      the receiving side, with counters that rise;
+#   2. the flow-based variant: options:remote_ip=flow options:key=flow and
+#      OpenFlow rules with set_field:...->tun_dst/tun_id: ping crosses with
+#      VNI 0x77, the decap side matches tun_id=0x77.
+set -euo pipefail
+
+if (($# != 4)); then
+  echo "usage: $0 OVS_VSWITCHD DPXD DPXCTL vxlan|geneve" >&2
+  exit 2
+fi
+VSWITCHD=$1 DPXD=$2 DPXCTL=$3 TYPE=$4
+case $TYPE in
+  vxlan) UDP_PORT=4789 DP_PORT=vxlan_sys_4789 ;;
+  geneve) UDP_PORT=6081 DP_PORT=genev_sys_6081 ;;
+  *) echo "unknown tunnel type $TYPE" >&2 && exit 2 ;;
+esac
+
+. "$(dirname "$0")/lib.sh"
+require_tools ovsdb-tool ovsdb-server ovs-vsctl ovs-ofctl ovs-appctl ip ping iperf3 ethtool \
+  tcpdump
+
+HOST_A=dxha$TAG HOST_B=dxhb$TAG CTR_A=dxca$TAG CTR_B=dxcb$TAG WIRE=dxw$TAG
+IP_A=10.93.0.1 IP_B=10.93.0.2
+VTEP_A=10.0.93.1 VTEP_B=10.0.93.2
+VNI=42 VNI_FLOW=0x77
+
+lib_init
+BG_PIDS=()
+at_exit 'for p in "${BG_PIDS[@]}"; do kill "$p"; wait "$p"; done'
+
+step "namespaces: two hosts, their containers, the wire"
+for ns in "$HOST_A" "$HOST_B" "$WIRE"; do
+  ip netns add "$ns"
+  at_exit "ip netns del '$ns'"
+  ip netns exec "$ns" sysctl -q -w net.ipv6.conf.all.disable_ipv6=1
+  ip netns exec "$ns" sysctl -q -w net.ipv6.conf.default.disable_ipv6=1
+  ip -n "$ns" link set lo up
+done
+ip -n "$WIRE" link add wbr type bridge
+ip -n "$WIRE" link set wbr up
+for side in a b; do
+  host_var=HOST_${side^^}
+  ip -n "$WIRE" link add "ul$side" type veth peer name ul0 netns "${!host_var}"
+  ip -n "$WIRE" link set "ul$side" master wbr up
+  ip -n "${!host_var}" link set ul0 up
+done
+# The overlay carries 50 bytes of outer headers (VXLAN; Geneve without
+# options) inside the underlay's 1500: containers get 1450, as with kernel
+# VXLAN.
+add_container "$CTR_A" ctr0 "$IP_A/24" "$HOST_A" 1450
+add_container "$CTR_B" ctr0 "$IP_B/24" "$HOST_B" 1450
+
+# host SIDE: makes host a or b the current instance.
+host() {
+  local h=HOST_${1^^}
+  use_instance "$DIR/$1" "${!h}"
+}
+
+for side in a b; do
+  step "host $side: ovsdb-server, dpxd, ovs-vswitchd"
+  host_var=HOST_${side^^}
+  new_instance "$DIR/$side" "${!host_var}"
+  start_instance
+  ovs-vsctl add-br br0 -- set bridge br0 datapath_type=dpx
+  ovs-vsctl add-port br0 ctr0
+  ovs-vsctl add-br brphy -- set bridge brphy datapath_type=dpx -- add-port brphy ul0
+done
+
+# The underlay is dpxd's: its VTEP address (and with it the connected route)
+# goes on the underlay port, as `ip addr add` would for the kernel datapath.
+host a && dpxctl tnl-ip add "$VTEP_A/24" ul0
+host b && dpxctl tnl-ip add "$VTEP_B/24" ul0
+
+# add_tunnel SIDE PEER_VTEP [OPTION...]: the tunnel port vx0 of br0.
+add_tunnel() {
+  host "$1"
+  shift
+  local peer=$1
+  shift
+  ovs-vsctl add-port br0 vx0 -- set interface vx0 type="$TYPE" options:remote_ip="$peer" "$@"
+}
+
+ping_ok() { ip netns exec "$CTR_A" ping -c 1 -W 1 -q "$IP_B"; }
+
+# check_capture FILE VNI: every packet of the capture is a well-formed
+# outer IPv4/UDP packet between the VTEPs, to the tunnel's UDP port, with a
+# correct IPv4 header checksum, a VXLAN (Geneve) header with the VNI, and
+# one of the containers' frames inside; at least one each way.
+check_capture() {
+  /usr/bin/python3 - "$1" "$2" "$TYPE" "$UDP_PORT" "$VTEP_A" "$VTEP_B" "$IP_A" "$IP_B" <<'EOF'
+import sys
+from scapy.all import rdpcap, Ether, IP, UDP, raw
+from scapy.layers.vxlan import VXLAN
+from scapy.contrib.geneve import GENEVE
+
+path, vni, kind, port = sys.argv[1], int(sys.argv[2], 0), sys.argv[3], int(sys.argv[4])
+vteps, ctrs = set(sys.argv[5:7]), set(sys.argv[7:9])
+pkts = rdpcap(path)
+assert pkts, "empty capture"
+dirs = set()
+for i, p in enumerate(pkts):
+    where = f"packet {i}: {p.summary()}"
+    assert p.haslayer(IP) and p.haslayer(UDP), where
+    ip = p[IP]
+    assert {ip.src, ip.dst} == vteps, where
+    hdr = raw(ip)[: ip.ihl * 4]
+    fixed = IP(hdr)
+    del fixed.chksum
+    assert IP(raw(fixed)).chksum == ip.chksum, where + ": bad IPv4 header checksum"
+    assert ip.len == len(raw(ip)), where + ": bad IPv4 total length"
+    assert p[UDP].dport == port, where
+    assert p[UDP].len == ip.len - ip.ihl * 4, where + ": bad UDP length"
+    payload = raw(p[UDP].payload)
+    if kind == "vxlan":
+        assert payload[0] == 0x08, where + ": VXLAN flags are not just I"
+        got = int.from_bytes(payload[4:7], "big")
+        inner = Ether(payload[8:])
+    else:
+        g = GENEVE(payload)
+        assert g.version == 0 and g.proto == 0x6558, where + ": bad Geneve header"
+        got = g.vni
+        inner = Ether(payload[8 + 4 * g.optionlen :])
+    assert got == vni, where + f": VNI {got}, expected {vni}"
+    if inner.haslayer(IP):
+        assert {inner[IP].src, inner[IP].dst} == ctrs, where + ": unexpected inner packet"
+    dirs.add(ip.src)
+assert dirs == vteps, f"capture has one direction only: from {dirs}"
+print(f"{len(pkts)} outer packets checked: {kind}, VNI {vni:#x}, both directions")
+EOF
+}
+
+# capture_pings VNI: captures the tunnel's packets on the wire while
+# container A pings B, and checks them.
+capture_pings() {
+  local pcap=$DIR/underlay-$1.pcap
+  ip netns exec "$WIRE" tcpdump -i ula -nn -U -c 20 -w "$pcap" "udp dst port $UDP_PORT" \
+    2>"$DIR/tcpdump.log" &
+  local cap=$!
+  BG_PIDS+=($cap)
+  poll 100 grep -q "listening on" "$DIR/tcpdump.log" || fail "tcpdump did not start"
+  ip netns exec "$CTR_A" ping -c 12 -i 0.05 -q "$IP_B" >/dev/null
+  poll 100 sh -c "! kill -0 $cap" || fail "tcpdump did not see 20 tunnel packets"
+  wait "$cap" || fail "tcpdump failed"
+  check_capture "$pcap" "$1"
+}
+
+# flow_packets SIDE PATTERN: packets of the first megaflow in host SIDE's
+# dpctl/dump-flows that matches PATTERN (grep -E), or nothing.
+flow_packets() {
+  host "$1"
+  ovs-appctl dpctl/dump-flows | grep -E -- "$2" | head -n 1 | sed -n 's/.*packets:\([0-9]*\).*/\1/p'
+}
+
+# check_megaflows VNI_HEX: the encap megaflow on A and the decap one on B,
+# with counters that rise under 20 more pings.
+check_megaflows() {
+  # The IPv4 megaflows (the ARP ones have also been set up).
+  local encap="eth_type\(0x0800\).*actions:.*set\(tunnel\(tun_id=$1,dst=${VTEP_B}[,)]"
+  local decap="^tunnel\(tun_id=$1,src=$VTEP_A,dst=${VTEP_B}[,)].*eth_type\(0x0800\)"
+  local e0 d0 e1 d1
+  for side in a b; do
+    host $side
+    echo "--- host $side: dpctl/dump-flows"
+    ovs-appctl dpctl/dump-flows
+  done
+  e0=$(flow_packets a "$encap") d0=$(flow_packets b "$decap")
+  [[ -n $e0 ]] || fail "no encap megaflow set(tunnel(tun_id=$1,dst=$VTEP_B...)) on host a"
+  [[ -n $d0 ]] || fail "no decap megaflow tunnel(tun_id=$1,src=$VTEP_A,dst=$VTEP_B...) on host b"
+  ip netns exec "$CTR_A" ping -c 20 -i 0.02 -q "$IP_B" >/dev/null
+  e1=$(flow_packets a "$encap") d1=$(flow_packets b "$decap")
+  echo "encap megaflow on a: $e0 -> $e1 packets; decap megaflow on b: $d0 -> $d1 packets"
+  ((e1 >= e0 + 20 && d1 >= d0 + 20)) || fail "tunnel megaflow counters did not rise by 20"
+}
+
+# ------------------------------------------------------------ 1. fixed
+step "1. $TYPE port with options:remote_ip and options:key=$VNI"
+add_tunnel a "$VTEP_B" options:key=$VNI
+add_tunnel b "$VTEP_A" options:key=$VNI
+for side in a b; do
+  host $side
+  ovs-appctl dpctl/show | grep -q "$DP_PORT" || fail "no $DP_PORT in host $side's datapath"
+done
+host a && ovs-appctl dpctl/show
+poll 60 ping_ok || fail "no ping between the containers across $TYPE"
+ip netns exec "$CTR_A" ping -c 5 -i 0.1 "$IP_B"
+for side in a b; do host $side && dpxctl neigh show; done
+
+capture_pings "$VNI"
+check_megaflows "$(printf '0x%x' $VNI)"
+
+ip netns exec "$CTR_B" iperf3 -s -1 -p 5401 >/dev/null 2>&1 &
+BG_PIDS+=($!)
+wait_listening "$CTR_B" 5401 tcp
+iperf_out=$(ip netns exec "$CTR_A" timeout 60 iperf3 -c "$IP_B" -p 5401 -t 2 -f m) || fail "iperf3 failed"
+echo "$iperf_out" | tail -n 4
+echo "$iperf_out" | grep -q receiver || fail "iperf3 did not complete"
+for side in a b; do
+  host $side
+  echo "--- host $side: dpxctl tnl-stats"
+  dpxctl tnl-stats
+done
+
+# ------------------------------------------------------- 2. flow-based
+step "2. flow-based $TYPE port: options:remote_ip=flow options:key=flow"
+for side in a b; do
+  host $side
+  ovs-vsctl del-port br0 vx0
+  # No MAC learning across the tunnel: each side's rules say where to go.
+  ovs-ofctl del-flows br0
+done
+add_tunnel a flow options:key=flow
+add_tunnel b flow options:key=flow
+for side in a b; do
+  host $side
+  peer=$VTEP_B
+  [[ $side == b ]] && peer=$VTEP_A
+  ovs-ofctl add-flow br0 "in_port=ctr0,actions=set_field:$VNI_FLOW->tun_id,set_field:$peer->tun_dst,output:vx0"
+  ovs-ofctl add-flow br0 "in_port=vx0,tun_id=$VNI_FLOW,actions=output:ctr0"
+  ovs-ofctl dump-flows br0
+done
+poll 60 ping_ok || fail "no ping across the flow-based $TYPE port"
+capture_pings "$VNI_FLOW"
+check_megaflows "$VNI_FLOW"
