@@ -605,8 +605,8 @@ SCENARIO_TEXT = {
        "port before the lookup and encapsulates on output to its `vxlan_sys_4789` "
        "port (the kernel model); its underlay (VTEP address, static neighbour) is "
        "set with `dpxctl tnl-ip add` / `neigh set`, because ovs-vswitchd does not "
-       "configure dpxd's underlay. dpxd (dpxctl) runs both directions too (in quick "
-       "runs as well), with the megaflows of those rules put by dpxctl. testpmd does "
+       "configure dpxd's underlay. dpxd (dpxctl) runs both directions too (full "
+       "runs), with the megaflows of those rules put by dpxctl. testpmd does "
        "no encapsulation.",
     1: "One OpenFlow rule `in_port=1,actions=output:2` (OVS-DPDK turns it into one "
        "megaflow `in_port(1),eth_type(0x0800),ipv4(frag=no)`, which dpxd gets as "
