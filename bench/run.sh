@@ -10,7 +10,10 @@
 #   --build-dir    dpx build tree (default: build; configured if missing)
 #   --no-install   skip scripts/install-deps.sh
 # Other options go to the harness (python3 -m harness --help from bench/),
-# e.g. --scenarios 1 --rounds 5 --note "text quoted at the top".
+# e.g. --scenarios 1,6 --switches ovs,dpx --rounds 5 --note "text quoted at the top".
+# Scenarios: 1-3 p2p, 4 VXLAN, 6 flow set-up, 7 containers (iperf3); 9
+# (memory) comes with 1. Switches: ovs (OVS-DPDK), dpx (dpxd programmed by
+# our ovs-vswitchd), dpxd (dpxd programmed by dpxctl), testpmd.
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 build=$repo/build
@@ -22,7 +25,7 @@ while (($#)); do
     --quick) quick=(--quick) ;;
     --build-dir) build=$(realpath -m "$2"); shift ;;
     --no-install) install=0 ;;
-    -h|--help) sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) pass+=("$1") ;;
   esac
   shift
@@ -46,7 +49,7 @@ if [[ ! -f $build/CMakeCache.txt ]]; then
   cmake -S "$repo" -B "$build" "${gen[@]}" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 fi
 cmake --build "$build" -j"$(nproc)" --target dpxd dpxctl dpx-pcapgen \
-  key_extract_bench classifier_bench actions_bench
+  key_extract_bench classifier_bench actions_bench dpx-ovs-vswitchd
 
 # Another busy process on the PMD CPU would halve whatever runs there.
 echo "bench/run.sh: load average $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -16,13 +16,20 @@ import sys
 import tempfile
 import time
 
-from . import parse, report, scenarios
+from . import containers, flowsetup, parse, report, scenarios, vxlan
 from .measure import measure
-from .switches import Dpxd, OvsDpdk, Testpmd, run
+from .switches import Dpxd, DpxOvs, OvsDpdk, Testpmd, run
 
 # Rounds of alternation, seconds of warm-up and of measurement per sample.
-QUICK = {"rounds": 3, "warmup_s": 0.5, "window_s": 1.5, "micro_min_time": 0.05}
-FULL = {"rounds": 5, "warmup_s": 2.0, "window_s": 5.0, "micro_min_time": 0.5}
+# still_s: how long datapath flows must stay unchanged before the warm-up;
+# setup_rounds: scenario 6 (each sample sets 9,000 flows up); container
+# rounds and iperf_s: scenario 7, each iperf3 run. The quick run is a smoke
+# check under five minutes, not a measurement.
+# other_rounds: scenarios 2 to 4 (scenario 1, the headline, has "rounds").
+QUICK = {"rounds": 3, "other_rounds": 2, "warmup_s": 0.3, "window_s": 1.0, "still_s": 0.5,
+         "micro_min_time": 0.05, "setup_rounds": 2, "container_rounds": 1, "iperf_s": 1}
+FULL = {"rounds": 5, "other_rounds": 5, "warmup_s": 2.0, "window_s": 5.0, "still_s": 1.0,
+        "micro_min_time": 0.5, "setup_rounds": 3, "container_rounds": 3, "iperf_s": 4}
 # Flows are put with one dpxctl call each (about 3 ms of CPU per call):
 # beyond this many the row waits for a batch flow-put path.
 MAX_DP_FLOWS = 20000
@@ -63,9 +70,9 @@ def machine(repo):
     }
 
 
-def make_pcap(pcapgen, workdir, case):
-    path = os.path.join(workdir, f"{case.key}.pcap")
-    cmd = [pcapgen, "--out", path, "--flows", str(case.flows), "--size", case.size]
+def make_pcap(pcapgen, workdir, case, flows=None, suffix=""):
+    path = os.path.join(workdir, f"{case.key}{suffix}.pcap")
+    cmd = [pcapgen, "--out", path, "--flows", str(flows or case.flows), "--size", case.size]
     if case.count:
         cmd += ["--count", str(case.count)]
     run(cmd, timeout=600)
@@ -82,6 +89,23 @@ class Spec:
         self.pcap_packets = packets
         self.openflow_rules = case.openflow_rules
         self.dp_flows = case.dp_flows
+        # Ports besides the source and the sink: (name, devargs, number).
+        self.extra_ports = []
+        # Packets of other pcap files some port will replay (pool sizing).
+        self.extra_packets = 0
+        self.storm_pcap = None
+        self.tunnel = case.tunnel
+        self.v2v = case.v2v
+
+
+def describe_sample(s):
+    if s.get("flows_per_s") is not None:
+        return (f"{s['flows_per_s']:,.0f} flows/s, established {s['est_storm_mpps']:.2f} Mpps "
+                f"during the storm ({s['est_alone_mpps']:.2f} before)")
+    if s.get("mpps") is None:
+        return "-"
+    cpp = s.get("cycles_per_packet")
+    return f"{s['mpps']:.2f} Mpps" + (f", {cpp:.0f} cycles/pkt" if cpp else "")
 
 
 def run_micro(build_dir, cpu, min_time, workdir):
@@ -113,36 +137,52 @@ def _exit_on_signal(signum, _frame):
     sys.exit(128 + signum)
 
 
-def run_cases(cases, switches, factories, params, pcapgen, workdir, result):
+def run_cases(cases, switches, explicit, factories, params, pcapgen, workdir, result):
     """Measures every case: rounds outside, switches alternating inside."""
     measured = set()
     for case in cases:
         if case.same_as not in measured:
             case.same_as = ""
         pcap, packets, mean = make_pcap(pcapgen, workdir, case)
+        if case.tunnel == "decap":
+            inner, pcap = pcap, pcap.replace(".pcap", "-vxlan.pcap")
+            vxlan.wrap_pcap(inner, pcap)
+            mean += 50
         spec = Spec(case, pcap, packets)
+        if case.storm_flows:
+            spec.storm_pcap, spec.extra_packets, _ = make_pcap(
+                pcapgen, workdir, case, flows=case.storm_flows, suffix="-storm")
+            spec.extra_ports = [("sink2", scenarios.STORM_SINK_DEVARGS, scenarios.STORM_SINK)]
         result["cases"].append({
             "key": case.key, "scenario": case.scenario, "label": case.label,
             "flows": case.flows, "size": case.size, "pcap_packets": packets,
             "frame_bytes_mean": mean, "rules": len(case.openflow_rules),
-            "not_for": case.not_for, "same_as": case.same_as})
+            "not_for": case.not_for, "same_as": case.same_as, "kind": case.kind,
+            "storm_flows": case.storm_flows, "tunnel": case.tunnel})
         if case.same_as:
             log(f"{case.key}: the same measurement as {case.same_as}")
             continue
         measured.add(case.key)
-        for rnd in range(params["rounds"]):
-            for name in switches:
+        order = switches + [s for s in case.also if s not in switches and not explicit]
+        rounds = (params["setup_rounds"] if case.kind == "setup" else
+                  params["rounds"] if case.scenario == 1 else params["other_rounds"])
+        if a_rounds := params.get("rounds_override"):
+            rounds = a_rounds
+        for rnd in range(rounds):
+            for name in order:
                 if name in case.not_for:
                     continue
                 with factories[name]() as sw:
-                    s = measure(sw, case, spec, params["warmup_s"], params["window_s"])
+                    if case.kind == "setup":
+                        s = flowsetup.measure_setup(sw, case, spec, params["warmup_s"],
+                                                    params["window_s"])
+                    else:
+                        s = measure(sw, case, spec, params["warmup_s"], params["window_s"],
+                                    params["still_s"])
                 s["round"] = rnd
                 result["samples"].append(s)
-                shown = f"{s['mpps']:.2f} Mpps" if s["mpps"] is not None else "-"
-                cpp = s["cycles_per_packet"]
-                log(f"{case.key} round {rnd + 1}/{params['rounds']} {name}: {shown}"
-                    + (f", {cpp:.0f} cycles/pkt" if cpp else "")
-                    + (f"  ERROR {s['error']}" if s["error"] else ""))
+                log(f"{case.key} round {rnd + 1}/{rounds} {name}: "
+                    + describe_sample(s) + (f"  ERROR {s['error']}" if s["error"] else ""))
 
 
 def main(argv=None):
@@ -155,9 +195,12 @@ def main(argv=None):
         os.path.abspath(__file__)))))
     ap.add_argument("--out-dir", help="where benchmarks.md/.json and img/ go (default: REPO/docs)")
     ap.add_argument("--cpu", type=int, default=1, help="the CPU of every PMD")
-    ap.add_argument("--scenarios", default="1,2,3", help="comma-separated scenario numbers")
-    ap.add_argument("--switches", default="ovs,dpxd,testpmd",
-                    help="which switches, in the order they alternate")
+    ap.add_argument("--scenarios", default="1,2,3,4,5,6,7",
+                    help="comma-separated scenario numbers (9 comes with 1)")
+    ap.add_argument("--switches",
+                    help="which switches, in the order they alternate: ovs (OVS-DPDK), dpx "
+                    "(dpxd programmed by our ovs-vswitchd), dpxd (dpxd programmed by dpxctl), "
+                    "testpmd (default: ovs,dpx,testpmd with --quick, all four otherwise)")
     ap.add_argument("--rounds", type=int, help="override the number of rounds")
     ap.add_argument("--window", type=float, help="override the measurement window (s)")
     ap.add_argument("--no-micro", action="store_true", help="skip the micro-benchmarks")
@@ -187,6 +230,7 @@ def main(argv=None):
     params = dict(QUICK if a.quick else FULL)
     if a.rounds:
         params["rounds"] = a.rounds
+        params["rounds_override"] = a.rounds
     if a.window:
         params["window_s"] = a.window
     params.update(quick=a.quick, cpu=a.cpu, note=a.note)
@@ -203,21 +247,42 @@ def main(argv=None):
         cases += scenarios.scenario2(a.quick, MAX_DP_FLOWS)
     if 3 in wanted:
         cases += scenarios.scenario3(a.quick)
-    switches = [s for s in a.switches.split(",") if s]
+    if 4 in wanted:
+        cases += scenarios.scenario4(a.quick)
+    if 5 in wanted:
+        cases += scenarios.scenario5(a.quick)
+    if 6 in wanted:
+        cases += scenarios.scenario6(a.quick)
+    # The dpxctl-programmed dpxd is an extra row: the quick run leaves it
+    # out to stay under five minutes.
+    default_switches = "ovs,dpx,testpmd" if a.quick else "ovs,dpx,dpxd,testpmd"
+    switches = [s for s in (a.switches or default_switches).split(",") if s]
     factories = {
         "testpmd": lambda: Testpmd(cpu=a.cpu),
         "ovs": lambda: OvsDpdk(cpu=a.cpu),
+        "dpx": lambda: DpxOvs(a.build_dir, cpu=a.cpu),
         "dpxd": lambda: Dpxd(a.build_dir, cpu=a.cpu),
     }
+    unknown = set(switches) - set(factories)
+    if unknown:
+        sys.exit(f"harness: unknown switch(es) {', '.join(sorted(unknown))}")
+    if "dpx" in switches and not os.path.exists(os.path.join(a.build_dir, "ovs",
+                                                             "ovs-vswitchd")):
+        sys.exit("harness: <build>/ovs/ovs-vswitchd not found; build with DPX_BUILD_OVS=ON")
 
     result = {
         "generated": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-        "params": params, "machine": machine(a.repo), "cases": [], "samples": [],
+        "params": dict(params, switches=switches), "machine": machine(a.repo),
+        "cases": [], "samples": [],
     }
     # Traffic files and benchmark output live only as long as the run.
     with tempfile.TemporaryDirectory(prefix="dpxbench-") as workdir:
         t_begin = time.monotonic()
-        run_cases(cases, switches, factories, params, pcapgen, workdir, result)
+        run_cases(cases, switches, bool(a.switches), factories, params, pcapgen, workdir, result)
+        if 7 in wanted:
+            result["containers"] = containers.run_scenario(
+                a.build_dir, a.cpu, params.get("rounds_override") or params["container_rounds"],
+                params["iperf_s"], log)
         result["traffic_seconds"] = round(time.monotonic() - t_begin, 1)
         if not a.no_micro:
             result["micro"], result["micro_mhz"] = run_micro(

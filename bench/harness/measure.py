@@ -59,26 +59,29 @@ def _read(sw):
     return c, (t0 + t1) / 2
 
 
-def _wait_flows_settle(sw, timeout=180.0):
+def _wait_flows_settle(sw, timeout=180.0, still_s=1.0):
     """Waits until the switch stops setting up flows.
 
     OVS-DPDK creates its megaflows through upcalls once traffic arrives;
     with many rules that takes seconds, and a window measured before it ends
     would measure flow setup, not forwarding. Settled means: over a second,
     neither the datapath flow count nor the count of lookups that missed
-    changed. dpxd gets its flows before the source port starts and testpmd
+    changed (still_s: half a second in quick runs). dpxd (dpxctl) gets its
+    flows before the source port starts and testpmd
     has none, so this returns after one poll there.
     """
-    deadline = time.monotonic() + timeout
+    t0 = time.monotonic()
+    deadline = t0 + timeout
     c = sw.counters()
     last = (c.get("flows"), c.get("misses"))
     while last != (None, None) and time.monotonic() < deadline:
-        time.sleep(1.0)
+        time.sleep(still_s)
         c = sw.counters()
         now = (c.get("flows"), c.get("misses"))
         if now == last:
-            return
+            break
         last = now
+    return time.monotonic() - t0
 
 
 def _read_field(path, name):
@@ -89,7 +92,18 @@ def _read_field(path, name):
         return None
 
 
-def measure(sw, case, spec, warmup_s, window_s):
+def memory_mib(pids):
+    """(resident MiB in ordinary pages, MiB of hugepages mapped) summed over
+    the processes `pids`, from /proc/PID/status (VmRSS does not count
+    hugepages; HugetlbPages does). None where unknown."""
+    out = []
+    for field in ("VmRSS", "HugetlbPages"):
+        kbs = [_read_field(f"/proc/{p}/status", field) for p in pids]
+        out.append(None if not kbs or None in kbs else round(sum(kbs) / 1024, 1))
+    return tuple(out)
+
+
+def measure(sw, case, spec, warmup_s, window_s, still_s=1.0):
     """Runs one sample of `case` on switch `sw` (a started-or-not Switch).
 
     Returns the sample as a dict for the JSON file. A failure (start-up,
@@ -109,7 +123,9 @@ def measure(sw, case, spec, warmup_s, window_s):
         if not sw.alive():
             raise SwitchError(f"{sw.name} exited during start-up")
         sample["startup_s"] = round(time.monotonic() - t_start, 3)
-        _wait_flows_settle(sw)
+        # Flow set-up by upcalls (OVS-DPDK, dpxd through OVS) before the
+        # warm-up: its duration is the row's flow set-up time.
+        sample["settle_s"] = round(_wait_flows_settle(sw, still_s=still_s), 2)
         time.sleep(warmup_s)
         c0, t0 = _read(sw)
         sched0, steal0 = pmd_sched(sw.pid(), sw.cpu), cpu_steal(sw.cpu)
@@ -135,11 +151,9 @@ def measure(sw, case, spec, warmup_s, window_s):
             sample["cpu_steal_pct"] = round((steal1 - steal0) / hz / (t1 - t0) * 100, 1)
         sample["datapath_flows"] = c1.get("flows")
         # Memory while forwarding: the resident set in ordinary pages, and
-        # the hugepages mapped (HugetlbPages; VmRSS does not count them).
-        status = f"/proc/{sw.pid()}/status"
-        for key, field in (("rss_mib", "VmRSS"), ("hugepages_mib", "HugetlbPages")):
-            kb = _read_field(status, field) if sw.pid() else None
-            sample[key] = None if kb is None else round(kb / 1024, 1)
+        # the hugepages mapped.
+        # A switch of several processes (dpxd and its ovs-vswitchd) counts all.
+        sample["rss_mib"], sample["hugepages_mib"] = memory_mib(sw.memory_pids())
         sample["cycles_per_packet"] = sw.pmd_cycles()
         sample["window_s"] = round(t1 - t0, 4)
         sample["mpps"] = summary.rate(c0["sink_tx"], c1["sink_tx"], t0, t1) / 1e6

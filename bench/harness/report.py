@@ -8,9 +8,13 @@ file, so the Markdown can be regenerated from the JSON alone
 import json
 import os
 
-from . import scenarios, summary
+from . import containers, scenarios, summary
 
-SWITCHES = [("testpmd", "testpmd io (ceiling)"), ("ovs", "OVS-DPDK 3.1"), ("dpxd", "dpxd")]
+# "dpx" is dpxd programmed by our ovs-vswitchd with the same OpenFlow rules
+# as OVS-DPDK: dpx / OVS-DPDK is the ratio that counts. "dpxd" is dpxd
+# programmed by dpxctl with the megaflows (an extra row, full runs only).
+SWITCHES = [("testpmd", "testpmd io (ceiling)"), ("ovs", "OVS-DPDK 3.1"),
+            ("dpx", "dpxd (OVS)"), ("dpxd", "dpxd (dpxctl)")]
 
 
 def case_stats(result, case_key):
@@ -50,11 +54,12 @@ def summarize_result(result):
                       "mpps_per_on_cpu_second": summary.summarize(st[sw]["per_round_on_cpu"]),
                       "cycles_per_packet_on_cpu": st[sw]["cpp_on_cpu"],
                       "errors": st[sw]["errors"]} for sw, _ in SWITCHES}
-        entry["dpxd_over_ovs_on_cpu"] = summary.ratio(st["dpxd"]["per_round_on_cpu"],
-                                                      st["ovs"]["per_round_on_cpu"])
-        entry["dpxd_over_ovs"] = summary.ratio(st["dpxd"]["per_round"], st["ovs"]["per_round"])
-        entry["dpxd_over_ceiling"] = summary.ratio(st["dpxd"]["per_round"],
-                                                   st["testpmd"]["per_round"])
+        for dp in ("dpx", "dpxd"):
+            entry[f"{dp}_over_ovs_on_cpu"] = summary.ratio(st[dp]["per_round_on_cpu"],
+                                                           st["ovs"]["per_round_on_cpu"])
+            entry[f"{dp}_over_ovs"] = summary.ratio(st[dp]["per_round"], st["ovs"]["per_round"])
+            entry[f"{dp}_over_ceiling"] = summary.ratio(st[dp]["per_round"],
+                                                        st["testpmd"]["per_round"])
         entry["ovs_over_ceiling"] = summary.ratio(st["ovs"]["per_round"],
                                                   st["testpmd"]["per_round"])
         summ[case["key"]] = entry
@@ -100,22 +105,28 @@ def _cell(case, sw, entry, notes):
 
 def throughput_table(result, scenario, first_col, notes, gbps=False):
     cases = [c for c in result["cases"] if c["scenario"] == scenario]
-    head = [first_col, "testpmd io (ceiling) Mpps", "OVS-DPDK Mpps", "dpxd Mpps",
-            "dpxd / OVS-DPDK", "dpxd / ceiling", "OVS cycles/pkt", "dpxd cycles/pkt"]
+    ran = set(result["params"].get("switches") or ("testpmd", "ovs", "dpxd"))
+    # The dpxctl row only where it ran (full runs, and scenario 4).
+    dpxctl = "dpxd" in ran or any(s["switch"] == "dpxd" and s.get("scenario") == scenario
+                                  for s in result["samples"])
+    head = [first_col, "testpmd io (ceiling) Mpps", "OVS-DPDK Mpps", "dpxd (OVS) Mpps"]
+    head += ["dpxd (dpxctl) Mpps"] if dpxctl else []
     if gbps:
-        head[4:4] = ["OVS-DPDK Gbps", "dpxd Gbps"]
+        head += ["OVS-DPDK Gbps", "dpxd (OVS) Gbps"]
+    head += ["dpxd (OVS) / OVS-DPDK"] + (["dpxd (dpxctl) / OVS-DPDK"] if dpxctl else [])
+    head += ["dpxd (OVS) / ceiling", "OVS cycles/pkt", "dpxd (OVS) cycles/pkt"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for c in cases:
         e = result["summary"][c["key"]]
-        row = [c["label"], _cell(c, "testpmd", e, notes), _cell(c, "ovs", e, notes),
-               _cell(c, "dpxd", e, notes)]
+        row = [c["label"]] + [_cell(c, sw, e, notes)
+                              for sw in ("testpmd", "ovs", "dpx") + (("dpxd",) if dpxctl else ())]
         if gbps:
             row += [fmt_gbps(e["ovs"]["mpps"], c["frame_bytes_mean"]),
-                    fmt_gbps(e["dpxd"]["mpps"], c["frame_bytes_mean"])]
-        row += [fmt_ratio(e["dpxd_over_ovs"]),
-                "n/a" if e["dpxd_over_ceiling"] is None else
-                f"{e['dpxd_over_ceiling']['of_medians'] * 100:.0f} %",
-                fmt_cpp(e["ovs"]["cycles_per_packet"]), fmt_cpp(e["dpxd"]["cycles_per_packet"])]
+                    fmt_gbps(e["dpx"]["mpps"], c["frame_bytes_mean"])]
+        row += [fmt_ratio(e["dpx_over_ovs"])] + ([fmt_ratio(e["dpxd_over_ovs"])] if dpxctl else [])
+        row += ["n/a" if e["dpx_over_ceiling"] is None else
+                f"{e['dpx_over_ceiling']['of_medians'] * 100:.0f} %",
+                fmt_cpp(e["ovs"]["cycles_per_packet"]), fmt_cpp(e["dpx"]["cycles_per_packet"])]
         lines.append("| " + " | ".join(row) + " |")
     return "\n".join(lines)
 
@@ -146,7 +157,7 @@ def memory_table(result):
     cases = [c for c in result["cases"] if c["scenario"] == 1]
     lines = ["| Microflows | " + " | ".join(f"{label} RSS / hugepages MiB"
                                            for _, label in SWITCHES) + " |",
-             "|---|---|---|---|"]
+             "|---|" + "---|" * len(SWITCHES)]
     any_data = False
     for c in cases:
         cells = []
@@ -162,6 +173,132 @@ def memory_table(result):
             cells.append(f"{rss:,.0f} / " + (f"{huge['median']:,.0f}" if huge else "n/a"))
         lines.append(f"| {c['label']} | " + " | ".join(cells) + " |")
     return "\n".join(lines) if any_data else ""
+
+
+def settle_times(result, scenario):
+    """How long each switch took, after the first packet reached the sink,
+    until its datapath flows stopped changing: the flow set-up by upcalls
+    that rows with many rules need before their window."""
+    parts = []
+    for c in result["cases"]:
+        if c["scenario"] != scenario:
+            continue
+        key = c.get("same_as") or c["key"]
+        per = []
+        for sw, label in SWITCHES[1:]:
+            st = summary.summarize([s.get("settle_s") for s in result["samples"]
+                                    if s["case"] == key and s["switch"] == sw
+                                    and not s.get("error")])
+            if st:
+                per.append(f"{label} {st['median']:.1f} s")
+        if per:
+            parts.append(f"{c['label']}: " + ", ".join(per))
+    return ("Flow set-up before the window (from the first packet at the sink until "
+            "the datapath flows and misses stopped changing for a second, medians): "
+            + "; ".join(parts) + ".") if parts else ""
+
+
+CONTAINERS_TEXT = """\
+Two network-namespace containers (10.77.0.1 and 10.77.0.2) connected in turn
+by each row's means; `iperf3` runs a TCP stream from the first to the second
+for {seconds} s, then a UDP stream of 64-byte frames (18-byte payload, `-b 0`).
+Figures are iperf3's receiver-side ones: TCP bits per second received, UDP
+datagrams received per second. {rounds} round(s), the rows alternating within
+a round, each set up afresh; median (lowest–highest). The switches' PMDs (OVS,
+dpxd) run on the PMD CPU; iperf3 and the kernel's side of veth, bridge and
+VXLAN run wherever the kernel puts them, on a two-core machine sharing the
+PMD's CPU. The AF_XDP rows turn the containers' tx checksum offload off
+(AF_XDP copies frames as they are), which costs TCP its offloads. OVS
+userspace uses Debian's ovs-vswitchd-dpdk with ports of OVS type `afxdp`
+(compiled into Debian's OVS 3.1), NORMAL flow; dpxd (OVS) has the veths as
+`system` ports (AF_XDP sockets in dpxd), NORMAL flow; dpxd's tap row is
+programmed with dpxctl (a tap per container, one flow each way), with
+whatever dpxd's `tap` port type does in this build (the row's label says
+whether dpxd created the tap in the container's namespace or the harness
+moved it there). The two-host row puts each container behind a host
+namespace with a Linux bridge and a kernel VXLAN device (VNI 42) over a veth
+underlay; in the dpxd VXLAN row each host namespace runs its own dpxd (the
+container's veth and the underlay veth as AF_XDP ports, `vxlan_sys_4789`,
+the VTEP with `dpxctl tnl-ip add`, one flow each way, as
+tests/tunnel_e2e_test.cc), and the two PMDs share the PMD CPU; containers
+have an MTU of 1450 in both VXLAN rows. Not measured yet: OVS-DPDK with DPDK
+ports on the veths, and OVS-DPDK VXLAN between two emulated hosts."""
+
+
+SETUP_TEXT = """\
+Both switches are programmed by ovs-vswitchd with the same OpenFlow rules:
+OVS-DPDK, and dpxd through our ovs-vswitchd (`datapath_type=dpx`). One
+established flow (one microflow, rule `in_port=1,actions=output:2`) runs
+alone for a window; then a second source port is added whose file holds N
+microflows, each matched by its own exact 5-tuple rule to a second sink, so
+that each needs its own megaflow and starts with a miss and an upcall. The
+switch's own counters (datapath flow count, lookups missed and lost, port
+counters) are polled every 0.1 s until the datapath holds N more flows.
+**Set-up rate**: N over the time from the last poll before the flow count
+rose to the first poll with all N (a storm that stops short is reported
+with what it reached). **Established during the storm**: the established
+flow's sink packets over the same span, beside its rate alone before the
+storm and its rate after it, when both sources run set up (they then share
+the PMD, so that is the baseline for "during"). OVS starts with a flow limit
+of 10,000 datapath flows and raises it by at most 1,000 per revalidation
+round, so N stays below 10,000 to measure set-up rather than that throttle.
+Misses and lost are the datapath's lookup counters over the storm: lost
+upcalls were dropped before reaching ovs-vswitchd (the packet is dropped).
+dpxd (dpxctl) and testpmd have no control plane and do not run this."""
+
+
+def setup_table(result):
+    """Scenario 6: one line per switch and case."""
+    cases = [c for c in result["cases"] if c.get("kind") == "setup"]
+    lines = []
+    for c in cases:
+        per = {}
+        for sw, label in SWITCHES:
+            ss = [s for s in result["samples"] if s["case"] == c["key"] and s["switch"] == sw]
+            if not ss:
+                continue
+            ok = [s for s in ss if not s.get("error")]
+            per[sw] = {k: summary.summarize([s.get(k) for s in ok]) for k in (
+                "flows_per_s", "setup_s", "flows_set_up", "est_alone_mpps", "est_storm_mpps",
+                "est_after_mpps", "misses", "lost")}
+            per[sw]["rounds"] = [None if s.get("error") else s["flows_per_s"] for s in ss]
+            per[sw]["storm_rounds"] = [None if s.get("error") else s["est_storm_mpps"]
+                                       for s in ss]
+            per[sw]["errors"] = [s["error"] for s in ss if s.get("error")]
+        if not per:
+            continue
+        lines += [f"**{c['label']}**", "",
+                  "| switch | set-up rate (flows/s) | time for N flows (s) | flows set up | "
+                  "established alone Mpps | established during storm Mpps | "
+                  "established after Mpps | misses | lost |", "|---|---|---|---|---|---|---|---|---|"]
+
+        def num(x, f="{:,.0f}"):
+            if x is None:
+                return "n/a"
+            if x["n"] == 1 or x["min"] == x["max"]:
+                return f.format(x["median"])
+            return f"{f.format(x['median'])} ({f.format(x['min'])}–{f.format(x['max'])})"
+
+        for sw, label in SWITCHES:
+            if sw not in per:
+                continue
+            d = per[sw]
+            if d["flows_per_s"] is None:
+                lines.append(f"| {label} | failed: {d['errors'][0] if d['errors'] else '?'} |"
+                             + " |" * 7)
+                continue
+            lines.append(
+                f"| {label} | {num(d['flows_per_s'])} | {num(d['setup_s'], '{:.2f}')} | "
+                f"{num(d['flows_set_up'])} | {num(d['est_alone_mpps'], '{:.2f}')} | "
+                f"{num(d['est_storm_mpps'], '{:.2f}')} | {num(d['est_after_mpps'], '{:.2f}')} | "
+                f"{num(d['misses'])} | {num(d['lost'])} |")
+        if "dpx" in per and "ovs" in per:
+            r = summary.ratio(per["dpx"]["rounds"], per["ovs"]["rounds"])
+            rs = summary.ratio(per["dpx"]["storm_rounds"], per["ovs"]["storm_rounds"])
+            lines += ["", f"dpxd (OVS) / OVS-DPDK: set-up rate {fmt_ratio(r)}, established "
+                      f"flow during the storm {fmt_ratio(rs)}."]
+        lines.append("")
+    return "\n".join(lines).strip()
 
 
 def micro_table(result):
@@ -222,18 +359,18 @@ def conditions(result):
               "machine (not of their cache pollution); the PMDs' cycle counters run on "
               "the TSC and count time off the CPU too, so the cycles per packet here are "
               "scaled by the on-CPU share:", "",
-              "| scenario: row | testpmd | OVS-DPDK | dpxd | dpxd / OVS-DPDK | "
-              "OVS cycles/pkt | dpxd cycles/pkt |",
-              "|---|---|---|---|---|---|---|"]
+              "| scenario: row | testpmd | OVS-DPDK | dpxd (OVS) | dpxd (dpxctl) | "
+              "dpxd (OVS) / OVS-DPDK | OVS cycles/pkt | dpxd (OVS) cycles/pkt |",
+              "|---|---|---|---|---|---|---|---|"]
     for c in result["cases"]:
         e = result["summary"][c["key"]]
         if all(e[sw]["mpps_per_on_cpu_second"] is None for sw, _ in SWITCHES):
             continue
         lines.append(f"| {c['scenario']}: {c['label']} | "
                      + " | ".join(fmt_mpps(e[sw]["mpps_per_on_cpu_second"]) for sw, _ in SWITCHES)
-                     + f" | {fmt_ratio(e['dpxd_over_ovs_on_cpu'])} | "
+                     + f" | {fmt_ratio(e['dpx_over_ovs_on_cpu'])} | "
                      + f"{fmt_cpp(e['ovs']['cycles_per_packet_on_cpu'])} | "
-                     + f"{fmt_cpp(e['dpxd']['cycles_per_packet_on_cpu'])} |")
+                     + f"{fmt_cpp(e['dpx']['cycles_per_packet_on_cpu'])} |")
     if low:
         low.sort(key=lambda s: s["pmd_on_cpu_pct"])
         lines += ["", "The most disturbed samples: " + "; ".join(
@@ -247,7 +384,13 @@ def conditions(result):
 
 def plot(result, img_dir):
     """One grouped bar chart per measured scenario; returns {scenario: file name}."""
-    import matplotlib
+    try:
+        import matplotlib
+    except ImportError:
+        # scripts/install-deps.sh installs python3-matplotlib; without it
+        # (--no-install on a bare machine) the report has tables only.
+        print("harness: python3-matplotlib is not installed; no plots", flush=True)
+        return {}
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
@@ -256,21 +399,23 @@ def plot(result, img_dir):
               2: "Scenario 2: p2p, many megaflows, 64-byte frames",
               3: "Scenario 3: packet sizes, one rule, 1,000 microflows"}
     xlabels = {1: "microflows on the one megaflow", 2: "rules", 3: "frame size"}
-    colors = {"testpmd": "#9e9e9e", "ovs": "#1f77b4", "dpxd": "#d62728"}
+    colors = {"testpmd": "#9e9e9e", "ovs": "#1f77b4", "dpx": "#d62728", "dpxd": "#ff9896"}
     files = {}
     for sc, title in titles.items():
         cases = [c for c in result["cases"] if c["scenario"] == sc]
         if not cases:
             continue
         fig, ax = plt.subplots(figsize=(8, 4.2), dpi=110)
-        width = 0.26
-        for k, (sw, label) in enumerate(SWITCHES):
+        shown = [(sw, label) for sw, label in SWITCHES
+                 if any(result["summary"][c["key"]][sw]["mpps"] for c in cases)]
+        width = 0.8 / max(1, len(shown))
+        for k, (sw, label) in enumerate(shown):
             xs, meds, lo, hi = [], [], [], []
             for i, c in enumerate(cases):
                 s = result["summary"][c["key"]][sw]["mpps"]
                 if s is None:
                     continue
-                xs.append(i + (k - 1) * width)
+                xs.append(i + (k - (len(shown) - 1) / 2) * width)
                 meds.append(s["median"])
                 lo.append(s["median"] - s["min"])
                 hi.append(s["max"] - s["median"])
@@ -310,19 +455,31 @@ forwarding lcore):
   `pmd-cpu-mask` for CPU {cpu}, default settings otherwise (EMC on, SMC off),
   ports of type `dpdk` with `dpdk-devargs`, bridge in `fail_mode=secure` with
   only the scenario's OpenFlow rules.
-- **dpxd**: the build tree's dpxd, `--pmd-cores {cpu} --pmd-sleep-max-us 0`,
-  ports added with `dpxctl add-port`, and the megaflows OVS-DPDK installs for
-  the same OpenFlow rules put with `dpxctl add-flow` (until the OVS control
-  plane drives dpxd).
+- **dpxd (OVS)**: the build tree's dpxd, `--pmd-cores {cpu} --pmd-sleep-max-us 0`,
+  programmed by our ovs-vswitchd (`<build>/ovs/ovs-vswitchd`: OVS 3.1 with
+  the dpx dpif provider) exactly as OVS-DPDK is: the same ovsdb-server
+  set-up, `datapath_type=dpx`, the same `dpdk` ports and `dpdk-devargs`
+  (which the provider hands to dpxd), the same `ovs-ofctl add-flows` text;
+  megaflows reach dpxd through upcalls. This against OVS-DPDK is the
+  comparison that counts. Both OVS-programmed switches start with
+  `other_config:flow-restore-wait=true` and get `false` once every port is
+  added, so that no upcall is handled before ofproto knows all ports (dpxd
+  polls a port as soon as it exists; see docs/ovs.md, "Not done yet").
+- **dpxd (dpxctl)** (full runs only): the same dpxd with its ports added by
+  `dpxctl add-port` and the megaflows OVS-DPDK installs for the rules put
+  with `dpxctl add-flow`, no ovs-vswitchd: what the control plane costs or
+  changes, if anything, in steady state.
 - **Rates** come from each switch's own counters: packets transmitted on the
   sink port (`show port stats all` in testpmd, `ovs-appctl dpctl/show -s`,
   `dpxctl show`) read before and after a {window:g} s window that starts
-  {warmup:g} s after the first packet reached the sink. Cycles per packet are
+  {warmup:g} s after the datapath flows settled (no new flow and no miss for
+  a second: flows set up by upcalls are in place) following the first packet
+  at the sink. Cycles per packet are
   the PMD's processing cycles over the same window (`ovs-appctl
   dpif-netdev/pmd-stats-show`, `dpxctl pmd-stats-show`).
 - **Repetition**: each switch is started afresh for every sample; the
-  switches alternate (OVS-DPDK, dpxd, testpmd, then again) for {rounds}
-  rounds per row. Tables give the median and, in parentheses, the lowest and
+  switches alternate ({order}, then again) for {rounds}
+  rounds per row ({other_rounds} in scenarios 2 to 4). Tables give the median and, in parentheses, the lowest and
   highest sample. The ratio is that of the medians, with the range of the
   per-round ratios in parentheses.
 """
@@ -345,44 +502,72 @@ def write_markdown(result, path, img_files):
     out += headline(result)
     out += ["## Machine", "", machine_table(m), "", "## Method", "",
             METHOD.format(cpu=p["cpu"], ovs=m["ovs"], window=p["window_s"],
-                          warmup=p["warmup_s"], rounds=p["rounds"])]
+                          warmup=p["warmup_s"], rounds=p["rounds"],
+                          other_rounds=p.get("other_rounds", p["rounds"]),
+                          order=", ".join(dict(SWITCHES).get(sw, sw) for sw in
+                                          p.get("switches", ("ovs", "dpxd", "testpmd"))))]
     for sc, title, first, gbps in ((1, "Scenario 1: p2p, one rule, 64-byte frames", "Microflows",
                                     False),
                                    (2, "Scenario 2: p2p, many megaflows, 64-byte frames", "Rules",
                                     False),
                                    (3, "Scenario 3: packet sizes, one rule, 1,000 microflows",
-                                    "Frame size", True)):
+                                    "Frame size", True),
+                                   (4, "Scenario 4: VXLAN, 64-byte inner frames, 1,000 "
+                                    "inner microflows", "Direction", False),
+                                   (5, "Scenario 5: v2v through vhost-user and a testpmd guest",
+                                    "Traffic", False)):
         if not any(c["scenario"] == sc for c in result["cases"]):
             continue
         out += [f"## {title}", "", SCENARIO_TEXT[sc], "",
                 throughput_table(result, sc, first, notes, gbps), ""]
-        if sc == 2:
+        if sc == 1:
             out += [flow_counts(result, sc), ""]
+        if sc == 2:
+            out += [flow_counts(result, sc), "", settle_times(result, sc), ""]
         if sc in img_files:
             out += [f"![{title}](img/{img_files[sc]})", ""]
+    setup = setup_table(result)
+    if setup:
+        out += ["## Scenario 6: flow set-up through the control plane", "",
+                SETUP_TEXT, "", setup, ""]
+    ct = containers.table(result.get("containers", []))
+    if ct:
+        out += ["## Scenario 7: containers", "", CONTAINERS_TEXT.format(
+                    seconds=p.get("iperf_s", "?"),
+                    rounds=p.get("rounds_override") or p.get("container_rounds", "?")), "", ct, "",
+                "For reference, the figures of the \"Open vSwitch powered Docker\" talk, "
+                "measured on another machine with other hardware (not comparable with the "
+                "table above): " + ", ".join(f"{a} {b}" for a, b in scenarios.TALK_FIGURES)
+                + ".", ""]
     mem = memory_table(result)
     if mem:
         out += ["## Scenario 9: memory while forwarding scenario 1", "",
-                "Resident memory of the switch process in ordinary pages (VmRSS) and "
+                "Resident memory of the switch's processes in ordinary pages (VmRSS) and "
                 "in hugepages (HugetlbPages of /proc/PID/status) at the end of its "
-                "window, medians over the rounds. The packet pools hold every packet "
+                "window, medians over the rounds. OVS-DPDK is one process "
+                "(ovs-vswitchd-dpdk); dpxd (OVS) is dpxd plus our ovs-vswitchd, "
+                "dpxd (dpxctl) is dpxd alone; ovsdb-server is not counted. The packet pools hold every packet "
                 "of the pcap file (net_pcap infinite_rx), so they grow with the "
                 "microflow count for the harness's sake; OVS-DPDK sizes its shared "
                 "pool at 262,144 mbufs whatever the traffic, dpxd and testpmd get "
                 "32,768 more than the file has packets, and dpxd maps all of its "
                 "--socket-mem at start (the harness gives it 512 MiB plus 2.5 KiB "
                 "per mbuf).", "", mem, ""]
+    if p.get("quick"):
+        mem_note = ("The quick run stops scenario 1 at 100,000 microflows; the full run "
+                    "has the 1,000,000 row.")
+        if mem:
+            out += [mem_note, ""]
     out += conditions(result)
     out += ["## Scenarios not measured yet", "", "| # | scenario | status |", "|---|---|---|"]
-    missing = list(scenarios.NOT_YET)
+    ran = {c["scenario"] for c in result["cases"]} | ({7} if result.get("containers") else set())
+    missing = [m for m in scenarios.NOT_YET if m[0] not in ran]
     if not mem:
         missing.append((9, "Memory: resident and hugepage footprint in scenario 1",
                         "no memory figures in this run (scenario 1 was not run)"))
     for n, what, why in missing:
         out.append(f"| {n} | {what} | n/a: {why} |")
-    out += ["", "For scenario 7, the figures of the \"Open vSwitch powered Docker\" talk, "
-            "from another machine, will be shown beside ours: " +
-            ", ".join(f"{a} {b}" for a, b in scenarios.TALK_FIGURES) + ".", ""]
+    out += [""]
     out += ["## Micro-benchmarks", "",
             "Google Benchmark executables of `bench/`, pinned to CPU "
             f"{p['cpu']}; cycles from the TSC rate Google Benchmark reports "
@@ -394,6 +579,35 @@ def write_markdown(result, path, img_files):
 
 
 SCENARIO_TEXT = {
+    5: "The source's packets go to vhost-user port A (OpenFlow port 3, rule "
+       "`in_port=1,actions=output:3`), through a `dpdk-testpmd` guest with two "
+       "`net_virtio_user` ports in io mode (serving both sockets, `server=1`; both "
+       "of its lcores on CPU 0, without hugepages, as tests/vhost_test.cc runs it), "
+       "back in through vhost-user port B (port 4, rule `in_port=4,actions=output:2`) "
+       "to the sink: every packet crosses two vhost-user ports, and Mpps is the "
+       "sink's rate. Both switches have `dpdkvhostuserclient` ports "
+       "(`options:vhost-server-path`); our provider makes them dpxd "
+       "`vhostuserclient` ports. The guest's one forwarding core is part of what "
+       "this measures, the same for both.",
+    4: "dpxd through our ovs-vswitchd against OVS-DPDK's native tunneling "
+       "(tnl_pop / tnl_push), one `vxlan` interface (`options:remote_ip=198.18.0.2 "
+       "options:key=42`, OpenFlow port 3) in both. Decap: VXLAN frames from the "
+       "remote VTEP 198.18.0.2 to this switch's 198.18.0.1 (inner 64-byte frames, "
+       "114 bytes on the wire) arrive on port 1, rule `in_port=3,actions=output:2`; "
+       "Mpps counts inner frames out of the sink. Encap: plain 64-byte frames on "
+       "port 1, rule `in_port=1,actions=output:3`, encapsulated frames out of the "
+       "sink (the underlay port). OVS-DPDK's VTEP address is on the bridge's tap "
+       "port (ovs-vswitchd runs in a network namespace of its own for it), its "
+       "remote neighbour set with `ovs-appctl tnl/arp/set`, and it needs one "
+       "underlay rule more, because native tunneling takes underlay packets through "
+       "the bridge's LOCAL port: `in_port=1,actions=LOCAL` (decap), "
+       "`in_port=LOCAL,actions=output:2` (encap). dpxd decapsulates on the underlay "
+       "port before the lookup and encapsulates on output to its `vxlan_sys_4789` "
+       "port (the kernel model); its underlay (VTEP address, static neighbour) is "
+       "set with `dpxctl tnl-ip add` / `neigh set`, because ovs-vswitchd does not "
+       "configure dpxd's underlay. dpxd (dpxctl) runs both directions too (full "
+       "runs), with the megaflows of those rules put by dpxctl. testpmd does "
+       "no encapsulation.",
     1: "One OpenFlow rule `in_port=1,actions=output:2` (OVS-DPDK turns it into one "
        "megaflow `in_port(1),eth_type(0x0800),ipv4(frag=no)`, which dpxd gets as "
        "its datapath flow); the traffic has 1 to 100,000 (1,000,000 in the full "
@@ -415,14 +629,17 @@ def headline(result):
     for key, what in (("s1-flows-1", "1 microflow"), ("s1-flows-1000", "1,000 microflows"),
                       ("s1-flows-100000", "100,000 microflows")):
         e = s.get(key)
-        if not e or e["dpxd"]["mpps"] is None or e["ovs"]["mpps"] is None:
+        # The OVS-programmed dpxd when it ran; a JSON from before it had
+        # only the dpxctl one.
+        dp = "dpx" if e and e.get("dpx", {}).get("mpps") else "dpxd"
+        if not e or e[dp]["mpps"] is None or e["ovs"]["mpps"] is None:
             continue
         ceil = e["testpmd"]["mpps"]
-        on_cpu = e.get("dpxd_over_ovs_on_cpu")
+        on_cpu = e.get(f"{dp}_over_ovs_on_cpu")
         lines.append(
-            f"- Scenario 1, {what}: dpxd {e['dpxd']['mpps']['median']:.2f} Mpps, OVS-DPDK "
-            f"{e['ovs']['mpps']['median']:.2f} Mpps, ratio "
-            f"{e['dpxd_over_ovs']['of_medians']:.2f}"
+            f"- Scenario 1, {what}: {dict(SWITCHES)[dp]} {e[dp]['mpps']['median']:.2f} Mpps, "
+            f"OVS-DPDK {e['ovs']['mpps']['median']:.2f} Mpps, ratio "
+            f"{e[f'{dp}_over_ovs']['of_medians']:.2f}"
             + (f" ({on_cpu['of_medians']:.2f} per second on the PMD's CPU)" if on_cpu else "")
             + (f"; ceiling (testpmd) {ceil['median']:.2f} Mpps." if ceil else "."))
     return (["## Summary", ""] + lines + [""]) if lines else []

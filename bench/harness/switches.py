@@ -9,11 +9,18 @@ A switch reads its rates from its own counters:
   OvsDpdk   Debian's ovs-vswitchd-dpdk with its own ovsdb-server, run
             directory and database in a temporary directory (a system OVS,
             if there is one, is never touched), datapath_type=netdev
-  Dpxd      dpxd from the build tree, configured through dpxctl
+  DpxOvs    dpxd from the build tree programmed by our ovs-vswitchd
+            (<build>/ovs/ovs-vswitchd, datapath_type=dpx) with exactly the
+            OpenFlow rules OVS-DPDK gets: the comparison that counts
+  Dpxd      dpxd from the build tree, configured through dpxctl with the
+            megaflows OVS-DPDK would install (an extra row)
 
 Port numbers are the same everywhere: the source is port 1 (OpenFlow port
 for OVS, odp port for dpxd) and the sink port 2, so a scenario's rules are
-written once per switch kind and need no lookup of numbers.
+written once per switch kind and need no lookup of numbers. Scenarios with
+more ports (flow setup: a second source and sink) list them in the spec as
+(name, devargs, number); the source port is always added last, after the
+rules, because it starts sending as soon as it is up.
 """
 
 import concurrent.futures
@@ -26,7 +33,7 @@ import tempfile
 import threading
 import time
 
-from . import parse
+from . import parse, vxlan
 
 SRC_PORT = 1
 SINK_PORT = 2
@@ -46,6 +53,53 @@ def _die_with_harness():
 
 def spawn(cmd, **kw):
     return subprocess.Popen(cmd, preexec_fn=_die_with_harness, **kw)
+
+
+def remove_hugepage_files(prefix):
+    """Removes the hugepage files an EAL with --file-prefix `prefix` left.
+
+    dpxd and testpmd run --in-memory and leave none; ovs-vswitchd-dpdk maps
+    files named <prefix>map_N under the hugetlbfs mount, which stay (and
+    keep their pages) if it was killed. Only our own prefix is touched.
+    """
+    for mount in ("/dev/hugepages", "/mnt/huge"):
+        try:
+            names = os.listdir(mount)
+        except OSError:
+            continue
+        for n in names:
+            if n.startswith(prefix + "map_") or n == prefix + "map":
+                try:
+                    os.unlink(os.path.join(mount, n))
+                except OSError:
+                    pass
+
+
+def keep_off_cpu(pid, cpu):
+    """Moves every thread of `pid` that may run on `cpu`, other than those
+    pinned to it alone (the PMD), to the other CPUs.
+
+    The harness starts every switch off the PMD's CPU, but ovs-vswitchd
+    widens its own affinity: OVS 3.1's TSC estimate (dpif-netdev-perf.c,
+    linked into our ovs-vswitchd too) pins the thread for a moment and
+    "restores" all CPUs, and its handler and revalidator threads, created
+    later, inherit that. They would then take the PMD's CPU from dpxd's PMD
+    during upcalls and flow dumps.
+    """
+    others = set(range(os.cpu_count() or 1)) - {cpu}
+    if not others:
+        return
+    try:
+        tids = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return
+    for tid in tids:
+        try:
+            allowed = os.sched_getaffinity(int(tid))
+            if cpu in allowed and allowed != {cpu}:
+                os.sched_setaffinity(int(tid), others)
+        except OSError:
+            pass  # the thread exited meanwhile
 
 
 class SwitchError(RuntimeError):
@@ -88,7 +142,12 @@ def stop_process(proc, sig=signal.SIGTERM, timeout=15.0):
         proc.wait(timeout=timeout)
     except subprocess.TimeoutExpired:
         proc.kill()
-        proc.wait(timeout=timeout)
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            # Still exiting after SIGKILL (in the kernel, unmapping its
+            # memory): it cannot run again; do not let cleanup stop here.
+            print(f"harness: pid {proc.pid} still exiting after SIGKILL", flush=True)
 
 
 def log_tail(path, n=30):
@@ -106,9 +165,10 @@ class Switch:
 
     Subclasses implement start(spec), counters(), pmd_clear(), pmd_cycles()
     and stop(). counters() returns {"sink_tx": n, "src_rx": n, "flows": n,
-    "misses": n} read from the switch's own statistics (flows: datapath
-    flows, misses: datapath lookups that missed or were lost; neither for
-    testpmd); pmd_cycles() returns the PMD's processing cycles per packet
+    "misses": n, "lost": n, "ports": {...}} read from the switch's own
+    statistics (flows: datapath flows, misses: datapath lookups that missed
+    or were lost, lost: those lost, ports: every port's counters by name as
+    parse.dpctl_show gives them; none of these for testpmd); pmd_cycles() returns the PMD's processing cycles per packet
     since pmd_clear(), or None where the switch has no such counter. All of
     them are called from the harness's one thread; stop() may be called more
     than once and after a failed start().
@@ -130,6 +190,7 @@ class Switch:
             self.stop()
         finally:
             shutil.rmtree(self.dir, ignore_errors=True)
+            remove_hugepage_files(self.prefix)
         return False
 
     def alive(self):
@@ -141,6 +202,10 @@ class Switch:
 
     def describe_failure(self):
         return ""
+
+    def memory_pids(self):
+        """Every process of this switch whose memory scenario 9 counts."""
+        return [p for p in (self.pid(),) if p]
 
 
 class Testpmd(Switch):
@@ -235,6 +300,16 @@ class Testpmd(Switch):
         stop_process(self.proc)
 
 
+def _dp_counters(text):
+    """counters() of a switch that prints `dpctl/show -s`-style text."""
+    d = parse.dpctl_show(text)
+    ports = d["ports"]
+    lk = d["lookups"] or {}
+    return {"sink_tx": ports["sink"]["tx_packets"], "src_rx": ports["src"]["rx_packets"],
+            "flows": d["flows"], "misses": lk.get("missed", 0) + lk.get("lost", 0),
+            "lost": lk.get("lost", 0), "ports": ports}
+
+
 class OvsDpdk(Switch):
     """Debian's ovs-vswitchd-dpdk (OVS 3.1, DPDK 22.11) on its own database.
 
@@ -250,6 +325,7 @@ class OvsDpdk(Switch):
     label = "OVS-DPDK 3.1"
     VSWITCHD = "/usr/lib/openvswitch-switch-dpdk/ovs-vswitchd-dpdk"
     SCHEMA = "/usr/share/openvswitch/vswitch.ovsschema"
+    DATAPATH_TYPE = "netdev"
 
     def __init__(self, **kw):
         super().__init__(**kw)
@@ -259,6 +335,12 @@ class OvsDpdk(Switch):
         self.ctl = f"{d}/ovs-vswitchd.ctl"
         self.ovsdb = None
         self.vswitchd = None
+        self.netns = None
+        self.guest = None
+        # The bridge's own port is a tap device of that name (OVS-DPDK's,
+        # or dpxd's for dpx) in the host's namespace: unique per run, so
+        # that no other user's self.br gets in the way.
+        self.br = f"dpxbr{os.getpid() % 100000}{self.name}"[:15]
 
     # A port OVS cannot configure leaves ovs-vsctl waiting for an OpenFlow
     # port number until this timeout.
@@ -269,7 +351,48 @@ class OvsDpdk(Switch):
     def appctl(self, *args):
         return run(["ovs-appctl", "-t", self.ctl, *args], env=self.env, timeout=60)
 
-    def start(self, spec):
+    def ofctl(self, *args, timeout=120):
+        return run(["ovs-ofctl", *args], env=self.env, timeout=timeout)
+
+    def _other_config(self):
+        return ["other_config:dpdk-init=true",
+                f"other_config:pmd-cpu-mask={1 << self.cpu:#x}",
+                f'other_config:dpdk-extra="--file-prefix={self.prefix} --no-pci"']
+
+    def _vswitchd_cmd(self):
+        d = self.dir
+        return [self.VSWITCHD, self.db_sock, f"--pidfile={d}/ovs-vswitchd.pid",
+                f"--unixctl={self.ctl}", f"--log-file={d}/ovs-vswitchd.log"]
+
+    # OVS-DPDK tunnels natively (tnl_push/tnl_pop): it needs the VTEP
+    # address on the bridge's tap port and one underlay rule more.
+    NATIVE_TUNNEL = True
+
+    def _tunnel_before_ports(self, tunnel):
+        """Scenario 4, OVS-DPDK: VTEP address on the bridge's LOCAL tap (in
+        ovs-vswitchd's own network namespace), the remote's MAC in OVS's
+        tunnel neighbour table."""
+        ns = ["ip", "netns", "exec", self.netns]
+        run(ns + ["ip", "addr", "add", f"{vxlan.LOCAL_VTEP}/{vxlan.VTEP_PLEN}", "dev", self.br])
+        run(ns + ["ip", "link", "set", self.br, "up"])
+        # OVS learns the connected route from the kernel of its namespace;
+        # wait for it before the neighbour entry, which needs the route.
+        wait_for(lambda: vxlan.LOCAL_VTEP in self.appctl("ovs/route/show"), "OVS route to the VTEP")
+        self.appctl("tnl/arp/set", self.br, vxlan.REMOTE_VTEP, vxlan.REMOTE_MAC)
+
+    def _tunnel_after_ports(self, tunnel):
+        pass
+
+    def boot(self, netns=False, hwaddr=None, secure=True, dpdk=True, hold=False):
+        """Starts ovsdb-server and ovs-vswitchd and creates the bridge self.br.
+
+        netns: run ovs-vswitchd in a network namespace of its own (its tap
+        ports appear there); hwaddr: the bridge's MAC; secure: fail_mode
+        secure (only the harness's rules) rather than the NORMAL flow;
+        dpdk: initialise DPDK (not needed for afxdp ports); hold: start with
+        other_config:flow-restore-wait=true (no upcalls, no flows) until
+        release().
+        """
         d = self.dir
         run(["ovsdb-tool", "create", f"{d}/conf.db", self.SCHEMA], env=self.env)
         # Children in the foreground (no --detach), so they are ours to reap.
@@ -280,39 +403,96 @@ class OvsDpdk(Switch):
             env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         wait_for(lambda: os.path.exists(f"{d}/db.sock"), "ovsdb-server socket")
         self.vsctl("--no-wait", "init")
-        self.vsctl("--no-wait", "set", "Open_vSwitch", ".",
-                   "other_config:dpdk-init=true",
-                   f"other_config:pmd-cpu-mask={1 << self.cpu:#x}",
-                   f'other_config:dpdk-extra="--file-prefix={self.prefix} --no-pci"')
-        self.vswitchd = spawn(
-            [self.VSWITCHD, self.db_sock, f"--pidfile={d}/ovs-vswitchd.pid",
-             f"--unixctl={self.ctl}", f"--log-file={d}/ovs-vswitchd.log"],
-            env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        other = [o for o in self._other_config() if dpdk or "dpdk" not in o]
+        if hold:
+            other.append("other_config:flow-restore-wait=true")
+        if other:
+            self.vsctl("--no-wait", "set", "Open_vSwitch", ".", *other)
+        cmd = self._vswitchd_cmd()
+        if netns:
+            self.netns = f"dpxbench{os.getpid()}{self.name}"
+            run(["ip", "netns", "add", self.netns])
+            cmd = ["ip", "netns", "exec", self.netns] + cmd
+        self.vswitchd = spawn(cmd, env=self.env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         # Without --no-wait, ovs-vsctl returns once ovs-vswitchd applied it.
-        self.vsctl("add-br", "br0", "--", "set", "bridge", "br0", "datapath_type=netdev",
-                   "fail_mode=secure")
-        self._add_port("sink", SINK_DEVARGS, SINK_PORT)
-        run(["ovs-ofctl", "del-flows", "br0"], env=self.env)
+        br = ["add-br", self.br, "--", "set", "bridge", self.br,
+              f"datapath_type={self.DATAPATH_TYPE}"]
+        if secure:
+            br.append("fail_mode=secure")
+        if hwaddr:
+            br.append(f"other_config:hwaddr={hwaddr}")
+        self.vsctl(*br)
+        # ovs-ofctl talks to the bridge's management socket, which can
+        # appear a moment after ovs-vsctl returned.
+        wait_for(lambda: os.path.exists(f"{d}/{self.br}.mgmt"), "the bridge's OpenFlow socket")
+        keep_off_cpu(self.vswitchd.pid, self.cpu)
+
+    def release(self):
+        """Ends flow-restore-wait: OVS enables upcalls and flushes the
+        datapath's flows, and the next packets set flows up with every port
+        known to ofproto. Returns once ovs-vswitchd has applied it."""
+        self.vsctl("set", "Open_vSwitch", ".", "other_config:flow-restore-wait=false")
+
+    def start(self, spec):
+        d = self.dir
+        tunnel = getattr(spec, "tunnel", None)
+        native = bool(tunnel) and self.NATIVE_TUNNEL
+        # For native tunneling the bridge's tap gets the VTEP address: in a
+        # namespace of its own, so the host's routing never sees it.
+        # Upcalls wait (flow-restore-wait) until every port is added: dpxd
+        # polls a port as soon as it exists, and the upcalls of packets
+        # that arrive before ofproto has associated the port get OVS's
+        # exact-match "unassociated datapath port" flows, which revalidation
+        # never widens (docs/ovs.md). The same for OVS-DPDK, for fairness.
+        self.boot(netns=native, hwaddr=vxlan.UNDERLAY_MAC if native else None, hold=True)
+        if native:
+            self._tunnel_before_ports(tunnel)
+        self.add_port("sink", SINK_DEVARGS, SINK_PORT)
+        for name, devargs, ofport in getattr(spec, "extra_ports", ()):
+            self.add_port(name, devargs, ofport)
+        if getattr(spec, "v2v", False):
+            # Scenario 5: the guest serves the sockets, the switch connects.
+            from . import v2v  # v2v uses this module's helpers
+            self.guest = v2v.Guest(self.dir, self.prefix)
+            self.guest.start()
+            for i, (name, ofport) in enumerate((("va", v2v.VHOST_A), ("vb", v2v.VHOST_B))):
+                self.guest.wait_socket(i)
+                path = self.guest.sockets[i]
+                self.vsctl("add-port", self.br, name, "--", "set", "interface", name,
+                           "type=dpdkvhostuserclient", f"options:vhost-server-path={path}",
+                           f"ofport_request={ofport}")
+        rules = list(spec.openflow_rules)
+        if tunnel:
+            self.vsctl("add-port", self.br, "vx", "--", "set", "interface", "vx", "type=vxlan",
+                       f"options:remote_ip={vxlan.REMOTE_VTEP}", f"options:key={vxlan.VNI}",
+                       f"ofport_request={vxlan.TUNNEL_OFPORT}")
+            rules = vxlan.rules(tunnel, SINK_PORT, self.NATIVE_TUNNEL)
+        self.ofctl("del-flows", self.br)
         flows = os.path.join(d, "flows.txt")
         with open(flows, "w") as f:
-            f.write("\n".join(spec.openflow_rules) + "\n")
-        run(["ovs-ofctl", "add-flows", "br0", flows], env=self.env, timeout=600)
+            f.write("\n".join(rules) + "\n")
+        t0 = time.monotonic()
+        self.ofctl("add-flows", self.br, flows, timeout=900)
+        self.rules_s = time.monotonic() - t0
         # The source last: it starts sending as soon as it is up.
-        self._add_port("src", src_devargs(spec.pcap), SRC_PORT)
+        self.add_port("src", src_devargs(spec.pcap), SRC_PORT)
+        if tunnel:
+            self._tunnel_after_ports(tunnel)
+        self.release()
+        # Threads started since (handlers, revalidators) too.
+        keep_off_cpu(self.vswitchd.pid, self.cpu)
 
-    def _add_port(self, name, devargs, ofport):
-        self.vsctl("add-port", "br0", name, "--", "set", "interface", name, "type=dpdk",
+    def add_port(self, name, devargs, ofport):
+        """Adds a DPDK port (dpxd: the ethdev the devargs name) as OpenFlow port ofport."""
+        self.vsctl("add-port", self.br, name, "--", "set", "interface", name, "type=dpdk",
                    f"options:dpdk-devargs={devargs}", f"ofport_request={ofport}")
         err = self.vsctl("get", "interface", name, "error").strip()
         if err not in ("[]", ""):
             raise SwitchError(f"OVS could not add {name}: {err}")
 
     def counters(self):
-        d = parse.dpctl_show(self.appctl("dpctl/show", "-s"))
-        ports = d["ports"]
-        lk = d["lookups"] or {}
-        return {"sink_tx": ports["sink"]["tx_packets"], "src_rx": ports["src"]["rx_packets"],
-                "flows": d["flows"], "misses": lk.get("missed", 0) + lk.get("lost", 0)}
+        return _dp_counters(self.appctl("dpctl/show", "-s"))
 
     def pmd_clear(self):
         self.appctl("dpif-netdev/pmd-stats-clear")
@@ -331,29 +511,43 @@ class OvsDpdk(Switch):
     def describe_failure(self):
         return log_tail(f"{self.dir}/ovs-vswitchd.log")
 
-    def stop(self):
+    def _stop_ovs(self):
         if self.alive():
             try:
-                run(["ovs-appctl", "-t", self.ctl, "exit"], env=self.env, timeout=30,
-                    check=False)
+                # --cleanup: delete the datapath and its ports, including
+                # the bridge's tap, which would otherwise outlive OVS.
+                run(["ovs-appctl", "-t", self.ctl, "exit", "--cleanup"], env=self.env,
+                    timeout=30, check=False)
                 self.vswitchd.wait(timeout=15)
-            except subprocess.TimeoutExpired:
+            except (SwitchError, subprocess.TimeoutExpired):
                 pass
         stop_process(self.vswitchd)
         stop_process(self.ovsdb)
+        if self.guest:
+            self.guest.stop()
+        # If ovs-vswitchd died before it could clean up: its tap (ours by
+        # name) goes too.
+        if os.path.exists(f"/sys/class/net/{self.br}"):
+            run(["ip", "link", "del", self.br], check=False)
+        if self.netns:
+            run(["ip", "netns", "del", self.netns], check=False)
+            self.netns = None
+
+    def stop(self):
+        self._stop_ovs()
 
 
 class Dpxd(Switch):
     """dpxd from the build tree, configured with dpxctl.
 
-    Until the OVS control plane drives dpxd, the scenario's forwarding
-    decision is given as datapath flows (the megaflows OVS would install),
-    put with `dpxctl add-flow`. The PMD busy-polls (--pmd-sleep-max-us 0)
-    as OVS-DPDK's does by default.
+    The scenario's forwarding decision is given as datapath flows (the
+    megaflows OVS would install), put with `dpxctl add-flow`. The PMD
+    busy-polls (--pmd-sleep-max-us 0) as OVS-DPDK's does by default.
+    DpxOvs uses launch() alone and leaves ports and flows to ovs-vswitchd.
     """
 
     name = "dpxd"
-    label = "dpxd"
+    label = "dpxd (dpxctl)"
 
     def __init__(self, build_dir, **kw):
         super().__init__(**kw)
@@ -362,26 +556,40 @@ class Dpxd(Switch):
         self.sock = os.path.join(self.dir, "dpxd.sock")
         self.log = os.path.join(self.dir, "dpxd.log")
         self.proc = None
+        self.netns = None  # run dpxd in this network namespace (scenario 7)
 
     def dpxctl(self, *args, timeout=60):
         return run([self.dpxctl_bin, "--socket", self.sock, *args], timeout=timeout)
 
-    def start(self, spec):
-        # The pcap port keeps every packet of the file in an mbuf
-        # (infinite_rx), so the pool grows with the file.
-        mbufs = max(32768, spec.pcap_packets + 32768)
+    def launch(self, spec, flow_limit):
+        """Starts dpxd with no port and waits for its control socket."""
+        # The pcap ports keep every packet of their files in mbufs
+        # (infinite_rx), so the pool grows with the files.
+        packets = spec.pcap_packets + getattr(spec, "extra_packets", 0) if spec else 0
+        mbufs = max(32768, packets + 32768)
         socket_mem = 512 + mbufs * 2560 // (1 << 20)
         cmd = [self.dpxd, "--pmd-cores", str(self.cpu), "--control-core", "0",
                "--pmd-sleep-max-us", "0", "--control-socket", self.sock,
                "--file-prefix", self.prefix, "--socket-mem", str(socket_mem),
-               "--mbufs", str(mbufs), "--flow-limit", str(max(200000, 2 * len(spec.dp_flows))),
+               "--mbufs", str(mbufs), "--flow-limit", str(flow_limit),
                "--log-level", "warning", "--", "--no-pci"]
+        if self.netns:
+            cmd = ["ip", "netns", "exec", self.netns] + cmd
         with open(self.log, "w") as log:
             self.proc = spawn(cmd, stdout=log, stderr=subprocess.STDOUT)
         wait_for(lambda: not self.alive() or self.dpxctl("show"), "dpxd control socket")
         if not self.alive():
             raise SwitchError("dpxd exited: " + log_tail(self.log))
+
+    def start(self, spec):
+        self.launch(spec, max(200000, 2 * len(spec.dp_flows)))
         self.dpxctl("add-port", "sink", "dpdk", SINK_DEVARGS, "--port-no", str(SINK_PORT))
+        for name, devargs, port_no in getattr(spec, "extra_ports", ()):
+            self.dpxctl("add-port", name, "dpdk", devargs, "--port-no", str(port_no))
+        tunnel = getattr(spec, "tunnel", None)
+        if tunnel:
+            self.dpxctl("add-port", "vxlan_sys_4789", "vxlan", "--port-no",
+                        str(vxlan.TUNNEL_OFPORT))
         # One dpxctl process per flow; a few at a time, since most of the
         # cost is starting the process, not dpxd's work.
         with concurrent.futures.ThreadPoolExecutor(max_workers=4) as pool:
@@ -390,13 +598,11 @@ class Dpxd(Switch):
                 f.result()
         self.dpxctl("add-port", "src", "dpdk", src_devargs(spec.pcap),
                     "--port-no", str(SRC_PORT))
+        if tunnel:
+            tunnel_underlay(self.dpxctl, tunnel)
 
     def counters(self):
-        d = parse.dpctl_show(self.dpxctl("show"))
-        ports = d["ports"]
-        lk = d["lookups"] or {}
-        return {"sink_tx": ports["sink"]["tx_packets"], "src_rx": ports["src"]["rx_packets"],
-                "flows": d["flows"], "misses": lk.get("missed", 0) + lk.get("lost", 0)}
+        return _dp_counters(self.dpxctl("show"))
 
     def pmd_clear(self):
         self.dpxctl("pmd-stats-clear")
@@ -418,3 +624,91 @@ class Dpxd(Switch):
 
     def stop(self):
         stop_process(self.proc)
+
+
+def tunnel_underlay(dpxctl, tunnel):
+    """dpxd's underlay for scenario 4. Decap: the VTEP on the source port,
+    where the VXLAN packets arrive; encap: on the sink, the route's port,
+    with the remote's MAC as a static neighbour."""
+    port = "src" if tunnel == "decap" else "sink"
+    dpxctl("tnl-ip", "add", f"{vxlan.LOCAL_VTEP}/{vxlan.VTEP_PLEN}", port)
+    if tunnel == "encap":
+        dpxctl("neigh", "set", port, vxlan.REMOTE_VTEP, vxlan.REMOTE_MAC)
+
+
+class DpxOvs(OvsDpdk):
+    """dpxd programmed by our ovs-vswitchd: datapath_type=dpx.
+
+    The same ovsdb-server set-up, bridge, `dpdk` ports with the same
+    dpdk-devargs and the same `ovs-ofctl add-flows` text as OvsDpdk; only
+    the ovs-vswitchd binary (<build>/ovs/ovs-vswitchd, OVS 3.1 with the dpx
+    dpif provider) and the datapath type differ. The provider passes each
+    port's dpdk-devargs to dpxd (ovs/netdev-dpx.c), and megaflows reach dpxd
+    through upcalls, as in OVS-DPDK. dpxd is started first, with the same
+    options as the dpxctl row, on its own socket (DPXD_SOCKET). Counters are
+    dpxd's own (`dpxctl show`, `dpxctl pmd-stats-show`); the memory of this
+    switch is dpxd's plus ovs-vswitchd's.
+    """
+
+    name = "dpx"
+    label = "dpxd (OVS)"
+    DATAPATH_TYPE = "dpx"
+
+    def __init__(self, build_dir, **kw):
+        super().__init__(**kw)
+        self.VSWITCHD = os.path.join(build_dir, "ovs", "ovs-vswitchd")
+        self.dp = Dpxd(build_dir, cpu=self.cpu)
+        self.dp.prefix = self.prefix + "dp"
+        self.env["DPXD_SOCKET"] = self.dp.sock
+
+    NATIVE_TUNNEL = False
+
+    def _other_config(self):
+        return []
+
+    def _tunnel_after_ports(self, tunnel):
+        """Scenario 4, dpxd: its own underlay, through dpxctl (ovs-vswitchd
+        does not configure it)."""
+        tunnel_underlay(self.dp.dpxctl, tunnel)
+
+    def _vswitchd_cmd(self):
+        return super()._vswitchd_cmd() + ["--disable-system"]
+
+    def start(self, spec):
+        # OVS's own flow limit (other_config:flow-limit, 200,000) bounds the
+        # megaflows; dpxd's table must not refuse before it.
+        self.dp.launch(spec, 400000)
+        super().start(spec)
+
+    def counters(self):
+        return self.dp.counters()
+
+    def pmd_clear(self):
+        self.dp.pmd_clear()
+
+    def pmd_cycles(self):
+        return self.dp.pmd_cycles()
+
+    def alive(self):
+        return super().alive() and self.dp.alive()
+
+    def pid(self):
+        return self.dp.pid()
+
+    def memory_pids(self):
+        return [p for p in (self.dp.pid(), super().pid()) if p]
+
+    def describe_failure(self):
+        return ("ovs-vswitchd.log:\n" + log_tail(f"{self.dir}/ovs-vswitchd.log", 20)
+                + "dpxd:\n" + self.dp.describe_failure())
+
+    def stop(self):
+        self._stop_ovs()
+        self.dp.stop()
+
+    def __exit__(self, *exc):
+        try:
+            super().__exit__(*exc)
+        finally:
+            self.dp.__exit__(*exc)
+        return False

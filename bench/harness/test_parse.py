@@ -11,7 +11,7 @@ import subprocess
 import tempfile
 import unittest
 
-from . import parse, report, scenarios, summary
+from . import containers, flowsetup, measure, parse, report, scenarios, summary, vxlan
 
 TESTPMD = """\
 testpmd> show port stats all
@@ -288,11 +288,12 @@ class SummaryTest(unittest.TestCase):
 class ReportTest(unittest.TestCase):
     def test_table_cells(self):
         result = {
+            "params": {"switches": ["ovs", "dpx", "testpmd"]},
             "cases": [{"key": "c", "scenario": 1, "label": "1", "not_for": {"ovs": "why"},
                        "frame_bytes_mean": 60}],
             "samples": [
-                {"case": "c", "switch": "dpxd", "mpps": 20.0, "cycles_per_packet": 110.0},
-                {"case": "c", "switch": "dpxd", "mpps": 22.0, "cycles_per_packet": 100.0},
+                {"case": "c", "switch": "dpx", "mpps": 20.0, "cycles_per_packet": 110.0},
+                {"case": "c", "switch": "dpx", "mpps": 22.0, "cycles_per_packet": 100.0},
                 {"case": "c", "switch": "testpmd", "mpps": None, "cycles_per_packet": None,
                  "error": "testpmd exited"},
             ],
@@ -300,11 +301,234 @@ class ReportTest(unittest.TestCase):
         report.summarize_result(result)
         notes = []
         table = report.throughput_table(result, 1, "Microflows", notes)
+        self.assertNotIn("dpxctl", table.splitlines()[0])
         row = table.splitlines()[2]
         self.assertIn("| 1 | failed[^1] | n/a[^2] | 21.00 (20.00–22.00) |", row)
         self.assertIn("| 105 |", row)
         self.assertEqual(notes, ["1, testpmd io (ceiling) failed: testpmd exited",
                                  "1, OVS-DPDK 3.1: why."])
+
+    def test_ratio_is_ovs_programmed_dpxd_over_ovs(self):
+        result = {
+            "params": {"switches": ["ovs", "dpx", "dpxd"]},
+            "cases": [{"key": "c", "scenario": 1, "label": "1", "not_for": {},
+                       "frame_bytes_mean": 60}],
+            "samples": [{"case": "c", "switch": sw, "mpps": v, "cycles_per_packet": None}
+                        for sw, v in (("ovs", 10.0), ("dpx", 25.0), ("dpxd", 30.0),
+                                      ("ovs", 10.0), ("dpx", 15.0), ("dpxd", 30.0))],
+        }
+        e = report.summarize_result(result)["c"]
+        self.assertAlmostEqual(e["dpx_over_ovs"]["of_medians"], 2.0)
+        self.assertAlmostEqual(e["dpx_over_ovs"]["round_min"], 1.5)
+        self.assertAlmostEqual(e["dpxd_over_ovs"]["of_medians"], 3.0)
+        row = report.throughput_table(result, 1, "Microflows", []).splitlines()[2]
+        self.assertIn("| **2.00** (1.50–2.50) | **3.00** (3.00–3.00) |", row)
+
+    def test_memory_and_settle(self):
+        result = {
+            "params": {"switches": ["ovs", "dpx"]},
+            "cases": [{"key": "c", "scenario": 1, "label": "1,000"}],
+            "samples": [{"case": "c", "switch": "ovs", "rss_mib": 50.0, "hugepages_mib": 762.0,
+                         "settle_s": 1.0},
+                        {"case": "c", "switch": "dpx", "rss_mib": 90.0, "hugepages_mib": 594.0,
+                         "settle_s": 3.0},
+                        {"case": "c", "switch": "dpx", "rss_mib": 92.0, "hugepages_mib": 594.0,
+                         "settle_s": 5.0}],
+        }
+        table = report.memory_table(result).splitlines()
+        self.assertEqual(table[1], "|---|---|---|---|---|")
+        self.assertEqual(table[2], "| 1,000 | n/a | 50 / 762 | 91 / 594 | n/a |")
+        self.assertIn("1,000: OVS-DPDK 3.1 1.0 s, dpxd (OVS) 4.0 s",
+                      report.settle_times(result, 1))
+
+    def test_setup_table(self):
+        base = {"case": "s", "est_alone_mpps": 20.0, "est_after_mpps": 10.0, "misses": 9000,
+                "lost": 0, "flows_set_up": 9000, "setup_s": 1.0}
+        result = {
+            "params": {"switches": ["ovs", "dpx"]},
+            "cases": [{"key": "s", "scenario": 6, "label": "9,000 new", "kind": "setup"}],
+            "samples": [dict(base, switch="ovs", flows_per_s=9000.0, est_storm_mpps=5.0),
+                        dict(base, switch="dpx", flows_per_s=18000.0, est_storm_mpps=10.0),
+                        {"case": "s", "switch": "ovs", "error": "boom"}],
+        }
+        table = report.setup_table(result)
+        self.assertIn("| OVS-DPDK 3.1 | 9,000 |", table)
+        self.assertIn("| dpxd (OVS) | 18,000 |", table)
+        # The failed second OVS round has no dpx round to pair with.
+        self.assertIn("set-up rate **2.00** (2.00–2.00), established flow during the storm "
+                      "**2.00** (2.00–2.00).", table)
+
+
+class VxlanTest(unittest.TestCase):
+    """The decap traffic file: every frame wrapped in a valid VXLAN header."""
+
+    def test_wrap_pcap(self):
+        inner = [bytes(range(60)), bytes(range(100, 164))]
+        with tempfile.TemporaryDirectory() as d:
+            src, out = os.path.join(d, "in.pcap"), os.path.join(d, "out.pcap")
+            with open(src, "wb") as f:
+                f.write(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1))
+                for i, fr in enumerate(inner):
+                    f.write(struct.pack("<IIII", 7, i, len(fr), len(fr)) + fr)
+            self.assertEqual(vxlan.wrap_pcap(src, out), 2)
+            with open(out, "rb") as f:
+                data = f.read()
+        self.assertEqual(parse.pcap_frame_lengths(data), [110, 114])
+        pkt = data[24 + 16:24 + 16 + 110]
+        self.assertEqual(pkt[:6], bytes.fromhex("027063617000"))
+        self.assertEqual(pkt[12:14], b"\x08\x00")
+        ip = pkt[14:34]
+        self.assertEqual(vxlan.ipv4_checksum(ip), 0)  # a valid header sums to 0xffff
+        self.assertEqual(struct.unpack("!H", ip[2:4])[0], 96)
+        self.assertEqual(ip[12:16], bytes([198, 18, 0, 2]))
+        self.assertEqual(ip[16:20], bytes([198, 18, 0, 1]))
+        sport, dport, ulen, csum = struct.unpack("!HHHH", pkt[34:42])
+        self.assertEqual((sport, dport, ulen, csum), (49152, 4789, 76, 0))
+        self.assertEqual(pkt[42:50], bytes.fromhex("0800000000002a00"))
+        self.assertEqual(pkt[50:], inner[0])
+        second = data[24 + 16 + 110 + 16:]
+        self.assertEqual(struct.unpack("!H", second[34:36])[0], 49153)
+        self.assertEqual(second[50:], inner[1])
+
+    def test_ipv4_checksum_known_header(self):
+        # RFC 1071 style example: the classic 20-byte header with checksum b861.
+        hdr = bytes.fromhex("450000730000400040110000c0a80001c0a800c7")
+        self.assertEqual(vxlan.ipv4_checksum(hdr), 0xB861)
+
+    def test_rules(self):
+        self.assertEqual(vxlan.rules("decap", 2, False), ["in_port=3,actions=output:2"])
+        self.assertEqual(vxlan.rules("encap", 2, True),
+                         ["in_port=1,actions=output:3", "in_port=LOCAL,actions=output:2"])
+
+
+class Iperf3Test(unittest.TestCase):
+    """containers.iperf3_result on trimmed `iperf3 -J` output of iperf 3.12."""
+
+    UDP = {"start": {"test_start": {"protocol": "UDP", "blksize": 18}},
+           "end": {"sum": {"seconds": 1.000776, "packets": 383770, "lost_packets": 278950,
+                           "bits_per_second": 55262051.07, "sender": True},
+                   "sum_sent": {"seconds": 1.000015, "packets": 383770, "lost_packets": 0,
+                                "bits_per_second": 55262051.07},
+                   "sum_received": {"seconds": 1.000776, "bytes": 1886760, "packets": 383770,
+                                    "lost_packets": 278950, "lost_percent": 72.69,
+                                    "bits_per_second": 15082376.08}}}
+    TCP = {"start": {"test_start": {"protocol": "TCP"}},
+           "end": {"sum_sent": {"seconds": 1.0, "bits_per_second": 14.6e9},
+                   "sum_received": {"seconds": 1.009028,
+                                    "bits_per_second": 14551835754.8}}}
+
+    def test_udp_counts_what_arrived(self):
+        r = containers.iperf3_result(self.UDP)
+        self.assertAlmostEqual(r["pps"], (383770 - 278950) / 1.000776)
+        self.assertAlmostEqual(r["bps"], 15082376.08)
+        self.assertAlmostEqual(r["lost_pct"], 72.69)
+
+    def test_tcp_is_the_receiver_rate(self):
+        r = containers.iperf3_result(self.TCP)
+        self.assertAlmostEqual(r["bps"], 14551835754.8)
+        self.assertIsNone(r["pps"])
+
+    def test_errors(self):
+        with self.assertRaisesRegex(ValueError, "unable to connect"):
+            containers.iperf3_result({"error": "unable to connect to server"})
+        with self.assertRaises(ValueError):
+            containers.iperf3_result({"start": self.TCP["start"], "end": {}})
+
+    def test_table(self):
+        samples = [{"variant": "bridge", "tcp_gbps": g, "udp_kpps": k, "error": None}
+                   for g, k in ((10.0, 100.0), (12.0, 300.0), (11.0, 200.0))]
+        samples.append({"variant": "macvlan", "tcp_gbps": None, "udp_kpps": None,
+                        "error": "SwitchError: a|b"})
+        t = containers.table(samples)
+        self.assertIn("| Linux bridge + veth | 11.00 (10.00–12.00) | 200 (100–300) |", t)
+        self.assertIn("failed: SwitchError: a/b", t)
+        self.assertEqual(containers.table([]), "")
+
+
+class MarkdownTest(unittest.TestCase):
+    """write_markdown on a small result with every kind of section."""
+
+    def test_sections(self):
+        m = {"cpu": {"Model name": "x"}, "uname": "Linux", "mem_gib": 1.0, "hugepages": "1",
+             "dpdk": "22.11", "ovs": "3.1.0", "dpx_commit": "abc", "load_start": "0",
+             "load_end": "0"}
+        cases = [{"key": "s1-flows-1", "scenario": 1, "label": "1", "not_for": {},
+                  "frame_bytes_mean": 60, "kind": "throughput"},
+                 {"key": "s4-vxlan-encap", "scenario": 4, "label": "encap",
+                  "not_for": {"testpmd": "no encap"}, "frame_bytes_mean": 60,
+                  "kind": "throughput"},
+                 {"key": "s6", "scenario": 6, "label": "storm", "not_for": {}, "kind": "setup"}]
+        samples = [{"case": "s1-flows-1", "scenario": 1, "switch": sw, "mpps": v,
+                    "cycles_per_packet": 100.0, "rss_mib": 40.0, "hugepages_mib": 600.0,
+                    "datapath_flows": 1, "settle_s": 1.0}
+                   for sw, v in (("ovs", 10.0), ("dpx", 20.0), ("testpmd", 30.0))]
+        samples += [{"case": "s4-vxlan-encap", "scenario": 4, "switch": sw, "mpps": 5.0,
+                     "cycles_per_packet": 300.0} for sw in ("ovs", "dpx", "dpxd")]
+        samples += [{"case": "s6", "scenario": 6, "switch": "ovs", "mpps": None,
+                     "cycles_per_packet": None, "flows_per_s": 1000.0, "setup_s": 9.0,
+                     "flows_set_up": 9000, "est_alone_mpps": 5.0, "est_storm_mpps": 1.0,
+                     "est_after_mpps": 2.0, "misses": 9000, "lost": 0}]
+        result = {"generated": "now", "machine": m, "cases": cases, "samples": samples,
+                  "params": {"quick": True, "cpu": 1, "window_s": 1, "warmup_s": 0.3,
+                             "rounds": 3, "other_rounds": 2, "switches": ["ovs", "dpx", "testpmd"],
+                             "iperf_s": 1, "container_rounds": 1},
+                  "containers": [{"variant": "bridge", "tcp_gbps": 5.0, "udp_kpps": 50.0,
+                                  "error": None}]}
+        report.summarize_result(result)
+        with tempfile.TemporaryDirectory() as d:
+            path = os.path.join(d, "b.md")
+            report.write_markdown(result, path, {})
+            with open(path) as f:
+                md = f.read()
+        for heading in ("## Summary", "## Scenario 1", "## Scenario 4", "## Scenario 6",
+                        "## Scenario 7: containers", "## Scenario 9", "## Notes"):
+            self.assertIn(heading, md)
+        self.assertIn("dpxd (OVS) 20.00 Mpps, OVS-DPDK 10.00 Mpps, ratio 2.00", md)
+        self.assertIn("| Linux bridge + veth | 5.00 | 50 |", md)
+        self.assertIn("| encap | n/a[^1] | 5.00 | 5.00 | 5.00 |", md)
+        # Scenarios that ran are not listed as not measured.
+        missing = md.split("## Scenarios not measured yet")[1]
+        self.assertNotIn("| 7 |", missing)
+        self.assertIn("| 5 |", missing)
+
+
+class MainTest(unittest.TestCase):
+    def test_describe_sample(self):
+        from . import __main__ as main
+        self.assertEqual(main.describe_sample({"mpps": 1.5, "cycles_per_packet": 200.0}),
+                         "1.50 Mpps, 200 cycles/pkt")
+        self.assertIn("9,000 flows/s", main.describe_sample(
+            {"flows_per_s": 9000.0, "est_storm_mpps": 1.0, "est_alone_mpps": 2.0}))
+        self.assertEqual(main.describe_sample({"mpps": None}), "-")
+
+
+class StormTest(unittest.TestCase):
+    """flowsetup.storm_timeline: the span is from the last poll at the base
+    flow count to the first poll with every storm flow."""
+
+    def test_full_storm(self):
+        polls = [(0.0, 1, 0, 0, 0), (0.1, 1, 1000, 0, 0), (0.2, 1, 2000, 5, 0),
+                 (0.3, 500, 2500, 600, 1), (0.5, 1001, 3000, 1200, 3), (0.6, 1001, 4000, 1200, 3)]
+        t = flowsetup.storm_timeline(polls, 1, 1000)
+        self.assertEqual(t["flows_set_up"], 1000)
+        self.assertAlmostEqual(t["setup_s"], 0.3)
+        self.assertAlmostEqual(t["flows_per_s"], 1000 / 0.3)
+        self.assertAlmostEqual(t["est_storm_mpps"], 1000 / 0.3 / 1e6)
+        self.assertEqual((t["misses"], t["lost"]), (1195, 3))
+
+    def test_storm_that_stops_short(self):
+        polls = [(0.0, 1, 0, 0, 0), (1.0, 400, 10, 0, 0), (2.0, 700, 20, 0, 0),
+                 (9.0, 700, 90, 0, 0)]
+        t = flowsetup.storm_timeline(polls, 1, 1000)
+        self.assertEqual(t["flows_set_up"], 699)
+        self.assertAlmostEqual(t["setup_s"], 2.0)
+
+    def test_no_rise_is_an_error(self):
+        with self.assertRaises(ValueError):
+            flowsetup.storm_timeline([(0.0, 1, 0, 0, 0), (1.0, 1, 5, 0, 0)], 1, 10)
+        # A rise already in the first poll has no "before" to start from.
+        with self.assertRaises(ValueError):
+            flowsetup.storm_timeline([(0.0, 5, 0, 0, 0), (1.0, 9, 5, 0, 0)], 1, 10)
 
 
 class ScenarioTest(unittest.TestCase):
@@ -336,6 +560,18 @@ class ScenarioTest(unittest.TestCase):
             checked += 1
         self.assertGreater(checked, 70)
 
+    def test_storm_rules_one_per_microflow_to_the_second_sink(self):
+        (c,) = scenarios.scenario6(quick=True)
+        self.assertEqual(c.openflow_rules[0], "in_port=1,actions=output:2")
+        storm = c.openflow_rules[1:]
+        self.assertEqual(len(storm), scenarios.STORM_FLOWS)
+        # Below OVS's initial flow limit of 10,000 datapath flows.
+        self.assertLess(scenarios.STORM_FLOWS + 1, 10000)
+        self.assertEqual(storm[5], "in_port=3,udp,nw_src=10.1.0.0,nw_dst=10.0.0.1,"
+                                   "tp_src=1029,tp_dst=5001,actions=output:4")
+        self.assertEqual(len(set(storm)), len(storm))
+        self.assertEqual(set(c.not_for), {"dpxd", "testpmd"})
+
     def test_exact_rules(self):
         of, dp = scenarios.exact_5tuple_rules(64513)
         self.assertEqual(of[64512], "in_port=1,udp,nw_src=10.1.0.1,nw_dst=10.0.0.1,"
@@ -362,6 +598,14 @@ class ScenarioTest(unittest.TestCase):
 
 
 class MemTest(unittest.TestCase):
+    def test_memory_mib_sums_processes(self):
+        one = measure.memory_mib([os.getpid()])
+        two = measure.memory_mib([os.getpid(), os.getpid()])
+        self.assertGreater(one[0], 1)
+        self.assertAlmostEqual(two[0], 2 * one[0], delta=one[0] * 0.1)
+        self.assertEqual(measure.memory_mib([]), (None, None))
+        self.assertEqual(measure.memory_mib([2 ** 22 + 12345]), (None, None))
+
     def test_fields(self):
         status = "Name:\tdpxd\nVmRSS:\t  123456 kB\nThreads:\t5\n"
         self.assertEqual(parse.meminfo_field_kb(status, "VmRSS"), 123456)
