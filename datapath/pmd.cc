@@ -168,9 +168,32 @@ void Pmd::run() {
     // (recirculations and exec jobs finish in it too), so the poll list
     // that delivered it decides.
     offloads_ = pl && pl->offloads;
+    if (pl != lazy_list_) [[unlikely]] {
+      lazy_list_ = pl;
+      lazy_.fill({});
+    }
     if (pl) {
-      for (const PollList::Entry& e : pl->entries) {
+      for (size_t i = 0; i < pl->entries.size(); ++i) {
+        const PollList::Entry& e = pl->entries[i];
+        // An empty poll of a kernel-backed queue (a tap) is a read() system
+        // call, about as costly as forwarding a burst: after each empty
+        // poll such a queue sits out twice as many iterations as before,
+        // up to kMaxLazySkip, and any packet resets that. The added
+        // latency is bounded by kMaxLazySkip iterations (tens of us when
+        // busy); a queue that keeps delivering is polled every time.
+        LazyPoll* lz = nullptr;
+        if (e.lazy && i < lazy_.size()) [[unlikely]] {
+          lz = &lazy_[i];
+          if (lz->skip) {
+            --lz->skip;
+            continue;
+          }
+        }
         const uint16_t n = e.port->rx_burst(e.qid, pkts, kMaxBurst);
+        if (lz) {
+          lz->backoff = n ? 0 : std::min<uint16_t>(kMaxLazySkip, lz->backoff * 2 + 1);
+          lz->skip = lz->backoff;
+        }
         if (n == 0) continue;
         got += n;
         uint64_t bytes = 0;

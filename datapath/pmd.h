@@ -50,6 +50,7 @@ struct PollList {
     Port* port;
     uint16_t qid;
     bool underlay = false;  // holds a VTEP address: bursts go through tunnel decap
+    bool lazy = false;      // rx_polls_kernel(): skipped for a while after empty polls
   };
   std::vector<Entry> entries;
   // Some port in entries has rx_offloads(): packets of this PMD may ask for
@@ -258,6 +259,17 @@ class Pmd {
   Emc emc_;
   uint64_t now_ms_ = 0;  // refreshed once per iteration
   uint32_t rng_;         // xorshift32 state for EMC insertion
+
+  // Back-off of the poll list's lazy entries (PollList::Entry::lazy), by
+  // entry index; reset when a new poll list is published.
+  struct LazyPoll {
+    uint16_t skip = 0;     // iterations still to sit out
+    uint16_t backoff = 0;  // the last back-off
+  };
+  static constexpr uint16_t kMaxLazySkip = 31;
+  static constexpr size_t kMaxLazyEntries = 64;  // entries past this are polled every time
+  std::array<LazyPoll, kMaxLazyEntries> lazy_{};
+  const PollList* lazy_list_ = nullptr;
 
   // Per-port tx batches of the current iteration.
   struct TxBatch {

@@ -95,6 +95,11 @@ class Port {
   // chains of mbufs). A PMD that polls no such port skips every offload
   // check on its transmit path. Constant while the port is started.
   virtual bool rx_offloads() const { return false; }
+  // Whether an rx_burst() that finds nothing still costs a system call (a
+  // tap fd's read()). A PMD polls such a queue less often while it stays
+  // empty, so an idle tap does not tax every other port's packets; see
+  // Pmd::run().
+  virtual bool rx_polls_kernel() const { return false; }
 
   // Control thread: device-level facts for `show` and OVS statistics.
   struct DeviceInfo {

@@ -65,6 +65,7 @@ class TapPort final : public Port {
   uint16_t tx_burst(uint16_t qid, rte_mbuf** pkts, uint16_t n) override;
   uint64_t tx_offload_capa() const override;
   bool rx_offloads() const override { return true; }
+  bool rx_polls_kernel() const override { return true; }
   void device_info(DeviceInfo* out) const override;
 
   const std::string& ifname() const { return ifname_; }
