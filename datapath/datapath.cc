@@ -165,6 +165,13 @@ void Datapath::stop() {
     for (auto& p : pmds_) rte_eal_wait_lcore(p->lcore());
     started_ = false;
   }
+  // Executes no PMD will run any more: their packets and jobs.
+  for (auto& p : pmds_) {
+    void* m;
+    while (rte_ring_sc_dequeue(p->exec_ring(), &m) == 0)
+      rte_pktmbuf_free(static_cast<rte_mbuf*>(m));
+  }
+  execs_in_flight_.clear();
   // No PMD runs any more: ports can go without waiting for grace periods.
   for (auto& [odp, port] : by_odp_) ports_.slots[odp].store(nullptr, std::memory_order_relaxed);
   for (auto& p : pmds_) delete p->set_poll_list(nullptr);
@@ -325,6 +332,7 @@ int Datapath::flow_dump(const FlowDumpRequest& req, size_t max_bytes, FlowDumpRe
 }
 
 int Datapath::flow_flush(std::string*) {
+  finish_executes(true);  // counters include every execute before this request
   flows_->flush();
   non_simple_flows_ = 0;
   return 0;
@@ -365,19 +373,39 @@ int Datapath::execute(const ExecuteRequest& req, std::string* err) {
     job->key = meta;
   }
   *static_cast<ExecJob**>(rte_mbuf_to_priv(m)) = job.get();
+  // Bounded pipeline: past kMaxExecsInFlight, wait for the oldest.
+  if (execs_in_flight_.size() >= kMaxExecsInFlight) finish_executes(true);
   Pmd& pmd = *pmds_[0];
   if (rte_ring_enqueue(pmd.exec_ring(), m) != 0) {
     rte_pktmbuf_free(m);
     *err = "execute queue full";
     return EAGAIN;
   }
-  // The PMD runs the job within one iteration (it sleeps at most
-  // pmd-sleep-max-us when idle); wait for it, yielding the CPU.
-  while (!job->done.load(std::memory_order_acquire)) std::this_thread::yield();
+  // The reply goes out at once; the PMD runs the job within an iteration.
+  // Waiting here, one execute at a time, held the control thread for a PMD
+  // iteration per packet and capped flow set-up through OVS (whose
+  // handlers execute every missed packet) at a few thousand per second.
+  // Ordering is kept where it can be seen: requests that read or change
+  // ports or counters first wait for the executes before them
+  // (finish_executes()).
+  execs_in_flight_.push_back({std::move(job), std::move(guard)});
   return 0;
 }
 
+void Datapath::finish_executes(bool wait) {
+  if (wait) {
+    // The PMD runs queued jobs within one iteration (it sleeps at most
+    // pmd-sleep-max-us when idle); yield the CPU meanwhile.
+    for (const auto& x : execs_in_flight_)
+      while (!x.job->done.load(std::memory_order_acquire)) std::this_thread::yield();
+  }
+  // Acquire on done: the PMD no longer touches the job or its program.
+  std::erase_if(execs_in_flight_,
+                [](const ExecInFlight& x) { return x.job->done.load(std::memory_order_acquire); });
+}
+
 int Datapath::dp_stats(DpStats* out, std::string*) {
+  finish_executes(true);  // counters include every execute before this request
   *out = {};
   for (auto& p : pmds_) {
     const PmdCounters& c = p->counters;
@@ -396,6 +424,7 @@ int Datapath::dp_stats(DpStats* out, std::string*) {
 }
 
 int Datapath::pmd_stats(std::vector<PmdStats>* out, std::string*) {
+  finish_executes(true);  // counters include every execute before this request
   out->clear();
   for (auto& p : pmds_) {
     const PmdCounters& c = p->counters;
@@ -433,6 +462,7 @@ int Datapath::pmd_stats(std::vector<PmdStats>* out, std::string*) {
 }
 
 int Datapath::pmd_stats_clear(std::string*) {
+  finish_executes(true);  // counters include every execute before this request
   // Racy against the PMDs' own increments by design, as in OVS: a counter
   // bumped concurrently with the reset may keep that one increment.
   for (auto& p : pmds_) {
@@ -530,6 +560,7 @@ void Datapath::tick(ControlServer* server) {
   if (non_simple_flows_ == 0 && !shared_.simple_mode.load(std::memory_order_relaxed))
     shared_.simple_mode.store(true, std::memory_order_release);
   set_upcall_reader(server && server->upcall_subscribers() > 0);
+  finish_executes(false);
   drain_upcalls(server);
   tunnels_->tick(monotonic_ms());
   rcu_->reclaim();

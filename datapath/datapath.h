@@ -81,6 +81,10 @@ class Datapath final : public ControlHandler {
   FlowEntry flow_entry(const Flow& f, bool terse) const;
   void enter_full_mode();
   int tunnel_port_add(uint32_t odp, const PortAddRequest& req, PortInfo* out, std::string* err);
+  // Frees the executes the PMD has finished; with `wait`, first waits for
+  // all of them (a barrier for requests whose effect an execute must not
+  // overtake or miss).
+  void finish_executes(bool wait);
   int tap_port_add(uint32_t odp, PortConfig cfg, PortInfo* out, std::string* err);
   // Turns one upcall mbuf into the packets ovs-vswitchd is given: offload
   // requests completed in software (a 64 KB frame becomes its segments,
@@ -103,6 +107,14 @@ class Datapath final : public ControlHandler {
   uint64_t upcalls_built_ = 0;
   // Installed megaflows whose mask is not simple (simple_match.h).
   uint64_t non_simple_flows_ = 0;
+  // Executes handed to PMD 0 whose reply has gone out: the job and its
+  // action program live until the PMD marks the job done.
+  struct ExecInFlight {
+    std::unique_ptr<ExecJob> job;
+    std::unique_ptr<ActionProgram, void (*)(const ActionProgram*)> program;
+  };
+  static constexpr size_t kMaxExecsInFlight = kExecRingSize / 2;
+  std::vector<ExecInFlight> execs_in_flight_;
   // Drops counted by the control thread (upcalls it could not deliver).
   uint64_t upcalls_undelivered_ = 0;
 };

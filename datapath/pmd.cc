@@ -116,7 +116,8 @@ std::unique_ptr<Pmd> Pmd::create(uint32_t index, unsigned lcore, Shared* shared,
   p->upcall_ring_ =
       rte_ring_create(name.c_str(), upcall_ring_size, socket, RING_F_SP_ENQ | RING_F_SC_DEQ);
   name = "dpx_exec_" + std::to_string(index);
-  p->exec_ring_ = rte_ring_create(name.c_str(), 64, socket, RING_F_SP_ENQ | RING_F_SC_DEQ);
+  p->exec_ring_ =
+      rte_ring_create(name.c_str(), kExecRingSize, socket, RING_F_SP_ENQ | RING_F_SC_DEQ);
   if (!p->upcall_ring_ || !p->exec_ring_) {
     *err = "cannot create PMD rings: " + std::string(rte_strerror(rte_errno));
     return nullptr;

@@ -78,6 +78,9 @@ struct UpcallMeta {
 // An EXECUTE request of the control thread, run by PMD 0 so that only PMDs
 // ever transmit (ports then need no tx queue or lock for the control
 // thread). The mbuf's private area holds a pointer to it.
+// Slots of a PMD's exec ring: more than Datapath keeps in flight.
+inline constexpr unsigned kExecRingSize = 512;
+
 struct ExecJob {
   const ActionProgram* program;
   FlowKey key;
