@@ -131,6 +131,11 @@ int ControlClient::transact(uint16_t type, std::span<const uint8_t> body, NlBuf*
     return EMSGSIZE;
   }
   if (int e = send_all(msg, err)) return e;
+  return recv_reply(type, id, reply_body, err);
+}
+
+int ControlClient::recv_reply(uint16_t type, uint32_t id, NlBuf* reply_body, std::string* err) {
+  NlBuf msg;
   for (;;) {
     CtlHeader h;
     if (int e = recv_message(&h, &msg, err)) return e;
@@ -150,6 +155,36 @@ int ControlClient::transact(uint16_t type, std::span<const uint8_t> body, NlBuf*
     reply_body->assign(b.begin(), b.end());
     return 0;
   }
+}
+
+int ControlClient::execute_batch(std::span<const ExecuteRequest> reqs, std::span<int> errors,
+                                 std::vector<std::string>* messages, std::string* err) {
+  err->clear();
+  if (fd_ < 0) {
+    *err = "not connected";
+    return ENOTCONN;
+  }
+  // Every request first, in one write, then the replies in order: dpxd
+  // answers a connection's requests in the order they came.
+  NlBuf msgs, body;
+  const uint32_t first = next_id_;
+  for (const ExecuteRequest& r : reqs) {
+    body.clear();
+    if (encode_execute_request(r, &body)) return *err = "packet too large", EMSGSIZE;
+    if (ctl_append_message(&msgs, {0, version_, DPX_CTL_EXECUTE, next_id_++, 0, 0}, body) != 0)
+      return *err = "request too large", EMSGSIZE;
+  }
+  if (int e = send_all(msgs, err)) return e;
+  messages->assign(reqs.size(), {});
+  for (size_t i = 0; i < reqs.size(); ++i) {
+    NlBuf reply;
+    std::string m;
+    const int e = recv_reply(DPX_CTL_EXECUTE, first + static_cast<uint32_t>(i), &reply, &m);
+    if (fd_ < 0) return *err = m, e;  // transport or protocol failure: the connection is gone
+    errors[i] = e;
+    (*messages)[i] = std::move(m);
+  }
+  return 0;
 }
 
 int ControlClient::transact_no_body(uint16_t type, std::span<const uint8_t> body,

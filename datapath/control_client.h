@@ -69,6 +69,12 @@ class ControlClient {
   int flow_dump_all(bool terse, const std::function<bool(const FlowEntry&)>& fn, std::string* err);
   int flow_flush(std::string* err);
   int execute(const ExecuteRequest& req, std::string* err);
+  // Pipelined executes: every request is sent, then every reply read, so a
+  // batch costs one round trip. errors[i] and (*messages)[i] get request
+  // i's result. Returns 0, or a transport or protocol failure (the
+  // connection is then closed and the per-request results are not set).
+  int execute_batch(std::span<const ExecuteRequest> reqs, std::span<int> errors,
+                    std::vector<std::string>* messages, std::string* err);
   int dp_stats(DpStats* out, std::string* err);
   int pmd_stats(std::vector<PmdStats>* out, std::string* err);
   int pmd_stats_clear(std::string* err);
@@ -88,6 +94,8 @@ class ControlClient {
   // A request whose reply has no body.
   int transact_no_body(uint16_t type, std::span<const uint8_t> body, std::string* err);
   int send_all(std::span<const uint8_t> bytes, std::string* err);
+  // Reads up to the reply of request `id` (queueing pushed upcalls).
+  int recv_reply(uint16_t type, uint32_t id, NlBuf* reply_body, std::string* err);
   // Reads one whole message into *msg (header + body).
   int recv_message(CtlHeader* h, NlBuf* msg, std::string* err);
   int fail(int e, const std::string& what, std::string* err);

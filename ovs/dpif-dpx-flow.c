@@ -304,6 +304,92 @@ do_execute(struct dpif *dpif, struct dpif_op *op)
     ofpbuf_uninit(&key);
 }
 
+/* Several executes in one pipelined exchange with dpxd: the handlers'
+ * batches (a put and an execute per missed packet) cost one round trip for
+ * their executes instead of one each. Probes go one by one (do_execute()),
+ * so that their refusals are logged with dpxd's reason. */
+static void
+do_executes(struct dpif *dpif, struct dpif_op **ops, size_t n)
+{
+    struct dpx_dp *dp = get_dpx_dp(dpif);
+    struct dpx_exec *execs = xcalloc(n, sizeof *execs);
+    struct ofpbuf *keys = xcalloc(n, sizeof *keys);
+    int *errors = xcalloc(n, sizeof *errors);
+    struct dpx_err err;
+    size_t i;
+
+    for (i = 0; i < n; i++) {
+        struct dpif_execute *exec = &ops[i]->execute;
+        uint64_t md_stub[256 / 8];
+        struct ofpbuf md;
+
+        ofpbuf_use_stub(&md, md_stub, sizeof md_stub);
+        odp_key_from_dp_packet(&md, exec->packet);
+        ofpbuf_init(&keys[i], 128);
+        dpx_put_key_for_dpxd(&keys[i], md.data, md.size, false);
+        ofpbuf_uninit(&md);
+        execs[i] = (struct dpx_exec) {
+            .packet = dp_packet_data(exec->packet),
+            .packet_len = dp_packet_size(exec->packet),
+            .key = keys[i].data,
+            .key_len = keys[i].size,
+            .actions = exec->actions,
+            .actions_len = exec->actions_len,
+        };
+    }
+    int error = dpx_execute_batch(dp->client, execs, n, errors, &err);
+    for (i = 0; i < n; i++) {
+        ops[i]->error = error ? error : errors[i];
+        if (ops[i]->error) {
+            VLOG_WARN_RL(&rl, "%s: execute: %s%s%s", dp->name,
+                         ovs_strerror(ops[i]->error), error ? ": " : "",
+                         error ? err.msg : "");
+        }
+        ofpbuf_uninit(&keys[i]);
+    }
+    free(errors);
+    free(keys);
+    free(execs);
+}
+
+static bool
+is_put_or_plain_execute(const struct dpif_op *op)
+{
+    return op->type == DPIF_OP_FLOW_PUT
+           || (op->type == DPIF_OP_EXECUTE && !op->execute.probe);
+}
+
+/* A run of puts and (non-probe) executes, as the upcall handlers make them
+ * (put, execute, put, execute, ...): the puts go in one FLOW_PUT message,
+ * then the executes in one pipelined exchange. Running a run's puts before
+ * its executes is safe: an execute's actions are explicit, and a packet it
+ * recirculates finds at least the flows it would have found in order. */
+static void
+do_puts_and_executes(struct dpif *dpif, struct dpif_op **ops, size_t n)
+{
+    struct dpif_op **puts = xmalloc(n * sizeof *puts);
+    struct dpif_op **execs = xmalloc(n * sizeof *execs);
+    size_t n_puts = 0, n_execs = 0;
+
+    for (size_t i = 0; i < n; i++) {
+        if (ops[i]->type == DPIF_OP_FLOW_PUT) {
+            puts[n_puts++] = ops[i];
+        } else {
+            execs[n_execs++] = ops[i];
+        }
+    }
+    if (n_puts) {
+        do_puts(dpif, puts, n_puts);
+    }
+    if (n_execs == 1) {
+        do_execute(dpif, execs[0]);
+    } else if (n_execs) {
+        do_executes(dpif, execs, n_execs);
+    }
+    free(execs);
+    free(puts);
+}
+
 void
 dpif_dpx_operate(struct dpif *dpif, struct dpif_op **ops, size_t n_ops,
                  enum dpif_offload_type offload_type)
@@ -319,9 +405,18 @@ dpif_dpx_operate(struct dpif *dpif, struct dpif_op **ops, size_t n_ops,
             ops[i++]->error = EOPNOTSUPP;
             continue;
         }
-        /* Runs of puts and of deletes go in one batched message each; the
-         * order of operations is kept. */
-        if (type == DPIF_OP_FLOW_PUT || type == DPIF_OP_FLOW_DEL) {
+        /* Runs of puts and executes, and runs of deletes, go in one
+         * batched exchange each (do_puts_and_executes() says why a run's
+         * puts may go first); otherwise the order of operations is kept. */
+        if (is_put_or_plain_execute(ops[i])) {
+            while (j < n_ops && is_put_or_plain_execute(ops[j])) {
+                j++;
+            }
+            do_puts_and_executes(dpif, &ops[i], j - i);
+            i = j;
+            continue;
+        }
+        if (type == DPIF_OP_FLOW_DEL) {
             while (j < n_ops && ops[j]->type == type) {
                 j++;
             }

@@ -8,6 +8,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <cstdio>
@@ -380,6 +381,24 @@ int dpx_execute(dpx_client* c, const void* packet, size_t packet_len, const void
   req.probe = probe;
   return with_conn(c, err,
                    [&](dpx::ControlClient& cc, std::string* m) { return cc.execute(req, m); });
+}
+
+int dpx_execute_batch(dpx_client* c, const struct dpx_exec* execs, size_t n, int* errors,
+                      dpx_err* err) {
+  std::vector<dpx::ExecuteRequest> reqs(n);
+  for (size_t i = 0; i < n; ++i) {
+    reqs[i].packet = bytes(execs[i].packet, execs[i].packet_len);
+    reqs[i].key = bytes(execs[i].key, execs[i].key_len);
+    reqs[i].actions = bytes(execs[i].actions, execs[i].actions_len);
+    reqs[i].probe = execs[i].probe;
+  }
+  std::vector<int> errs(n, 0);
+  std::vector<std::string> msgs;
+  const int e = with_conn(c, err, [&](dpx::ControlClient& cc, std::string* m) {
+    return cc.execute_batch(reqs, errs, &msgs, m);
+  });
+  if (!e) std::copy(errs.begin(), errs.end(), errors);
+  return e;
 }
 
 // ---------------------------------------------------------------- datapath

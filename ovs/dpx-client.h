@@ -196,6 +196,21 @@ int dpx_execute(struct dpx_client *, const void *packet, size_t packet_len,
                 const void *key, size_t key_len, const void *actions,
                 size_t actions_len, bool probe, struct dpx_err *);
 
+/* Several executes in one pipelined exchange (one round trip). errors[i]
+ * gets execute i's result. Returns 0, or a transport error (then 'errors'
+ * is not set). */
+struct dpx_exec {
+    const void *packet;
+    size_t packet_len;
+    const void *key;
+    size_t key_len;
+    const void *actions;
+    size_t actions_len;
+    bool probe;
+};
+int dpx_execute_batch(struct dpx_client *, const struct dpx_exec *, size_t n,
+                      int *errors, struct dpx_err *);
+
 /* ------------------------------------------------------------ datapath */
 
 struct dpx_dp_stats {

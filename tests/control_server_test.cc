@@ -675,6 +675,35 @@ TEST_F(ControlServerTest, UpcallsAreSharedByHashAndCopiedToMonitors) {
   EXPECT_EQ(u.in_port, 4u);
 }
 
+// execute_batch() pipelines its requests: every one runs, in order, each
+// gets its own result, and a refused one does not stop the others or close
+// the connection. Upcalls pushed meanwhile wait for recv_upcall().
+TEST_F(ControlServerTest, PipelinedExecutesKeepOrderAndPerRequestErrors) {
+  ControlClient sub = connect();
+  std::string err;
+  ASSERT_EQ(sub.upcall_subscribe(DPX_UPCALL_SHARE, &err), 0) << err;
+  std::vector<ExecuteRequest> reqs;
+  for (uint32_t port = 0; port < 6; port++) reqs.push_back(exec_on_port(port));
+  reqs[3].packet.resize(10);  // the handler refuses a runt packet
+  std::vector<int> errors(reqs.size(), -1);
+  std::vector<std::string> msgs;
+  ASSERT_EQ(sub.execute_batch(reqs, errors, &msgs, &err), 0) << err;
+  for (size_t i = 0; i < reqs.size(); i++) {
+    EXPECT_EQ(errors[i], i == 3 ? EINVAL : 0) << i;
+    EXPECT_EQ(msgs[i], i == 3 ? "runt packet" : "") << i;
+  }
+  EXPECT_TRUE(sub.connected());
+  // The handler saw them in order; the accepted ones came back as upcalls.
+  for (uint32_t port : {0u, 1u, 2u, 4u, 5u}) {
+    Upcall u;
+    ASSERT_EQ(sub.recv_upcall(&u, &err), 0) << err;
+    EXPECT_EQ(u.in_port, port);
+  }
+  std::lock_guard l(handler_.mu);
+  ASSERT_EQ(handler_.executed.size(), reqs.size());
+  for (size_t i = 0; i < reqs.size(); i++) EXPECT_EQ(handler_.executed[i].packet, reqs[i].packet);
+}
+
 TEST_F(ControlServerTest, SlowUpcallReaderLosesUpcallsNotTheServer) {
   ControlServerOptions opts;
   opts.output_limit = 64 * 1024;
