@@ -38,9 +38,8 @@ void Datapath::republish_poll_lists() {
   size_t next = 0;
   for (auto& [odp, p] : by_odp_) {
     for (uint16_t q = 0; q < p->n_rxq(); ++q) {
-      lists[next]->entries.push_back(
-          {p.get(), q, tunnels_ && tunnels_->is_underlay(odp), p->rx_polls_kernel()});
-      lists[next]->offloads |= p->rx_offloads();
+      lists[next]->entries.push_back({p.get(), q, tunnels_ && tunnels_->is_underlay(odp),
+                                      p->rx_polls_kernel(), p->rx_offloads()});
       next = (next + 1) % pmds_.size();
     }
   }

@@ -166,9 +166,10 @@ void Pmd::run() {
     // next quiescent point, at the end of the iteration.
     const PollList* pl = poll_list_.load(std::memory_order_acquire);
     // Every packet with offload requests was received in this iteration
-    // (recirculations and exec jobs finish in it too), so the poll list
-    // that delivered it decides.
-    offloads_ = pl && pl->offloads;
+    // (recirculations and exec jobs finish in it too), and before any tx
+    // batch it is in goes out: a burst from a port with rx offloads turns
+    // the checks on for the rest of the iteration.
+    offloads_ = false;
     if (pl != lazy_list_) [[unlikely]] {
       lazy_list_ = pl;
       lazy_.fill({});
@@ -196,6 +197,7 @@ void Pmd::run() {
           lz->skip = lz->backoff;
         }
         if (n == 0) continue;
+        offloads_ |= e.offloads;
         got += n;
         uint64_t bytes = 0;
         for (uint16_t i = 0; i < n; ++i) bytes += pkts[i]->pkt_len;

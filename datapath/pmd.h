@@ -51,11 +51,9 @@ struct PollList {
     uint16_t qid;
     bool underlay = false;  // holds a VTEP address: bursts go through tunnel decap
     bool lazy = false;      // rx_polls_kernel(): skipped for a while after empty polls
+    bool offloads = false;  // rx_offloads(): its packets may ask for offloads (offload.h)
   };
   std::vector<Entry> entries;
-  // Some port in entries has rx_offloads(): packets of this PMD may ask for
-  // offloads that the port they go to lacks (offload.h).
-  bool offloads = false;
 };
 
 enum class UpcallKind : uint8_t { kMiss = 0, kAction = 1 };
@@ -295,8 +293,9 @@ class Pmd {
 
   TunnelPmd tnl_;  // tunnel counters and encap templates
 
-  // Set per iteration from the poll list: only then does the transmit path
-  // look at packets' offload requests at all.
+  // Set in an iteration that received packets from a port with
+  // rx_offloads(): only then does the transmit path look at packets'
+  // offload requests at all.
   bool offloads_ = false;
   SwOffload sw_offload_;  // rte_gso context and checksum completion
 };
