@@ -125,6 +125,61 @@ TEST_F(TunnelCtlTest, UnderlayIsConfiguredShownAndRefusesBadInput) {
   ok({"add-port", "vx", "vxlan"});
 }
 
+TEST_F(TunnelCtlTest, Ipv6UnderlayIsConfiguredShownAndRefusesBadInput) {
+  ok({"add-port", "u0", "dpdk", "net_null_u0,no-rx=1", "--port-no", "1"});
+  ok({"add-port", "u1", "dpdk", "net_null_u1,no-rx=1", "--port-no", "2"});
+  ok({"add-port", "vxlan_sys_4789", "vxlan", "--port-no", "3"});
+
+  ok({"tnl-ip", "add", "2001:db8:0:1::1/64", "u0"});
+  ok({"tnl-ip", "add", "10.0.0.1/24", "u0"});
+  ok({"tnl-ip", "add", "2001:db8:0:2::1/128", "u1"});  // no connected route
+  EXPECT_EQ(ok({"tnl-ip", "show"}),
+            "10.0.0.1/24 dev u0 (port 1)\n"
+            "2001:db8:0:1::1/64 dev u0 (port 1)\n"
+            "2001:db8:0:2::1/128 dev u1 (port 2)\n");
+  fails({"tnl-ip", "add", "2001:db8:0:1::1/64", "u1"}, 1, "already a VTEP address");
+  fails({"tnl-ip", "add", "ff02::1/64", "u0"}, 1, "bad address");
+  fails({"tnl-ip", "add", "::/64", "u0"}, 1, "bad address");
+  fails({"tnl-ip", "add", "2001:db8::9/64", "vxlan_sys_4789"}, 1, "cannot be an underlay");
+  fails({"tnl-ip", "add", "2001:db8::9/129", "u0"}, 2, "tnl-ip add IP/PLEN PORT");
+  fails({"tnl-ip", "add", "2001:db8:::9/64", "u0"}, 2, "tnl-ip add IP/PLEN PORT");
+
+  ok({"route", "add", "::/0", "u0", "2001:db8:0:1::fe"});
+  ok({"route", "add", "2001:db8:100::/40", "u1", "fe80::1", "src=2001:db8:0:2::1"});
+  ok({"route", "add", "2001:db8:0:3::/64", "u1"});
+  EXPECT_EQ(ok({"route", "show"}),
+            "10.0.0.0/24 dev u0 src 10.0.0.1 (connected)\n"
+            "2001:db8:0:1::/64 dev u0 src 2001:db8:0:1::1 (connected)\n"
+            "2001:db8:0:3::/64 dev u1\n"
+            "2001:db8:100::/40 via fe80::1 dev u1 src 2001:db8:0:2::1\n"
+            "::/0 via 2001:db8:0:1::fe dev u0\n");
+  fails({"route", "add", "2001:db8:0:3::/64", "u0"}, 1, "a route to that prefix exists");
+  fails({"route", "add", "2001:db8:0:3::1/64", "u0"}, 1, "host bits");
+  fails({"route", "add", "2001:db8:0:4::/64", "u0", "10.0.0.254"}, 2, "bad gateway");
+  fails({"route", "add", "2001:db8:0:4::/64", "u0", "src=10.0.0.1"}, 2, "bad source");
+  fails({"route", "add", "10.9.0.0/16", "u0", "2001:db8::1"}, 2, "bad gateway");
+  ok({"route", "del", "2001:db8:0:3::/64"});
+  fails({"route", "del", "2001:db8:0:3::/64"}, 1, "no such route");
+  fails({"route", "del", "2001:db8:100::/41"}, 1, "no such route");
+
+  // Deleting an address takes its connected route; the port stays an
+  // underlay while it has an address of either family.
+  ok({"tnl-ip", "del", "2001:db8:0:1::1"});
+  fails({"tnl-ip", "del", "2001:db8:0:1::1"}, 1, "no such VTEP address");
+  EXPECT_EQ(ok({"route", "show"}),
+            "10.0.0.0/24 dev u0 src 10.0.0.1 (connected)\n"
+            "2001:db8:100::/40 via fe80::1 dev u1 src 2001:db8:0:2::1\n"
+            "::/0 via 2001:db8:0:1::fe dev u0\n");
+  fails({"tnl-ip", "del", "2001:db8:0:2::1", "u0"}, 1, "no such VTEP address");
+
+  // The port goes: its IPv6 addresses and routes with it.
+  ok({"del-port", "u1"});
+  EXPECT_EQ(ok({"tnl-ip", "show"}), "10.0.0.1/24 dev u0 (port 1)\n");
+  EXPECT_EQ(ok({"route", "show"}),
+            "10.0.0.0/24 dev u0 src 10.0.0.1 (connected)\n"
+            "::/0 via 2001:db8:0:1::fe dev u0\n");
+}
+
 TEST_F(TunnelCtlTest, ExecutedPacketIsEncapsulatedOrResolvedWithArp) {
   const std::string out = dpxd_.dir() + "/underlay.pcap";
   ok({"add-port", "u0", "dpdk", "net_pcap_u0,tx_pcap=" + out, "--port-no", "1"});

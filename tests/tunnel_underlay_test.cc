@@ -22,6 +22,21 @@ uint32_t ip4(const char* s) {
   return a;
 }
 
+Ip6 ip6(const char* s) {
+  Ip6 a{};
+  EXPECT_TRUE(parse_ipv6(s, &a)) << s;
+  return a;
+}
+
+Route6 route6(const char* prefix, uint8_t plen, uint32_t odp, const char* gw = nullptr) {
+  Route6 r;
+  r.prefix = ip6(prefix);
+  r.plen = plen;
+  r.odp = odp;
+  r.gateway = gw ? ip6(gw) : Ip6{};
+  return r;
+}
+
 Route route(const char* prefix, uint8_t plen, uint32_t odp, const char* gw = nullptr) {
   Route r;
   r.prefix = ip4(prefix);
@@ -83,6 +98,95 @@ TEST(RouteTable, ListIsLongestFirstAndRemovePortClears) {
   EXPECT_EQ(t.size(), 2u);
   EXPECT_EQ(t.lookup(ip4("10.9.1.1")), nullptr);
   EXPECT_EQ(t.lookup(ip4("10.1.1.1"))->odp, 2u);
+}
+
+TEST(Route6Table, LongestPrefixWinsAcrossEveryLength) {
+  Route6Table t;
+  ASSERT_EQ(t.add(route6("::", 0, 1, "2001:db8::fe")), 0);
+  ASSERT_EQ(t.add(route6("2001:db8::", 32, 2)), 0);
+  ASSERT_EQ(t.add(route6("2001:db8:1::", 48, 3)), 0);
+  ASSERT_EQ(t.add(route6("2001:db8:1:2::", 64, 4)), 0);
+  // Prefix lengths that are not byte multiples, on both sides of bit 64
+  // (the present-bitmap's word boundary) and 127/128.
+  ASSERT_EQ(t.add(route6("2001:db8:1:2:8000::", 65, 5)), 0);
+  ASSERT_EQ(t.add(route6("2001:db8:1:2::", 63, 6)), 0);
+  ASSERT_EQ(t.add(route6("2001:db8:1:2::a", 127, 7)), 0);
+  ASSERT_EQ(t.add(route6("2001:db8:1:2::b", 128, 8)), 0);
+  ASSERT_EQ(t.add(route6("2001:db8:1:2:8000::1", 128, 9)), 0);
+  struct Case {
+    const char* dst;
+    uint32_t odp;
+  } cases[] = {
+      {"2001:db8:1:2::1", 4},      {"2001:db8:1:2:7fff::", 4}, {"2001:db8:1:2:8000::2", 5},
+      {"2001:db8:1:2:8000::1", 9}, {"2001:db8:1:2::a", 7},     {"2001:db8:1:2::b", 8},
+      {"2001:db8:1:2::c", 4},      {"2001:db8:1:3::1", 6},     {"2001:db8:1:4::1", 3},
+      {"2001:db8:ffff::1", 2},     {"2001:db9::1", 1},         {"fe80::1", 1},
+  };
+  for (const auto& c : cases) {
+    const Route6* r = t.lookup(ip6(c.dst));
+    ASSERT_NE(r, nullptr) << c.dst;
+    EXPECT_EQ(r->odp, c.odp) << c.dst;
+  }
+  EXPECT_EQ(t.lookup(ip6("2001:db9::1"))->gateway, ip6("2001:db8::fe"));
+  ASSERT_EQ(t.del(ip6("::"), 0), 0);
+  EXPECT_EQ(t.lookup(ip6("2001:db9::1")), nullptr);
+  EXPECT_EQ(t.del(ip6("::"), 0), ENOENT);
+  EXPECT_EQ(t.del(ip6("2001:db8:1:2::a"), 128), ENOENT) << "plen is part of the key";
+  ASSERT_EQ(t.del(ip6("2001:db8:1:2::a"), 127), 0);
+  EXPECT_EQ(t.lookup(ip6("2001:db8:1:2::a"))->odp, 4u);
+}
+
+TEST(Route6Table, RefusesDuplicatesAndHostBitsListsAndRemoves) {
+  Route6Table t;
+  ASSERT_EQ(t.add(route6("2001:db8::", 64, 1)), 0);
+  EXPECT_EQ(t.add(route6("2001:db8::", 64, 2)), EEXIST);
+  EXPECT_EQ(t.add(route6("2001:db8::1", 64, 2)), EINVAL);
+  EXPECT_EQ(t.add(route6("2001:db8::8000", 112, 2)), EINVAL) << "bit 112 is a host bit of /112";
+  EXPECT_EQ(t.add(route6("2001:db8:0:1::", 63, 2)), EINVAL) << "bit 63 is a host bit of /63";
+  EXPECT_EQ(t.add(route6("2001:db8::", 129, 2)), EINVAL);
+  ASSERT_EQ(t.add(route6("2001:db8::", 48, 2)), 0);
+  ASSERT_EQ(t.add(route6("2001:db7::", 64, 2)), 0);
+  Route6 c = route6("2001:db9::", 64, 1);
+  c.connected = true;
+  ASSERT_EQ(t.add(c), 0);
+  const auto l = t.list();
+  ASSERT_EQ(l.size(), 4u);
+  EXPECT_EQ(l[0].prefix, ip6("2001:db7::"));
+  EXPECT_EQ(l[1].prefix, ip6("2001:db8::"));
+  EXPECT_EQ(l[1].plen, 64);
+  EXPECT_EQ(l[2].prefix, ip6("2001:db9::"));
+  EXPECT_EQ(l[3].plen, 48);
+  t.remove_connected(ip6("2001:db8::"), 64, 1);  // not connected: stays
+  EXPECT_EQ(t.size(), 4u);
+  t.remove_connected(ip6("2001:db9::"), 64, 1);
+  EXPECT_EQ(t.size(), 3u);
+  t.remove_port(2);
+  ASSERT_EQ(t.size(), 1u);
+  EXPECT_EQ(t.lookup(ip6("2001:db8::5"))->odp, 1u);
+  EXPECT_EQ(t.lookup(ip6("2001:db8:0:1::5")), nullptr);
+}
+
+TEST(Route6Table, MaskedKeepsExactlyThePrefixBits) {
+  const Ip6 all = ip6("ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff");
+  EXPECT_EQ(ip6_masked(all, 0), Ip6{});
+  EXPECT_EQ(ip6_masked(all, 1), ip6("8000::"));
+  EXPECT_EQ(ip6_masked(all, 12), ip6("fff0::"));
+  EXPECT_EQ(ip6_masked(all, 64), ip6("ffff:ffff:ffff:ffff::"));
+  EXPECT_EQ(ip6_masked(all, 127), ip6("ffff:ffff:ffff:ffff:ffff:ffff:ffff:fffe"));
+  EXPECT_EQ(ip6_masked(all, 128), all);
+}
+
+TEST(UnderlaySnapshot, Ipv6VtepsAreLocal) {
+  UnderlaySnapshot s;
+  s.vteps6[s.n_vteps6++] = {ip6("2001:db8::1"), 64, 1};
+  s.vteps6[s.n_vteps6++] = {ip6("2001:db8:1::1"), 64, 2};
+  EXPECT_TRUE(s.is_local6(ip6("2001:db8::1").data()));
+  EXPECT_TRUE(s.is_local6(ip6("2001:db8:1::1").data()));
+  EXPECT_FALSE(s.is_local6(ip6("2001:db8::2").data()));
+  EXPECT_TRUE(s.is_local6_on(ip6("2001:db8::1").data(), 1));
+  EXPECT_FALSE(s.is_local6_on(ip6("2001:db8::1").data(), 2));
+  EXPECT_EQ(s.vtep6_of_port(2), ip6("2001:db8:1::1"));
+  EXPECT_EQ(s.vtep6_of_port(3), Ip6{});
 }
 
 TEST(UnderlaySnapshot, ResolveThroughGatewayAndConnectedRoutes) {
@@ -248,6 +352,29 @@ TEST(TunnelMsg, RoundTrips) {
   ASSERT_EQ(decode_neigh_list(b, &ns2, &err), 0) << err;
   EXPECT_EQ(ns2, ns);
 
+  // IPv6 VTEP addresses and routes: the address size says the family.
+  TnlIpEntry ip6e{0, 64, "eth0", 3};
+  ip6e.v6 = true;
+  ip6e.addr6 = ip6("2001:db8::1");
+  b.clear();
+  ASSERT_EQ(encode_tnl_ip(ip6e, &b), 0);
+  ASSERT_EQ(decode_tnl_ip_request(b, &ip2, &err), 0) << err;
+  EXPECT_EQ(ip2, ip6e);
+  std::vector<RouteEntry> r6(3);
+  r6[0] = {0, 64, 0, "eth0", 3, 0, true};
+  r6[0].prefix6 = ip6("2001:db8::");
+  r6[0].src6 = ip6("2001:db8::1");
+  r6[1] = {0, 0, 0, "eth0", 3, 0, false};
+  r6[1].gateway6 = ip6("fe80::1");
+  r6[2] = {0, 128, 0, "eth0", 3, 0, false};
+  r6[2].prefix6 = ip6("2001:db8:ffff::5");
+  for (auto& r : r6) r.v6 = true;
+  r6.push_back(routes[0]);  // families may mix across entries of a list
+  b.clear();
+  ASSERT_EQ(encode_route_list(r6, &b), 0);
+  ASSERT_EQ(decode_route_list(b, &routes2, &err), 0) << err;
+  EXPECT_EQ(routes2, r6);
+
   TnlStats s;
   s.ports.push_back({5, "vxlan_sys_4789", "vxlan", 4789, 1, 2, 3, 4});
   s.counters.push_back({"decap_truncated", 7});
@@ -318,6 +445,57 @@ TEST(TunnelMsg, DecodersAreStrict) {
   NlBuf cut = no_port;
   cut.pop_back();
   EXPECT_EQ(decode_route_request(cut, &r, false, &err), EINVAL);
+
+  // IPv6: /128 is fine, /129 is not; IPv4 stays limited to /32; families
+  // cannot mix inside one entry; addresses of other sizes are refused.
+  const Ip6 a6 = ip6("2001:db8::");
+  auto v6route = [&](uint32_t plen) {
+    return one([&](NlWriter& w) {
+      w.put(DPX_ROUTE_A_PLEN, plen);
+      w.put(DPX_ROUTE_A_PREFIX, a6.data(), 16);
+    });
+  };
+  ASSERT_EQ(decode_route_request(v6route(128), &r, false, &err), 0) << err;
+  EXPECT_TRUE(r.v6);
+  EXPECT_EQ(r.prefix6, a6);
+  EXPECT_EQ(r.plen, 128u);
+  EXPECT_EQ(decode_route_request(v6route(129), &r, false, &err), EINVAL);
+  EXPECT_NE(err.find("0..128"), std::string::npos) << err;
+  EXPECT_EQ(decode_route_request(one([](NlWriter& w) {
+                                   w.put<uint32_t>(DPX_ROUTE_A_PREFIX, 0);
+                                   w.put<uint32_t>(DPX_ROUTE_A_PLEN, 64);
+                                 }),
+                                 &r, false, &err),
+            EINVAL);
+  EXPECT_NE(err.find("0..32"), std::string::npos) << err;
+  EXPECT_EQ(decode_route_request(one([&](NlWriter& w) {
+                                   w.put(DPX_ROUTE_A_PREFIX, a6.data(), 16);
+                                   w.put<uint32_t>(DPX_ROUTE_A_PLEN, 0);
+                                   w.put<uint32_t>(DPX_ROUTE_A_GATEWAY, ip4("10.0.0.1"));
+                                 }),
+                                 &r, false, &err),
+            EINVAL);
+  EXPECT_NE(err.find("mixed"), std::string::npos) << err;
+  EXPECT_EQ(decode_route_request(one([&](NlWriter& w) {
+                                   w.put(DPX_ROUTE_A_PREFIX, a6.data(), 8);
+                                   w.put<uint32_t>(DPX_ROUTE_A_PLEN, 0);
+                                 }),
+                                 &r, false, &err),
+            EINVAL);
+  // Neighbours are IPv4 only until ND exists.
+  b.clear();
+  {
+    NlWriter w(&b);
+    size_t c = w.begin_nested(DPX_CTL_A_NEIGH);
+    w.put(DPX_NEIGH_A_ADDR, a6.data(), 16);
+    const uint8_t mac[6] = {2, 0, 0, 0, 0, 1};
+    w.put(DPX_NEIGH_A_MAC, mac, 6);
+    w.put(DPX_NEIGH_A_PORT_NAME, "eth0", 5);
+    w.end_nested(c);
+  }
+  NeighEntry n;
+  EXPECT_EQ(decode_neigh_request(b, &n, &err), EINVAL);
+  EXPECT_NE(err.find("IPv6"), std::string::npos) << err;
 }
 
 TEST(TunnelMsg, TextHelpers) {
@@ -330,6 +508,16 @@ TEST(TunnelMsg, TextHelpers) {
   EXPECT_FALSE(parse_ipv4_prefix("10.1.2.0/33", &a, &p));
   EXPECT_FALSE(parse_ipv4_prefix("10.1.2.0/", &a, &p));
   EXPECT_FALSE(parse_ipv4_prefix("10.1.2/24", &a, &p));
+  Ip6 a6;
+  ASSERT_TRUE(parse_ipv6_prefix("2001:db8:0:1::/64", &a6, &p));
+  EXPECT_EQ(ipv6_to_string(a6), "2001:db8:0:1::");
+  EXPECT_EQ(p, 64u);
+  ASSERT_TRUE(parse_ipv6_prefix("2001:db8::1", &a6, &p));
+  EXPECT_EQ(p, 128u);
+  EXPECT_FALSE(parse_ipv6_prefix("2001:db8::/129", &a6, &p));
+  EXPECT_FALSE(parse_ipv6_prefix("2001:db8::/", &a6, &p));
+  EXPECT_FALSE(parse_ipv6_prefix("10.0.0.0/8", &a6, &p));
+  EXPECT_FALSE(parse_ipv6_prefix("2001:db8:::1/64", &a6, &p));
   std::array<uint8_t, 6> m;
   ASSERT_TRUE(parse_mac("02:00:00:aa:bb:0c", &m));
   EXPECT_EQ(mac_to_string(m.data()), "02:00:00:aa:bb:0c");

@@ -135,6 +135,7 @@ void TunnelControl::port_removing(uint32_t odp) {
   }
   if (uports_.erase(odp)) {
     std::erase_if(vteps_, [&](const VtepAddr& v) { return v.odp == odp; });
+    std::erase_if(vteps6_, [&](const VtepAddr6& v) { return v.odp == odp; });
     neigh_.remove_port(odp);
     dirty_ = true;
   }
@@ -143,29 +144,50 @@ void TunnelControl::port_removing(uint32_t odp) {
     routes_.remove_port(odp);
     dirty_ |= routes_.size() != before;
   }
+  if (routes6_.size()) {
+    const size_t before = routes6_.size();
+    routes6_.remove_port(odp);
+    dirty_ |= routes6_.size() != before;
+  }
   if (dirty_) publish();
+}
+
+int TunnelControl::attach_underlay(Port* p, std::string* err) {
+  if (tports_.count(p->odp_port())) return *err = "a tunnel port cannot be an underlay", EINVAL;
+  if (vteps_.size() + vteps6_.size() >= UnderlaySnapshot::kMaxVteps)
+    return *err = "too many VTEP addresses", ENOSPC;
+  const uint32_t odp = p->odp_port();
+  if (uports_.count(odp)) return 0;
+  if (uports_.size() >= UnderlaySnapshot::kMaxUnderlayPorts)
+    return *err = "too many underlay ports", ENOSPC;
+  Port::DeviceInfo di;
+  p->device_info(&di);
+  UnderlayPortInfo u;
+  u.odp = odp;
+  std::memcpy(u.mac, di.mac, 6);
+  u.mtu = di.mtu ? di.mtu : 1500;
+  uports_[odp] = u;
+  return 0;
+}
+
+void TunnelControl::maybe_detach_underlay(uint32_t odp) {
+  auto on = [&](const auto& v) { return v.odp == odp; };
+  if (std::none_of(vteps_.begin(), vteps_.end(), on) &&
+      std::none_of(vteps6_.begin(), vteps6_.end(), on)) {
+    uports_.erase(odp);
+    neigh_.remove_port(odp);
+  }
 }
 
 int TunnelControl::tnl_ip_add(const TnlIpEntry& e, std::string* err) {
   Port* p = env_.port_by_name(e.port);
   if (!p) return *err = "no port named '" + e.port + "'", ENOENT;
-  if (tports_.count(p->odp_port())) return *err = "a tunnel port cannot be an underlay", EINVAL;
+  if (e.v6) return tnl_ip_add6(e, p, err);
   if (e.addr == 0 || e.plen > 32) return *err = "bad address or prefix length", EINVAL;
   for (const VtepAddr& v : vteps_)
     if (v.ip == e.addr) return *err = ipv4_to_string(e.addr) + " is already a VTEP address", EEXIST;
-  if (vteps_.size() >= UnderlaySnapshot::kMaxVteps) return *err = "too many VTEP addresses", ENOSPC;
+  if (int rc = attach_underlay(p, err)) return rc;
   const uint32_t odp = p->odp_port();
-  if (!uports_.count(odp)) {
-    if (uports_.size() >= UnderlaySnapshot::kMaxUnderlayPorts)
-      return *err = "too many underlay ports", ENOSPC;
-    Port::DeviceInfo di;
-    p->device_info(&di);
-    UnderlayPortInfo u;
-    u.odp = odp;
-    std::memcpy(u.mac, di.mac, 6);
-    u.mtu = di.mtu ? di.mtu : 1500;
-    uports_[odp] = u;
-  }
   vteps_.push_back({e.addr, static_cast<uint8_t>(e.plen), odp});
   if (e.plen < 32) {
     Route r;
@@ -182,7 +204,34 @@ int TunnelControl::tnl_ip_add(const TnlIpEntry& e, std::string* err) {
   return 0;
 }
 
+int TunnelControl::tnl_ip_add6(const TnlIpEntry& e, Port* p, std::string* err) {
+  // Unspecified, multicast (ff00::/8) and loopback cannot be a tunnel endpoint.
+  static const Ip6 kLoopback = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
+  if (ip6_is_zero(e.addr6) || e.addr6[0] == 0xff || e.addr6 == kLoopback || e.plen > 128)
+    return *err = "bad address or prefix length", EINVAL;
+  for (const VtepAddr6& v : vteps6_)
+    if (v.ip == e.addr6)
+      return *err = ipv6_to_string(e.addr6) + " is already a VTEP address", EEXIST;
+  if (int rc = attach_underlay(p, err)) return rc;
+  const uint32_t odp = p->odp_port();
+  vteps6_.push_back({e.addr6, static_cast<uint8_t>(e.plen), odp});
+  if (e.plen < 128) {
+    Route6 r;
+    r.plen = static_cast<uint8_t>(e.plen);
+    r.prefix = ip6_masked(e.addr6, r.plen);
+    r.odp = odp;
+    r.src = e.addr6;
+    r.connected = true;
+    routes6_.add(r);  // an existing route to the subnet stays as it is
+  }
+  RTE_LOG(INFO, USER1, "dpxd: VTEP address %s/%u on port %s\n", ipv6_to_string(e.addr6).c_str(),
+          e.plen, p->name().c_str());
+  publish();
+  return 0;
+}
+
 int TunnelControl::tnl_ip_del(const TnlIpEntry& e, std::string* err) {
+  if (e.v6) return tnl_ip_del6(e, err);
   auto it = std::find_if(vteps_.begin(), vteps_.end(), [&](const VtepAddr& v) {
     return v.ip == e.addr && (e.port.empty() || port_name(v.odp) == e.port);
   });
@@ -190,11 +239,20 @@ int TunnelControl::tnl_ip_del(const TnlIpEntry& e, std::string* err) {
   const VtepAddr v = *it;
   vteps_.erase(it);
   routes_.remove_connected(v.ip & prefix_mask(v.plen), v.plen, v.odp);
-  if (std::none_of(vteps_.begin(), vteps_.end(),
-                   [&](const VtepAddr& x) { return x.odp == v.odp; })) {
-    uports_.erase(v.odp);
-    neigh_.remove_port(v.odp);
-  }
+  maybe_detach_underlay(v.odp);
+  publish();
+  return 0;
+}
+
+int TunnelControl::tnl_ip_del6(const TnlIpEntry& e, std::string* err) {
+  auto it = std::find_if(vteps6_.begin(), vteps6_.end(), [&](const VtepAddr6& v) {
+    return v.ip == e.addr6 && (e.port.empty() || port_name(v.odp) == e.port);
+  });
+  if (it == vteps6_.end()) return *err = "no such VTEP address", ENOENT;
+  const VtepAddr6 v = *it;
+  vteps6_.erase(it);
+  routes6_.remove_connected(ip6_masked(v.ip, v.plen), v.plen, v.odp);
+  maybe_detach_underlay(v.odp);
   publish();
   return 0;
 }
@@ -202,6 +260,12 @@ int TunnelControl::tnl_ip_del(const TnlIpEntry& e, std::string* err) {
 int TunnelControl::tnl_ip_dump(std::vector<TnlIpEntry>* out, std::string*) {
   out->clear();
   for (const VtepAddr& v : vteps_) out->push_back({v.ip, v.plen, port_name(v.odp), v.odp});
+  for (const VtepAddr6& v : vteps6_) {
+    TnlIpEntry t{0, v.plen, port_name(v.odp), v.odp};
+    t.v6 = true;
+    t.addr6 = v.ip;
+    out->push_back(std::move(t));
+  }
   return 0;
 }
 
@@ -209,6 +273,7 @@ int TunnelControl::route_add(const RouteEntry& e, std::string* err) {
   Port* p = env_.port_by_name(e.port);
   if (!p) return *err = "no port named '" + e.port + "'", ENOENT;
   if (tports_.count(p->odp_port())) return *err = "a tunnel port cannot be an underlay", EINVAL;
+  if (e.v6) return route_add6(e, p->odp_port(), err);
   Route r;
   r.prefix = e.prefix;
   r.plen = static_cast<uint8_t>(e.plen);
@@ -227,7 +292,32 @@ int TunnelControl::route_add(const RouteEntry& e, std::string* err) {
   return 0;
 }
 
+int TunnelControl::route_add6(const RouteEntry& e, uint32_t odp, std::string* err) {
+  Route6 r;
+  r.prefix = e.prefix6;
+  r.plen = static_cast<uint8_t>(e.plen);
+  r.gateway = e.gateway6;
+  r.odp = odp;
+  r.src = e.src6;
+  switch (routes6_.add(r)) {
+    case 0:
+      break;
+    case EEXIST:
+      return *err = "a route to that prefix exists", EEXIST;
+    default:
+      return *err = "bad prefix (host bits set, or length over 128)", EINVAL;
+  }
+  publish();
+  return 0;
+}
+
 int TunnelControl::route_del(const RouteEntry& e, std::string* err) {
+  if (e.v6) {
+    if (routes6_.del(e.prefix6, static_cast<uint8_t>(e.plen)) != 0)
+      return *err = "no such route", ENOENT;
+    publish();
+    return 0;
+  }
   if (routes_.del(e.prefix, static_cast<uint8_t>(e.plen)) != 0)
     return *err = "no such route", ENOENT;
   publish();
@@ -238,6 +328,14 @@ int TunnelControl::route_dump(std::vector<RouteEntry>* out, std::string*) {
   out->clear();
   for (const Route& r : routes_.list())
     out->push_back({r.prefix, r.plen, r.gateway, port_name(r.odp), r.odp, r.src, r.connected});
+  for (const Route6& r : routes6_.list()) {
+    RouteEntry x{0, r.plen, 0, port_name(r.odp), r.odp, 0, r.connected};
+    x.v6 = true;
+    x.prefix6 = r.prefix;
+    x.gateway6 = r.gateway;
+    x.src6 = r.src;
+    out->push_back(std::move(x));
+  }
   return 0;
 }
 
@@ -448,11 +546,13 @@ void TunnelControl::publish() {
   auto s = std::make_unique<UnderlaySnapshot>();
   s->generation = ++generation_;
   for (const VtepAddr& v : vteps_) s->vteps[s->n_vteps++] = v;
+  for (const VtepAddr6& v : vteps6_) s->vteps6[s->n_vteps6++] = v;
   for (const auto& [odp, tp] : tports_) {
     s->tunnel_ports[s->n_tunnel_ports++] = {odp, tp.type, rte_cpu_to_be_16(tp.udp_port), tp.slot};
   }
   for (const auto& [odp, u] : uports_) s->ports[s->n_ports++] = u;
   s->routes = routes_;
+  s->routes6 = routes6_;
   neigh_.for_each_resolved([&](const NeighbourTable::Entry& e) {
     NeighbourEntry n;
     n.odp = e.odp;

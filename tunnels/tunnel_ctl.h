@@ -117,14 +117,24 @@ class TunnelControl {
   uint32_t source_for(uint32_t odp, uint32_t ip) const;
   void send_frame(uint32_t odp, const uint8_t* frame, uint32_t len);
   std::string port_name(uint32_t odp) const;
+  // tnl_ip_add's checks of `p` and the underlay port entry for it (made if
+  // new); 0 or an errno with *err.
+  int attach_underlay(Port* p, std::string* err);
+  // Forgets underlay port `odp` once it has no VTEP address of either family.
+  void maybe_detach_underlay(uint32_t odp);
+  int tnl_ip_add6(const TnlIpEntry& e, Port* p, std::string* err);
+  int tnl_ip_del6(const TnlIpEntry& e, std::string* err);
+  int route_add6(const RouteEntry& e, uint32_t odp, std::string* err);
 
   Env env_;
   TunnelShared shared_;
   uint64_t generation_ = 0;
   std::map<uint32_t, TunnelPortEntry> tports_;  // by odp
   std::vector<VtepAddr> vteps_;
+  std::vector<VtepAddr6> vteps6_;
   std::map<uint32_t, UnderlayPortInfo> uports_;  // ports with a VTEP address, by odp
   RouteTable routes_;
+  Route6Table routes6_;
   NeighbourTable neigh_;
   bool dirty_ = false;  // tables changed since the last publish()
   uint64_t now_ms_ = 0;

@@ -13,6 +13,9 @@
 
 namespace dpx {
 
+// An IPv6 address, network byte order (as in packets and FlowKey).
+using Ip6 = std::array<uint8_t, 16>;
+
 enum class TunnelType : uint8_t { kNone = 0, kVxlan = 1, kGeneve = 2 };
 
 // IANA ports, the defaults of the two port types (host order).
