@@ -1,8 +1,8 @@
 // Tunnel wire formats and the drop reasons of the tunnel stages.
 //
 // VXLAN (RFC 7348) and Geneve (RFC 8926) over IPv4/UDP, as dpxd encapsulates
-// and decapsulates them. The outer headers of both are the same size without
-// Geneve options: Ethernet 14 + IPv4 20 + UDP 8 + tunnel header 8 = 50 bytes.
+// and decapsulates them (and decapsulates over IPv6/UDP). The outer headers of both are the same
+// size without Geneve options: Ethernet 14 + IPv4 20 + UDP 8 + tunnel header 8 = 50 bytes.
 //
 // Thread-safety: constants and pure functions only.
 #pragma once
@@ -24,6 +24,7 @@ inline constexpr uint16_t kGeneveUdpPort = 6081;
 
 inline constexpr uint32_t kEthHdrLen = 14;
 inline constexpr uint32_t kIpv4HdrLen = 20;
+inline constexpr uint32_t kIpv6HdrLen = 40;
 inline constexpr uint32_t kUdpHdrLen = 8;
 inline constexpr uint32_t kTunnelHdrLen = 8;  // VXLAN, and Geneve without options
 inline constexpr uint32_t kOuterIpv4Len = kEthHdrLen + kIpv4HdrLen + kUdpHdrLen + kTunnelHdrLen;
@@ -70,6 +71,7 @@ inline constexpr uint8_t kTunnelDefaultTtl = 64;
   X(kGeneveCriticalOption, "geneve_critical_option")    /* C bit: options not handled */        \
   X(kGeneveBadProtocol, "geneve_bad_protocol")          /* not Ethernet inside */               \
   X(kDecapInnerRunt, "decap_inner_runt")                /* inner frame < 14 bytes */            \
+  X(kDecapIpv6ExtHeader, "decap_ipv6_ext_header")       /* to a VTEP, not walked */             \
   /* underlay ARP */                                                                            \
   X(kArpPuntQueueFull, "arp_punt_queue_full") /* control thread behind */                       \
   /* encap */                                                                                   \
