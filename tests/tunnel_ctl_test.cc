@@ -242,5 +242,62 @@ TEST_F(TunnelCtlTest, ExecutedPacketIsEncapsulatedOrResolvedWithArp) {
   EXPECT_EQ(std::memcmp(a.data() + 38, tpa, 4), 0);
 }
 
+TEST_F(TunnelCtlTest, ExecutedPacketIsEncapsulatedOverIpv6) {
+  const std::string out = dpxd_.dir() + "/underlay6.pcap";
+  ok({"add-port", "u0", "dpdk", "net_pcap_u0,tx_pcap=" + out, "--port-no", "1"});
+  ok({"add-port", "vxlan_sys_4789", "vxlan", "--port-no", "2"});
+  ok({"tnl-ip", "add", "2001:db8::1/64", "u0"});
+  ok({"neigh", "set", "u0", "2001:db8::2", "02:00:00:00:bb:02"});
+  fails({"neigh", "set", "u0", "ff02::1", "02:00:00:00:bb:02"}, 1, "bad address");
+  EXPECT_NE(ok({"neigh", "show"}).find("2001:db8::2 dev u0 lladdr 02:00:00:00:bb:02 STATIC"),
+            std::string::npos);
+  const std::array<uint8_t, 6> port_mac = port(1).mac;
+
+  const uint8_t dst[6] = {2, 0, 0, 0, 0, 2}, src[6] = {2, 0, 0, 0, 0, 1};
+  const Packet inner = udp_packet(dst, src, 0xc0a80101, 0xc0a80102, 1000, 2000, 18);
+  std::string hex;
+  char b[3];
+  for (uint8_t c : inner) {
+    std::snprintf(b, sizeof b, "%02x", c);
+    hex += b;
+  }
+  ok({"execute", "5", hex, "set(tunnel(tun_id=0x2a,ipv6_dst=2001:db8::2,ttl=9,flags(key))),2"});
+  // No neighbour for 2001:db8::3 (no Neighbour Discovery yet): counted.
+  ok({"execute", "5", hex, "set(tunnel(tun_id=0x2a,ipv6_dst=2001:db8::3,ttl=9,flags(key))),2"});
+  ASSERT_TRUE(wait_until([&] { return counter("encap_neighbour_unresolved") == 1; }))
+      << ok({"tnl-stats"});
+  ASSERT_TRUE(wait_until([&] { return port(1).stats.tx_packets == 1; })) << ok({"tnl-stats"});
+  EXPECT_EQ(port(2).stats.tx_packets, 1u);
+
+  ok({"del-port", "u0"});  // the underlay and its static neighbour go
+  EXPECT_EQ(ok({"neigh", "show"}), "");
+  std::vector<Packet> pkts;
+  ASSERT_TRUE(read_pcap(out, &pkts));
+  ASSERT_EQ(pkts.size(), 1u);
+  const Packet& v = pkts[0];
+  ASSERT_EQ(v.size(), kOuterIpv6Len + inner.size());
+  const uint8_t nh[6] = {2, 0, 0, 0, 0xbb, 2};
+  EXPECT_EQ(std::memcmp(v.data(), nh, 6), 0);
+  EXPECT_EQ(std::memcmp(v.data() + 6, port_mac.data(), 6), 0);
+  EXPECT_EQ(v[12] << 8 | v[13], 0x86dd);
+  EXPECT_EQ(v[14] >> 4, 6);
+  EXPECT_EQ(v[18] << 8 | v[19], 8 + 8 + inner.size()) << "payload length";
+  EXPECT_EQ(v[20], 17) << "next header UDP";
+  EXPECT_EQ(v[21], 9) << "hop limit";
+  const uint8_t addrs[32] = {0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1,
+                             0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2};
+  EXPECT_EQ(std::memcmp(v.data() + 22, addrs, 32), 0);
+  EXPECT_EQ(v[56] << 8 | v[57], kVxlanUdpPort);
+  // The UDP checksum verifies over the IPv6 pseudo-header.
+  const uint32_t ulen = v[58] << 8 | v[59];
+  ASSERT_EQ(ulen, v.size() - 54);
+  EXPECT_NE(v[60] << 8 | v[61], 0);
+  uint32_t sum = csum_add_bytes(0, v.data() + 22, 32) + ulen + 17;
+  EXPECT_EQ(csum_finish(csum_add_bytes(sum, v.data() + 54, ulen)), 0);
+  const uint8_t vxlan[8] = {0x08, 0, 0, 0, 0, 0, 42, 0};
+  EXPECT_EQ(std::memcmp(v.data() + 62, vxlan, 8), 0);
+  EXPECT_TRUE(std::equal(inner.begin(), inner.end(), v.begin() + kOuterIpv6Len));
+}
+
 }  // namespace
 }  // namespace dpx::test

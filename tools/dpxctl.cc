@@ -501,15 +501,18 @@ int cmd_neigh(ControlClient& c, const std::vector<std::string>& a) {
     if (decode_neigh_list(reply, &v, &err)) return fail("decoding neighbours", EPROTO, err);
     static const char* const kStates[] = {"INCOMPLETE", "REACHABLE", "PROBE", "STATIC"};
     for (const auto& e : v)
-      std::printf("%s dev %s lladdr %s %s age %.1fs\n", ipv4_to_string(e.addr).c_str(),
-                  e.port.c_str(), mac_to_string(e.mac.data()).c_str(),
+      std::printf("%s dev %s lladdr %s %s age %.1fs\n",
+                  (e.v6 ? ipv6_to_string(e.addr6) : ipv4_to_string(e.addr)).c_str(), e.port.c_str(),
+                  mac_to_string(e.mac.data()).c_str(),
                   e.state <= DPX_NEIGH_STATIC ? kStates[e.state] : "?", double(e.age_ms) / 1000);
     return 0;
   }
   if (sub == "flush" && a.size() == 1)
     return tnl_request(c, DPX_CTL_NEIGH_FLUSH, {}, nullptr, "flushing neighbours");
   NeighEntry e;
-  if (sub == "set" && a.size() == 4 && parse_ipv4(a[2], &e.addr) && parse_mac(a[3], &e.mac)) {
+  e.v6 = a.size() > 2 && a[2].find(':') != std::string::npos;
+  if (sub == "set" && a.size() == 4 &&
+      (e.v6 ? parse_ipv6(a[2], &e.addr6) : parse_ipv4(a[2], &e.addr)) && parse_mac(a[3], &e.mac)) {
     e.port = a[1];
     NlBuf b;
     encode_neigh(e, &b);

@@ -133,6 +133,7 @@ void TunnelControl::port_removing(uint32_t odp) {
     shared_.tunnel_slot[odp].store(0, std::memory_order_release);
     dirty_ = true;
   }
+  if (std::erase_if(neigh6_, [&](const auto& kv) { return kv.first.first == odp; })) dirty_ = true;
   if (uports_.erase(odp)) {
     std::erase_if(vteps_, [&](const VtepAddr& v) { return v.odp == odp; });
     std::erase_if(vteps6_, [&](const VtepAddr6& v) { return v.odp == odp; });
@@ -342,6 +343,15 @@ int TunnelControl::route_dump(std::vector<RouteEntry>* out, std::string*) {
 int TunnelControl::neigh_set(const NeighEntry& e, std::string* err) {
   Port* p = env_.port_by_name(e.port);
   if (!p) return *err = "no port named '" + e.port + "'", ENOENT;
+  if (e.v6) {
+    if (ip6_is_zero(e.addr6) || e.addr6[0] == 0xff) return *err = "bad address", EINVAL;
+    auto& mac = neigh6_[{p->odp_port(), e.addr6}];
+    if (mac != e.mac) {
+      mac = e.mac;
+      publish();
+    }
+    return 0;
+  }
   if (e.addr == 0) return *err = "bad address", EINVAL;
   if (neigh_.set_static(p->odp_port(), e.addr, e.mac.data(), now_ms_)) publish();
   return 0;
@@ -362,6 +372,16 @@ int TunnelControl::neigh_dump(std::vector<NeighEntry>* out, std::string*) {
     e.odp = n.odp;
     e.state = neigh_state(n.state);
     e.age_ms = now_ms_ > n.confirmed_ms ? now_ms_ - n.confirmed_ms : 0;
+    out->push_back(std::move(e));
+  }
+  for (const auto& [k, mac] : neigh6_) {
+    NeighEntry e;
+    e.v6 = true;
+    e.addr6 = k.second;
+    e.mac = mac;
+    e.port = port_name(k.first);
+    e.odp = k.first;
+    e.state = DPX_NEIGH_STATIC;
     out->push_back(std::move(e));
   }
   return 0;
@@ -560,6 +580,13 @@ void TunnelControl::publish() {
     std::memcpy(n.mac, e.mac, 6);
     s->neighbours.push_back(n);  // already in (odp, ip) order
   });
+  for (const auto& [k, mac] : neigh6_) {
+    Neighbour6Entry n;
+    n.odp = k.first;
+    n.ip = k.second;
+    std::memcpy(n.mac, mac.data(), 6);
+    s->neighbours6.push_back(n);  // already in (odp, ip) order
+  }
   const UnderlaySnapshot* old = shared_.snapshot.exchange(s.release(), std::memory_order_acq_rel);
   if (old) env_.rcu->defer([old] { delete old; });
   dirty_ = false;

@@ -21,6 +21,7 @@
 #include <rte_mempool.h>
 #include <rte_ring.h>
 
+#include <array>
 #include <functional>
 #include <map>
 #include <memory>
@@ -136,6 +137,9 @@ class TunnelControl {
   RouteTable routes_;
   Route6Table routes6_;
   NeighbourTable neigh_;
+  // Static IPv6 neighbours (`neigh set` with an IPv6 address), by (odp, ip):
+  // until Neighbour Discovery, the only way to resolve an IPv6 next hop.
+  std::map<std::pair<uint32_t, Ip6>, std::array<uint8_t, 6>> neigh6_;
   bool dirty_ = false;  // tables changed since the last publish()
   uint64_t now_ms_ = 0;
   // Per underlay odp: a job whose program is output(odp), for ARP frames.

@@ -28,6 +28,7 @@ inline constexpr uint32_t kIpv6HdrLen = 40;
 inline constexpr uint32_t kUdpHdrLen = 8;
 inline constexpr uint32_t kTunnelHdrLen = 8;  // VXLAN, and Geneve without options
 inline constexpr uint32_t kOuterIpv4Len = kEthHdrLen + kIpv4HdrLen + kUdpHdrLen + kTunnelHdrLen;
+inline constexpr uint32_t kOuterIpv6Len = kEthHdrLen + kIpv6HdrLen + kUdpHdrLen + kTunnelHdrLen;
 
 // VXLAN: the first word holds the flags; only I (VNI valid) may be set. The
 // second word holds the VNI in its upper 24 bits.
@@ -76,7 +77,6 @@ inline constexpr uint8_t kTunnelDefaultTtl = 64;
   X(kArpPuntQueueFull, "arp_punt_queue_full") /* control thread behind */                       \
   /* encap */                                                                                   \
   X(kEncapNoTunnelMetadata, "encap_no_tunnel_metadata") /* no set(tunnel) before */             \
-  X(kEncapIpv6Unsupported, "encap_ipv6_underlay_unsupported")                                   \
   X(kEncapNoRoute, "encap_no_route")                                                            \
   X(kEncapNoVtep, "encap_no_local_vtep")                     /* route's port has no address */  \
   X(kEncapNeighbourUnresolved, "encap_neighbour_unresolved") /* ARP pending */                  \

@@ -49,7 +49,10 @@ void put_route(Writer& w, const RouteEntry& e) {
 
 void put_neigh(Writer& w, const NeighEntry& e) {
   size_t c = w.begin(DPX_CTL_A_NEIGH);
-  w.addr(DPX_NEIGH_A_ADDR, e.addr);
+  if (e.v6)
+    put_ip6(w, DPX_NEIGH_A_ADDR, e.addr6);
+  else
+    w.addr(DPX_NEIGH_A_ADDR, e.addr);
   w.bytes(DPX_NEIGH_A_MAC, e.mac.data(), 6);
   w.str(DPX_NEIGH_A_PORT_NAME, e.port);
   if (e.odp) w.u32(DPX_NEIGH_A_PORT_NO, e.odp);
@@ -155,11 +158,12 @@ bool get_neigh(std::span<const uint8_t> nest, NeighEntry* e, std::string* err) {
   *e = {};
   Reader r(nest, "NEIGH", err);
   NlAttr a;
+  int fam = 0;
   while (r.next(&a)) {
     bool ok;
     switch (a.type) {
       case DPX_NEIGH_A_ADDR:
-        ok = r.addr(a, &e->addr, "ADDR");
+        ok = get_addr(r, a, &e->addr, &e->addr6, &fam, "ADDR");
         break;
       case DPX_NEIGH_A_MAC:
         ok = r.mac(a, &e->mac, "MAC");
@@ -182,6 +186,7 @@ bool get_neigh(std::span<const uint8_t> nest, NeighEntry* e, std::string* err) {
     }
     if (!ok) return false;
   }
+  e->v6 = fam == 6;
   return r.ok() && r.require(DPX_NEIGH_A_ADDR, "ADDR") && r.require(DPX_NEIGH_A_MAC, "MAC") &&
          r.require(DPX_NEIGH_A_PORT_NAME, "PORT_NAME");
 }

@@ -8,7 +8,7 @@
 // Addresses are in network byte order: IPv4 as a uint32_t, IPv6 as Ip6. An
 // address attribute of 4 bytes is IPv4 and of 16 bytes IPv6; the addresses
 // of one entry must all be of one family, which sets `v6` (VTEP addresses
-// and routes; neighbours are IPv4 only for now and refuse 16 bytes).
+// routes and neighbours).
 //
 // Thread-safety: pure functions over caller-owned data. No DPDK.
 #pragma once
@@ -56,6 +56,8 @@ struct NeighEntry {
   uint32_t odp = 0;                   // replies only
   uint32_t state = DPX_NEIGH_STATIC;  // enum dpx_neigh_state, replies only
   uint64_t age_ms = 0;                // replies only
+  bool v6 = false;                    // addr6 holds the address, addr is 0
+  Ip6 addr6{};
   friend bool operator==(const NeighEntry&, const NeighEntry&) = default;
 };
 

@@ -180,6 +180,32 @@ Ip6 UnderlaySnapshot::vtep6_of_port(uint32_t odp) const {
   return {};
 }
 
+const Neighbour6Entry* UnderlaySnapshot::neighbour6(uint32_t odp, const Ip6& ip) const {
+  auto it = std::lower_bound(neighbours6.begin(), neighbours6.end(), std::pair{odp, ip},
+                             [](const Neighbour6Entry& e, const std::pair<uint32_t, Ip6>& k) {
+                               return std::pair{e.odp, e.ip} < k;
+                             });
+  if (it == neighbours6.end() || it->odp != odp || it->ip != ip) return nullptr;
+  return &*it;
+}
+
+TunnelDrop UnderlaySnapshot::resolve6(const Ip6& dst, const Ip6& src_hint, Resolution6* out) const {
+  *out = {};
+  const Route6* r = routes6.lookup(dst);
+  if (!r) return TunnelDrop::kEncapNoRoute;
+  out->odp = r->odp;
+  out->next_hop = ip6_is_zero(r->gateway) ? dst : r->gateway;
+  out->port = port(r->odp);
+  out->src = !ip6_is_zero(src_hint) ? src_hint
+             : !ip6_is_zero(r->src) ? r->src
+                                    : vtep6_of_port(r->odp);
+  if (!out->port || ip6_is_zero(out->src)) return TunnelDrop::kEncapNoVtep;
+  const Neighbour6Entry* n = neighbour6(r->odp, out->next_hop);
+  if (!n) return TunnelDrop::kEncapNeighbourUnresolved;
+  out->mac = n->mac;
+  return TunnelDrop::kCount;
+}
+
 TunnelDrop UnderlaySnapshot::resolve(uint32_t dst, uint32_t src_hint, Resolution* out) const {
   *out = {};
   const Route* r = routes.lookup(dst);

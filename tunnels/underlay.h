@@ -21,7 +21,8 @@
 // arrays, 129 prefix lengths): DPDK's rte_lpm6 was rejected for the same
 // reason as rte_lpm, its first level is also 2^24 entries (64 MB per
 // instance, in hugepages, and a snapshot would need its own). IPv6
-// neighbours, decap and encap are later work (docs/tunnels.md).
+// neighbours are static entries only until Neighbour Discovery exists
+// (docs/tunnels.md).
 //
 // Addresses are stored in network byte order (as in packets and FlowKey);
 // prefix lengths and odp port numbers in host order.
@@ -149,6 +150,13 @@ struct NeighbourEntry {
   uint8_t mac[6] = {};
 };
 
+// A resolved IPv6 neighbour (static entries until Neighbour Discovery).
+struct Neighbour6Entry {
+  uint32_t odp = 0;
+  Ip6 ip{};
+  uint8_t mac[6] = {};
+};
+
 struct UnderlaySnapshot {
   static constexpr uint32_t kMaxVteps = 16;
   static constexpr uint32_t kMaxTunnelPorts = 8;
@@ -166,7 +174,8 @@ struct UnderlaySnapshot {
   std::array<UnderlayPortInfo, kMaxUnderlayPorts> ports{};
   RouteTable routes;
   Route6Table routes6;
-  std::vector<NeighbourEntry> neighbours;  // sorted by (odp, ip)
+  std::vector<NeighbourEntry> neighbours;    // sorted by (odp, ip)
+  std::vector<Neighbour6Entry> neighbours6;  // sorted by (odp, ip)
 
   // ---- fast path (per packet) ----
   // Whether `ip` (be32) is a local VTEP address (on any underlay port: the
@@ -233,6 +242,17 @@ struct UnderlaySnapshot {
     const uint8_t* mac = nullptr;  // next hop MAC, inside this snapshot
   };
   TunnelDrop resolve(uint32_t dst, uint32_t src_hint, Resolution* out) const;
+
+  // The same over IPv6 (an all-zero address is "none").
+  const Neighbour6Entry* neighbour6(uint32_t odp, const Ip6& ip) const;
+  struct Resolution6 {
+    Ip6 next_hop{};
+    uint32_t odp = 0;
+    Ip6 src{};
+    const UnderlayPortInfo* port = nullptr;
+    const uint8_t* mac = nullptr;
+  };
+  TunnelDrop resolve6(const Ip6& dst, const Ip6& src_hint, Resolution6* out) const;
 };
 
 inline uint32_t prefix_mask(uint8_t plen) {

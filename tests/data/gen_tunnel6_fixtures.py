@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 """Reference packets of VXLAN and Geneve over an IPv6 underlay, built with
-scapy, for tests/tunnel_decap6_test.cc (the IPv4 ones are
+scapy, for tests/tunnel_codec6_test.cc (the IPv4 ones are
 gen_tunnel_fixtures.py's).
 
 Regenerate with
@@ -49,6 +49,12 @@ def main(out_dir):
         # 0xabcdef, UDP port 8472.
         "vxlan6_tc": outer(hlim=17, tc=0xb8, fl=0x12345, dport=8472) /
                      VXLAN(vni=0xabcdef, flags=0x08) / i,
+        # Encapsulation as dpx does it: traffic class 0xb8, hop limit 17,
+        # flow label 0, VNI 0xabcdef, UDP port 8472, checksum computed.
+        "vxlan6_hlim": outer(hlim=17, tc=0xb8, dport=8472) /
+                       VXLAN(vni=0xabcdef, flags=0x08) / i,
+        # Geneve, VNI 42, OAM, no options.
+        "geneve6_oam": outer(dport=6081) / GENEVE(vni=42, proto=0x6558, oam=1) / i,
         # Geneve, VNI 7, OAM, two non-critical options.
         "geneve6_opts": outer(dport=6081) /
                         GENEVE(vni=7, proto=0x6558, oam=1, options=[

@@ -1,10 +1,11 @@
-// Decapsulation of VXLAN and Geneve over an IPv6 underlay, on real mbufs,
-// byte for byte against packets scapy built independently
-// (tests/data/tunnel_{vxlan6,geneve6}_*.pcap, from
+// Encapsulation and decapsulation of VXLAN and Geneve over an IPv6
+// underlay, on real mbufs, byte for byte against packets scapy built
+// independently (tests/data/tunnel_{vxlan6,geneve6}_*.pcap, from
 // tests/data/gen_tunnel6_fixtures.py: the inner frame, then its
-// encapsulation, with the parameters repeated below). Then a table of
-// malformed IPv6 tunnel packets, each dropped and counted with its reason,
-// and the IPv6 traffic an underlay port must leave alone.
+// encapsulation, with the parameters repeated below). Then the encap drops
+// (no route, no VTEP, unresolved neighbour, MTU), a table of malformed IPv6
+// tunnel packets, each dropped and counted with its reason, and the IPv6
+// traffic an underlay port must leave alone.
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
 #include <rte_errno.h>  // eal_env.h uses rte_errno without including it
@@ -18,6 +19,7 @@
 #include "eal_env.h"
 #include "support/pcap_file.h"
 #include "tunnel_decap.h"
+#include "tunnel_encap.h"
 
 namespace dpx {
 namespace {
@@ -25,6 +27,7 @@ namespace {
 using Bytes = std::vector<uint8_t>;
 
 constexpr uint8_t kRxMac[6] = {0x02, 0, 0, 0, 0xbb, 0x02};  // the decapsulating host
+constexpr uint8_t kTxMac[6] = {0x02, 0, 0, 0, 0xaa, 0x01};  // the encapsulating host
 constexpr uint32_t kUnderlayOdp = 1;
 constexpr uint32_t kVxlanOdp = 5, kGeneveOdp = 6, kVxlan8472Odp = 7;
 
@@ -56,6 +59,66 @@ std::unique_ptr<UnderlaySnapshot> rx_view() {
   s->tunnel_ports[s->n_tunnel_ports++] = {kGeneveOdp, TunnelType::kGeneve, htons(6081), 1};
   s->tunnel_ports[s->n_tunnel_ports++] = {kVxlan8472Odp, TunnelType::kVxlan, htons(8472), 2};
   return s;
+}
+
+// The sending host: VTEP 2001:db8::1/64 on underlay port 1 (connected
+// route), the peer 2001:db8::2 a static neighbour, a default route via
+// 2001:db8::fe (no neighbour entry), and port 2, an underlay without an IPv6
+// address, that 2001:db8:2::/48 is routed out of.
+std::unique_ptr<UnderlaySnapshot> tx_view(uint64_t generation = 1) {
+  auto s = std::make_unique<UnderlaySnapshot>();
+  s->generation = generation;
+  s->vteps6[s->n_vteps6++] = {ip6("2001:db8::1"), 64, kUnderlayOdp};
+  s->vteps[s->n_vteps++] = {htonl(0x0a000001), 24, 2};
+  for (uint32_t odp : {kUnderlayOdp, 2u}) {
+    UnderlayPortInfo& p = s->ports[s->n_ports++];
+    p.odp = odp;
+    std::memcpy(p.mac, kTxMac, 6);
+    p.mtu = 1500;
+  }
+  s->tunnel_ports[s->n_tunnel_ports++] = {kVxlanOdp, TunnelType::kVxlan, htons(4789), 0};
+  s->tunnel_ports[s->n_tunnel_ports++] = {kGeneveOdp, TunnelType::kGeneve, htons(6081), 1};
+  Route6 c;
+  c.prefix = ip6("2001:db8::");
+  c.plen = 64;
+  c.odp = kUnderlayOdp;
+  c.src = ip6("2001:db8::1");
+  c.connected = true;
+  EXPECT_EQ(s->routes6.add(c), 0);
+  Route6 d;
+  d.gateway = ip6("2001:db8::fe");
+  d.odp = kUnderlayOdp;
+  EXPECT_EQ(s->routes6.add(d), 0);
+  Route6 other;
+  other.prefix = ip6("2001:db8:2::");
+  other.plen = 48;
+  other.odp = 2;
+  EXPECT_EQ(s->routes6.add(other), 0);
+  Neighbour6Entry n;
+  n.odp = kUnderlayOdp;
+  n.ip = ip6("2001:db8::2");
+  std::memcpy(n.mac, kRxMac, 6);
+  s->neighbours6.push_back(n);
+  return s;
+}
+
+// A flow hash whose UDP source port is `port` (the fixtures use 49152).
+uint32_t hash_for_port(uint16_t port) {
+  const uint64_t range = kTunnelSrcPortMax - kTunnelSrcPortMin;
+  const uint64_t h = ((uint64_t{port} - kTunnelSrcPortMin) << 32) / range + 1;
+  EXPECT_EQ(tunnel_udp_src_port(static_cast<uint32_t>(h)), htons(port));
+  return static_cast<uint32_t>(h);
+}
+
+TunnelMeta meta6(const char* dst, uint64_t vni, uint16_t flags, uint8_t ttl = 64, uint8_t tos = 0) {
+  TunnelMeta t{};
+  t.tun_id = rte_cpu_to_be_64(vni);
+  const Ip6 d = ip6(dst);
+  std::memcpy(t.ipv6_dst, d.data(), 16);
+  t.flags = flags | kTunFlagKey;
+  t.ttl = ttl;
+  t.tos = tos;
+  return t;
 }
 
 rte_mbuf* mbuf_from(const Bytes& b) {
@@ -95,7 +158,7 @@ void fix_udp_csum(Bytes& b) {
   set16(b, kUdp + 6, c == 0 ? 0xffff : c);
 }
 
-class TunnelDecap6Test : public ::testing::Test {
+class TunnelCodec6Test : public ::testing::Test {
  protected:
   void SetUp() override {
     pool_ = test::test_pool();
@@ -116,6 +179,17 @@ class TunnelDecap6Test : public ::testing::Test {
     EXPECT_EQ(rte_mempool_avail_count(pool_), start_avail_) << "mbuf leak or double free";
   }
 
+  // Encapsulates `inner` for tunnel port odp/slot: the packet, or nullptr.
+  rte_mbuf* encap(const Bytes& inner, uint32_t odp, uint8_t slot, const TunnelMeta& tun,
+                  uint32_t* out_port = nullptr) {
+    rte_mbuf* m = mbuf_from(inner);
+    const uint32_t port =
+        tunnel_encap(*pmd_, shared_, 0, odp, slot, m, tun, hash_for_port(49152), 1000);
+    if (out_port) *out_port = port;
+    return port == kTunnelNoPort ? nullptr : m;
+  }
+  uint64_t drops(TunnelDrop d) const { return pmd_->counters.drops_of(d); }
+
   rte_mempool* pool_ = nullptr;
   unsigned start_avail_ = 0;
   rte_ring* ring_ = nullptr;
@@ -124,7 +198,7 @@ class TunnelDecap6Test : public ::testing::Test {
   static inline int ring_seq_ = 0;
 };
 
-TEST_F(TunnelDecap6Test, DecapMatchesScapyAndFillsTheIpv6Metadata) {
+TEST_F(TunnelCodec6Test, DecapMatchesScapyAndFillsTheIpv6Metadata) {
   auto s = rx_view();
   struct Case {
     const char* fixture;
@@ -161,7 +235,7 @@ TEST_F(TunnelDecap6Test, DecapMatchesScapyAndFillsTheIpv6Metadata) {
   }
 }
 
-TEST_F(TunnelDecap6Test, BurstHandsOnTheTunnelPortAndMetadata) {
+TEST_F(TunnelCodec6Test, BurstHandsOnTheTunnelPortAndMetadata) {
   auto s = rx_view();
   shared_.snapshot.store(s.get());
   const auto f = fixture("vxlan6_tc");
@@ -180,6 +254,103 @@ TEST_F(TunnelDecap6Test, BurstHandsOnTheTunnelPortAndMetadata) {
   rte_pktmbuf_free(pkts[0]);
   rte_pktmbuf_free(dec[0]);
   shared_.snapshot.store(nullptr);
+}
+
+TEST_F(TunnelCodec6Test, EncapMatchesScapyByteForByte) {
+  auto s = tx_view();
+  shared_.snapshot.store(s.get());
+  TunnelMeta hlim = meta6("2001:db8::2", 0xabcdef, 0, 17, 0xb8);
+  hlim.tp_dst = htons(8472);
+  struct Case {
+    const char* fixture;
+    uint32_t odp;
+    uint8_t slot;
+    TunnelMeta tun;
+  } cases[] = {
+      // The UDP checksum is computed over IPv6 with or without flags(csum).
+      {"vxlan6_basic", kVxlanOdp, 0, meta6("2001:db8::2", 42, 0)},
+      {"vxlan6_basic", kVxlanOdp, 0, meta6("2001:db8::2", 42, kTunFlagCsum | kTunFlagDontFragment)},
+      {"vxlan6_hlim", kVxlanOdp, 0, hlim},
+      {"geneve6_oam", kGeneveOdp, 1, meta6("2001:db8::2", 42, kTunFlagOam)},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.fixture);
+    const auto f = fixture(c.fixture);
+    uint32_t port = 0;
+    rte_mbuf* m = encap(f[0], c.odp, c.slot, c.tun, &port);
+    ASSERT_NE(m, nullptr);
+    EXPECT_EQ(port, kUnderlayOdp);
+    EXPECT_EQ(bytes_of(m), f[1]);
+    EXPECT_EQ(m->ol_flags & RTE_MBUF_F_TX_OFFLOAD_MASK, 0u);
+    rte_pktmbuf_free(m);
+  }
+  EXPECT_EQ(pmd_->counters.encap[0].packets.load(), 3u);
+  EXPECT_EQ(pmd_->counters.encap[1].packets.load(), 1u);
+  EXPECT_EQ(pmd_->counters.encap[0].bytes.load(), 3u * 60);
+  // One template per (destination, source, tunnel port) and generation.
+  EXPECT_EQ(pmd_->counters.template_builds.load(), 2u);
+  auto s2 = tx_view(2);
+  shared_.snapshot.store(s2.get());
+  rte_pktmbuf_free(encap(fixture("vxlan6_basic")[0], kVxlanOdp, 0, meta6("2001:db8::2", 42, 0)));
+  EXPECT_EQ(pmd_->counters.template_builds.load(), 3u) << "a new generation rebuilds";
+  shared_.snapshot.store(nullptr);
+}
+
+TEST_F(TunnelCodec6Test, EncapThenDecapRoundTripsThroughAnOddSizedFrame) {
+  auto tx = tx_view();
+  auto rx = rx_view();
+  shared_.snapshot.store(tx.get());
+  Bytes inner = fixture("vxlan6_basic")[0];
+  inner.push_back(0x5a);  // odd lengths exercise the checksum tail
+  TunnelMeta t = meta6("2001:db8::2", 0x123456, 0, 3, 0x2c);
+  rte_mbuf* m = encap(inner, kGeneveOdp, 1, t);
+  ASSERT_NE(m, nullptr);
+  DecapResult r;
+  ASSERT_EQ(underlay_classify(*rx, rx->ports[0], m, &r), UnderlayVerdict::kDecap);
+  EXPECT_EQ(bytes_of(m), inner);
+  EXPECT_EQ(r.tunnel_odp, kGeneveOdp);
+  EXPECT_EQ(r.tun.tun_id, t.tun_id);
+  EXPECT_EQ(r.tun.flags, kTunFlagKey | kTunFlagCsum);
+  EXPECT_EQ(r.tun.ttl, 3);
+  EXPECT_EQ(r.tun.tos, 0x2c);
+  EXPECT_EQ(std::memcmp(r.tun.ipv6_src, ip6("2001:db8::1").data(), 16), 0);
+  rte_pktmbuf_free(m);
+  shared_.snapshot.store(nullptr);
+}
+
+TEST_F(TunnelCodec6Test, EncapDropsAreCounted) {
+  auto s = tx_view();
+  shared_.snapshot.store(s.get());
+  const Bytes inner = fixture("vxlan6_basic")[0];
+  // Via the default route's gateway, which has no neighbour entry.
+  EXPECT_EQ(encap(inner, kVxlanOdp, 0, meta6("2001:db9::7", 1, 0)), nullptr);
+  EXPECT_EQ(drops(TunnelDrop::kEncapNeighbourUnresolved), 1u);
+  // Out of a port without an IPv6 VTEP address.
+  EXPECT_EQ(encap(inner, kVxlanOdp, 0, meta6("2001:db8:2::7", 1, 0)), nullptr);
+  EXPECT_EQ(drops(TunnelDrop::kEncapNoVtep), 1u);
+  // A source set(tunnel) asks for is used as given (the template is keyed on it).
+  TunnelMeta with_src = meta6("2001:db8::2", 42, 0);
+  const Ip6 src = ip6("2001:db8::99");
+  std::memcpy(with_src.ipv6_src, src.data(), 16);
+  rte_mbuf* m = encap(inner, kVxlanOdp, 0, with_src);
+  ASSERT_NE(m, nullptr);
+  EXPECT_EQ(std::memcmp(rte_pktmbuf_mtod(m, uint8_t*) + kIp + 8, src.data(), 16), 0);
+  rte_pktmbuf_free(m);
+  // The largest inner frame a 1500-byte MTU carries is 1444 bytes: IPv6,
+  // UDP and VXLAN add 56.
+  Bytes big = inner;
+  big.resize(1444);
+  m = encap(big, kVxlanOdp, 0, meta6("2001:db8::2", 42, 0));
+  ASSERT_NE(m, nullptr);
+  EXPECT_EQ(rte_pktmbuf_pkt_len(m), 14u + 1500);
+  rte_pktmbuf_free(m);
+  big.push_back(0);
+  EXPECT_EQ(encap(big, kVxlanOdp, 0, meta6("2001:db8::2", 42, 0)), nullptr);
+  EXPECT_EQ(drops(TunnelDrop::kEncapTooBig), 1u);
+  // No snapshot: no route.
+  shared_.snapshot.store(nullptr);
+  EXPECT_EQ(encap(inner, kVxlanOdp, 0, meta6("2001:db8::2", 42, 0)), nullptr);
+  EXPECT_EQ(drops(TunnelDrop::kEncapNoRoute), 1u);
 }
 
 struct Malformed {
@@ -258,7 +429,7 @@ const Malformed kMalformed[] = {
      TunnelDrop::kDecapIpv6ExtHeader},
 };
 
-TEST_F(TunnelDecap6Test, MalformedIpv6TunnelPacketsAreDroppedAndCountedByReason) {
+TEST_F(TunnelCodec6Test, MalformedIpv6TunnelPacketsAreDroppedAndCountedByReason) {
   auto s = rx_view();
   shared_.snapshot.store(s.get());
   std::array<uint64_t, kTunnelDropCount> expected{};
@@ -292,7 +463,7 @@ TEST_F(TunnelDecap6Test, MalformedIpv6TunnelPacketsAreDroppedAndCountedByReason)
   shared_.snapshot.store(nullptr);
 }
 
-TEST_F(TunnelDecap6Test, OtherIpv6TrafficOnTheUnderlayIsLeftAlone) {
+TEST_F(TunnelCodec6Test, OtherIpv6TrafficOnTheUnderlayIsLeftAlone) {
   auto s = rx_view();
   const Bytes good = fixture("vxlan6_basic")[1];
   struct Case {
