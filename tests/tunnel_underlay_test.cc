@@ -1,7 +1,8 @@
 // The underlay tables without DPDK: longest-prefix match over routes,
 // encap resolution through a snapshot, the neighbour state machine driven
 // by explicit times (request on miss, reply learned, retries, aging with
-// probes, static entries), ARP frames, and the tunnel control messages'
+// probes, static entries), ARP frames, Neighbour Discovery frames against
+// scapy's (tests/data/nd_ns_na.pcap), and the tunnel control messages'
 // codec (round trips and strict refusals).
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
@@ -10,6 +11,7 @@
 #include <vector>
 
 #include "neighbour.h"
+#include "support/pcap_file.h"
 #include "tunnel_msg.h"
 #include "underlay.h"
 
@@ -326,6 +328,117 @@ TEST(Arp, BuildAndParseRoundTrip) {
 }
 
 // ---- control messages -------------------------------------------------------
+
+// tests/data/nd_ns_na.pcap (gen_tunnel6_fixtures.py): [0] the NS
+// 2001:db8::1 (02:00:00:00:aa:01) sends for 2001:db8::2, [1] the NA
+// 2001:db8::2 (02:00:00:00:bb:02) answers with (solicited, override).
+std::vector<test::Packet> nd_fixture() {
+  std::vector<test::Packet> pkts;
+  EXPECT_TRUE(test::read_pcap(std::string(DPX_TEST_DATA_DIR) + "/nd_ns_na.pcap", &pkts));
+  EXPECT_EQ(pkts.size(), 2u);
+  return pkts;
+}
+
+constexpr uint8_t kNdMacA[6] = {2, 0, 0, 0, 0xaa, 1}, kNdMacB[6] = {2, 0, 0, 0, 0xbb, 2};
+
+TEST(Nd, SolicitationAndAdvertisementMatchScapy) {
+  const auto f = nd_fixture();
+  ASSERT_EQ(f.size(), 2u);
+  NdPacket ns;
+  ns.ip_src = ip6("2001:db8::1");
+  ns.ip_dst = solicited_node(ip6("2001:db8::2"));
+  EXPECT_EQ(ns.ip_dst, ip6("ff02::1:ff00:2"));
+  ipv6_multicast_mac(ns.ip_dst, ns.eth_dst);
+  std::memcpy(ns.eth_src, kNdMacA, 6);
+  ns.type = kNdSolicit;
+  ns.target = ip6("2001:db8::2");
+  ns.has_lladdr = true;
+  std::memcpy(ns.lladdr, kNdMacA, 6);
+  std::vector<uint8_t> b(kNdFrameLen);
+  nd_build(ns, b.data());
+  EXPECT_EQ(b, f[0]);
+
+  NdPacket na;
+  std::memcpy(na.eth_dst, kNdMacA, 6);
+  std::memcpy(na.eth_src, kNdMacB, 6);
+  na.ip_src = ip6("2001:db8::2");
+  na.ip_dst = ip6("2001:db8::1");
+  na.type = kNdAdvert;
+  na.flags = kNdFlagSolicited | kNdFlagOverride;
+  na.target = ip6("2001:db8::2");
+  na.has_lladdr = true;
+  std::memcpy(na.lladdr, kNdMacB, 6);
+  nd_build(na, b.data());
+  EXPECT_EQ(b, f[1]);
+
+  NdPacket p;
+  ASSERT_TRUE(nd_parse(f[1].data(), static_cast<uint32_t>(f[1].size()), &p));
+  EXPECT_EQ(p.type, kNdAdvert);
+  EXPECT_EQ(p.flags, kNdFlagSolicited | kNdFlagOverride);
+  EXPECT_EQ(p.target, ip6("2001:db8::2"));
+  EXPECT_EQ(p.ip_src, ip6("2001:db8::2"));
+  ASSERT_TRUE(p.has_lladdr);
+  EXPECT_EQ(std::memcmp(p.lladdr, kNdMacB, 6), 0);
+  ASSERT_TRUE(nd_parse(f[0].data(), static_cast<uint32_t>(f[0].size()), &p));
+  EXPECT_EQ(p.type, kNdSolicit);
+  EXPECT_EQ(p.target, ip6("2001:db8::2"));
+  EXPECT_EQ(std::memcmp(p.lladdr, kNdMacA, 6), 0);
+  EXPECT_EQ(std::memcmp(p.eth_dst, f[0].data(), 6), 0);
+}
+
+TEST(Nd, InvalidFramesAreRefused) {
+  const auto f = nd_fixture();
+  ASSERT_EQ(f.size(), 2u);
+  struct Case {
+    const char* name;
+    void (*mutate)(std::vector<uint8_t>&);
+  } cases[] = {
+      {"hop limit 64 (forwarded)", [](std::vector<uint8_t>& b) { b[21] = 64; }},
+      {"wrong ICMPv6 checksum", [](std::vector<uint8_t>& b) { b[56] ^= 1; }},
+      {"a changed target (checksum no longer covers it)",
+       [](std::vector<uint8_t>& b) { b[77] ^= 1; }},
+      {"ICMPv6 code 1", [](std::vector<uint8_t>& b) { b[55] = 1; }},
+      {"an echo request, not ND", [](std::vector<uint8_t>& b) { b[54] = 128; }},
+      {"UDP, not ICMPv6", [](std::vector<uint8_t>& b) { b[20] = 17; }},
+      {"payload length past the frame", [](std::vector<uint8_t>& b) { b[19] += 8; }},
+      {"payload below the ND header", [](std::vector<uint8_t>& b) { b[19] = 16; }},
+      {"option of length 0", [](std::vector<uint8_t>& b) { b[79] = 0; }},
+      {"option past the packet", [](std::vector<uint8_t>& b) { b[79] = 2; }},
+      {"not IPv6", [](std::vector<uint8_t>& b) { b[12] = 0x08; }},
+      {"cut short", [](std::vector<uint8_t>& b) { b.resize(60); }},
+  };
+  for (const auto& c : cases) {
+    for (const auto& good : f) {
+      SCOPED_TRACE(c.name);
+      std::vector<uint8_t> b = good;
+      c.mutate(b);
+      NdPacket p;
+      EXPECT_FALSE(nd_parse(b.data(), static_cast<uint32_t>(b.size()), &p));
+    }
+  }
+  // A multicast target, with the checksum made right again.
+  NdPacket ns;
+  ASSERT_TRUE(nd_parse(f[0].data(), static_cast<uint32_t>(f[0].size()), &ns));
+  ns.target = ip6("ff02::1");
+  std::vector<uint8_t> b(kNdFrameLen);
+  nd_build(ns, b.data());
+  NdPacket p;
+  EXPECT_FALSE(nd_parse(b.data(), kNdFrameLen, &p));
+  // An NS from the unspecified address (duplicate address detection) with a
+  // source link-layer option, and a solicited NA to a multicast group.
+  ASSERT_TRUE(nd_parse(f[0].data(), static_cast<uint32_t>(f[0].size()), &ns));
+  ns.ip_src = Ip6{};
+  nd_build(ns, b.data());
+  EXPECT_FALSE(nd_parse(b.data(), kNdFrameLen, &p));
+  NdPacket na;
+  ASSERT_TRUE(nd_parse(f[1].data(), static_cast<uint32_t>(f[1].size()), &na));
+  na.ip_dst = ip6("ff02::1");
+  nd_build(na, b.data());
+  EXPECT_FALSE(nd_parse(b.data(), kNdFrameLen, &p));
+  na.flags = kNdFlagOverride;  // unsolicited: fine to all nodes
+  nd_build(na, b.data());
+  EXPECT_TRUE(nd_parse(b.data(), kNdFrameLen, &p));
+}
 
 TEST(TunnelMsg, RoundTrips) {
   TnlIpEntry ip{ip4("10.0.0.1"), 24, "eth0", 3};

@@ -147,4 +147,87 @@ void arp_build(const ArpPacket& x, uint8_t* out) {
   std::memcpy(a + 24, &x.tpa, 4);
 }
 
+namespace {
+
+constexpr uint32_t kNdIcmpLen = 24;  // type, code, checksum, flags/reserved, target
+
+// ICMPv6 checksum over the pseudo-header (RFC 8200 8.1) and `len` bytes at
+// `icmp`, with the checksum field counted as it is.
+uint16_t icmp6_sum(const Ip6& src, const Ip6& dst, const uint8_t* icmp, uint32_t len) {
+  uint32_t sum = csum_add_bytes(0, src.data(), 16);
+  sum = csum_add_bytes(sum, dst.data(), 16);
+  sum += len + 58;
+  return csum_finish(csum_add_bytes(sum, icmp, len));
+}
+
+}  // namespace
+
+bool nd_parse(const uint8_t* p, uint32_t len, NdPacket* out) {
+  if (len < 14 + 40 + kNdIcmpLen || get16(p + 12) != 0x86dd) return false;
+  const uint8_t* ip = p + 14;
+  const uint32_t plen = get16(ip + 4);
+  if ((ip[0] >> 4) != 6 || ip[6] != 58 || ip[7] != 255) return false;
+  if (plen < kNdIcmpLen || 14 + 40 + plen > len) return false;
+  const uint8_t* icmp = ip + 40;
+  if ((icmp[0] != kNdSolicit && icmp[0] != kNdAdvert) || icmp[1] != 0) return false;
+  NdPacket n;
+  std::memcpy(n.eth_dst, p, 6);
+  std::memcpy(n.eth_src, p + 6, 6);
+  std::memcpy(n.ip_src.data(), ip + 8, 16);
+  std::memcpy(n.ip_dst.data(), ip + 24, 16);
+  if (icmp6_sum(n.ip_src, n.ip_dst, icmp, plen) != 0) return false;
+  n.type = icmp[0];
+  n.flags = n.type == kNdAdvert ? icmp[4] : 0;
+  std::memcpy(n.target.data(), icmp + 8, 16);
+  if (n.target[0] == 0xff) return false;
+  for (uint32_t off = kNdIcmpLen; off < plen;) {
+    if (off + 2 > plen) return false;
+    const uint32_t olen = icmp[off + 1] * 8u;
+    if (olen == 0 || off + olen > plen) return false;
+    const uint8_t want = n.type == kNdSolicit ? 1 : 2;  // source / target link-layer address
+    if (icmp[off] == want && olen == 8) {
+      n.has_lladdr = true;
+      std::memcpy(n.lladdr, icmp + off + 2, 6);
+    }
+    off += olen;
+  }
+  if (n.type == kNdSolicit && n.ip_src == Ip6{} && n.has_lladdr) return false;
+  if (n.type == kNdAdvert && n.ip_dst[0] == 0xff && (n.flags & kNdFlagSolicited)) return false;
+  *out = n;
+  return true;
+}
+
+void nd_build(const NdPacket& n, uint8_t* out) {
+  std::memset(out, 0, kNdFrameLen);
+  std::memcpy(out, n.eth_dst, 6);
+  std::memcpy(out + 6, n.eth_src, 6);
+  put16(out + 12, 0x86dd);
+  uint8_t* ip = out + 14;
+  ip[0] = 0x60;
+  put16(ip + 4, kNdIcmpLen + 8);
+  ip[6] = 58;
+  ip[7] = 255;
+  std::memcpy(ip + 8, n.ip_src.data(), 16);
+  std::memcpy(ip + 24, n.ip_dst.data(), 16);
+  uint8_t* icmp = ip + 40;
+  icmp[0] = n.type;
+  if (n.type == kNdAdvert) icmp[4] = n.flags;
+  std::memcpy(icmp + 8, n.target.data(), 16);
+  icmp[24] = n.type == kNdSolicit ? 1 : 2;
+  icmp[25] = 1;  // in units of 8 bytes
+  std::memcpy(icmp + 26, n.lladdr, 6);
+  put16(icmp + 2, icmp6_sum(n.ip_src, n.ip_dst, icmp, kNdIcmpLen + 8));
+}
+
+Ip6 solicited_node(const Ip6& a) {
+  Ip6 g = {0xff, 0x02, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x01, 0xff, a[13], a[14], a[15]};
+  return g;
+}
+
+void ipv6_multicast_mac(const Ip6& group, uint8_t* mac) {
+  mac[0] = 0x33;
+  mac[1] = 0x33;
+  std::memcpy(mac + 2, group.data() + 12, 4);
+}
+
 }  // namespace dpx

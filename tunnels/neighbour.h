@@ -25,6 +25,8 @@
 #include <utility>
 #include <vector>
 
+#include "tunnel_hdr.h"
+
 namespace dpx {
 
 struct NeighbourTimers {
@@ -116,5 +118,44 @@ struct ArpPacket {
 bool arp_parse(const uint8_t* p, uint32_t len, ArpPacket* out);
 // Writes a kArpFrameLen-byte frame for `a` to out.
 void arp_build(const ArpPacket& a, uint8_t* out);
+
+// ---- IPv6 Neighbour Discovery frames (RFC 4861), Ethernet only ----
+
+inline constexpr uint8_t kNdSolicit = 135;
+inline constexpr uint8_t kNdAdvert = 136;
+// NA flags (the first byte after the checksum).
+inline constexpr uint8_t kNdFlagRouter = 0x80;
+inline constexpr uint8_t kNdFlagSolicited = 0x40;
+inline constexpr uint8_t kNdFlagOverride = 0x20;
+// An NS or NA with one link-layer address option: Ethernet 14, IPv6 40,
+// ICMPv6 24, option 8.
+inline constexpr uint32_t kNdFrameLen = 86;
+
+struct NdPacket {
+  uint8_t eth_dst[6];
+  uint8_t eth_src[6];
+  Ip6 ip_src{};
+  Ip6 ip_dst{};
+  uint8_t type = 0;   // kNdSolicit or kNdAdvert
+  uint8_t flags = 0;  // NA: kNdFlag*
+  Ip6 target{};
+  bool has_lladdr = false;  // NS: source, NA: target link-layer address option
+  uint8_t lladdr[6] = {};
+};
+
+// Parses and validates an NS or NA frame as RFC 4861 7.1.1/7.1.2 ask: IPv6
+// hop limit 255, ICMPv6 code 0 and a correct checksum, at least 24 bytes of
+// ICMPv6, a target that is not multicast, options of non-zero length within
+// the packet, no source link-layer option on an NS from the unspecified
+// address, and an NA to a multicast address not flagged solicited. False for
+// anything else (other types, extension headers, short frames).
+bool nd_parse(const uint8_t* p, uint32_t len, NdPacket* out);
+// Writes a kNdFrameLen-byte frame for `n` (with its link-layer address
+// option; hop limit 255, checksum computed) to out.
+void nd_build(const NdPacket& n, uint8_t* out);
+// The solicited-node multicast address of `a` (ff02::1:ffXX:XXXX) and the
+// Ethernet address of an IPv6 multicast address (33:33 + its low 32 bits).
+Ip6 solicited_node(const Ip6& a);
+void ipv6_multicast_mac(const Ip6& group, uint8_t* mac);
 
 }  // namespace dpx

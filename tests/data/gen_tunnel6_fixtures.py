@@ -14,6 +14,8 @@ next to the file name.
 import sys
 
 from scapy.all import Ether, IP, IPv6, UDP, Raw, wrpcap
+from scapy.layers.inet6 import (ICMPv6ND_NA, ICMPv6ND_NS, ICMPv6NDOptDstLLAddr,
+                                ICMPv6NDOptSrcLLAddr)
 from scapy.contrib.geneve import GENEVE, GeneveOptions
 from scapy.layers.vxlan import VXLAN
 
@@ -70,6 +72,19 @@ def main(out_dir):
         i.time = 0
         pkt.time = 0
         wrpcap(f"{out_dir}/tunnel_{name}.pcap", [i, pkt])
+
+    # Neighbour Discovery (tests/tunnel_underlay_test.cc): the solicitation
+    # the local VTEP sends for the remote one (to its solicited-node
+    # multicast group), then the remote's solicited advertisement.
+    ns = (Ether(dst="33:33:ff:00:00:02", src=PORT_MAC) /
+          IPv6(src=LOCAL_VTEP, dst="ff02::1:ff00:2", hlim=255) /
+          ICMPv6ND_NS(tgt=REMOTE_VTEP) / ICMPv6NDOptSrcLLAddr(lladdr=PORT_MAC))
+    na = (Ether(dst=PORT_MAC, src=NH_MAC) /
+          IPv6(src=REMOTE_VTEP, dst=LOCAL_VTEP, hlim=255) /
+          ICMPv6ND_NA(tgt=REMOTE_VTEP, R=0, S=1, O=1) / ICMPv6NDOptDstLLAddr(lladdr=NH_MAC))
+    ns, na = Ether(bytes(ns)), Ether(bytes(na))
+    ns.time = na.time = 0
+    wrpcap(f"{out_dir}/nd_ns_na.pcap", [ns, na])
 
 
 if __name__ == "__main__":
