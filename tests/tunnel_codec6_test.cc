@@ -353,6 +353,55 @@ TEST_F(TunnelCodec6Test, EncapDropsAreCounted) {
   EXPECT_EQ(drops(TunnelDrop::kEncapNoRoute), 1u);
 }
 
+// tests/data/nd_ns_na.pcap: [0] an NS from 2001:db8::1 for 2001:db8::2
+// (to its solicited-node group), [1] the NA 2001:db8::2 answers with.
+std::vector<Bytes> nd_frames() {
+  std::vector<test::Packet> pkts;
+  EXPECT_TRUE(test::read_pcap(std::string(DPX_TEST_DATA_DIR) + "/nd_ns_na.pcap", &pkts));
+  EXPECT_EQ(pkts.size(), 2u);
+  return pkts;
+}
+
+TEST_F(TunnelCodec6Test, NeighbourDiscoveryForOurAddressesIsPunted) {
+  auto rx = rx_view();  // 2001:db8::2 on port 1, MAC kRxMac
+  const auto nd = nd_frames();
+  ASSERT_EQ(nd.size(), 2u);
+  DecapResult r;
+  // The solicitation for 2001:db8::2, to its group MAC and to our MAC.
+  Bytes ns = nd[0];
+  rte_mbuf* m = mbuf_from(ns);
+  EXPECT_EQ(underlay_classify(*rx, rx->ports[0], m, &r), UnderlayVerdict::kPunt);
+  rte_pktmbuf_free(m);
+  std::memcpy(ns.data(), kRxMac, 6);
+  m = mbuf_from(ns);
+  EXPECT_EQ(underlay_classify(*rx, rx->ports[0], m, &r), UnderlayVerdict::kPunt);
+  rte_pktmbuf_free(m);
+  // An advertisement to us (as if 2001:db8::1 answered one of ours).
+  auto tx = tx_view();  // 2001:db8::1 on port 1, MAC kTxMac
+  m = mbuf_from(nd[1]);
+  EXPECT_EQ(underlay_classify(*tx, tx->ports[0], m, &r), UnderlayVerdict::kPunt);
+  rte_pktmbuf_free(m);
+  // Not ours: a solicitation for another target, one to another group MAC,
+  // on a port without the address, an advertisement to someone else.
+  m = mbuf_from(nd[0]);
+  EXPECT_EQ(underlay_classify(*tx, tx->ports[0], m, &r), UnderlayVerdict::kPlain);
+  rte_pktmbuf_free(m);
+  ns = nd[0];
+  ns[5] = 0x03;
+  m = mbuf_from(ns);
+  EXPECT_EQ(underlay_classify(*rx, rx->ports[0], m, &r), UnderlayVerdict::kPlain);
+  EXPECT_EQ(bytes_of(m), ns);
+  rte_pktmbuf_free(m);
+  UnderlayPortInfo other = rx->ports[0];
+  other.odp = 9;
+  m = mbuf_from(nd[0]);
+  EXPECT_EQ(underlay_classify(*rx, other, m, &r), UnderlayVerdict::kPlain);
+  rte_pktmbuf_free(m);
+  m = mbuf_from(nd[1]);
+  EXPECT_EQ(underlay_classify(*rx, rx->ports[0], m, &r), UnderlayVerdict::kPlain);
+  rte_pktmbuf_free(m);
+}
+
 struct Malformed {
   const char* name;
   const char* fixture;

@@ -299,5 +299,54 @@ TEST_F(TunnelCtlTest, ExecutedPacketIsEncapsulatedOverIpv6) {
   EXPECT_TRUE(std::equal(inner.begin(), inner.end(), v.begin() + kOuterIpv6Len));
 }
 
+TEST_F(TunnelCtlTest, NeighbourSolicitationForOurAddressIsAnswered) {
+  // u0 is a loopback (net_ring without arguments: what it sends, it
+  // receives). The solicitation executed out of it comes back in and is
+  // answered; the advertisement comes back in too, is not for us, and a
+  // flow copies it to a pcap port.
+  const std::string out = dpxd_.dir() + "/na.pcap";
+  ok({"add-port", "u0", "dpdk", "net_ring_u0", "--port-no", "1"});
+  ok({"add-port", "cap", "dpdk", "net_pcap_cap,tx_pcap=" + out, "--port-no", "3"});
+  ok({"tnl-ip", "add", "2001:db8::2/64", "u0"});
+  ok({"add-flow",
+      "in_port(1),eth(),eth_type(0x86dd),ipv6(proto=58,frag=no),icmpv6(type=136,code=0),"
+      "nd(target=2001:db8::2)",
+      "3"});
+  const std::array<uint8_t, 6> port_mac = port(1).mac;
+  std::vector<Packet> nd;
+  ASSERT_TRUE(read_pcap(std::string(DPX_TEST_DATA_DIR) + "/nd_ns_na.pcap", &nd));
+  ASSERT_EQ(nd.size(), 2u);
+  std::string hex;
+  char b[3];
+  for (uint8_t c : nd[0]) {  // 2001:db8::1 (02:00:00:00:aa:01) asks for 2001:db8::2
+    std::snprintf(b, sizeof b, "%02x", c);
+    hex += b;
+  }
+  ok({"execute", "3", hex, "1"});
+  ASSERT_TRUE(wait_until([&] { return port(3).stats.tx_packets == 1; }))
+      << ok({"tnl-stats"}) << ok({"show"});
+  EXPECT_EQ(counter("nd_adverts_sent"), 1u);
+  EXPECT_EQ(counter("arp_punted"), 1u) << "the solicitation, handed to the control thread";
+
+  ok({"del-port", "cap"});
+  std::vector<Packet> pkts;
+  ASSERT_TRUE(read_pcap(out, &pkts));
+  ASSERT_EQ(pkts.size(), 1u);
+  const Packet& na = pkts[0];
+  // Scapy's advertisement from 2001:db8::2 with our MAC in place of its
+  // 02:00:00:00:bb:02 (Ethernet source and target link-layer option), the
+  // checksum then recomputed: every other byte must be the same.
+  Packet want = nd[1];
+  ASSERT_EQ(na.size(), want.size());
+  std::memcpy(want.data() + 6, port_mac.data(), 6);
+  std::memcpy(want.data() + 80, port_mac.data(), 6);
+  want[56] = want[57] = 0;
+  uint32_t sum = csum_add_bytes(0, want.data() + 22, 32) + (want.size() - 54) + 58;
+  const uint16_t c = csum_finish(csum_add_bytes(sum, want.data() + 54, want.size() - 54));
+  want[56] = static_cast<uint8_t>(c >> 8);
+  want[57] = static_cast<uint8_t>(c);
+  EXPECT_EQ(na, want);
+}
+
 }  // namespace
 }  // namespace dpx::test

@@ -421,6 +421,8 @@ void TunnelControl::stats(TnlStats* out) const {
   out->counters.push_back({"arp_replies_sent", arp_replies_sent_});
   out->counters.push_back({"arp_learned", arp_learned_});
   out->counters.push_back({"arp_ignored", arp_ignored_});
+  out->counters.push_back({"nd_adverts_sent", nd_adverts_sent_});
+  out->counters.push_back({"nd_ignored", nd_ignored_});
   out->counters.push_back({"control_tx_failed", control_tx_failed_});
 }
 
@@ -443,7 +445,11 @@ void TunnelControl::tick(uint64_t now_ms) {
     for (uint32_t i = 0; i < kEventsPerTick && rte_ring_sc_dequeue_elem(r, &ev, sizeof ev) == 0;
          ++i) {
       if (ev.kind == TunnelEvent::kArpPacket) {
-        handle_arp(ev.odp, ev.m, now_ms);
+        const uint8_t* f = rte_pktmbuf_mtod(ev.m, const uint8_t*);
+        if (rte_pktmbuf_data_len(ev.m) >= 14 && f[12] == 0x86 && f[13] == 0xdd)
+          handle_nd(ev.odp, ev.m);
+        else
+          handle_arp(ev.odp, ev.m, now_ms);
       } else if (ev.kind == TunnelEvent::kResolve) {
         NeighbourTable::Request req;
         if (uports_.count(ev.odp) && neigh_.miss(ev.odp, ev.ip, now_ms, &req)) send_request(req);
@@ -491,6 +497,46 @@ void TunnelControl::handle_arp(uint32_t odp, rte_mbuf* m, uint64_t now_ms) {
     send_frame(odp, frame, sizeof frame);
     ++arp_replies_sent_;
   }
+}
+
+void TunnelControl::handle_nd(uint32_t odp, rte_mbuf* m) {
+  NdPacket n;
+  const bool ok = nd_parse(rte_pktmbuf_mtod(m, const uint8_t*), rte_pktmbuf_data_len(m), &n);
+  rte_pktmbuf_free(m);
+  auto port = uports_.find(odp);
+  const bool ours = ok && n.type == kNdSolicit && port != uports_.end() &&
+                    std::any_of(vteps6_.begin(), vteps6_.end(), [&](const VtepAddr6& v) {
+                      return v.ip == n.target && v.odp == odp;
+                    });
+  if (!ours) {
+    // Not valid, an advertisement (nothing learns them yet), or not for an
+    // address of this port any more.
+    ++nd_ignored_;
+    return;
+  }
+  NdPacket a;
+  a.type = kNdAdvert;
+  a.target = n.target;
+  a.ip_src = n.target;
+  a.has_lladdr = true;
+  std::memcpy(a.lladdr, port->second.mac, 6);
+  std::memcpy(a.eth_src, port->second.mac, 6);
+  if (ip6_is_zero(n.ip_src)) {
+    // Duplicate address detection by someone else: tell all nodes, not
+    // solicited (RFC 4861 7.2.4).
+    a.ip_dst = {0xff, 0x02, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
+    a.flags = kNdFlagOverride;
+    ipv6_multicast_mac(a.ip_dst, a.eth_dst);
+  } else {
+    a.ip_dst = n.ip_src;
+    a.flags = kNdFlagSolicited | kNdFlagOverride;
+    // To the solicitation's source link-layer address, else its Ethernet source.
+    std::memcpy(a.eth_dst, n.has_lladdr ? n.lladdr : n.eth_src, 6);
+  }
+  uint8_t frame[kNdFrameLen];
+  nd_build(a, frame);
+  send_frame(odp, frame, sizeof frame);
+  ++nd_adverts_sent_;
 }
 
 uint32_t TunnelControl::source_for(uint32_t odp, uint32_t ip) const {

@@ -113,6 +113,11 @@ class TunnelControl {
   explicit TunnelControl(Env env);
   void publish();
   void handle_arp(uint32_t odp, rte_mbuf* m, uint64_t now_ms);
+  // An ND frame the PMD punted: answers a Neighbour Solicitation for a VTEP
+  // address of `odp` with an Advertisement (RFC 4861 7.2.4). Learning from
+  // solicitations and advertisements waits for a dynamic IPv6 neighbour
+  // table (docs/tunnels.md, "Not done yet").
+  void handle_nd(uint32_t odp, rte_mbuf* m);
   void send_request(const NeighbourTable::Request& r);
   // The VTEP address to speak ARP from towards `ip` on `odp` (be32), 0 if none.
   uint32_t source_for(uint32_t odp, uint32_t ip) const;
@@ -147,6 +152,7 @@ class TunnelControl {
   // Control-side counters.
   uint64_t arp_requests_sent_ = 0, arp_replies_sent_ = 0, arp_learned_ = 0;
   uint64_t arp_ignored_ = 0, control_tx_failed_ = 0;
+  uint64_t nd_adverts_sent_ = 0, nd_ignored_ = 0;
 };
 
 }  // namespace dpx

@@ -37,6 +37,25 @@ bool is_arp_for_us(const UnderlaySnapshot& s, const UnderlayPortInfo& port, cons
   return s.is_local_on(be32_at(a + 24), port.odp);
 }
 
+// An ICMPv6 Neighbour Solicitation for a VTEP address of this port (to
+// that address or its solicited-node group, at our MAC or the group's), or
+// an Advertisement to one of them at our MAC. Only what picks the frame
+// out; the control thread validates it (nd_parse).
+bool is_nd_for_us(const UnderlaySnapshot& s, const UnderlayPortInfo& port, const uint8_t* p,
+                  uint32_t len) {
+  if (len < kEthHdrLen + kIpv6HdrLen + 24) return false;
+  const uint8_t* ip = p + kEthHdrLen;
+  const uint8_t type = ip[kIpv6HdrLen];
+  if (type == 135) {
+    const uint8_t* target = ip + kIpv6HdrLen + 8;
+    if (!s.is_local6_on(target, port.odp)) return false;
+    // 33:33:ff + the target's low 24 bits: its solicited-node group.
+    const uint8_t group_mac[6] = {0x33, 0x33, 0xff, target[13], target[14], target[15]};
+    return std::memcmp(p, port.mac, 6) == 0 || std::memcmp(p, group_mac, 6) == 0;
+  }
+  return type == 136 && std::memcmp(p, port.mac, 6) == 0 && s.is_local6_on(ip + 24, port.odp);
+}
+
 UnderlayVerdict fail(DecapResult* out, TunnelDrop why) {
   out->why = why;
   return UnderlayVerdict::kDrop;
@@ -179,8 +198,10 @@ UnderlayVerdict classify_ipv6(const UnderlaySnapshot& s, const UnderlayPortInfo&
   if (len < kEthHdrLen + kIpv6HdrLen || s.n_vteps6 == 0) return UnderlayVerdict::kPlain;
   const uint8_t* ip = p + kEthHdrLen;
   const uint8_t nh = ip[6];
-  if ((ip[0] >> 4) != 6 || (nh != IPPROTO_UDP && !is_ipv6_ext_header(nh)))
-    return UnderlayVerdict::kPlain;
+  if ((ip[0] >> 4) != 6) return UnderlayVerdict::kPlain;
+  if (nh == IPPROTO_ICMPV6) [[unlikely]]
+    return is_nd_for_us(s, port, p, len) ? UnderlayVerdict::kPunt : UnderlayVerdict::kPlain;
+  if (nh != IPPROTO_UDP && !is_ipv6_ext_header(nh)) return UnderlayVerdict::kPlain;
   if (!s.is_local6(ip + 24) || std::memcmp(p, port.mac, 6) != 0) return UnderlayVerdict::kPlain;
   // To a VTEP address of ours with extension headers: dpx does not walk
   // them (nor reassemble fragments), and these addresses exist for the

@@ -31,7 +31,7 @@ namespace dpx {
 // A message from a PMD to the control thread, through TunnelShared::events.
 struct TunnelEvent {
   enum Kind : uint32_t {
-    kArpPacket = 1,  // m: an ARP frame for a local VTEP, received on `odp`
+    kArpPacket = 1,  // m: an ARP or IPv6 ND frame for a local VTEP, received on `odp`
     kResolve = 2,    // no neighbour for next hop `ip` (be32) on underlay port `odp`
   };
   uint32_t kind;
