@@ -322,9 +322,19 @@ TEST_F(TunnelCodec6Test, EncapDropsAreCounted) {
   auto s = tx_view();
   shared_.snapshot.store(s.get());
   const Bytes inner = fixture("vxlan6_basic")[0];
-  // Via the default route's gateway, which has no neighbour entry.
+  // Via the default route's gateway, which has no neighbour entry: the
+  // control thread is told which next hop to solicit, once per interval.
   EXPECT_EQ(encap(inner, kVxlanOdp, 0, meta6("2001:db9::7", 1, 0)), nullptr);
-  EXPECT_EQ(drops(TunnelDrop::kEncapNeighbourUnresolved), 1u);
+  EXPECT_EQ(encap(inner, kVxlanOdp, 0, meta6("2001:db9::7", 1, 0)), nullptr);
+  EXPECT_EQ(drops(TunnelDrop::kEncapNeighbourUnresolved), 2u);
+  TunnelEvent ev;
+  ASSERT_EQ(rte_ring_sc_dequeue_elem(ring_, &ev, sizeof ev), 0);
+  EXPECT_EQ(ev.kind, TunnelEvent::kResolve6);
+  EXPECT_EQ(ev.odp, kUnderlayOdp);
+  EXPECT_EQ(ev.ip6, ip6("2001:db8::fe"));
+  EXPECT_EQ(ev.m, nullptr);
+  EXPECT_NE(rte_ring_sc_dequeue_elem(ring_, &ev, sizeof ev), 0) << "one report per 100 ms";
+  EXPECT_EQ(pmd_->counters.resolve_events.load(), 1u);
   // Out of a port without an IPv6 VTEP address.
   EXPECT_EQ(encap(inner, kVxlanOdp, 0, meta6("2001:db8:2::7", 1, 0)), nullptr);
   EXPECT_EQ(drops(TunnelDrop::kEncapNoVtep), 1u);

@@ -242,14 +242,28 @@ TEST_F(TunnelCtlTest, ExecutedPacketIsEncapsulatedOrResolvedWithArp) {
   EXPECT_EQ(std::memcmp(a.data() + 38, tpa, 4), 0);
 }
 
+// An NS or NA frame (as scapy built them in tests/data/nd_ns_na.pcap) with
+// `mac` as its Ethernet source and link-layer address option, its ICMPv6
+// checksum recomputed.
+Packet with_mac(Packet p, const uint8_t* mac) {
+  std::memcpy(p.data() + 6, mac, 6);
+  std::memcpy(p.data() + 80, mac, 6);
+  p[56] = p[57] = 0;
+  const uint32_t sum = csum_add_bytes(0, p.data() + 22, 32) + uint32_t(p.size() - 54) + 58;
+  const uint16_t c = csum_finish(csum_add_bytes(sum, p.data() + 54, p.size() - 54));
+  p[56] = static_cast<uint8_t>(c >> 8);
+  p[57] = static_cast<uint8_t>(c);
+  return p;
+}
+
 TEST_F(TunnelCtlTest, ExecutedPacketIsEncapsulatedOverIpv6) {
   const std::string out = dpxd_.dir() + "/underlay6.pcap";
   ok({"add-port", "u0", "dpdk", "net_pcap_u0,tx_pcap=" + out, "--port-no", "1"});
   ok({"add-port", "vxlan_sys_4789", "vxlan", "--port-no", "2"});
   ok({"tnl-ip", "add", "2001:db8::1/64", "u0"});
-  ok({"neigh", "set", "u0", "2001:db8::2", "02:00:00:00:bb:02"});
+  ok({"neigh", "set", "u0", "2001:db8::3", "02:00:00:00:bb:02"});
   fails({"neigh", "set", "u0", "ff02::1", "02:00:00:00:bb:02"}, 1, "bad address");
-  EXPECT_NE(ok({"neigh", "show"}).find("2001:db8::2 dev u0 lladdr 02:00:00:00:bb:02 STATIC"),
+  EXPECT_NE(ok({"neigh", "show"}).find("2001:db8::3 dev u0 lladdr 02:00:00:00:bb:02 STATIC"),
             std::string::npos);
   const std::array<uint8_t, 6> port_mac = port(1).mac;
 
@@ -261,19 +275,28 @@ TEST_F(TunnelCtlTest, ExecutedPacketIsEncapsulatedOverIpv6) {
     std::snprintf(b, sizeof b, "%02x", c);
     hex += b;
   }
-  ok({"execute", "5", hex, "set(tunnel(tun_id=0x2a,ipv6_dst=2001:db8::2,ttl=9,flags(key))),2"});
-  // No neighbour for 2001:db8::3 (no Neighbour Discovery yet): counted.
   ok({"execute", "5", hex, "set(tunnel(tun_id=0x2a,ipv6_dst=2001:db8::3,ttl=9,flags(key))),2"});
-  ASSERT_TRUE(wait_until([&] { return counter("encap_neighbour_unresolved") == 1; }))
-      << ok({"tnl-stats"});
-  ASSERT_TRUE(wait_until([&] { return port(1).stats.tx_packets == 1; })) << ok({"tnl-stats"});
+  // No neighbour for 2001:db8::2: dropped, and a solicitation goes out.
+  ok({"execute", "5", hex, "set(tunnel(tun_id=0x2a,ipv6_dst=2001:db8::2,ttl=9,flags(key))),2"});
+  ASSERT_TRUE(wait_until([&] { return port(1).stats.tx_packets == 2; })) << ok({"tnl-stats"});
+  EXPECT_EQ(counter("encap_neighbour_unresolved"), 1u);
+  EXPECT_EQ(counter("nd_solicits_sent"), 1u);
   EXPECT_EQ(port(2).stats.tx_packets, 1u);
+  const std::string n = ok({"neigh", "show"});
+  EXPECT_NE(n.find("2001:db8::2 dev u0 lladdr 00:00:00:00:00:00 INCOMPLETE"), std::string::npos)
+      << n;
 
-  ok({"del-port", "u0"});  // the underlay and its static neighbour go
+  ok({"del-port", "u0"});  // the underlay and its neighbours go
   EXPECT_EQ(ok({"neigh", "show"}), "");
   std::vector<Packet> pkts;
   ASSERT_TRUE(read_pcap(out, &pkts));
-  ASSERT_EQ(pkts.size(), 1u);
+  ASSERT_EQ(pkts.size(), 2u);
+  // The solicitation: scapy's (from 2001:db8::1 for 2001:db8::2) with our
+  // MAC in its Ethernet source and source link-layer option.
+  std::vector<Packet> nd;
+  ASSERT_TRUE(read_pcap(std::string(DPX_TEST_DATA_DIR) + "/nd_ns_na.pcap", &nd));
+  ASSERT_EQ(nd.size(), 2u);
+  EXPECT_EQ(pkts[1], with_mac(nd[0], port_mac.data()));
   const Packet& v = pkts[0];
   ASSERT_EQ(v.size(), kOuterIpv6Len + inner.size());
   const uint8_t nh[6] = {2, 0, 0, 0, 0xbb, 2};
@@ -285,7 +308,7 @@ TEST_F(TunnelCtlTest, ExecutedPacketIsEncapsulatedOverIpv6) {
   EXPECT_EQ(v[20], 17) << "next header UDP";
   EXPECT_EQ(v[21], 9) << "hop limit";
   const uint8_t addrs[32] = {0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1,
-                             0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2};
+                             0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 3};
   EXPECT_EQ(std::memcmp(v.data() + 22, addrs, 32), 0);
   EXPECT_EQ(v[56] << 8 | v[57], kVxlanUdpPort);
   // The UDP checksum verifies over the IPv6 pseudo-header.
@@ -334,18 +357,36 @@ TEST_F(TunnelCtlTest, NeighbourSolicitationForOurAddressIsAnswered) {
   ASSERT_EQ(pkts.size(), 1u);
   const Packet& na = pkts[0];
   // Scapy's advertisement from 2001:db8::2 with our MAC in place of its
-  // 02:00:00:00:bb:02 (Ethernet source and target link-layer option), the
-  // checksum then recomputed: every other byte must be the same.
-  Packet want = nd[1];
-  ASSERT_EQ(na.size(), want.size());
-  std::memcpy(want.data() + 6, port_mac.data(), 6);
-  std::memcpy(want.data() + 80, port_mac.data(), 6);
-  want[56] = want[57] = 0;
-  uint32_t sum = csum_add_bytes(0, want.data() + 22, 32) + (want.size() - 54) + 58;
-  const uint16_t c = csum_finish(csum_add_bytes(sum, want.data() + 54, want.size() - 54));
-  want[56] = static_cast<uint8_t>(c >> 8);
-  want[57] = static_cast<uint8_t>(c);
-  EXPECT_EQ(na, want);
+  // 02:00:00:00:bb:02: every other byte must be the same.
+  EXPECT_EQ(na, with_mac(nd[1], port_mac.data()));
+  // The solicitation's sender was learned.
+  EXPECT_NE(ok({"neigh", "show"}).find("2001:db8::1 dev u0 lladdr 02:00:00:00:aa:01 REACHABLE"),
+            std::string::npos)
+      << ok({"neigh", "show"});
+  EXPECT_EQ(counter("nd_learned"), 1u);
+
+  // An advertisement to us (2001:db8::5 says it is at 02:00:00:00:00:05) is
+  // learned as well.
+  Packet na5 = nd[1];
+  const uint8_t a5[16] = {0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 5};
+  const uint8_t a2[16] = {0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2};
+  std::memcpy(na5.data() + 22, a5, 16);  // source
+  std::memcpy(na5.data() + 38, a2, 16);  // destination: our VTEP
+  std::memcpy(na5.data() + 62, a5, 16);  // target
+  const uint8_t mac5[6] = {2, 0, 0, 0, 0, 5};
+  na5 = with_mac(na5, mac5);
+  std::memcpy(na5.data(), port_mac.data(), 6);
+  hex.clear();
+  for (uint8_t c : na5) {
+    std::snprintf(b, sizeof b, "%02x", c);
+    hex += b;
+  }
+  ok({"execute", "3", hex, "1"});
+  ASSERT_TRUE(wait_until([&] { return counter("nd_learned") == 2; })) << ok({"tnl-stats"});
+  EXPECT_NE(ok({"neigh", "show"}).find("2001:db8::5 dev u0 lladdr 02:00:00:00:00:05 REACHABLE"),
+            std::string::npos)
+      << ok({"neigh", "show"});
+  EXPECT_EQ(counter("nd_ignored"), 0u);
 }
 
 }  // namespace

@@ -301,6 +301,49 @@ TEST(NeighbourTable, StaticEntriesNeverAgeAndSurviveFlush) {
   EXPECT_EQ(t.size(), 0u);
 }
 
+TEST(Neighbour6Table, MissLearnAgeAndStatic) {
+  Neighbour6Table t(NeighbourTimers{1000, 100, 2});
+  Neighbour6Table::Request q;
+  ASSERT_TRUE(t.miss(1, ip6("2001:db8::2"), 0, &q));
+  EXPECT_EQ(q.ip, ip6("2001:db8::2"));
+  EXPECT_FALSE(q.unicast);
+  EXPECT_FALSE(t.miss(1, ip6("2001:db8::2"), 10, &q)) << "one request per miss";
+  int resolved = 0;
+  t.for_each_resolved([&](const auto&) { ++resolved; });
+  EXPECT_EQ(resolved, 0) << "incomplete entries are not published";
+  const uint8_t mac[6] = {2, 0, 0, 0, 0, 2};
+  EXPECT_TRUE(t.learn(1, ip6("2001:db8::2"), mac, 50));
+  EXPECT_FALSE(t.learn(1, ip6("2001:db8::2"), mac, 60)) << "same MAC: nothing to republish";
+  t.for_each_resolved([&](const auto& e) {
+    ++resolved;
+    EXPECT_EQ(e.state, NeighbourState::kReachable);
+  });
+  EXPECT_EQ(resolved, 1);
+  // Aged: probed by unicast, then forgotten after max_probes silent ones.
+  std::vector<Neighbour6Table::Request> reqs;
+  EXPECT_FALSE(t.tick(1060, &reqs));
+  ASSERT_EQ(reqs.size(), 1u);
+  EXPECT_TRUE(reqs[0].unicast);
+  EXPECT_EQ(std::memcmp(reqs[0].mac, mac, 6), 0);
+  reqs.clear();
+  EXPECT_FALSE(t.tick(1160, &reqs));
+  EXPECT_EQ(reqs.size(), 1u);
+  EXPECT_TRUE(t.tick(1260, &reqs)) << "a published entry went";
+  EXPECT_EQ(t.size(), 0u);
+  // Static entries never age and survive a flush; entries are listed in
+  // numeric address order.
+  EXPECT_TRUE(t.set_static(1, ip6("2001:db8::10"), mac, 0));
+  EXPECT_TRUE(t.learn(1, ip6("2001:db8::9"), mac, 0));
+  const auto l = t.list();
+  ASSERT_EQ(l.size(), 2u);
+  EXPECT_EQ(l[0].ip, ip6("2001:db8::9"));
+  EXPECT_TRUE(t.flush());
+  reqs.clear();
+  EXPECT_FALSE(t.tick(1000000, &reqs));
+  ASSERT_EQ(t.size(), 1u);
+  EXPECT_EQ(t.list()[0].state, NeighbourState::kStatic);
+}
+
 TEST(Arp, BuildAndParseRoundTrip) {
   ArpPacket a{};
   std::memset(a.eth_dst, 0xff, 6);

@@ -4,7 +4,8 @@
 
 namespace dpx {
 
-bool NeighbourTable::miss(uint32_t odp, uint32_t ip, uint64_t now_ms, Request* req) {
+template <class Addr>
+bool BasicNeighbourTable<Addr>::miss(uint32_t odp, const Addr& ip, uint64_t now_ms, Request* req) {
   auto [it, added] = entries_.try_emplace(key(odp, ip));
   if (!added) return false;
   Entry& e = it->second;
@@ -18,10 +19,13 @@ bool NeighbourTable::miss(uint32_t odp, uint32_t ip, uint64_t now_ms, Request* r
   return true;
 }
 
-bool NeighbourTable::learn(uint32_t odp, uint32_t ip, const uint8_t* mac, uint64_t now_ms) {
-  Entry& e = entries_[key(odp, ip)];
+template <class Addr>
+bool BasicNeighbourTable<Addr>::learn(uint32_t odp, const Addr& ip, const uint8_t* mac,
+                                      uint64_t now_ms) {
+  auto [it, added] = entries_.try_emplace(key(odp, ip));
+  Entry& e = it->second;
   if (e.state == State::kStatic) return false;
-  const bool was_published = e.ip != 0 && e.state != State::kIncomplete;
+  const bool was_published = !added && e.state != State::kIncomplete;
   const bool changed = !was_published || std::memcmp(e.mac, mac, 6) != 0;
   e.odp = odp;
   e.ip = ip;
@@ -32,9 +36,12 @@ bool NeighbourTable::learn(uint32_t odp, uint32_t ip, const uint8_t* mac, uint64
   return changed;
 }
 
-bool NeighbourTable::set_static(uint32_t odp, uint32_t ip, const uint8_t* mac, uint64_t now_ms) {
-  Entry& e = entries_[key(odp, ip)];
-  const bool changed = e.ip == 0 || e.state == State::kIncomplete || std::memcmp(e.mac, mac, 6);
+template <class Addr>
+bool BasicNeighbourTable<Addr>::set_static(uint32_t odp, const Addr& ip, const uint8_t* mac,
+                                           uint64_t now_ms) {
+  auto [it, added] = entries_.try_emplace(key(odp, ip));
+  Entry& e = it->second;
+  const bool changed = added || e.state == State::kIncomplete || std::memcmp(e.mac, mac, 6);
   e.odp = odp;
   e.ip = ip;
   std::memcpy(e.mac, mac, 6);
@@ -44,7 +51,8 @@ bool NeighbourTable::set_static(uint32_t odp, uint32_t ip, const uint8_t* mac, u
   return changed;
 }
 
-bool NeighbourTable::flush() {
+template <class Addr>
+bool BasicNeighbourTable<Addr>::flush() {
   bool changed = false;
   std::erase_if(entries_, [&](const auto& kv) {
     if (kv.second.state == State::kStatic) return false;
@@ -54,7 +62,8 @@ bool NeighbourTable::flush() {
   return changed;
 }
 
-bool NeighbourTable::remove_port(uint32_t odp) {
+template <class Addr>
+bool BasicNeighbourTable<Addr>::remove_port(uint32_t odp) {
   bool changed = false;
   std::erase_if(entries_, [&](const auto& kv) {
     if (kv.second.odp != odp) return false;
@@ -64,7 +73,8 @@ bool NeighbourTable::remove_port(uint32_t odp) {
   return changed;
 }
 
-bool NeighbourTable::tick(uint64_t now_ms, std::vector<Request>* reqs) {
+template <class Addr>
+bool BasicNeighbourTable<Addr>::tick(uint64_t now_ms, std::vector<Request>* reqs) {
   bool changed = false;
   for (auto it = entries_.begin(); it != entries_.end();) {
     Entry& e = it->second;
@@ -100,11 +110,15 @@ bool NeighbourTable::tick(uint64_t now_ms, std::vector<Request>* reqs) {
   return changed;
 }
 
-std::vector<NeighbourTable::Entry> NeighbourTable::list() const {
+template <class Addr>
+std::vector<typename BasicNeighbourTable<Addr>::Entry> BasicNeighbourTable<Addr>::list() const {
   std::vector<Entry> out;
   for (const auto& [k, e] : entries_) out.push_back(e);
   return out;
 }
+
+template class BasicNeighbourTable<uint32_t>;
+template class BasicNeighbourTable<Ip6>;
 
 namespace {
 

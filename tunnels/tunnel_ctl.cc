@@ -53,7 +53,8 @@ std::unique_ptr<TunnelControl> TunnelControl::create(Env env, std::string* err) 
   return t;
 }
 
-TunnelControl::TunnelControl(Env env) : env_(std::move(env)), neigh_(env_.timers) {}
+TunnelControl::TunnelControl(Env env)
+    : env_(std::move(env)), neigh_(env_.timers), neigh6_(env_.timers) {}
 
 TunnelControl::~TunnelControl() {
   for (rte_ring* r : shared_.events) {
@@ -133,7 +134,7 @@ void TunnelControl::port_removing(uint32_t odp) {
     shared_.tunnel_slot[odp].store(0, std::memory_order_release);
     dirty_ = true;
   }
-  if (std::erase_if(neigh6_, [&](const auto& kv) { return kv.first.first == odp; })) dirty_ = true;
+  dirty_ |= neigh6_.remove_port(odp);
   if (uports_.erase(odp)) {
     std::erase_if(vteps_, [&](const VtepAddr& v) { return v.odp == odp; });
     std::erase_if(vteps6_, [&](const VtepAddr6& v) { return v.odp == odp; });
@@ -177,6 +178,7 @@ void TunnelControl::maybe_detach_underlay(uint32_t odp) {
       std::none_of(vteps6_.begin(), vteps6_.end(), on)) {
     uports_.erase(odp);
     neigh_.remove_port(odp);
+    neigh6_.remove_port(odp);
   }
 }
 
@@ -345,11 +347,7 @@ int TunnelControl::neigh_set(const NeighEntry& e, std::string* err) {
   if (!p) return *err = "no port named '" + e.port + "'", ENOENT;
   if (e.v6) {
     if (ip6_is_zero(e.addr6) || e.addr6[0] == 0xff) return *err = "bad address", EINVAL;
-    auto& mac = neigh6_[{p->odp_port(), e.addr6}];
-    if (mac != e.mac) {
-      mac = e.mac;
-      publish();
-    }
+    if (neigh6_.set_static(p->odp_port(), e.addr6, e.mac.data(), now_ms_)) publish();
     return 0;
   }
   if (e.addr == 0) return *err = "bad address", EINVAL;
@@ -358,7 +356,8 @@ int TunnelControl::neigh_set(const NeighEntry& e, std::string* err) {
 }
 
 int TunnelControl::neigh_flush(std::string*) {
-  if (neigh_.flush()) publish();
+  const bool v4 = neigh_.flush();
+  if (neigh6_.flush() || v4) publish();
   return 0;
 }
 
@@ -374,14 +373,15 @@ int TunnelControl::neigh_dump(std::vector<NeighEntry>* out, std::string*) {
     e.age_ms = now_ms_ > n.confirmed_ms ? now_ms_ - n.confirmed_ms : 0;
     out->push_back(std::move(e));
   }
-  for (const auto& [k, mac] : neigh6_) {
+  for (const auto& n : neigh6_.list()) {
     NeighEntry e;
     e.v6 = true;
-    e.addr6 = k.second;
-    e.mac = mac;
-    e.port = port_name(k.first);
-    e.odp = k.first;
-    e.state = DPX_NEIGH_STATIC;
+    e.addr6 = n.ip;
+    std::memcpy(e.mac.data(), n.mac, 6);
+    e.port = port_name(n.odp);
+    e.odp = n.odp;
+    e.state = neigh_state(n.state);
+    e.age_ms = now_ms_ > n.confirmed_ms ? now_ms_ - n.confirmed_ms : 0;
     out->push_back(std::move(e));
   }
   return 0;
@@ -421,7 +421,9 @@ void TunnelControl::stats(TnlStats* out) const {
   out->counters.push_back({"arp_replies_sent", arp_replies_sent_});
   out->counters.push_back({"arp_learned", arp_learned_});
   out->counters.push_back({"arp_ignored", arp_ignored_});
+  out->counters.push_back({"nd_solicits_sent", nd_solicits_sent_});
   out->counters.push_back({"nd_adverts_sent", nd_adverts_sent_});
+  out->counters.push_back({"nd_learned", nd_learned_});
   out->counters.push_back({"nd_ignored", nd_ignored_});
   out->counters.push_back({"control_tx_failed", control_tx_failed_});
 }
@@ -447,12 +449,15 @@ void TunnelControl::tick(uint64_t now_ms) {
       if (ev.kind == TunnelEvent::kArpPacket) {
         const uint8_t* f = rte_pktmbuf_mtod(ev.m, const uint8_t*);
         if (rte_pktmbuf_data_len(ev.m) >= 14 && f[12] == 0x86 && f[13] == 0xdd)
-          handle_nd(ev.odp, ev.m);
+          handle_nd(ev.odp, ev.m, now_ms);
         else
           handle_arp(ev.odp, ev.m, now_ms);
       } else if (ev.kind == TunnelEvent::kResolve) {
         NeighbourTable::Request req;
         if (uports_.count(ev.odp) && neigh_.miss(ev.odp, ev.ip, now_ms, &req)) send_request(req);
+      } else if (ev.kind == TunnelEvent::kResolve6) {
+        Neighbour6Table::Request req;
+        if (uports_.count(ev.odp) && neigh6_.miss(ev.odp, ev.ip6, now_ms, &req)) send_solicit(req);
       } else if (ev.m) {
         rte_pktmbuf_free(ev.m);
       }
@@ -461,6 +466,9 @@ void TunnelControl::tick(uint64_t now_ms) {
   std::vector<NeighbourTable::Request> reqs;
   dirty_ |= neigh_.tick(now_ms, &reqs);
   for (const auto& r : reqs) send_request(r);
+  std::vector<Neighbour6Table::Request> reqs6;
+  dirty_ |= neigh6_.tick(now_ms, &reqs6);
+  for (const auto& r : reqs6) send_solicit(r);
   if (dirty_) publish();
 }
 
@@ -499,20 +507,38 @@ void TunnelControl::handle_arp(uint32_t odp, rte_mbuf* m, uint64_t now_ms) {
   }
 }
 
-void TunnelControl::handle_nd(uint32_t odp, rte_mbuf* m) {
+void TunnelControl::handle_nd(uint32_t odp, rte_mbuf* m, uint64_t now_ms) {
   NdPacket n;
   const bool ok = nd_parse(rte_pktmbuf_mtod(m, const uint8_t*), rte_pktmbuf_data_len(m), &n);
   rte_pktmbuf_free(m);
   auto port = uports_.find(odp);
-  const bool ours = ok && n.type == kNdSolicit && port != uports_.end() &&
-                    std::any_of(vteps6_.begin(), vteps6_.end(), [&](const VtepAddr6& v) {
-                      return v.ip == n.target && v.odp == odp;
-                    });
-  if (!ours) {
-    // Not valid, an advertisement (nothing learns them yet), or not for an
-    // address of this port any more.
+  auto local = [&](const Ip6& a) {
+    return std::any_of(vteps6_.begin(), vteps6_.end(),
+                       [&](const VtepAddr6& v) { return v.ip == a && v.odp == odp; });
+  };
+  if (!ok || port == uports_.end()) {
     ++nd_ignored_;
     return;
+  }
+  if (n.type == kNdAdvert) {
+    // An advertisement to one of our addresses (the PMD checked the
+    // destination against the snapshot it had) with the target's address.
+    if (!local(n.ip_dst) || !n.has_lladdr || (n.lladdr[0] & 1)) {
+      ++nd_ignored_;
+      return;
+    }
+    if (neigh6_.learn(odp, n.target, n.lladdr, now_ms)) dirty_ = true;
+    ++nd_learned_;
+    return;
+  }
+  if (!local(n.target)) {
+    ++nd_ignored_;  // not for an address of this port any more
+    return;
+  }
+  // The solicitation's sender, when it says who it is (not DAD).
+  if (!ip6_is_zero(n.ip_src) && n.has_lladdr && !(n.lladdr[0] & 1)) {
+    if (neigh6_.learn(odp, n.ip_src, n.lladdr, now_ms)) dirty_ = true;
+    ++nd_learned_;
   }
   NdPacket a;
   a.type = kNdAdvert;
@@ -537,6 +563,36 @@ void TunnelControl::handle_nd(uint32_t odp, rte_mbuf* m) {
   nd_build(a, frame);
   send_frame(odp, frame, sizeof frame);
   ++nd_adverts_sent_;
+}
+
+void TunnelControl::send_solicit(const Neighbour6Table::Request& q) {
+  auto port = uports_.find(q.odp);
+  // The source: a VTEP address of the port in the target's prefix, else its first.
+  const VtepAddr6* src = nullptr;
+  for (const VtepAddr6& v : vteps6_) {
+    if (v.odp != q.odp) continue;
+    if (!src || ip6_masked(v.ip, v.plen) == ip6_masked(q.ip, v.plen)) src = &v;
+    if (ip6_masked(v.ip, v.plen) == ip6_masked(q.ip, v.plen)) break;
+  }
+  if (port == uports_.end() || !src) return;
+  NdPacket s;
+  s.type = kNdSolicit;
+  s.target = q.ip;
+  s.ip_src = src->ip;
+  if (q.unicast) {
+    s.ip_dst = q.ip;
+    std::memcpy(s.eth_dst, q.mac, 6);
+  } else {
+    s.ip_dst = solicited_node(q.ip);
+    ipv6_multicast_mac(s.ip_dst, s.eth_dst);
+  }
+  std::memcpy(s.eth_src, port->second.mac, 6);
+  s.has_lladdr = true;
+  std::memcpy(s.lladdr, port->second.mac, 6);
+  uint8_t frame[kNdFrameLen];
+  nd_build(s, frame);
+  send_frame(q.odp, frame, sizeof frame);
+  ++nd_solicits_sent_;
 }
 
 uint32_t TunnelControl::source_for(uint32_t odp, uint32_t ip) const {
@@ -626,13 +682,13 @@ void TunnelControl::publish() {
     std::memcpy(n.mac, e.mac, 6);
     s->neighbours.push_back(n);  // already in (odp, ip) order
   });
-  for (const auto& [k, mac] : neigh6_) {
+  neigh6_.for_each_resolved([&](const Neighbour6Table::Entry& e) {
     Neighbour6Entry n;
-    n.odp = k.first;
-    n.ip = k.second;
-    std::memcpy(n.mac, mac.data(), 6);
+    n.odp = e.odp;
+    n.ip = e.ip;
+    std::memcpy(n.mac, e.mac, 6);
     s->neighbours6.push_back(n);  // already in (odp, ip) order
-  }
+  });
   const UnderlaySnapshot* old = shared_.snapshot.exchange(s.release(), std::memory_order_acq_rel);
   if (old) env_.rcu->defer([old] { delete old; });
   dirty_ = false;

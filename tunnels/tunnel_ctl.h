@@ -7,9 +7,9 @@
 // new UnderlaySnapshot published to TunnelShared (the old one is freed by
 // RCU), which invalidates every PMD's encap templates at once.
 //
-// ARP is spoken here, not in the fast path: PMDs hand over the ARP frames
-// for local VTEP addresses and report next hops they could not resolve
-// (TunnelEvent); tick() answers requests for our addresses, learns the
+// ARP and IPv6 Neighbour Discovery are spoken here, not in the fast path:
+// PMDs hand over the ARP and ND frames for local VTEP addresses and report
+// next hops they could not resolve (TunnelEvent); tick() answers requests for our addresses, learns the
 // sender of every request and reply addressed to us, sends requests for
 // unknown next hops, re-confirms aged entries, and forgets silent ones
 // (neighbour.h). Packets go out through PMD 0's execute queue, as
@@ -114,10 +114,12 @@ class TunnelControl {
   void publish();
   void handle_arp(uint32_t odp, rte_mbuf* m, uint64_t now_ms);
   // An ND frame the PMD punted: answers a Neighbour Solicitation for a VTEP
-  // address of `odp` with an Advertisement (RFC 4861 7.2.4). Learning from
-  // solicitations and advertisements waits for a dynamic IPv6 neighbour
-  // table (docs/tunnels.md, "Not done yet").
-  void handle_nd(uint32_t odp, rte_mbuf* m);
+  // address of `odp` with an Advertisement (RFC 4861 7.2.4) and learns its
+  // sender; learns the target of an Advertisement to us.
+  void handle_nd(uint32_t odp, rte_mbuf* m, uint64_t now_ms);
+  // Sends a Neighbour Solicitation for q.ip: to its solicited-node group, or
+  // unicast to q.mac when probing.
+  void send_solicit(const Neighbour6Table::Request& q);
   void send_request(const NeighbourTable::Request& r);
   // The VTEP address to speak ARP from towards `ip` on `odp` (be32), 0 if none.
   uint32_t source_for(uint32_t odp, uint32_t ip) const;
@@ -142,17 +144,15 @@ class TunnelControl {
   RouteTable routes_;
   Route6Table routes6_;
   NeighbourTable neigh_;
-  // Static IPv6 neighbours (`neigh set` with an IPv6 address), by (odp, ip):
-  // until Neighbour Discovery, the only way to resolve an IPv6 next hop.
-  std::map<std::pair<uint32_t, Ip6>, std::array<uint8_t, 6>> neigh6_;
-  bool dirty_ = false;  // tables changed since the last publish()
+  Neighbour6Table neigh6_;  // filled by Neighbour Discovery and `neigh set`
+  bool dirty_ = false;      // tables changed since the last publish()
   uint64_t now_ms_ = 0;
   // Per underlay odp: a job whose program is output(odp), for ARP frames.
   std::map<uint32_t, std::unique_ptr<ExecJob>> out_jobs_;
   // Control-side counters.
   uint64_t arp_requests_sent_ = 0, arp_replies_sent_ = 0, arp_learned_ = 0;
   uint64_t arp_ignored_ = 0, control_tx_failed_ = 0;
-  uint64_t nd_adverts_sent_ = 0, nd_ignored_ = 0;
+  uint64_t nd_adverts_sent_ = 0, nd_ignored_ = 0, nd_solicits_sent_ = 0, nd_learned_ = 0;
 };
 
 }  // namespace dpx

@@ -287,7 +287,7 @@ uint32_t tunnel_underlay_rx(TunnelPmd& t, const TunnelShared& sh, uint32_t pmd_i
         break;
       }
       case UnderlayVerdict::kPunt: {
-        TunnelEvent ev{TunnelEvent::kArpPacket, in_odp, 0, 0, m};
+        TunnelEvent ev{TunnelEvent::kArpPacket, in_odp, 0, 0, m, {}};
         if (rte_ring_sp_enqueue_elem(sh.events[pmd_index], &ev, sizeof ev) != 0) {
           rte_pktmbuf_free(m);
           t.counters.drop(TunnelDrop::kArpPuntQueueFull);

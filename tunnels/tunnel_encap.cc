@@ -73,6 +73,7 @@ void rebuild6(Encap6Entry& e, const UnderlaySnapshot& s, const Ip6& dst, const I
   e.dst = dst;
   e.src = src;
   e.tunnel_odp = tunnel_odp;
+  e.next_report_ms = 0;
   const TunnelPortInfo* tp = s.tunnel_port(tunnel_odp);
   if (!tp) {
     e.state = EncapEntry::kUnusable;
@@ -84,6 +85,7 @@ void rebuild6(Encap6Entry& e, const UnderlaySnapshot& s, const Ip6& dst, const I
   UnderlaySnapshot::Resolution6 r;
   e.why = s.resolve6(dst, src, &r);
   e.underlay_odp = r.odp;
+  e.resolve_ip = r.next_hop;
   if (e.why != TunnelDrop::kCount) {
     e.state = EncapEntry::kUnusable;
     return;
@@ -214,6 +216,12 @@ uint32_t tunnel_encap(TunnelPmd& t, const TunnelShared& sh, uint32_t pmd_index, 
           t.counters.encap[slot].add(1, inner_len);
           return e.underlay_odp;
         }
+      } else if (why == TunnelDrop::kEncapNeighbourUnresolved && now_ms >= e.next_report_ms) {
+        TunnelEvent ev{TunnelEvent::kResolve6, e.underlay_odp, 0, 0, nullptr, e.resolve_ip};
+        if (rte_ring_sp_enqueue_elem(sh.events[pmd_index], &ev, sizeof ev) == 0) {
+          TunnelPmdCounters::bump(t.counters.resolve_events);
+          e.next_report_ms = now_ms + kResolveReportMs;
+        }
       }
     }
   } else if (!s) [[unlikely]] {
@@ -236,7 +244,7 @@ uint32_t tunnel_encap(TunnelPmd& t, const TunnelShared& sh, uint32_t pmd_index, 
     } else {
       why = e.why;
       if (why == TunnelDrop::kEncapNeighbourUnresolved && now_ms >= e.next_report_ms) {
-        TunnelEvent ev{TunnelEvent::kResolve, e.underlay_odp, e.resolve_ip, 0, nullptr};
+        TunnelEvent ev{TunnelEvent::kResolve, e.underlay_odp, e.resolve_ip, 0, nullptr, {}};
         // A full ring only delays the report to the next interval.
         if (rte_ring_sp_enqueue_elem(sh.events[pmd_index], &ev, sizeof ev) == 0) {
           TunnelPmdCounters::bump(t.counters.resolve_events);

@@ -32,8 +32,8 @@
 // receiver must opt into (Linux: udp6zerocsumrx), so a computed checksum is
 // what every peer accepts. DF has no meaning (IPv6 routers never fragment).
 // The MTU check is on the outer IPv6 packet (40 + payload). IPv6 next hops
-// come from static neighbour entries until Neighbour Discovery exists; an
-// unresolved one is counted (encap_neighbour_unresolved) but not reported.
+// are resolved by Neighbour Discovery (reported like IPv4 ones, as
+// kResolve6 events).
 //
 // Thread-safety: PMD thread, on its own TunnelPmd.
 #pragma once

@@ -33,14 +33,16 @@ struct TunnelEvent {
   enum Kind : uint32_t {
     kArpPacket = 1,  // m: an ARP or IPv6 ND frame for a local VTEP, received on `odp`
     kResolve = 2,    // no neighbour for next hop `ip` (be32) on underlay port `odp`
+    kResolve6 = 3,   // no neighbour for IPv6 next hop `ip6` on underlay port `odp`
   };
   uint32_t kind;
   uint32_t odp;
   uint32_t ip;
   uint32_t reserved;
   rte_mbuf* m;  // owned by the event (kArpPacket), else null
+  Ip6 ip6;      // kResolve6
 };
-static_assert(sizeof(TunnelEvent) == 24 && sizeof(TunnelEvent) % 4 == 0);
+static_assert(sizeof(TunnelEvent) == 40 && sizeof(TunnelEvent) % 4 == 0);
 
 struct TunnelShared {
   std::atomic<const UnderlaySnapshot*> snapshot{nullptr};
@@ -143,8 +145,10 @@ struct alignas(64) Encap6Entry {
   uint8_t pad0;             // 55
   uint16_t udp_port;        // 56: be16 default destination port
   uint8_t pad1[6];          // 58
-  // ---- lines 1-2: the outer headers ----
-  uint8_t hdr[128];  // 64: Ethernet, IPv6, UDP, VXLAN/Geneve; kOuterIpv6Len used
+  // ---- lines 1-2: the outer headers, then what a miss needs ----
+  uint8_t hdr[80];          // 64: Ethernet, IPv6, UDP, VXLAN/Geneve; kOuterIpv6Len used
+  Ip6 resolve_ip;           // 144: kUnusable for lack of a neighbour: the next hop
+  uint64_t next_report_ms;  // 160: kUnusable: when to report the miss again
 };
 static_assert(sizeof(Encap6Entry) == 192);
 static_assert(offsetof(Encap6Entry, hdr) == 64);
