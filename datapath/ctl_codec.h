@@ -141,7 +141,8 @@ class Reader {
     return raw(a, out);
   }
   // An IPv4 address (4 bytes, network order); 16 bytes (IPv6) is refused
-  // until the tunnel underlay speaks IPv6.
+  // with its own message (the tunnel codec reads IPv6 itself where the
+  // underlay supports it, tunnels/tunnel_msg.cc).
   bool addr(const NlAttr& a, uint32_t* v, const char* name) {
     if (a.payload.size() == 16) return fail(std::string(name) + ": IPv6 is not supported yet");
     return a.get(v) || size_fail(name, 4, a);

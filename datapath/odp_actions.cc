@@ -409,10 +409,6 @@ class Compiler {
     }
     if (!it.ok()) return fail("set(tunnel): malformed nested attributes");
     if (v4 && v6) return fail("set(tunnel): both IPv4 and IPv6 addresses");
-    // dpxd's underlay is IPv4 only (tunnels/underlay.h): refusing here tells
-    // ovs-vswitchd the truth at flow setup instead of dropping every packet.
-    if (v6)
-      return fail("set(tunnel): IPv6 tunnel endpoints are not supported by dpx (IPv4 underlay)");
     if (!v4_dst && !v6_dst) return fail("set(tunnel): no destination address");
     if (!have_ttl) return fail("set(tunnel): no ttl");
     return add(ActionOp::kSetTunnel, 0, 0, &t, sizeof t);

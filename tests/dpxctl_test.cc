@@ -294,8 +294,9 @@ TEST_F(DpxctlTest, ModDelFlushAndStatsWithTraffic) {
   ok({"add-flow", flow_a, "2"});
   ok({"add-flow", flow_b, "set(ipv4(ttl=9)),2"});
   fails({"add-flow", flow_a, "2"}, 1, "flow exists");
-  fails({"add-flow", "in_port(9),eth()", "set(tunnel(ipv6_dst=2001:db8::2,ttl=64,flags(0))),2"}, 1,
-        "IPv6 tunnel endpoints are not supported");
+  // An IPv6 tunnel endpoint is accepted (encapsulated over an IPv6 underlay).
+  ok({"add-flow", "in_port(9),eth()", "set(tunnel(ipv6_dst=2001:db8::2,ttl=64,flags(0))),2"});
+  ok({"del-flow", "in_port(9),eth()"});
   ok({"pmd-stats-clear"});
   ok({"add-port", "in", "dpdk", "net_pcap_in,rx_pcap=" + path("in.pcap"), "--port-no", "1"});
   ASSERT_TRUE(wait_until([&] {

@@ -5,7 +5,7 @@
 // (the fixtures are pcap files, not raw frames; use a corpus of frames).
 // The frame lives in a heap buffer of exactly its size, attached to the mbuf
 // as an external buffer, so ASan catches any read past it. The receiving
-// port's MAC and VTEP address are taken from the frame itself, so every
+// port's MAC and VTEP addresses (IPv4 and IPv6) are taken from the frame itself, so every
 // input is "ours" and reaches validation; the checks below catch a result
 // that breaks the contract in tunnel_decap.h.
 #include <rte_eal.h>
@@ -58,6 +58,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   uint32_t vtep = 0x0100000a;
   if (size >= 34) std::memcpy(&vtep, data + 30, 4);
   s.vteps[s.n_vteps++] = {vtep, 24, 1};
+  // The IPv6 destination's place (frame offset 38) as an IPv6 VTEP.
+  dpx::Ip6 vtep6{0x20, 0x01, 0x0d, 0xb8};
+  if (size >= 54) std::memcpy(vtep6.data(), data + 38, 16);
+  s.vteps6[s.n_vteps6++] = {vtep6, 64, 1};
   s.tunnel_ports[s.n_tunnel_ports++] = {2, dpx::TunnelType::kVxlan, __builtin_bswap16(4789), 0};
   s.tunnel_ports[s.n_tunnel_ports++] = {3, dpx::TunnelType::kGeneve, __builtin_bswap16(6081), 1};
 
@@ -74,7 +78,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         std::abort();
       break;
     case dpx::UnderlayVerdict::kDrop:
-      if (r.why > dpx::TunnelDrop::kDecapInnerRunt) std::abort();
+      if (r.why > dpx::TunnelDrop::kDecapIpv6ExtHeader) std::abort();
       break;
   }
   rte_pktmbuf_free(m);

@@ -528,9 +528,9 @@ TEST_F(TunnelCodecTest, EncapDropsAreCountedByReason) {
   t.ipv4_dst = 0;
   EXPECT_EQ(encap(inner, kVxlanOdp, 0, t), nullptr);
   EXPECT_EQ(drops(TunnelDrop::kEncapNoTunnelMetadata), 1u);
-  t.ipv6_dst[15] = 1;
+  t.ipv6_dst[15] = 1;  // no IPv6 route in this view
   EXPECT_EQ(encap(inner, kVxlanOdp, 0, t), nullptr);
-  EXPECT_EQ(drops(TunnelDrop::kEncapIpv6Unsupported), 1u);
+  EXPECT_EQ(drops(TunnelDrop::kEncapNoRoute), 2u);
 
   // The largest inner frame that fits a 1500-byte underlay MTU is 1464
   // bytes (an inner IP MTU of 1450): outer IPv4 + UDP + VXLAN add 36.

@@ -125,6 +125,61 @@ TEST_F(TunnelCtlTest, UnderlayIsConfiguredShownAndRefusesBadInput) {
   ok({"add-port", "vx", "vxlan"});
 }
 
+TEST_F(TunnelCtlTest, Ipv6UnderlayIsConfiguredShownAndRefusesBadInput) {
+  ok({"add-port", "u0", "dpdk", "net_null_u0,no-rx=1", "--port-no", "1"});
+  ok({"add-port", "u1", "dpdk", "net_null_u1,no-rx=1", "--port-no", "2"});
+  ok({"add-port", "vxlan_sys_4789", "vxlan", "--port-no", "3"});
+
+  ok({"tnl-ip", "add", "2001:db8:0:1::1/64", "u0"});
+  ok({"tnl-ip", "add", "10.0.0.1/24", "u0"});
+  ok({"tnl-ip", "add", "2001:db8:0:2::1/128", "u1"});  // no connected route
+  EXPECT_EQ(ok({"tnl-ip", "show"}),
+            "10.0.0.1/24 dev u0 (port 1)\n"
+            "2001:db8:0:1::1/64 dev u0 (port 1)\n"
+            "2001:db8:0:2::1/128 dev u1 (port 2)\n");
+  fails({"tnl-ip", "add", "2001:db8:0:1::1/64", "u1"}, 1, "already a VTEP address");
+  fails({"tnl-ip", "add", "ff02::1/64", "u0"}, 1, "bad address");
+  fails({"tnl-ip", "add", "::/64", "u0"}, 1, "bad address");
+  fails({"tnl-ip", "add", "2001:db8::9/64", "vxlan_sys_4789"}, 1, "cannot be an underlay");
+  fails({"tnl-ip", "add", "2001:db8::9/129", "u0"}, 2, "tnl-ip add IP/PLEN PORT");
+  fails({"tnl-ip", "add", "2001:db8:::9/64", "u0"}, 2, "tnl-ip add IP/PLEN PORT");
+
+  ok({"route", "add", "::/0", "u0", "2001:db8:0:1::fe"});
+  ok({"route", "add", "2001:db8:100::/40", "u1", "fe80::1", "src=2001:db8:0:2::1"});
+  ok({"route", "add", "2001:db8:0:3::/64", "u1"});
+  EXPECT_EQ(ok({"route", "show"}),
+            "10.0.0.0/24 dev u0 src 10.0.0.1 (connected)\n"
+            "2001:db8:0:1::/64 dev u0 src 2001:db8:0:1::1 (connected)\n"
+            "2001:db8:0:3::/64 dev u1\n"
+            "2001:db8:100::/40 via fe80::1 dev u1 src 2001:db8:0:2::1\n"
+            "::/0 via 2001:db8:0:1::fe dev u0\n");
+  fails({"route", "add", "2001:db8:0:3::/64", "u0"}, 1, "a route to that prefix exists");
+  fails({"route", "add", "2001:db8:0:3::1/64", "u0"}, 1, "host bits");
+  fails({"route", "add", "2001:db8:0:4::/64", "u0", "10.0.0.254"}, 2, "bad gateway");
+  fails({"route", "add", "2001:db8:0:4::/64", "u0", "src=10.0.0.1"}, 2, "bad source");
+  fails({"route", "add", "10.9.0.0/16", "u0", "2001:db8::1"}, 2, "bad gateway");
+  ok({"route", "del", "2001:db8:0:3::/64"});
+  fails({"route", "del", "2001:db8:0:3::/64"}, 1, "no such route");
+  fails({"route", "del", "2001:db8:100::/41"}, 1, "no such route");
+
+  // Deleting an address takes its connected route; the port stays an
+  // underlay while it has an address of either family.
+  ok({"tnl-ip", "del", "2001:db8:0:1::1"});
+  fails({"tnl-ip", "del", "2001:db8:0:1::1"}, 1, "no such VTEP address");
+  EXPECT_EQ(ok({"route", "show"}),
+            "10.0.0.0/24 dev u0 src 10.0.0.1 (connected)\n"
+            "2001:db8:100::/40 via fe80::1 dev u1 src 2001:db8:0:2::1\n"
+            "::/0 via 2001:db8:0:1::fe dev u0\n");
+  fails({"tnl-ip", "del", "2001:db8:0:2::1", "u0"}, 1, "no such VTEP address");
+
+  // The port goes: its IPv6 addresses and routes with it.
+  ok({"del-port", "u1"});
+  EXPECT_EQ(ok({"tnl-ip", "show"}), "10.0.0.1/24 dev u0 (port 1)\n");
+  EXPECT_EQ(ok({"route", "show"}),
+            "10.0.0.0/24 dev u0 src 10.0.0.1 (connected)\n"
+            "::/0 via 2001:db8:0:1::fe dev u0\n");
+}
+
 TEST_F(TunnelCtlTest, ExecutedPacketIsEncapsulatedOrResolvedWithArp) {
   const std::string out = dpxd_.dir() + "/underlay.pcap";
   ok({"add-port", "u0", "dpdk", "net_pcap_u0,tx_pcap=" + out, "--port-no", "1"});
@@ -185,6 +240,153 @@ TEST_F(TunnelCtlTest, ExecutedPacketIsEncapsulatedOrResolvedWithArp) {
   const uint8_t spa[4] = {10, 0, 0, 1}, tpa[4] = {10, 0, 0, 3};
   EXPECT_EQ(std::memcmp(a.data() + 28, spa, 4), 0);
   EXPECT_EQ(std::memcmp(a.data() + 38, tpa, 4), 0);
+}
+
+// An NS or NA frame (as scapy built them in tests/data/nd_ns_na.pcap) with
+// `mac` as its Ethernet source and link-layer address option, its ICMPv6
+// checksum recomputed.
+Packet with_mac(Packet p, const uint8_t* mac) {
+  std::memcpy(p.data() + 6, mac, 6);
+  std::memcpy(p.data() + 80, mac, 6);
+  p[56] = p[57] = 0;
+  const uint32_t sum = csum_add_bytes(0, p.data() + 22, 32) + uint32_t(p.size() - 54) + 58;
+  const uint16_t c = csum_finish(csum_add_bytes(sum, p.data() + 54, p.size() - 54));
+  p[56] = static_cast<uint8_t>(c >> 8);
+  p[57] = static_cast<uint8_t>(c);
+  return p;
+}
+
+TEST_F(TunnelCtlTest, ExecutedPacketIsEncapsulatedOverIpv6) {
+  const std::string out = dpxd_.dir() + "/underlay6.pcap";
+  ok({"add-port", "u0", "dpdk", "net_pcap_u0,tx_pcap=" + out, "--port-no", "1"});
+  ok({"add-port", "vxlan_sys_4789", "vxlan", "--port-no", "2"});
+  ok({"tnl-ip", "add", "2001:db8::1/64", "u0"});
+  ok({"neigh", "set", "u0", "2001:db8::3", "02:00:00:00:bb:02"});
+  fails({"neigh", "set", "u0", "ff02::1", "02:00:00:00:bb:02"}, 1, "bad address");
+  EXPECT_NE(ok({"neigh", "show"}).find("2001:db8::3 dev u0 lladdr 02:00:00:00:bb:02 STATIC"),
+            std::string::npos);
+  const std::array<uint8_t, 6> port_mac = port(1).mac;
+
+  const uint8_t dst[6] = {2, 0, 0, 0, 0, 2}, src[6] = {2, 0, 0, 0, 0, 1};
+  const Packet inner = udp_packet(dst, src, 0xc0a80101, 0xc0a80102, 1000, 2000, 18);
+  std::string hex;
+  char b[3];
+  for (uint8_t c : inner) {
+    std::snprintf(b, sizeof b, "%02x", c);
+    hex += b;
+  }
+  ok({"execute", "5", hex, "set(tunnel(tun_id=0x2a,ipv6_dst=2001:db8::3,ttl=9,flags(key))),2"});
+  // No neighbour for 2001:db8::2: dropped, and a solicitation goes out.
+  ok({"execute", "5", hex, "set(tunnel(tun_id=0x2a,ipv6_dst=2001:db8::2,ttl=9,flags(key))),2"});
+  ASSERT_TRUE(wait_until([&] { return port(1).stats.tx_packets == 2; })) << ok({"tnl-stats"});
+  EXPECT_EQ(counter("encap_neighbour_unresolved"), 1u);
+  EXPECT_EQ(counter("nd_solicits_sent"), 1u);
+  EXPECT_EQ(port(2).stats.tx_packets, 1u);
+  const std::string n = ok({"neigh", "show"});
+  EXPECT_NE(n.find("2001:db8::2 dev u0 lladdr 00:00:00:00:00:00 INCOMPLETE"), std::string::npos)
+      << n;
+
+  ok({"del-port", "u0"});  // the underlay and its neighbours go
+  EXPECT_EQ(ok({"neigh", "show"}), "");
+  std::vector<Packet> pkts;
+  ASSERT_TRUE(read_pcap(out, &pkts));
+  ASSERT_EQ(pkts.size(), 2u);
+  // The solicitation: scapy's (from 2001:db8::1 for 2001:db8::2) with our
+  // MAC in its Ethernet source and source link-layer option.
+  std::vector<Packet> nd;
+  ASSERT_TRUE(read_pcap(std::string(DPX_TEST_DATA_DIR) + "/nd_ns_na.pcap", &nd));
+  ASSERT_EQ(nd.size(), 2u);
+  EXPECT_EQ(pkts[1], with_mac(nd[0], port_mac.data()));
+  const Packet& v = pkts[0];
+  ASSERT_EQ(v.size(), kOuterIpv6Len + inner.size());
+  const uint8_t nh[6] = {2, 0, 0, 0, 0xbb, 2};
+  EXPECT_EQ(std::memcmp(v.data(), nh, 6), 0);
+  EXPECT_EQ(std::memcmp(v.data() + 6, port_mac.data(), 6), 0);
+  EXPECT_EQ(v[12] << 8 | v[13], 0x86dd);
+  EXPECT_EQ(v[14] >> 4, 6);
+  EXPECT_EQ(v[18] << 8 | v[19], 8 + 8 + inner.size()) << "payload length";
+  EXPECT_EQ(v[20], 17) << "next header UDP";
+  EXPECT_EQ(v[21], 9) << "hop limit";
+  const uint8_t addrs[32] = {0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1,
+                             0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 3};
+  EXPECT_EQ(std::memcmp(v.data() + 22, addrs, 32), 0);
+  EXPECT_EQ(v[56] << 8 | v[57], kVxlanUdpPort);
+  // The UDP checksum verifies over the IPv6 pseudo-header.
+  const uint32_t ulen = v[58] << 8 | v[59];
+  ASSERT_EQ(ulen, v.size() - 54);
+  EXPECT_NE(v[60] << 8 | v[61], 0);
+  uint32_t sum = csum_add_bytes(0, v.data() + 22, 32) + ulen + 17;
+  EXPECT_EQ(csum_finish(csum_add_bytes(sum, v.data() + 54, ulen)), 0);
+  const uint8_t vxlan[8] = {0x08, 0, 0, 0, 0, 0, 42, 0};
+  EXPECT_EQ(std::memcmp(v.data() + 62, vxlan, 8), 0);
+  EXPECT_TRUE(std::equal(inner.begin(), inner.end(), v.begin() + kOuterIpv6Len));
+}
+
+TEST_F(TunnelCtlTest, NeighbourSolicitationForOurAddressIsAnswered) {
+  // u0 is a loopback (net_ring without arguments: what it sends, it
+  // receives). The solicitation executed out of it comes back in and is
+  // answered; the advertisement comes back in too, is not for us, and a
+  // flow copies it to a pcap port.
+  const std::string out = dpxd_.dir() + "/na.pcap";
+  ok({"add-port", "u0", "dpdk", "net_ring_u0", "--port-no", "1"});
+  ok({"add-port", "cap", "dpdk", "net_pcap_cap,tx_pcap=" + out, "--port-no", "3"});
+  ok({"tnl-ip", "add", "2001:db8::2/64", "u0"});
+  ok({"add-flow",
+      "in_port(1),eth(),eth_type(0x86dd),ipv6(proto=58,frag=no),icmpv6(type=136,code=0),"
+      "nd(target=2001:db8::2)",
+      "3"});
+  const std::array<uint8_t, 6> port_mac = port(1).mac;
+  std::vector<Packet> nd;
+  ASSERT_TRUE(read_pcap(std::string(DPX_TEST_DATA_DIR) + "/nd_ns_na.pcap", &nd));
+  ASSERT_EQ(nd.size(), 2u);
+  std::string hex;
+  char b[3];
+  for (uint8_t c : nd[0]) {  // 2001:db8::1 (02:00:00:00:aa:01) asks for 2001:db8::2
+    std::snprintf(b, sizeof b, "%02x", c);
+    hex += b;
+  }
+  ok({"execute", "3", hex, "1"});
+  ASSERT_TRUE(wait_until([&] { return port(3).stats.tx_packets == 1; }))
+      << ok({"tnl-stats"}) << ok({"show"});
+  EXPECT_EQ(counter("nd_adverts_sent"), 1u);
+  EXPECT_EQ(counter("arp_punted"), 1u) << "the solicitation, handed to the control thread";
+
+  ok({"del-port", "cap"});
+  std::vector<Packet> pkts;
+  ASSERT_TRUE(read_pcap(out, &pkts));
+  ASSERT_EQ(pkts.size(), 1u);
+  const Packet& na = pkts[0];
+  // Scapy's advertisement from 2001:db8::2 with our MAC in place of its
+  // 02:00:00:00:bb:02: every other byte must be the same.
+  EXPECT_EQ(na, with_mac(nd[1], port_mac.data()));
+  // The solicitation's sender was learned.
+  EXPECT_NE(ok({"neigh", "show"}).find("2001:db8::1 dev u0 lladdr 02:00:00:00:aa:01 REACHABLE"),
+            std::string::npos)
+      << ok({"neigh", "show"});
+  EXPECT_EQ(counter("nd_learned"), 1u);
+
+  // An advertisement to us (2001:db8::5 says it is at 02:00:00:00:00:05) is
+  // learned as well.
+  Packet na5 = nd[1];
+  const uint8_t a5[16] = {0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 5};
+  const uint8_t a2[16] = {0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2};
+  std::memcpy(na5.data() + 22, a5, 16);  // source
+  std::memcpy(na5.data() + 38, a2, 16);  // destination: our VTEP
+  std::memcpy(na5.data() + 62, a5, 16);  // target
+  const uint8_t mac5[6] = {2, 0, 0, 0, 0, 5};
+  na5 = with_mac(na5, mac5);
+  std::memcpy(na5.data(), port_mac.data(), 6);
+  hex.clear();
+  for (uint8_t c : na5) {
+    std::snprintf(b, sizeof b, "%02x", c);
+    hex += b;
+  }
+  ok({"execute", "3", hex, "1"});
+  ASSERT_TRUE(wait_until([&] { return counter("nd_learned") == 2; })) << ok({"tnl-stats"});
+  EXPECT_NE(ok({"neigh", "show"}).find("2001:db8::5 dev u0 lladdr 02:00:00:00:00:05 REACHABLE"),
+            std::string::npos)
+      << ok({"neigh", "show"});
+  EXPECT_EQ(counter("nd_ignored"), 0u);
 }
 
 }  // namespace

@@ -24,6 +24,11 @@
 // with partial checksums, which the tunnel output must segment and
 // checksum in software before it encapsulates (offload.h).
 //
+// The same over an IPv6 underlay (parameters vxlan6, geneve6): VTEPs
+// 2001:db8:77::1/64 and ::2, the peers found by Neighbour Discovery, the
+// outer IPv6 header and its always-present UDP checksum checked, and the
+// containers' MTU 1430 (70 bytes of outer headers).
+//
 // Needs root, iproute2, ethtool, ping and tcpdump; skipped without root.
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
@@ -241,6 +246,8 @@ class TunnelE2eTest : public ::testing::TestWithParam<std::string> {
     const std::string param = GetParam();
     tap_ = param.ends_with("_tap");
     type_ = param.substr(0, param.find('_'));
+    v6_ = type_.back() == '6';
+    if (v6_) type_.pop_back();
     std::string err;
     for (int i = 0; i < 2; ++i) {
       const std::string side = i ? "b" : "a";
@@ -267,11 +274,11 @@ class TunnelE2eTest : public ::testing::TestWithParam<std::string> {
         h.ctr_link = std::make_unique<VethPair>(unique_ifname("dpxtp", i ? "b" : "a"), h.host.get(),
                                                 "eth0", h.ctr.get());
         ASSERT_TRUE(h.ctr_link->ok()) << h.ctr_link->error();
-        // The overlay carries 50 bytes of outer headers inside the
-        // underlay's 1500: the containers' MTU is 1450, as for kernel
-        // VXLAN. Checksum offload off: see afxdp_test.cc.
+        // The overlay carries 50 bytes of outer headers (70 over IPv6)
+        // inside the underlay's 1500: the containers' MTU is 1450 (1430),
+        // as for kernel VXLAN. Checksum offload off: see afxdp_test.cc.
         for (const auto& cmd :
-             std::vector<std::vector<std::string>>{{"ip", "link", "set", "eth0", "mtu", "1450"},
+             std::vector<std::vector<std::string>>{{"ip", "link", "set", "eth0", "mtu", ctr_mtu()},
                                                    {"ethtool", "-K", "eth0", "tx", "off"}})
           ASSERT_TRUE(must_run(h.ctr->exec(cmd), &err)) << err;
       }
@@ -281,7 +288,7 @@ class TunnelE2eTest : public ::testing::TestWithParam<std::string> {
       if (tap_) {
         // dpxd creates eth0 in the container, with the overlay's MTU.
         add_port(h, unique_ifname("dpxtp", i ? "b" : "a"), "tap", 1,
-                 {"netns=" + h.ctr->name(), "ifname=eth0", "mtu=1450"});
+                 {"netns=" + h.ctr->name(), "ifname=eth0", std::string("mtu=") + ctr_mtu()});
       } else {
         add_port(h, h.ctr_link->a(), "afpacket", 1);
       }
@@ -291,11 +298,24 @@ class TunnelE2eTest : public ::testing::TestWithParam<std::string> {
       add_port(h, h.underlay_if, "afpacket", 2);
       add_port(h, port_name(), type_, 3);
 
-      TnlIpEntry vtep{ip4(kVtep[i]), 24, h.underlay_if, 0};
+      TnlIpEntry vtep{v6_ ? 0 : ip4(kVtep[i]), v6_ ? 64u : 24u, h.underlay_if, 0};
+      vtep.v6 = v6_;
+      if (v6_) {
+        EXPECT_TRUE(parse_ipv6(kVtep6[i], &vtep.addr6));
+      }
       NlBuf body, reply;
       ASSERT_EQ(encode_tnl_ip(vtep, &body), 0);
       ASSERT_EQ(h.client.transact(DPX_CTL_TNL_IP_ADD, body, &reply, &err), 0) << err;
 
+      if (v6_) {
+        const std::string peer = kVtep6[1 - i], self = kVtep6[i];
+        add_flow(h, "in_port(1)",
+                 "set(tunnel(tun_id=0x2a,ipv6_dst=" + peer + ",ttl=64,flags(key))),3", 1);
+        add_flow(
+            h, "in_port(3),tunnel(tun_id=0x2a,ipv6_src=" + peer + ",ipv6_dst=" + self + ",ttl=0/0)",
+            "1", 2);
+        continue;
+      }
       const std::string peer = kVtep[1 - i], self = kVtep[i];
       add_flow(h, "in_port(1)", "set(tunnel(tun_id=0x2a,dst=" + peer + ",ttl=64,flags(df|key))),3",
                1);
@@ -369,7 +389,31 @@ class TunnelE2eTest : public ::testing::TestWithParam<std::string> {
   }
 
   // Checks one captured outer frame; returns "" or what is wrong with it.
+  // The outer IPv6 and UDP headers of one captured frame; returns "" or
+  // what is wrong, and the tunnel header's offset in *th_off.
+  std::string check_outer6(const Packet& p, size_t* th_off) const {
+    if (p.size() < kOuterIpv6Len + 14) return "short frame";
+    const uint8_t* ip = p.data() + 14;
+    if (p[12] != 0x86 || p[13] != 0xdd || (ip[0] >> 4) != 6) return "not IPv6";
+    if (ip[6] != 17) return "not UDP (or an extension header)";
+    const uint32_t plen = uint32_t(ip[4]) << 8 | ip[5];
+    if (14 + 40 + plen != p.size()) return "IPv6 payload length does not match the frame";
+    const uint8_t* udp = ip + 40;
+    if ((uint32_t(udp[4]) << 8 | udp[5]) != plen) return "wrong UDP length";
+    if (udp[6] == 0 && udp[7] == 0) return "no UDP checksum";
+    const uint32_t sum = csum_add_bytes(0, ip + 8, 32) + plen + 17;
+    if (csum_finish(csum_add_bytes(sum, udp, plen)) != 0) return "bad UDP checksum";
+    *th_off = 14 + 40 + 8;
+    return "";
+  }
+
   std::string check_outer(const Packet& p) const {
+    size_t th_off = 14 + 20 + 8;
+    if (v6_) {
+      const std::string e = check_outer6(p, &th_off);
+      if (!e.empty()) return e;
+      return check_udp_and_tunnel(p, th_off);
+    }
     if (p.size() < kOuterIpv4Len + 14) return "short frame";
     const uint8_t* ip = p.data() + 14;
     if (p[12] != 0x08 || p[13] != 0x00 || ip[0] != 0x45) return "not IPv4 without options";
@@ -378,12 +422,17 @@ class TunnelE2eTest : public ::testing::TestWithParam<std::string> {
     const uint32_t tot = uint32_t(ip[2]) << 8 | ip[3];
     if (14 + tot != p.size()) return "IPv4 length does not match the frame";
     if (!(ip[6] & 0x40)) return "DF not set although set(tunnel) asked for it";
-    const uint8_t* udp = ip + 20;
+    if ((uint32_t(ip[24]) << 8 | ip[25]) != tot - 20) return "wrong UDP length";
+    return check_udp_and_tunnel(p, th_off);
+  }
+
+  // The UDP ports and the tunnel header, whose offset is th_off.
+  std::string check_udp_and_tunnel(const Packet& p, size_t th_off) const {
+    const uint8_t* udp = p.data() + th_off - 8;
     if ((uint32_t(udp[2]) << 8 | udp[3]) != udp_port()) return "wrong UDP destination port";
     const uint16_t sport = uint16_t(udp[0] << 8 | udp[1]);
     if (sport < kTunnelSrcPortMin || sport >= kTunnelSrcPortMax)
       return "UDP source port out of range";
-    if ((uint32_t(udp[4]) << 8 | udp[5]) != tot - 20) return "wrong UDP length";
     const uint8_t* th = udp + 8;
     if (type_ == "vxlan") {
       if (th[0] != 0x08 || th[1] || th[2] || th[3] || th[7]) return "bad VXLAN flags";
@@ -400,9 +449,13 @@ class TunnelE2eTest : public ::testing::TestWithParam<std::string> {
   }
 
   static constexpr const char* kVtep[2] = {"10.0.0.1", "10.0.0.2"};
+  static constexpr const char* kVtep6[2] = {"2001:db8:77::1", "2001:db8:77::2"};
+  bool v6_ = false;
   static constexpr const char* kCtrIp[2] = {"192.168.77.1", "192.168.77.2"};
   std::string type_;
   bool tap_ = false;  // containers on tap ports (TSO) instead of veth + af_packet
+  // The containers' MTU: the underlay's 1500 less the outer headers.
+  const char* ctr_mtu() const { return v6_ ? "1430" : "1450"; }
   // Construction order; destroyed in reverse: dpxds, then veths, then namespaces.
   Host hosts_[2];
   std::unique_ptr<VethPair> underlay_;
@@ -449,7 +502,14 @@ TEST_P(TunnelE2eTest, PingAndTcpCrossTheOverlay) {
   for (int i = 0; i < 2; ++i) {
     const auto n = neighbours(hosts_[i]);
     ASSERT_EQ(n.size(), 1u);
-    EXPECT_EQ(n[0].addr, ip4(kVtep[1 - i]));
+    if (v6_) {
+      Ip6 peer{};
+      EXPECT_TRUE(parse_ipv6(kVtep6[1 - i], &peer));
+      EXPECT_TRUE(n[0].v6);
+      EXPECT_EQ(n[0].addr6, peer);
+    } else {
+      EXPECT_EQ(n[0].addr, ip4(kVtep[1 - i]));
+    }
     EXPECT_EQ(n[0].state, uint32_t{DPX_NEIGH_REACHABLE});
   }
 
@@ -527,12 +587,13 @@ TEST_P(TunnelE2eTest, PingAndTcpCrossTheOverlay) {
         EXPECT_EQ(k.value, 0u) << k.name << logs();
       }
     }
-    EXPECT_GE(counter(*s, "arp_learned"), 1u);
+    EXPECT_GE(counter(*s, v6_ ? "nd_learned" : "arp_learned"), 1u);
   }
 }
 
 INSTANTIATE_TEST_SUITE_P(Tunnels, TunnelE2eTest,
-                         ::testing::Values("vxlan", "geneve", "vxlan_tap", "geneve_tap"),
+                         ::testing::Values("vxlan", "geneve", "vxlan_tap", "geneve_tap", "vxlan6",
+                                           "geneve6"),
                          [](const auto& info) { return info.param; });
 
 }  // namespace

@@ -44,7 +44,7 @@ Commands:
   set [flow-limit=N] [emc=on|off] [pmd-sleep-max-us=N]
 
 Tunnel underlay (docs/tunnels.md):
-  tnl-ip add IP/PLEN PORT      a local VTEP address on underlay port PORT
+  tnl-ip add IP/PLEN PORT      a local VTEP address (IPv4 or IPv6) on underlay port PORT
   tnl-ip del IP [PORT]
   tnl-ip show
   route add PREFIX/PLEN PORT [GATEWAY] [src=IP]
@@ -408,18 +408,28 @@ int cmd_tnl_ip(ControlClient& c, const std::vector<std::string>& a) {
     std::string err;
     if (decode_tnl_ip_list(reply, &v, &err)) return fail("decoding VTEP addresses", EPROTO, err);
     for (const auto& e : v)
-      std::printf("%s/%u dev %s (port %u)\n", ipv4_to_string(e.addr).c_str(), e.plen,
+      std::printf("%s/%u dev %s (port %u)\n",
+                  (e.v6 ? ipv6_to_string(e.addr6) : ipv4_to_string(e.addr)).c_str(), e.plen,
                   e.port.c_str(), e.odp);
     return 0;
   }
   TnlIpEntry e;
-  if (sub == "add" && a.size() == 3 && parse_ipv4_prefix(a[1], &e.addr, &e.plen)) {
+  // An address with a colon is IPv6.
+  e.v6 = a.size() > 1 && a[1].find(':') != std::string::npos;
+  const auto prefix_ok = [&] {
+    return e.v6 ? parse_ipv6_prefix(a[1], &e.addr6, &e.plen)
+                : parse_ipv4_prefix(a[1], &e.addr, &e.plen);
+  };
+  const auto addr_ok = [&] {
+    return e.v6 ? parse_ipv6(a[1], &e.addr6) : parse_ipv4(a[1], &e.addr);
+  };
+  if (sub == "add" && a.size() == 3 && prefix_ok()) {
     e.port = a[2];
     NlBuf b;
     encode_tnl_ip(e, &b);
     return tnl_request(c, DPX_CTL_TNL_IP_ADD, b, nullptr, "adding VTEP address " + a[1]);
   }
-  if (sub == "del" && (a.size() == 2 || a.size() == 3) && parse_ipv4(a[1], &e.addr)) {
+  if (sub == "del" && (a.size() == 2 || a.size() == 3) && addr_ok()) {
     if (a.size() == 3) e.port = a[2];
     NlBuf b;
     encode_tnl_ip(e, &b);
@@ -437,10 +447,17 @@ int cmd_route(ControlClient& c, const std::vector<std::string>& a) {
     std::string err;
     if (decode_route_list(reply, &v, &err)) return fail("decoding routes", EPROTO, err);
     for (const auto& e : v) {
-      std::printf("%s/%u", ipv4_to_string(e.prefix).c_str(), e.plen);
-      if (e.gateway) std::printf(" via %s", ipv4_to_string(e.gateway).c_str());
-      std::printf(" dev %s", e.port.c_str());
-      if (e.src) std::printf(" src %s", ipv4_to_string(e.src).c_str());
+      if (e.v6) {
+        std::printf("%s/%u", ipv6_to_string(e.prefix6).c_str(), e.plen);
+        if (e.gateway6 != Ip6{}) std::printf(" via %s", ipv6_to_string(e.gateway6).c_str());
+        std::printf(" dev %s", e.port.c_str());
+        if (e.src6 != Ip6{}) std::printf(" src %s", ipv6_to_string(e.src6).c_str());
+      } else {
+        std::printf("%s/%u", ipv4_to_string(e.prefix).c_str(), e.plen);
+        if (e.gateway) std::printf(" via %s", ipv4_to_string(e.gateway).c_str());
+        std::printf(" dev %s", e.port.c_str());
+        if (e.src) std::printf(" src %s", ipv4_to_string(e.src).c_str());
+      }
       std::printf("%s\n", e.connected ? " (connected)" : "");
     }
     return 0;
@@ -449,7 +466,11 @@ int cmd_route(ControlClient& c, const std::vector<std::string>& a) {
   const char* usage =
       "route add PREFIX/PLEN PORT [GATEWAY] [src=IP] | route del PREFIX/PLEN | "
       "route show";
-  if (a.size() < 2 || !parse_ipv4_prefix(a[1], &e.prefix, &e.plen)) return usage_error(usage);
+  // A prefix with a colon is IPv6; the gateway and source must be of its family.
+  e.v6 = a.size() > 1 && a[1].find(':') != std::string::npos;
+  if (a.size() < 2 || !(e.v6 ? parse_ipv6_prefix(a[1], &e.prefix6, &e.plen)
+                             : parse_ipv4_prefix(a[1], &e.prefix, &e.plen)))
+    return usage_error(usage);
   NlBuf b;
   if (sub == "del" && a.size() == 2) {
     encode_route(e, &b);
@@ -459,8 +480,10 @@ int cmd_route(ControlClient& c, const std::vector<std::string>& a) {
   e.port = a[2];
   for (size_t i = 3; i < a.size(); ++i) {
     if (a[i].rfind("src=", 0) == 0) {
-      if (!parse_ipv4(a[i].substr(4), &e.src)) return usage_error("bad source " + a[i]);
-    } else if (!parse_ipv4(a[i], &e.gateway)) {
+      const std::string ip = a[i].substr(4);
+      if (!(e.v6 ? parse_ipv6(ip, &e.src6) : parse_ipv4(ip, &e.src)))
+        return usage_error("bad source " + a[i]);
+    } else if (!(e.v6 ? parse_ipv6(a[i], &e.gateway6) : parse_ipv4(a[i], &e.gateway))) {
       return usage_error("bad gateway " + a[i]);
     }
   }
@@ -478,15 +501,18 @@ int cmd_neigh(ControlClient& c, const std::vector<std::string>& a) {
     if (decode_neigh_list(reply, &v, &err)) return fail("decoding neighbours", EPROTO, err);
     static const char* const kStates[] = {"INCOMPLETE", "REACHABLE", "PROBE", "STATIC"};
     for (const auto& e : v)
-      std::printf("%s dev %s lladdr %s %s age %.1fs\n", ipv4_to_string(e.addr).c_str(),
-                  e.port.c_str(), mac_to_string(e.mac.data()).c_str(),
+      std::printf("%s dev %s lladdr %s %s age %.1fs\n",
+                  (e.v6 ? ipv6_to_string(e.addr6) : ipv4_to_string(e.addr)).c_str(), e.port.c_str(),
+                  mac_to_string(e.mac.data()).c_str(),
                   e.state <= DPX_NEIGH_STATIC ? kStates[e.state] : "?", double(e.age_ms) / 1000);
     return 0;
   }
   if (sub == "flush" && a.size() == 1)
     return tnl_request(c, DPX_CTL_NEIGH_FLUSH, {}, nullptr, "flushing neighbours");
   NeighEntry e;
-  if (sub == "set" && a.size() == 4 && parse_ipv4(a[2], &e.addr) && parse_mac(a[3], &e.mac)) {
+  e.v6 = a.size() > 2 && a[2].find(':') != std::string::npos;
+  if (sub == "set" && a.size() == 4 &&
+      (e.v6 ? parse_ipv6(a[2], &e.addr6) : parse_ipv4(a[2], &e.addr)) && parse_mac(a[3], &e.mac)) {
     e.port = a[1];
     NlBuf b;
     encode_neigh(e, &b);

@@ -7,9 +7,9 @@
 // new UnderlaySnapshot published to TunnelShared (the old one is freed by
 // RCU), which invalidates every PMD's encap templates at once.
 //
-// ARP is spoken here, not in the fast path: PMDs hand over the ARP frames
-// for local VTEP addresses and report next hops they could not resolve
-// (TunnelEvent); tick() answers requests for our addresses, learns the
+// ARP and IPv6 Neighbour Discovery are spoken here, not in the fast path:
+// PMDs hand over the ARP and ND frames for local VTEP addresses and report
+// next hops they could not resolve (TunnelEvent); tick() answers requests for our addresses, learns the
 // sender of every request and reply addressed to us, sends requests for
 // unknown next hops, re-confirms aged entries, and forgets silent ones
 // (neighbour.h). Packets go out through PMD 0's execute queue, as
@@ -21,6 +21,7 @@
 #include <rte_mempool.h>
 #include <rte_ring.h>
 
+#include <array>
 #include <functional>
 #include <map>
 #include <memory>
@@ -112,27 +113,46 @@ class TunnelControl {
   explicit TunnelControl(Env env);
   void publish();
   void handle_arp(uint32_t odp, rte_mbuf* m, uint64_t now_ms);
+  // An ND frame the PMD punted: answers a Neighbour Solicitation for a VTEP
+  // address of `odp` with an Advertisement (RFC 4861 7.2.4) and learns its
+  // sender; learns the target of an Advertisement to us.
+  void handle_nd(uint32_t odp, rte_mbuf* m, uint64_t now_ms);
+  // Sends a Neighbour Solicitation for q.ip: to its solicited-node group, or
+  // unicast to q.mac when probing.
+  void send_solicit(const Neighbour6Table::Request& q);
   void send_request(const NeighbourTable::Request& r);
   // The VTEP address to speak ARP from towards `ip` on `odp` (be32), 0 if none.
   uint32_t source_for(uint32_t odp, uint32_t ip) const;
   void send_frame(uint32_t odp, const uint8_t* frame, uint32_t len);
   std::string port_name(uint32_t odp) const;
+  // tnl_ip_add's checks of `p` and the underlay port entry for it (made if
+  // new); 0 or an errno with *err.
+  int attach_underlay(Port* p, std::string* err);
+  // Forgets underlay port `odp` once it has no VTEP address of either family.
+  void maybe_detach_underlay(uint32_t odp);
+  int tnl_ip_add6(const TnlIpEntry& e, Port* p, std::string* err);
+  int tnl_ip_del6(const TnlIpEntry& e, std::string* err);
+  int route_add6(const RouteEntry& e, uint32_t odp, std::string* err);
 
   Env env_;
   TunnelShared shared_;
   uint64_t generation_ = 0;
   std::map<uint32_t, TunnelPortEntry> tports_;  // by odp
   std::vector<VtepAddr> vteps_;
+  std::vector<VtepAddr6> vteps6_;
   std::map<uint32_t, UnderlayPortInfo> uports_;  // ports with a VTEP address, by odp
   RouteTable routes_;
+  Route6Table routes6_;
   NeighbourTable neigh_;
-  bool dirty_ = false;  // tables changed since the last publish()
+  Neighbour6Table neigh6_;  // filled by Neighbour Discovery and `neigh set`
+  bool dirty_ = false;      // tables changed since the last publish()
   uint64_t now_ms_ = 0;
   // Per underlay odp: a job whose program is output(odp), for ARP frames.
   std::map<uint32_t, std::unique_ptr<ExecJob>> out_jobs_;
   // Control-side counters.
   uint64_t arp_requests_sent_ = 0, arp_replies_sent_ = 0, arp_learned_ = 0;
   uint64_t arp_ignored_ = 0, control_tx_failed_ = 0;
+  uint64_t nd_adverts_sent_ = 0, nd_ignored_ = 0, nd_solicits_sent_ = 0, nd_learned_ = 0;
 };
 
 }  // namespace dpx

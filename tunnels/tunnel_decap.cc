@@ -22,6 +22,7 @@ inline uint32_t be32_at(const uint8_t* p) {
 
 constexpr uint16_t kEthTypeIpv4Be = RTE_BE16(0x0800);
 constexpr uint16_t kEthTypeArpBe = RTE_BE16(0x0806);
+constexpr uint16_t kEthTypeIpv6Be = RTE_BE16(0x86dd);
 constexpr uint8_t kBroadcast[6] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
 
 // An Ethernet/IPv4 ARP frame whose target protocol address is a VTEP
@@ -34,6 +35,25 @@ bool is_arp_for_us(const UnderlaySnapshot& s, const UnderlayPortInfo& port, cons
   if (be16_at(a) != RTE_BE16(1) || be16_at(a + 2) != kEthTypeIpv4Be || a[4] != 6 || a[5] != 4)
     return false;
   return s.is_local_on(be32_at(a + 24), port.odp);
+}
+
+// An ICMPv6 Neighbour Solicitation for a VTEP address of this port (to
+// that address or its solicited-node group, at our MAC or the group's), or
+// an Advertisement to one of them at our MAC. Only what picks the frame
+// out; the control thread validates it (nd_parse).
+bool is_nd_for_us(const UnderlaySnapshot& s, const UnderlayPortInfo& port, const uint8_t* p,
+                  uint32_t len) {
+  if (len < kEthHdrLen + kIpv6HdrLen + 24) return false;
+  const uint8_t* ip = p + kEthHdrLen;
+  const uint8_t type = ip[kIpv6HdrLen];
+  if (type == 135) {
+    const uint8_t* target = ip + kIpv6HdrLen + 8;
+    if (!s.is_local6_on(target, port.odp)) return false;
+    // 33:33:ff + the target's low 24 bits: its solicited-node group.
+    const uint8_t group_mac[6] = {0x33, 0x33, 0xff, target[13], target[14], target[15]};
+    return std::memcmp(p, port.mac, 6) == 0 || std::memcmp(p, group_mac, 6) == 0;
+  }
+  return type == 136 && std::memcmp(p, port.mac, 6) == 0 && s.is_local6_on(ip + 24, port.odp);
 }
 
 UnderlayVerdict fail(DecapResult* out, TunnelDrop why) {
@@ -52,24 +72,86 @@ bool udp_checksum_ok(const uint8_t* ip, const uint8_t* udp, uint16_t ulen) {
   return sum == 0xffff;
 }
 
-}  // namespace
+// The same inside the IPv6 packet `ip`: the pseudo-header holds both
+// 16-byte addresses, the upper-layer length and next header 17 (RFC 8200
+// 8.1), which add up like IPv4's.
+bool udp6_checksum_ok(const uint8_t* ip, const uint8_t* udp, uint16_t ulen) {
+  uint32_t sum = rte_raw_cksum(ip + 8, 32);
+  sum += rte_cpu_to_be_16(IPPROTO_UDP) + rte_cpu_to_be_16(ulen);
+  sum += rte_raw_cksum(udp, ulen);
+  sum = (sum & 0xffff) + (sum >> 16);
+  sum = (sum & 0xffff) + (sum >> 16);
+  return sum == 0xffff;
+}
 
-UnderlayVerdict underlay_classify(const UnderlaySnapshot& s, const UnderlayPortInfo& port,
-                                  rte_mbuf* m, DecapResult* out) {
-  const uint8_t* p = rte_pktmbuf_mtod(m, const uint8_t*);
-  const uint32_t len = rte_pktmbuf_data_len(m);
-  // Chained frames (large offloaded frames of a tap or vhost port) are not
-  // tunnel traffic: the PMD handles them as plain packets.
-  if (len < kEthHdrLen || m->nb_segs != 1) return UnderlayVerdict::kPlain;
-  const uint16_t type = be16_at(p + 12);
-  if (type == kEthTypeArpBe) [[unlikely]] {
-    const bool to_us = std::memcmp(p, port.mac, 6) == 0 || std::memcmp(p, kBroadcast, 6) == 0;
-    return to_us && is_arp_for_us(s, port, p, len) ? UnderlayVerdict::kPunt
-                                                   : UnderlayVerdict::kPlain;
+// The tunnel header and what follows, once the outer IP layer validated:
+// `udp` is the UDP header of a datagram of `ulen` bytes for tunnel port
+// `tp`, `l3_end` the offset of `udp` in the frame. out->tun already holds
+// the outer addresses, TOS and TTL. Validates the tunnel header, fills the
+// rest of the metadata and strips the outer headers.
+UnderlayVerdict decap_tunnel(const TunnelPortInfo& tp, rte_mbuf* m, const uint8_t* udp,
+                             uint32_t ulen, uint32_t l3_end, DecapResult* out) {
+  if (ulen < kUdpHdrLen + kTunnelHdrLen) return fail(out, TunnelDrop::kDecapTruncated);
+  const uint8_t* th = udp + kUdpHdrLen;
+  const uint32_t w0 = rte_be_to_cpu_32(be32_at(th));
+  const uint32_t w1 = rte_be_to_cpu_32(be32_at(th + 4));
+  uint32_t hdr_len = kTunnelHdrLen;
+  uint16_t flags = kTunFlagKey;
+  if (tp.type == TunnelType::kVxlan) {
+    if (!(w0 & kVxlanFlagI)) return fail(out, TunnelDrop::kVxlanNoIFlag);
+    if ((w0 & ~kVxlanFlagI) || (w1 & 0xff)) return fail(out, TunnelDrop::kVxlanReservedBits);
+  } else {
+    if (w0 & kGeneveVersionMask) return fail(out, TunnelDrop::kGeneveBadVersion);
+    if ((w0 & 0xffff) != kGeneveProtoEthernet) return fail(out, TunnelDrop::kGeneveBadProtocol);
+    const uint32_t opt_len = ((w0 & kGeneveOptLenMask) >> kGeneveOptLenShift) * 4;
+    if (kUdpHdrLen + kTunnelHdrLen + opt_len > ulen)
+      return fail(out, TunnelDrop::kGeneveBadOptionLength);
+    // Each option: class (16), type (8), 3 reserved bits and a 5-bit length
+    // in 4-byte units; together they must fill the option space exactly.
+    for (uint32_t off = 0; off < opt_len;) {
+      if (off + 4 > opt_len) return fail(out, TunnelDrop::kGeneveBadOptionLength);
+      off += 4 + (th[kTunnelHdrLen + off + 3] & 0x1fu) * 4;
+      if (off > opt_len) return fail(out, TunnelDrop::kGeneveBadOptionLength);
+    }
+    if (w0 & kGeneveFlagCritical) return fail(out, TunnelDrop::kGeneveCriticalOption);
+    if (w0 & kGeneveFlagOam) flags |= kTunFlagOam;
+    hdr_len += opt_len;
   }
-  // The cheap tests that decide "is this ours at all" come first, in the
-  // order that rejects ordinary traffic soonest.
-  if (type != kEthTypeIpv4Be || len < kEthHdrLen + kIpv4HdrLen) return UnderlayVerdict::kPlain;
+  const uint32_t inner_off = l3_end + kUdpHdrLen + hdr_len;
+  const uint32_t inner_len = ulen - kUdpHdrLen - hdr_len;
+  if (inner_len < kEthHdrLen) return fail(out, TunnelDrop::kDecapInnerRunt);
+  if (be16_at(udp + 6) != 0) flags |= kTunFlagCsum;
+
+  TunnelMeta& t = out->tun;
+  t.tun_id = rte_cpu_to_be_64(uint64_t{w1 >> 8});
+  t.flags = flags;
+  std::memcpy(&t.tp_src, udp, 2);
+  std::memcpy(&t.tp_dst, udp + 2, 2);
+  out->tunnel_odp = tp.odp;
+  out->slot = tp.slot;
+
+  // Strip the outer headers and any bytes past the UDP datagram (padding of
+  // a short outer frame). The outer frame's receive offload flags say
+  // nothing about the inner one.
+  rte_pktmbuf_adj(m, static_cast<uint16_t>(inner_off));
+  if (rte_pktmbuf_pkt_len(m) > inner_len)
+    rte_pktmbuf_trim(m, static_cast<uint16_t>(rte_pktmbuf_pkt_len(m) - inner_len));
+  m->ol_flags = 0;
+  m->packet_type = 0;
+  return UnderlayVerdict::kDecap;
+}
+
+// A non-zero UDP checksum must verify (the NIC's verdict if it gave one).
+bool l4_checksum_bad(const rte_mbuf* m, bool (*verify)(const uint8_t*, const uint8_t*, uint16_t),
+                     const uint8_t* ip, const uint8_t* udp, uint32_t ulen) {
+  const uint64_t l4_ck = m->ol_flags & RTE_MBUF_F_RX_L4_CKSUM_MASK;
+  return l4_ck == RTE_MBUF_F_RX_L4_CKSUM_BAD ||
+         (l4_ck != RTE_MBUF_F_RX_L4_CKSUM_GOOD && !verify(ip, udp, static_cast<uint16_t>(ulen)));
+}
+
+UnderlayVerdict classify_ipv4(const UnderlaySnapshot& s, const UnderlayPortInfo& port, rte_mbuf* m,
+                              const uint8_t* p, uint32_t len, DecapResult* out) {
+  if (len < kEthHdrLen + kIpv4HdrLen) return UnderlayVerdict::kPlain;
   const uint8_t* ip = p + kEthHdrLen;
   if (ip[9] != IPPROTO_UDP || (ip[0] >> 4) != 4) return UnderlayVerdict::kPlain;
   if (!s.is_local(be32_at(ip + 16)) || std::memcmp(p, port.mac, 6) != 0)
@@ -93,67 +175,90 @@ UnderlayVerdict underlay_classify(const UnderlaySnapshot& s, const UnderlayPortI
   const uint32_t ulen = rte_be_to_cpu_16(be16_at(udp + 4));
   if (ulen < kUdpHdrLen || ulen > tot - ihl) return fail(out, TunnelDrop::kDecapBadUdpLength);
   if (ulen < kUdpHdrLen + kTunnelHdrLen) return fail(out, TunnelDrop::kDecapTruncated);
-  const uint16_t ucsum = be16_at(udp + 6);
-  if (ucsum != 0) {
-    const uint64_t l4_ck = m->ol_flags & RTE_MBUF_F_RX_L4_CKSUM_MASK;
-    if (l4_ck == RTE_MBUF_F_RX_L4_CKSUM_BAD ||
-        (l4_ck != RTE_MBUF_F_RX_L4_CKSUM_GOOD &&
-         !udp_checksum_ok(ip, udp, static_cast<uint16_t>(ulen))))
-      return fail(out, TunnelDrop::kDecapBadUdpChecksum);
-  }
-
-  const uint8_t* th = udp + kUdpHdrLen;
-  const uint32_t w0 = rte_be_to_cpu_32(be32_at(th));
-  const uint32_t w1 = rte_be_to_cpu_32(be32_at(th + 4));
-  uint32_t hdr_len = kTunnelHdrLen;
-  uint16_t flags = kTunFlagKey;
-  if (tp->type == TunnelType::kVxlan) {
-    if (!(w0 & kVxlanFlagI)) return fail(out, TunnelDrop::kVxlanNoIFlag);
-    if ((w0 & ~kVxlanFlagI) || (w1 & 0xff)) return fail(out, TunnelDrop::kVxlanReservedBits);
-  } else {
-    if (w0 & kGeneveVersionMask) return fail(out, TunnelDrop::kGeneveBadVersion);
-    if ((w0 & 0xffff) != kGeneveProtoEthernet) return fail(out, TunnelDrop::kGeneveBadProtocol);
-    const uint32_t opt_len = ((w0 & kGeneveOptLenMask) >> kGeneveOptLenShift) * 4;
-    if (kUdpHdrLen + kTunnelHdrLen + opt_len > ulen)
-      return fail(out, TunnelDrop::kGeneveBadOptionLength);
-    // Each option: class (16), type (8), 3 reserved bits and a 5-bit length
-    // in 4-byte units; together they must fill the option space exactly.
-    for (uint32_t off = 0; off < opt_len;) {
-      if (off + 4 > opt_len) return fail(out, TunnelDrop::kGeneveBadOptionLength);
-      off += 4 + (th[kTunnelHdrLen + off + 3] & 0x1fu) * 4;
-      if (off > opt_len) return fail(out, TunnelDrop::kGeneveBadOptionLength);
-    }
-    if (w0 & kGeneveFlagCritical) return fail(out, TunnelDrop::kGeneveCriticalOption);
-    if (w0 & kGeneveFlagOam) flags |= kTunFlagOam;
-    hdr_len += opt_len;
-  }
-  const uint32_t inner_off = kEthHdrLen + ihl + kUdpHdrLen + hdr_len;
-  const uint32_t inner_len = ulen - kUdpHdrLen - hdr_len;
-  if (inner_len < kEthHdrLen) return fail(out, TunnelDrop::kDecapInnerRunt);
-  if (ucsum != 0) flags |= kTunFlagCsum;
+  if (be16_at(udp + 6) != 0 && l4_checksum_bad(m, udp_checksum_ok, ip, udp, ulen))
+    return fail(out, TunnelDrop::kDecapBadUdpChecksum);
 
   TunnelMeta& t = out->tun;
   t = TunnelMeta{};
-  t.tun_id = rte_cpu_to_be_64(uint64_t{w1 >> 8});
   std::memcpy(&t.ipv4_src, ip + 12, 4);
   std::memcpy(&t.ipv4_dst, ip + 16, 4);
-  t.flags = flags;
   t.tos = ip[1];
   t.ttl = ip[8];
-  std::memcpy(&t.tp_src, udp, 2);
-  std::memcpy(&t.tp_dst, udp + 2, 2);
-  out->tunnel_odp = tp->odp;
-  out->slot = tp->slot;
+  return decap_tunnel(*tp, m, udp, ulen, kEthHdrLen + ihl, out);
+}
 
-  // Strip the outer headers and any bytes past the UDP datagram (padding of
-  // a short outer frame). The outer frame's receive offload flags say
-  // nothing about the inner one.
-  rte_pktmbuf_adj(m, static_cast<uint16_t>(inner_off));
-  if (rte_pktmbuf_pkt_len(m) > inner_len)
-    rte_pktmbuf_trim(m, static_cast<uint16_t>(rte_pktmbuf_pkt_len(m) - inner_len));
-  m->ol_flags = 0;
-  m->packet_type = 0;
-  return UnderlayVerdict::kDecap;
+// IPv6 extension headers that may sit between the fixed header and UDP.
+bool is_ipv6_ext_header(uint8_t nh) {
+  return nh == 0 || nh == 43 || nh == 44 || nh == 60 || nh == 51 || nh == 135 || nh == 139 ||
+         nh == 140;
+}
+
+UnderlayVerdict classify_ipv6(const UnderlaySnapshot& s, const UnderlayPortInfo& port, rte_mbuf* m,
+                              const uint8_t* p, uint32_t len, DecapResult* out) {
+  if (len < kEthHdrLen + kIpv6HdrLen || s.n_vteps6 == 0) return UnderlayVerdict::kPlain;
+  const uint8_t* ip = p + kEthHdrLen;
+  const uint8_t nh = ip[6];
+  if ((ip[0] >> 4) != 6) return UnderlayVerdict::kPlain;
+  if (nh == IPPROTO_ICMPV6) [[unlikely]]
+    return is_nd_for_us(s, port, p, len) ? UnderlayVerdict::kPunt : UnderlayVerdict::kPlain;
+  if (nh != IPPROTO_UDP && !is_ipv6_ext_header(nh)) return UnderlayVerdict::kPlain;
+  if (!s.is_local6(ip + 24) || std::memcmp(p, port.mac, 6) != 0) return UnderlayVerdict::kPlain;
+  // To a VTEP address of ours with extension headers: dpx does not walk
+  // them (nor reassemble fragments), and these addresses exist for the
+  // tunnels, so such a packet is dropped with its own reason rather than
+  // bridged as if it were someone else's.
+  if (nh != IPPROTO_UDP) return fail(out, TunnelDrop::kDecapIpv6ExtHeader);
+  if (kEthHdrLen + kIpv6HdrLen + kUdpHdrLen > len) return UnderlayVerdict::kPlain;
+  const uint8_t* udp = ip + kIpv6HdrLen;
+  const TunnelPortInfo* tp = s.tunnel_by_udp_port(be16_at(udp + 2));
+  if (!tp) return UnderlayVerdict::kPlain;
+
+  // Ours: from here on, anything wrong is a counted drop. IPv6 has no
+  // header checksum; the payload length must cover UDP and fit the frame
+  // (0 would be a jumbogram, which needs a hop-by-hop option).
+  const uint32_t plen = rte_be_to_cpu_16(be16_at(ip + 4));
+  if (plen < kUdpHdrLen || kEthHdrLen + kIpv6HdrLen + plen > len)
+    return fail(out, TunnelDrop::kDecapBadIpLength);
+  const uint32_t ulen = rte_be_to_cpu_16(be16_at(udp + 4));
+  if (ulen < kUdpHdrLen || ulen > plen) return fail(out, TunnelDrop::kDecapBadUdpLength);
+  if (ulen < kUdpHdrLen + kTunnelHdrLen) return fail(out, TunnelDrop::kDecapTruncated);
+  // A zero UDP checksum is accepted: RFC 6935 and 6936 allow it for tunnel
+  // protocols over IPv6, and VXLAN (RFC 7348) and Geneve (RFC 8926) use the
+  // allowance; the inner frame carries its own checksums. A non-zero one
+  // must verify.
+  if (be16_at(udp + 6) != 0 && l4_checksum_bad(m, udp6_checksum_ok, ip, udp, ulen))
+    return fail(out, TunnelDrop::kDecapBadUdpChecksum);
+
+  TunnelMeta& t = out->tun;
+  t = TunnelMeta{};
+  std::memcpy(t.ipv6_src, ip + 8, 16);
+  std::memcpy(t.ipv6_dst, ip + 24, 16);
+  t.tos = static_cast<uint8_t>((ip[0] & 0x0f) << 4 | ip[1] >> 4);  // traffic class
+  t.ttl = ip[7];                                                   // hop limit
+  return decap_tunnel(*tp, m, udp, ulen, kEthHdrLen + kIpv6HdrLen, out);
+}
+
+}  // namespace
+
+UnderlayVerdict underlay_classify(const UnderlaySnapshot& s, const UnderlayPortInfo& port,
+                                  rte_mbuf* m, DecapResult* out) {
+  const uint8_t* p = rte_pktmbuf_mtod(m, const uint8_t*);
+  const uint32_t len = rte_pktmbuf_data_len(m);
+  // Chained frames (large offloaded frames of a tap or vhost port) are not
+  // tunnel traffic: the PMD handles them as plain packets.
+  if (len < kEthHdrLen || m->nb_segs != 1) return UnderlayVerdict::kPlain;
+  const uint16_t type = be16_at(p + 12);
+  // The cheap tests that decide "is this ours at all" come first, in the
+  // order that rejects ordinary traffic soonest.
+  if (type == kEthTypeIpv4Be) [[likely]]
+    return classify_ipv4(s, port, m, p, len, out);
+  if (type == kEthTypeIpv6Be) return classify_ipv6(s, port, m, p, len, out);
+  if (type == kEthTypeArpBe) [[unlikely]] {
+    const bool to_us = std::memcmp(p, port.mac, 6) == 0 || std::memcmp(p, kBroadcast, 6) == 0;
+    return to_us && is_arp_for_us(s, port, p, len) ? UnderlayVerdict::kPunt
+                                                   : UnderlayVerdict::kPlain;
+  }
+  return UnderlayVerdict::kPlain;
 }
 
 uint32_t tunnel_underlay_rx(TunnelPmd& t, const TunnelShared& sh, uint32_t pmd_index,
@@ -182,7 +287,7 @@ uint32_t tunnel_underlay_rx(TunnelPmd& t, const TunnelShared& sh, uint32_t pmd_i
         break;
       }
       case UnderlayVerdict::kPunt: {
-        TunnelEvent ev{TunnelEvent::kArpPacket, in_odp, 0, 0, m};
+        TunnelEvent ev{TunnelEvent::kArpPacket, in_odp, 0, 0, m, {}};
         if (rte_ring_sp_enqueue_elem(sh.events[pmd_index], &ev, sizeof ev) != 0) {
           rte_pktmbuf_free(m);
           t.counters.drop(TunnelDrop::kArpPuntQueueFull);

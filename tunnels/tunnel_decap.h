@@ -4,14 +4,14 @@
 // Per packet it decides one of four things:
 //  - plain: not for a tunnel port of ours; the packet goes on to key
 //    extraction with in_port = the underlay port, untouched. That is every
-//    frame that is not IPv4/UDP, not to our port MAC, not to a local VTEP
-//    address or not to the UDP port of a tunnel port.
+//    frame that is not IPv4/UDP or IPv6/UDP, not to our port MAC, not to a
+//    local VTEP address or not to the UDP port of a tunnel port.
 //  - decap: a VXLAN or Geneve packet to a local VTEP; it is validated (the
 //    checks below), its outer headers are stripped, and it goes to key
 //    extraction with in_port = the tunnel port and the tunnel metadata the
-//    kernel datapath would give it: tun_id = VNI, outer IPv4 source and
-//    destination, TOS, TTL, UDP source and destination ports, flags key,
-//    csum when the outer UDP checksum is non-zero, oam for Geneve's O bit.
+//    kernel datapath would give it: tun_id = VNI, outer IPv4 or IPv6 source
+//    and destination, TOS (IPv6: traffic class), TTL (IPv6: hop limit), UDP source and destination
+//    ports, flags key, csum when the outer UDP checksum is non-zero, oam for Geneve's O bit.
 //  - punt: an ARP frame whose target is a VTEP address of this port; it is
 //    handed to the control thread, which answers requests and learns
 //    replies (tunnel_ctl.h).
@@ -26,7 +26,10 @@
 //      or do not add up to the option length, the C (critical options) bit
 //      (dpx does not process options, and RFC 8926 says a packet with a
 //      critical option the endpoint does not process must be dropped), an
-//      inner frame shorter than an Ethernet header.
+//      inner frame shorter than an Ethernet header. Over IPv6: payload
+//      length below UDP or past the frame, UDP length past the payload, a
+//      non-zero UDP checksum that does not verify (zero is accepted, RFC
+//      6935), and any extension header on a packet to a local VTEP.
 //    Geneve options without the C bit are skipped: they are not yet part of
 //    the flow key (OVS_TUNNEL_KEY_ATTR_GENEVE_OPTS is refused in flows).
 //

@@ -55,7 +55,91 @@ void rebuild(EncapEntry& e, const UnderlaySnapshot& s, uint32_t dst, uint32_t sr
   e.state = EncapEntry::kReady;
 }
 
+// The UDP checksum (to store) of the datagram after the IPv6 header `ip`.
+uint16_t udp6_checksum(const rte_mbuf* m, const uint8_t* ip, uint32_t ulen) {
+  uint32_t sum = rte_ipv6_phdr_cksum(reinterpret_cast<const rte_ipv6_hdr*>(ip), 0);
+  uint16_t l4 = 0;
+  rte_raw_cksum_mbuf(m, kEthHdrLen + kIpv6HdrLen, ulen, &l4);
+  sum += l4;
+  sum = (sum & 0xffff) + (sum >> 16);
+  sum = (sum & 0xffff) + (sum >> 16);
+  const uint16_t c = static_cast<uint16_t>(~sum);
+  return c == 0 ? 0xffff : c;
+}
+
+void rebuild6(Encap6Entry& e, const UnderlaySnapshot& s, const Ip6& dst, const Ip6& src,
+              uint32_t tunnel_odp) {
+  e.generation = s.generation;
+  e.dst = dst;
+  e.src = src;
+  e.tunnel_odp = tunnel_odp;
+  e.next_report_ms = 0;
+  const TunnelPortInfo* tp = s.tunnel_port(tunnel_odp);
+  if (!tp) {
+    e.state = EncapEntry::kUnusable;
+    e.why = TunnelDrop::kEncapNoRoute;
+    return;
+  }
+  e.type = tp->type;
+  e.udp_port = tp->udp_port;
+  UnderlaySnapshot::Resolution6 r;
+  e.why = s.resolve6(dst, src, &r);
+  e.underlay_odp = r.odp;
+  e.resolve_ip = r.next_hop;
+  if (e.why != TunnelDrop::kCount) {
+    e.state = EncapEntry::kUnusable;
+    return;
+  }
+  e.mtu = r.port->mtu;
+  encap_build_template6(r, tp->type, tp->udp_port, dst, e.hdr);
+  e.state = EncapEntry::kReady;
+}
+
 }  // namespace
+
+void encap_build_template6(const UnderlaySnapshot::Resolution6& r, TunnelType type,
+                           uint16_t udp_port, const Ip6& dst, uint8_t* hdr) {
+  std::memset(hdr, 0, kOuterIpv6Len);
+  std::memcpy(hdr, r.mac, 6);
+  std::memcpy(hdr + 6, r.port->mac, 6);
+  put16(hdr + 12, RTE_BE16(0x86dd));
+  uint8_t* ip = hdr + kEthHdrLen;
+  ip[0] = 0x60;
+  ip[6] = IPPROTO_UDP;
+  std::memcpy(ip + 8, r.src.data(), 16);
+  std::memcpy(ip + 24, dst.data(), 16);
+  uint8_t* udp = ip + kIpv6HdrLen;
+  put16(udp + 2, udp_port);
+  uint8_t* th = udp + kUdpHdrLen;
+  put32(th, rte_cpu_to_be_32(type == TunnelType::kVxlan ? kVxlanFlagI : kGeneveProtoEthernet));
+}
+
+TunnelDrop encap_write6(const uint8_t* tmpl, uint32_t mtu, TunnelType type, rte_mbuf* m,
+                        const TunnelMeta& tun, uint16_t udp_src) {
+  const uint32_t ulen = rte_pktmbuf_pkt_len(m) + kUdpHdrLen + kTunnelHdrLen;
+  if (kIpv6HdrLen + ulen > mtu) return TunnelDrop::kEncapTooBig;
+  auto* p = reinterpret_cast<uint8_t*>(rte_pktmbuf_prepend(m, kOuterIpv6Len));
+  if (!p) return TunnelDrop::kEncapNoHeadroom;
+  std::memcpy(p, tmpl, kOuterIpv6Len);
+  uint8_t* ip = p + kEthHdrLen;
+  // Version 6, traffic class = tos across the first two bytes, flow label 0.
+  ip[0] = static_cast<uint8_t>(0x60 | tun.tos >> 4);
+  ip[1] = static_cast<uint8_t>(tun.tos << 4);
+  put16(ip + 4, rte_cpu_to_be_16(static_cast<uint16_t>(ulen)));
+  ip[7] = tun.ttl ? tun.ttl : kTunnelDefaultTtl;
+  uint8_t* udp = ip + kIpv6HdrLen;
+  put16(udp, udp_src);
+  if (tun.tp_dst) put16(udp + 2, tun.tp_dst);
+  put16(udp + 4, rte_cpu_to_be_16(static_cast<uint16_t>(ulen)));
+  uint8_t* th = udp + kUdpHdrLen;
+  put32(th + 4, rte_cpu_to_be_32(static_cast<uint32_t>(rte_be_to_cpu_64(tun.tun_id)) << 8));
+  if (type == TunnelType::kGeneve && (tun.flags & kTunFlagOam)) th[1] |= 0x80;
+  put16(udp + 6, udp6_checksum(m, ip, ulen));
+  m->ol_flags &= ~RTE_MBUF_F_TX_OFFLOAD_MASK;
+  m->tx_offload = 0;
+  m->packet_type = 0;
+  return TunnelDrop::kCount;
+}
 
 void encap_build_template(const UnderlaySnapshot::Resolution& r, TunnelType type, uint16_t udp_port,
                           uint32_t dst, uint8_t* hdr) {
@@ -110,9 +194,36 @@ uint32_t tunnel_encap(TunnelPmd& t, const TunnelShared& sh, uint32_t pmd_index, 
   TunnelDrop why;
   const UnderlaySnapshot* s = sh.snapshot.load(std::memory_order_acquire);
   if (!tun.ipv4_dst) [[unlikely]] {
-    static constexpr uint8_t kZero[16] = {};
-    why = std::memcmp(tun.ipv6_dst, kZero, 16) ? TunnelDrop::kEncapIpv6Unsupported
-                                               : TunnelDrop::kEncapNoTunnelMetadata;
+    Ip6 dst, src;
+    std::memcpy(dst.data(), tun.ipv6_dst, 16);
+    std::memcpy(src.data(), tun.ipv6_src, 16);
+    if (ip6_is_zero(dst)) {
+      why = TunnelDrop::kEncapNoTunnelMetadata;
+    } else if (!s) {
+      why = TunnelDrop::kEncapNoRoute;
+    } else {
+      Encap6Entry& e = t.cache6.slot(dst, src, tunnel_odp);
+      if (e.generation != s->generation || e.state == EncapEntry::kEmpty || e.dst != dst ||
+          e.src != src || e.tunnel_odp != tunnel_odp) {
+        rebuild6(e, *s, dst, src, tunnel_odp);
+        TunnelPmdCounters::bump(t.counters.template_builds);
+      }
+      why = e.why;
+      if (e.state == EncapEntry::kReady) {
+        const uint32_t inner_len = rte_pktmbuf_pkt_len(m);
+        why = encap_write6(e.hdr, e.mtu, e.type, m, tun, tunnel_udp_src_port(flow_hash));
+        if (why == TunnelDrop::kCount) {
+          t.counters.encap[slot].add(1, inner_len);
+          return e.underlay_odp;
+        }
+      } else if (why == TunnelDrop::kEncapNeighbourUnresolved && now_ms >= e.next_report_ms) {
+        TunnelEvent ev{TunnelEvent::kResolve6, e.underlay_odp, 0, 0, nullptr, e.resolve_ip};
+        if (rte_ring_sp_enqueue_elem(sh.events[pmd_index], &ev, sizeof ev) == 0) {
+          TunnelPmdCounters::bump(t.counters.resolve_events);
+          e.next_report_ms = now_ms + kResolveReportMs;
+        }
+      }
+    }
   } else if (!s) [[unlikely]] {
     why = TunnelDrop::kEncapNoRoute;
   } else {
@@ -133,7 +244,7 @@ uint32_t tunnel_encap(TunnelPmd& t, const TunnelShared& sh, uint32_t pmd_index, 
     } else {
       why = e.why;
       if (why == TunnelDrop::kEncapNeighbourUnresolved && now_ms >= e.next_report_ms) {
-        TunnelEvent ev{TunnelEvent::kResolve, e.underlay_odp, e.resolve_ip, 0, nullptr};
+        TunnelEvent ev{TunnelEvent::kResolve, e.underlay_odp, e.resolve_ip, 0, nullptr, {}};
         // A full ring only delays the report to the next interval.
         if (rte_ring_sp_enqueue_elem(sh.events[pmd_index], &ev, sizeof ev) == 0) {
           TunnelPmdCounters::bump(t.counters.resolve_events);

@@ -24,8 +24,16 @@
 //     is dropped and counted (encap_too_big): no fragmentation.
 // Then the packet is sent to the underlay port like any other output.
 //
-// IPv4 underlay only: set(tunnel) with IPv6 addresses is dropped
-// (encap_ipv6_underlay_unsupported).
+// Over an IPv6 underlay (set(tunnel(ipv6_dst=...))) the same with its own
+// cache (Encap6Cache) and a 70-byte template: Ethernet, IPv6 (traffic class
+// = tos, flow label 0, hop limit = ttl or 64), UDP, VXLAN/Geneve. The UDP
+// checksum is always computed over IPv6, whatever flags(csum) says: RFC 8200
+// requires it, and the zero-checksum allowance of RFC 6935 is one that the
+// receiver must opt into (Linux: udp6zerocsumrx), so a computed checksum is
+// what every peer accepts. DF has no meaning (IPv6 routers never fragment).
+// The MTU check is on the outer IPv6 packet (40 + payload). IPv6 next hops
+// are resolved by Neighbour Discovery (reported like IPv4 ones, as
+// kResolve6 events).
 //
 // Thread-safety: PMD thread, on its own TunnelPmd.
 #pragma once
@@ -97,6 +105,13 @@ void encap_build_template(const UnderlaySnapshot::Resolution& r, TunnelType type
 // with m unchanged otherwise.
 TunnelDrop encap_write(const uint8_t* tmpl, uint32_t mtu, TunnelType type, rte_mbuf* m,
                        const TunnelMeta& tun, uint16_t udp_src, uint16_t ip_id);
+
+// The IPv6 counterparts: a kOuterIpv6Len-byte template to `dst`, and its
+// completion (mtu bounds the outer IPv6 packet, header included).
+void encap_build_template6(const UnderlaySnapshot::Resolution6& r, TunnelType type,
+                           uint16_t udp_port, const Ip6& dst, uint8_t* hdr);
+TunnelDrop encap_write6(const uint8_t* tmpl, uint32_t mtu, TunnelType type, rte_mbuf* m,
+                        const TunnelMeta& tun, uint16_t udp_src);
 
 // The tunnel output of a PMD: encapsulates m, sent to tunnel port
 // `tunnel_odp` (counter slot `slot`) with metadata `tun`, and returns the

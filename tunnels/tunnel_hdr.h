@@ -1,8 +1,8 @@
 // Tunnel wire formats and the drop reasons of the tunnel stages.
 //
 // VXLAN (RFC 7348) and Geneve (RFC 8926) over IPv4/UDP, as dpxd encapsulates
-// and decapsulates them. The outer headers of both are the same size without
-// Geneve options: Ethernet 14 + IPv4 20 + UDP 8 + tunnel header 8 = 50 bytes.
+// and decapsulates them (and decapsulates over IPv6/UDP). The outer headers of both are the same
+// size without Geneve options: Ethernet 14 + IPv4 20 + UDP 8 + tunnel header 8 = 50 bytes.
 //
 // Thread-safety: constants and pure functions only.
 #pragma once
@@ -13,6 +13,9 @@
 
 namespace dpx {
 
+// An IPv6 address, network byte order (as in packets and FlowKey).
+using Ip6 = std::array<uint8_t, 16>;
+
 enum class TunnelType : uint8_t { kNone = 0, kVxlan = 1, kGeneve = 2 };
 
 // IANA ports, the defaults of the two port types (host order).
@@ -21,9 +24,11 @@ inline constexpr uint16_t kGeneveUdpPort = 6081;
 
 inline constexpr uint32_t kEthHdrLen = 14;
 inline constexpr uint32_t kIpv4HdrLen = 20;
+inline constexpr uint32_t kIpv6HdrLen = 40;
 inline constexpr uint32_t kUdpHdrLen = 8;
 inline constexpr uint32_t kTunnelHdrLen = 8;  // VXLAN, and Geneve without options
 inline constexpr uint32_t kOuterIpv4Len = kEthHdrLen + kIpv4HdrLen + kUdpHdrLen + kTunnelHdrLen;
+inline constexpr uint32_t kOuterIpv6Len = kEthHdrLen + kIpv6HdrLen + kUdpHdrLen + kTunnelHdrLen;
 
 // VXLAN: the first word holds the flags; only I (VNI valid) may be set. The
 // second word holds the VNI in its upper 24 bits.
@@ -67,11 +72,11 @@ inline constexpr uint8_t kTunnelDefaultTtl = 64;
   X(kGeneveCriticalOption, "geneve_critical_option")    /* C bit: options not handled */        \
   X(kGeneveBadProtocol, "geneve_bad_protocol")          /* not Ethernet inside */               \
   X(kDecapInnerRunt, "decap_inner_runt")                /* inner frame < 14 bytes */            \
+  X(kDecapIpv6ExtHeader, "decap_ipv6_ext_header")       /* to a VTEP, not walked */             \
   /* underlay ARP */                                                                            \
   X(kArpPuntQueueFull, "arp_punt_queue_full") /* control thread behind */                       \
   /* encap */                                                                                   \
   X(kEncapNoTunnelMetadata, "encap_no_tunnel_metadata") /* no set(tunnel) before */             \
-  X(kEncapIpv6Unsupported, "encap_ipv6_underlay_unsupported")                                   \
   X(kEncapNoRoute, "encap_no_route")                                                            \
   X(kEncapNoVtep, "encap_no_local_vtep")                     /* route's port has no address */  \
   X(kEncapNeighbourUnresolved, "encap_neighbour_unresolved") /* ARP pending */                  \

@@ -15,10 +15,15 @@ namespace {
 using ctl::Reader;
 using ctl::Writer;
 
+void put_ip6(Writer& w, uint16_t t, const Ip6& a) { w.bytes(t, a.data(), a.size()); }
+
 // Encoders of one nested object each.
 void put_tnl_ip(Writer& w, const TnlIpEntry& e) {
   size_t c = w.begin(DPX_CTL_A_TNL_IP);
-  w.addr(DPX_TNL_IP_A_ADDR, e.addr);
+  if (e.v6)
+    put_ip6(w, DPX_TNL_IP_A_ADDR, e.addr6);
+  else
+    w.addr(DPX_TNL_IP_A_ADDR, e.addr);
   w.u32(DPX_TNL_IP_A_PLEN, e.plen);
   w.str(DPX_TNL_IP_A_PORT_NAME, e.port);
   if (e.odp) w.u32(DPX_TNL_IP_A_PORT_NO, e.odp);
@@ -27,19 +32,27 @@ void put_tnl_ip(Writer& w, const TnlIpEntry& e) {
 
 void put_route(Writer& w, const RouteEntry& e) {
   size_t c = w.begin(DPX_CTL_A_ROUTE);
-  w.addr(DPX_ROUTE_A_PREFIX, e.prefix);
+  if (e.v6)
+    put_ip6(w, DPX_ROUTE_A_PREFIX, e.prefix6);
+  else
+    w.addr(DPX_ROUTE_A_PREFIX, e.prefix);
   w.u32(DPX_ROUTE_A_PLEN, e.plen);
-  if (e.gateway) w.addr(DPX_ROUTE_A_GATEWAY, e.gateway);
+  if (e.v6 && !(e.gateway6 == Ip6{})) put_ip6(w, DPX_ROUTE_A_GATEWAY, e.gateway6);
+  if (!e.v6 && e.gateway) w.addr(DPX_ROUTE_A_GATEWAY, e.gateway);
   if (!e.port.empty()) w.str(DPX_ROUTE_A_PORT_NAME, e.port);
   if (e.odp) w.u32(DPX_ROUTE_A_PORT_NO, e.odp);
-  if (e.src) w.addr(DPX_ROUTE_A_SRC, e.src);
+  if (e.v6 && !(e.src6 == Ip6{})) put_ip6(w, DPX_ROUTE_A_SRC, e.src6);
+  if (!e.v6 && e.src) w.addr(DPX_ROUTE_A_SRC, e.src);
   if (e.connected) w.u32(DPX_ROUTE_A_CONNECTED, 1);
   w.end(c);
 }
 
 void put_neigh(Writer& w, const NeighEntry& e) {
   size_t c = w.begin(DPX_CTL_A_NEIGH);
-  w.addr(DPX_NEIGH_A_ADDR, e.addr);
+  if (e.v6)
+    put_ip6(w, DPX_NEIGH_A_ADDR, e.addr6);
+  else
+    w.addr(DPX_NEIGH_A_ADDR, e.addr);
   w.bytes(DPX_NEIGH_A_MAC, e.mac.data(), 6);
   w.str(DPX_NEIGH_A_PORT_NAME, e.port);
   if (e.odp) w.u32(DPX_NEIGH_A_PORT_NO, e.odp);
@@ -48,20 +61,40 @@ void put_neigh(Writer& w, const NeighEntry& e) {
   w.end(c);
 }
 
+// An address attribute of either family: 4 bytes into *v4, 16 into *v6.
+// *fam is the family the entry's earlier addresses had (0 before the first);
+// mixing them is refused.
+bool get_addr(Reader& r, const NlAttr& a, uint32_t* v4, Ip6* v6, int* fam, const char* name) {
+  const int f = a.payload.size() == 16 ? 6 : 4;
+  if (*fam && *fam != f) return r.fail(std::string(name) + ": IPv4 and IPv6 addresses mixed");
+  *fam = f;
+  if (f == 4) return r.addr(a, v4, name);
+  std::memcpy(v6->data(), a.payload.data(), 16);
+  return true;
+}
+
+// The prefix length fits the family (checked once every attribute is in,
+// since PLEN may come before the address).
+bool plen_fits(Reader& r, uint32_t plen, bool v6) {
+  if (plen <= (v6 ? 128u : 32u)) return true;
+  return r.fail(v6 ? "PLEN must be 0..128" : "PLEN must be 0..32");
+}
+
 // Decoders of one nested object each; `request` marks the fields that only
 // replies may carry as refused.
 bool get_tnl_ip(std::span<const uint8_t> nest, TnlIpEntry* e, std::string* err) {
   *e = {};
   Reader r(nest, "TNL_IP", err);
   NlAttr a;
+  int fam = 0;
   while (r.next(&a)) {
     bool ok;
     switch (a.type) {
       case DPX_TNL_IP_A_ADDR:
-        ok = r.addr(a, &e->addr, "ADDR");
+        ok = get_addr(r, a, &e->addr, &e->addr6, &fam, "ADDR");
         break;
       case DPX_TNL_IP_A_PLEN:
-        ok = r.u32(a, &e->plen, "PLEN") && (e->plen <= 32 || r.fail("PLEN must be 0..32"));
+        ok = r.u32(a, &e->plen, "PLEN");
         break;
       case DPX_TNL_IP_A_PORT_NAME:
         ok = r.str(a, &e->port, "PORT_NAME");
@@ -74,26 +107,28 @@ bool get_tnl_ip(std::span<const uint8_t> nest, TnlIpEntry* e, std::string* err) 
     }
     if (!ok) return false;
   }
+  e->v6 = fam == 6;
   return r.ok() && r.require(DPX_TNL_IP_A_ADDR, "ADDR") && r.require(DPX_TNL_IP_A_PLEN, "PLEN") &&
-         r.require(DPX_TNL_IP_A_PORT_NAME, "PORT_NAME");
+         r.require(DPX_TNL_IP_A_PORT_NAME, "PORT_NAME") && plen_fits(r, e->plen, e->v6);
 }
 
 bool get_route(std::span<const uint8_t> nest, RouteEntry* e, bool need_port, std::string* err) {
   *e = {};
   Reader r(nest, "ROUTE", err);
   NlAttr a;
+  int fam = 0;
   while (r.next(&a)) {
     bool ok;
     uint32_t v = 0;
     switch (a.type) {
       case DPX_ROUTE_A_PREFIX:
-        ok = r.addr(a, &e->prefix, "PREFIX");
+        ok = get_addr(r, a, &e->prefix, &e->prefix6, &fam, "PREFIX");
         break;
       case DPX_ROUTE_A_PLEN:
-        ok = r.u32(a, &e->plen, "PLEN") && (e->plen <= 32 || r.fail("PLEN must be 0..32"));
+        ok = r.u32(a, &e->plen, "PLEN");
         break;
       case DPX_ROUTE_A_GATEWAY:
-        ok = r.addr(a, &e->gateway, "GATEWAY");
+        ok = get_addr(r, a, &e->gateway, &e->gateway6, &fam, "GATEWAY");
         break;
       case DPX_ROUTE_A_PORT_NAME:
         ok = r.str(a, &e->port, "PORT_NAME");
@@ -102,7 +137,7 @@ bool get_route(std::span<const uint8_t> nest, RouteEntry* e, bool need_port, std
         ok = r.u32(a, &e->odp, "PORT_NO");
         break;
       case DPX_ROUTE_A_SRC:
-        ok = r.addr(a, &e->src, "SRC");
+        ok = get_addr(r, a, &e->src, &e->src6, &fam, "SRC");
         break;
       case DPX_ROUTE_A_CONNECTED:
         ok = r.u32(a, &v, "CONNECTED") && (v <= 1 || r.fail("CONNECTED must be 0 or 1"));
@@ -113,19 +148,22 @@ bool get_route(std::span<const uint8_t> nest, RouteEntry* e, bool need_port, std
     }
     if (!ok) return false;
   }
+  e->v6 = fam == 6;
   return r.ok() && r.require(DPX_ROUTE_A_PREFIX, "PREFIX") && r.require(DPX_ROUTE_A_PLEN, "PLEN") &&
-         (!need_port || r.require(DPX_ROUTE_A_PORT_NAME, "PORT_NAME"));
+         (!need_port || r.require(DPX_ROUTE_A_PORT_NAME, "PORT_NAME")) &&
+         plen_fits(r, e->plen, e->v6);
 }
 
 bool get_neigh(std::span<const uint8_t> nest, NeighEntry* e, std::string* err) {
   *e = {};
   Reader r(nest, "NEIGH", err);
   NlAttr a;
+  int fam = 0;
   while (r.next(&a)) {
     bool ok;
     switch (a.type) {
       case DPX_NEIGH_A_ADDR:
-        ok = r.addr(a, &e->addr, "ADDR");
+        ok = get_addr(r, a, &e->addr, &e->addr6, &fam, "ADDR");
         break;
       case DPX_NEIGH_A_MAC:
         ok = r.mac(a, &e->mac, "MAC");
@@ -148,6 +186,7 @@ bool get_neigh(std::span<const uint8_t> nest, NeighEntry* e, std::string* err) {
     }
     if (!ok) return false;
   }
+  e->v6 = fam == 6;
   return r.ok() && r.require(DPX_NEIGH_A_ADDR, "ADDR") && r.require(DPX_NEIGH_A_MAC, "MAC") &&
          r.require(DPX_NEIGH_A_PORT_NAME, "PORT_NAME");
 }
@@ -392,6 +431,33 @@ std::string ipv4_to_string(uint32_t be) {
   char buf[INET_ADDRSTRLEN];
   in_addr a{be};
   return inet_ntop(AF_INET, &a, buf, sizeof buf) ? buf : "?";
+}
+
+bool parse_ipv6(const std::string& s, Ip6* out) {
+  in6_addr a;
+  if (inet_pton(AF_INET6, s.c_str(), &a) != 1) return false;
+  std::memcpy(out->data(), &a, 16);
+  return true;
+}
+
+bool parse_ipv6_prefix(const std::string& s, Ip6* addr, uint32_t* plen) {
+  const size_t slash = s.find('/');
+  if (slash == std::string::npos) {
+    *plen = 128;
+    return parse_ipv6(s, addr);
+  }
+  const std::string p = s.substr(slash + 1);
+  if (p.empty() || p.size() > 3 || p.find_first_not_of("0123456789") != std::string::npos)
+    return false;
+  *plen = static_cast<uint32_t>(std::stoul(p));
+  return *plen <= 128 && parse_ipv6(s.substr(0, slash), addr);
+}
+
+std::string ipv6_to_string(const Ip6& x) {
+  char buf[INET6_ADDRSTRLEN];
+  in6_addr a;
+  std::memcpy(&a, x.data(), 16);
+  return inet_ntop(AF_INET6, &a, buf, sizeof buf) ? buf : "?";
 }
 
 bool parse_mac(const std::string& s, std::array<uint8_t, 6>* out) {

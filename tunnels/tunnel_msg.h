@@ -5,7 +5,10 @@
 // nothing (unknown, repeated, wrongly sized or missing attributes are EINVAL
 // with a reason in *err) and overwrite *out on success.
 //
-// Addresses are IPv4 in network byte order (uint32_t as in the packet).
+// Addresses are in network byte order: IPv4 as a uint32_t, IPv6 as Ip6. An
+// address attribute of 4 bytes is IPv4 and of 16 bytes IPv6; the addresses
+// of one entry must all be of one family, which sets `v6` (VTEP addresses
+// routes and neighbours).
 //
 // Thread-safety: pure functions over caller-owned data. No DPDK.
 #pragma once
@@ -18,15 +21,18 @@
 
 #include "control_proto.h"
 #include "nlattr.h"
+#include "tunnel_hdr.h"
 
 namespace dpx {
 
 // A local VTEP address on an underlay port.
 struct TnlIpEntry {
-  uint32_t addr = 0;   // be32
-  uint32_t plen = 32;  // prefix length of its connected subnet
+  uint32_t addr = 0;   // be32 (IPv4)
+  uint32_t plen = 32;  // prefix length of its connected subnet (0..32, or 0..128 for IPv6)
   std::string port;    // underlay port name
   uint32_t odp = 0;    // replies only
+  bool v6 = false;     // addr6 holds the address, addr is 0
+  Ip6 addr6{};
   friend bool operator==(const TnlIpEntry&, const TnlIpEntry&) = default;
 };
 
@@ -38,6 +44,8 @@ struct RouteEntry {
   uint32_t odp = 0;        // replies only
   uint32_t src = 0;        // be32 preferred source, 0 = the port's VTEP
   bool connected = false;  // replies only
+  bool v6 = false;         // the *6 fields hold the addresses (all zero = absent)
+  Ip6 prefix6{}, gateway6{}, src6{};
   friend bool operator==(const RouteEntry&, const RouteEntry&) = default;
 };
 
@@ -48,6 +56,8 @@ struct NeighEntry {
   uint32_t odp = 0;                   // replies only
   uint32_t state = DPX_NEIGH_STATIC;  // enum dpx_neigh_state, replies only
   uint64_t age_ms = 0;                // replies only
+  bool v6 = false;                    // addr6 holds the address, addr is 0
+  Ip6 addr6{};
   friend bool operator==(const NeighEntry&, const NeighEntry&) = default;
 };
 
@@ -95,6 +105,10 @@ int decode_tnl_stats(std::span<const uint8_t>, TnlStats*, std::string* err);
 bool parse_ipv4(const std::string& s, uint32_t* out);
 bool parse_ipv4_prefix(const std::string& s, uint32_t* addr, uint32_t* plen);
 std::string ipv4_to_string(uint32_t be);
+// The same for IPv6 ("2001:db8::1", "2001:db8::/64", plen 0..128).
+bool parse_ipv6(const std::string& s, Ip6* out);
+bool parse_ipv6_prefix(const std::string& s, Ip6* addr, uint32_t* plen);
+std::string ipv6_to_string(const Ip6& a);
 // "02:00:00:00:00:01" <-> bytes.
 bool parse_mac(const std::string& s, std::array<uint8_t, 6>* out);
 std::string mac_to_string(const uint8_t* mac);

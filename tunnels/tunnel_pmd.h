@@ -19,6 +19,7 @@
 #include <array>
 #include <atomic>
 #include <cstdint>
+#include <cstring>
 #include <vector>
 
 #include "port.h"
@@ -30,16 +31,18 @@ namespace dpx {
 // A message from a PMD to the control thread, through TunnelShared::events.
 struct TunnelEvent {
   enum Kind : uint32_t {
-    kArpPacket = 1,  // m: an ARP frame for a local VTEP, received on `odp`
+    kArpPacket = 1,  // m: an ARP or IPv6 ND frame for a local VTEP, received on `odp`
     kResolve = 2,    // no neighbour for next hop `ip` (be32) on underlay port `odp`
+    kResolve6 = 3,   // no neighbour for IPv6 next hop `ip6` on underlay port `odp`
   };
   uint32_t kind;
   uint32_t odp;
   uint32_t ip;
   uint32_t reserved;
   rte_mbuf* m;  // owned by the event (kArpPacket), else null
+  Ip6 ip6;      // kResolve6
 };
-static_assert(sizeof(TunnelEvent) == 24 && sizeof(TunnelEvent) % 4 == 0);
+static_assert(sizeof(TunnelEvent) == 40 && sizeof(TunnelEvent) % 4 == 0);
 
 struct TunnelShared {
   std::atomic<const UnderlaySnapshot*> snapshot{nullptr};
@@ -126,10 +129,55 @@ class EncapCache {
   std::array<EncapEntry, kEntries> entries_{};
 };
 
+// The same for an IPv6 underlay: 16-byte keys and a 70-byte template make
+// it three cache lines. A cache of its own keeps the IPv4 entries at two.
+struct alignas(64) Encap6Entry {
+  // ---- line 0: key and state ----
+  uint64_t generation;      // 0
+  Ip6 dst;                  // 8: key
+  Ip6 src;                  // 24: key, all zero = any
+  uint32_t tunnel_odp;      // 40: key
+  uint32_t underlay_odp;    // 44
+  uint32_t mtu;             // 48: largest outer IPv6 packet (header + payload)
+  EncapEntry::State state;  // 52
+  TunnelDrop why;           // 53
+  TunnelType type;          // 54
+  uint8_t pad0;             // 55
+  uint16_t udp_port;        // 56: be16 default destination port
+  uint8_t pad1[6];          // 58
+  // ---- lines 1-2: the outer headers, then what a miss needs ----
+  uint8_t hdr[80];          // 64: Ethernet, IPv6, UDP, VXLAN/Geneve; kOuterIpv6Len used
+  Ip6 resolve_ip;           // 144: kUnusable for lack of a neighbour: the next hop
+  uint64_t next_report_ms;  // 160: kUnusable: when to report the miss again
+};
+static_assert(sizeof(Encap6Entry) == 192);
+static_assert(offsetof(Encap6Entry, hdr) == 64);
+
+class Encap6Cache {
+ public:
+  static constexpr uint32_t kEntries = 64;
+  Encap6Entry& slot(const Ip6& dst, const Ip6& src, uint32_t tunnel_odp) {
+    uint64_t a, b, c, d;
+    std::memcpy(&a, dst.data(), 8);
+    std::memcpy(&b, dst.data() + 8, 8);
+    std::memcpy(&c, src.data(), 8);
+    std::memcpy(&d, src.data() + 8, 8);
+    uint64_t h = (a ^ b * 0x9e3779b97f4a7c15ull) ^ (c ^ d) * 0xc2b2ae3d27d4eb4full ^ tunnel_odp;
+    h ^= h >> 29;
+    h *= 0xbf58476d1ce4e5b9ull;
+    h ^= h >> 32;
+    return entries_[h & (kEntries - 1)];
+  }
+
+ private:
+  std::array<Encap6Entry, kEntries> entries_{};
+};
+
 // Everything one PMD keeps for the tunnel stages.
 struct TunnelPmd {
   TunnelPmdCounters counters;
   EncapCache cache;
+  Encap6Cache cache6;
   uint16_t ip_id = 0;  // IPv4 identification of outer packets without DF
 };
 
