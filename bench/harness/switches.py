@@ -56,7 +56,8 @@ def spawn(cmd, **kw):
 
 
 def remove_hugepage_files(prefix):
-    """Removes the hugepage files an EAL with --file-prefix `prefix` left.
+    """Removes the hugepage files and the runtime directory an EAL with
+    --file-prefix `prefix` left.
 
     dpxd and testpmd run --in-memory and leave none; ovs-vswitchd-dpdk maps
     files named <prefix>map_N under the hugetlbfs mount, which stay (and
@@ -73,6 +74,18 @@ def remove_hugepage_files(prefix):
                     os.unlink(os.path.join(mount, n))
                 except OSError:
                     pass
+    # The EAL's runtime directory for the prefix: empty once the process
+    # is gone (--in-memory / --no-shconf keep no files in it), but left.
+    rundir = os.path.join("/var/run/dpdk", prefix)
+    for n in ("dpdk_telemetry.v2", "telemetry", "mp_socket"):
+        try:
+            os.unlink(os.path.join(rundir, n))
+        except OSError:
+            pass
+    try:
+        os.rmdir(rundir)
+    except OSError:
+        pass
 
 
 def keep_off_cpu(pid, cpu):
@@ -190,7 +203,10 @@ class Switch:
             self.stop()
         finally:
             shutil.rmtree(self.dir, ignore_errors=True)
-            remove_hugepage_files(self.prefix)
+            # The switch's own EAL, a v2v guest's ("g") and dpxd's under
+            # ovs-vswitchd ("dp").
+            for prefix in (self.prefix, self.prefix + "g", self.prefix + "dp"):
+                remove_hugepage_files(prefix)
         return False
 
     def alive(self):
