@@ -110,7 +110,10 @@ int main(int argc, char** argv) {
   const std::string runtime_dir = rte_eal_get_runtime_dir();
   auto eal_cleanup = [&runtime_dir] {
     rte_eal_cleanup();
-    unlink((runtime_dir + "/dpdk_telemetry.v2").c_str());
+    // The telemetry sockets: v2, and the legacy one when some library
+    // registered legacy callbacks.
+    for (const char* sock : {"/dpdk_telemetry.v2", "/telemetry"})
+      unlink((runtime_dir + sock).c_str());
     rmdir(runtime_dir.c_str());
   };
 
