@@ -50,6 +50,7 @@
 #include "control_client.h"
 #include "odp_text.h"
 #include "support/child_process.h"
+#include "support/dpxd_client.h"
 #include "support/netns.h"
 #include "support/pcap_file.h"
 #include "tunnel_hdr.h"
@@ -153,17 +154,6 @@ struct Host {
   std::string underlay_if;
 };
 
-// Closes a file descriptor on scope exit.
-struct Fd {
-  int fd = -1;
-  explicit Fd(int f) : fd(f) {}
-  ~Fd() {
-    if (fd >= 0) close(fd);
-  }
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-};
-
 // Bounds every blocking socket call, so an overlay that stops forwarding
 // fails the test instead of hanging it.
 void set_timeouts(int fd) {
@@ -204,9 +194,7 @@ class TunnelE2eTest : public ::testing::TestWithParam<std::string> {
       h.ctr = std::make_unique<NetNs>(unique_ifname("dpxtc", side));
       ASSERT_TRUE(h.ctr->ok()) << h.ctr->error();
       for (const NetNs* ns : {h.host.get(), h.ctr.get()})
-        for (const char* k :
-             {"net.ipv6.conf.all.disable_ipv6=1", "net.ipv6.conf.default.disable_ipv6=1"})
-          ASSERT_TRUE(must_run(ns->exec({"sysctl", "-q", "-w", k}), &err)) << err;
+        ASSERT_TRUE(ns->disable_ipv6(&err)) << err;
     }
     // The underlay: one veth pair between the two host namespaces. Its ends
     // carry no address: the kernel stays out, dpxd speaks ARP and UDP.
@@ -298,15 +286,7 @@ class TunnelE2eTest : public ::testing::TestWithParam<std::string> {
   }
 
   void add_flow(Host& h, const std::string& flow, const std::string& actions, uint32_t id) {
-    FlowPutEntry e;
-    std::string err;
-    ASSERT_EQ(odp_flow_from_string(flow, &e.key, &e.mask, &err), 0) << flow << ": " << err;
-    ASSERT_EQ(odp_actions_from_string(actions, &e.actions, &err), 0) << actions << ": " << err;
-    e.ufid = Ufid{{0x746e6c00, id, 0, 0}};
-    std::vector<FlowPutResult> res;
-    ASSERT_EQ(h.client.flow_put(std::span<const FlowPutEntry>(&e, 1), &res, &err), 0) << err;
-    ASSERT_EQ(res.size(), 1u);
-    ASSERT_EQ(res[0].error, 0) << flow << " -> " << actions << ": " << res[0].message;
+    put_flow(h.client, flow, actions, Ufid{{0x746e6c00, id, 0, 0}});
   }
 
   TnlStats tnl_stats(Host& h) {
