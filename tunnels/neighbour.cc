@@ -128,15 +128,6 @@ inline void put16(uint8_t* p, uint16_t host) {
 }
 inline uint16_t get16(const uint8_t* p) { return static_cast<uint16_t>(p[0] << 8 | p[1]); }
 
-// Zeroes the `len`-byte frame at out and writes its Ethernet header.
-void eth_start(uint8_t* out, uint32_t len, const uint8_t* dst, const uint8_t* src,
-               uint16_t ethertype) {
-  std::memset(out, 0, len);
-  std::memcpy(out, dst, 6);
-  std::memcpy(out + 6, src, 6);
-  put16(out + 12, ethertype);
-}
-
 }  // namespace
 
 bool arp_parse(const uint8_t* p, uint32_t len, ArpPacket* out) {
@@ -154,7 +145,7 @@ bool arp_parse(const uint8_t* p, uint32_t len, ArpPacket* out) {
 }
 
 void arp_build(const ArpPacket& x, uint8_t* out) {
-  eth_start(out, kArpFrameLen, x.eth_dst, x.eth_src, 0x0806);
+  eth_frame_start(out, kArpFrameLen, x.eth_dst, x.eth_src, 0x0806);
   uint8_t* a = out + 14;
   put16(a, 1);
   put16(a + 2, 0x0800);
@@ -218,7 +209,7 @@ bool nd_parse(const uint8_t* p, uint32_t len, NdPacket* out) {
 }
 
 void nd_build(const NdPacket& n, uint8_t* out) {
-  eth_start(out, kNdFrameLen, n.eth_dst, n.eth_src, 0x86dd);
+  eth_frame_start(out, kNdFrameLen, n.eth_dst, n.eth_src, 0x86dd);
   uint8_t* ip = out + 14;
   ip[0] = 0x60;
   put16(ip + 4, kNdIcmpLen + 8);

@@ -12,18 +12,9 @@ namespace {
 inline void put16(uint8_t* p, uint16_t v) { std::memcpy(p, &v, 2); }
 inline void put32(uint8_t* p, uint32_t v) { std::memcpy(p, &v, 4); }
 
-// The parts of an outer-header template both families share: zeroed, the
-// Ethernet header (be16 ethertype) ...
-void template_start(uint8_t* hdr, uint32_t len, const uint8_t* dst_mac, const uint8_t* src_mac,
-                    uint16_t ethertype) {
-  std::memset(hdr, 0, len);
-  std::memcpy(hdr, dst_mac, 6);
-  std::memcpy(hdr + 6, src_mac, 6);
-  put16(hdr + 12, ethertype);
-}
-
-// ... and the UDP destination port and the tunnel header's first word
-// (VXLAN flags, or Geneve's protocol type) after the IP header.
+// The part of an outer-header template both families share after the IP
+// header: the UDP destination port and the tunnel header's first word
+// (VXLAN flags, or Geneve's protocol type).
 void template_udp(uint8_t* udp, TunnelType type, uint16_t udp_port) {
   put16(udp + 2, udp_port);
   uint8_t* th = udp + kUdpHdrLen;
@@ -102,7 +93,7 @@ void rebuild(Entry& e, const UnderlaySnapshot& s, const Addr& dst, const Addr& s
 
 void encap_build_template6(const UnderlaySnapshot::Resolution6& r, TunnelType type,
                            uint16_t udp_port, const Ip6& dst, uint8_t* hdr) {
-  template_start(hdr, kOuterIpv6Len, r.mac, r.port->mac, RTE_BE16(0x86dd));
+  eth_frame_start(hdr, kOuterIpv6Len, r.mac, r.port->mac, 0x86dd);
   uint8_t* ip = hdr + kEthHdrLen;
   ip[0] = 0x60;
   ip[6] = IPPROTO_UDP;
@@ -140,7 +131,7 @@ TunnelDrop encap_write6(const uint8_t* tmpl, uint32_t mtu, TunnelType type, rte_
 
 void encap_build_template(const UnderlaySnapshot::Resolution& r, TunnelType type, uint16_t udp_port,
                           uint32_t dst, uint8_t* hdr) {
-  template_start(hdr, kOuterIpv4Len, r.mac, r.port->mac, RTE_BE16(0x0800));
+  eth_frame_start(hdr, kOuterIpv4Len, r.mac, r.port->mac, 0x0800);
   uint8_t* ip = hdr + kEthHdrLen;
   ip[0] = 0x45;
   ip[9] = IPPROTO_UDP;
