@@ -92,21 +92,8 @@ class KernelPortTest : public ::testing::TestWithParam<std::string> {
       // when it closes a port (eth_dev_close() runs; the block allocated by
       // xsk_umem__create() is never freed). That one leak, which is not
       // dpxd's, is suppressed for the dpxd this test starts.
-      const std::string supp = dpxd_.dir() + "/lsan.supp";
-      FILE* f = std::fopen(supp.c_str(), "w");
-      ASSERT_NE(f, nullptr);
-      std::fputs("leak:xsk_umem__create\n", f);
-      std::fclose(f);
-      const char* old = std::getenv("LSAN_OPTIONS");
-      const std::string saved = old ? old : "";
-      const std::string opts = (old ? saved + ":" : "") + "suppressions=" + supp;
-      setenv("LSAN_OPTIONS", opts.c_str(), 1);
-      const bool started = dpxd_.start({}, &err);
-      if (old)
-        setenv("LSAN_OPTIONS", saved.c_str(), 1);
-      else
-        unsetenv("LSAN_OPTIONS");
-      ASSERT_TRUE(started) << err;
+      ASSERT_TRUE(dpxd_.suppress_leak("leak:xsk_umem__create"));
+      ASSERT_TRUE(dpxd_.start({}, &err)) << err;
     }
     ASSERT_EQ(client_.connect(dpxd_.socket(), &err), 0) << err;
     for (uint32_t i = 0; i < 2; ++i) {

@@ -59,12 +59,7 @@ class TapPortTest : public ::testing::Test {
     {
       // See afxdp_test.cc: DPDK 22.11's net_af_xdp leaks libxdp's umem
       // descriptor on close; that one leak is suppressed for this dpxd.
-      const std::string supp = dpxd_.dir() + "/lsan.supp";
-      FILE* f = std::fopen(supp.c_str(), "w");
-      ASSERT_NE(f, nullptr);
-      std::fputs("leak:xsk_umem__create\n", f);
-      std::fclose(f);
-      dpxd_.set_env("LSAN_OPTIONS", "suppressions=" + supp);
+      ASSERT_TRUE(dpxd_.suppress_leak("leak:xsk_umem__create"));
     }
     ASSERT_TRUE(dpxd_.start({}, &err)) << err;
     ASSERT_EQ(client_.connect(dpxd_.socket(), &err), 0) << err;
