@@ -126,45 +126,8 @@ void fix_udp_csum(Bytes& b) {
   set16(b, kUdp + 6, c == 0 ? 0xffff : c);
 }
 
-class TunnelCodec6Test : public ::testing::Test {
- protected:
-  void SetUp() override {
-    pool_ = test::test_pool();
-    ASSERT_NE(pool_, nullptr);
-    start_avail_ = rte_mempool_avail_count(pool_);
-    ring_ =
-        rte_ring_create_elem(("tnl6_ev_" + std::to_string(++ring_seq_)).c_str(),
-                             sizeof(TunnelEvent), 64, SOCKET_ID_ANY, RING_F_SP_ENQ | RING_F_SC_DEQ);
-    ASSERT_NE(ring_, nullptr);
-    shared_.events.push_back(ring_);
-    pmd_ = std::make_unique<TunnelPmd>();
-  }
-  void TearDown() override {
-    TunnelEvent ev;
-    while (rte_ring_sc_dequeue_elem(ring_, &ev, sizeof ev) == 0)
-      if (ev.m) rte_pktmbuf_free(ev.m);
-    rte_ring_free(ring_);
-    EXPECT_EQ(rte_mempool_avail_count(pool_), start_avail_) << "mbuf leak or double free";
-  }
-
-  // Encapsulates `inner` for tunnel port odp/slot: the packet, or nullptr.
-  rte_mbuf* encap(const Bytes& inner, uint32_t odp, uint8_t slot, const TunnelMeta& tun,
-                  uint32_t* out_port = nullptr) {
-    rte_mbuf* m = mbuf_from(inner);
-    const uint32_t port =
-        tunnel_encap(*pmd_, shared_, 0, odp, slot, m, tun, hash_for_port(49152), 1000);
-    if (out_port) *out_port = port;
-    return port == kTunnelNoPort ? nullptr : m;
-  }
-  uint64_t drops(TunnelDrop d) const { return pmd_->counters.drops_of(d); }
-
-  rte_mempool* pool_ = nullptr;
-  unsigned start_avail_ = 0;
-  rte_ring* ring_ = nullptr;
-  TunnelShared shared_;
-  std::unique_ptr<TunnelPmd> pmd_;
-  static inline int ring_seq_ = 0;
-};
+// The IPv6-underlay tunnel stages on real mbufs (tunnel_fixtures.h).
+class TunnelCodec6Test : public test::TunnelStageTest {};
 
 TEST_F(TunnelCodec6Test, DecapMatchesScapyAndFillsTheIpv6Metadata) {
   auto s = rx_view();
@@ -245,7 +208,7 @@ TEST_F(TunnelCodec6Test, EncapMatchesScapyByteForByte) {
     SCOPED_TRACE(c.fixture);
     const auto f = test::tunnel_fixture(c.fixture);
     uint32_t port = 0;
-    rte_mbuf* m = encap(f[0], c.odp, c.slot, c.tun, &port);
+    rte_mbuf* m = encap(f[0], c.odp, c.slot, c.tun, 1000, &port);
     ASSERT_NE(m, nullptr);
     EXPECT_EQ(port, kUnderlayOdp);
     EXPECT_EQ(bytes_of(m), f[1]);
