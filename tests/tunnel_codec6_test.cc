@@ -22,15 +22,10 @@
 #include "tunnel_decap.h"
 #include "tunnel_encap.h"
 
-namespace dpx {
+namespace dpx::test {
 namespace {
 
-using Bytes = test::Packet;
-using test::bytes_of;
-using test::get16;
-using test::hash_for_port;
-using test::mbuf_from;
-using test::set16;
+using Bytes = Packet;
 
 constexpr uint8_t kRxMac[6] = {0x02, 0, 0, 0, 0xbb, 0x02};  // the decapsulating host
 constexpr uint8_t kTxMac[6] = {0x02, 0, 0, 0, 0xaa, 0x01};  // the encapsulating host
@@ -127,7 +122,7 @@ void fix_udp_csum(Bytes& b) {
 }
 
 // The IPv6-underlay tunnel stages on real mbufs (tunnel_fixtures.h).
-class TunnelCodec6Test : public test::TunnelStageTest {};
+class TunnelCodec6Test : public TunnelStageTest {};
 
 TEST_F(TunnelCodec6Test, DecapMatchesScapyAndFillsTheIpv6Metadata) {
   auto s = rx_view();
@@ -146,7 +141,7 @@ TEST_F(TunnelCodec6Test, DecapMatchesScapyAndFillsTheIpv6Metadata) {
   };
   for (const Case& c : cases) {
     SCOPED_TRACE(c.fixture);
-    const auto f = test::tunnel_fixture(c.fixture);
+    const auto f = tunnel_fixture(c.fixture);
     rte_mbuf* m = mbuf_from(f[1]);
     DecapResult r;
     ASSERT_EQ(underlay_classify(*s, s->ports[0], m, &r), UnderlayVerdict::kDecap);
@@ -169,7 +164,7 @@ TEST_F(TunnelCodec6Test, DecapMatchesScapyAndFillsTheIpv6Metadata) {
 TEST_F(TunnelCodec6Test, BurstHandsOnTheTunnelPortAndMetadata) {
   auto s = rx_view();
   shared_.snapshot.store(s.get());
-  const auto f = test::tunnel_fixture("vxlan6_tc");
+  const auto f = tunnel_fixture("vxlan6_tc");
   rte_mbuf* pkts[2] = {mbuf_from(f[1]), mbuf_from(f[0])};
   rte_mbuf* dec[2];
   PacketState st[2];
@@ -206,7 +201,7 @@ TEST_F(TunnelCodec6Test, EncapMatchesScapyByteForByte) {
   };
   for (const Case& c : cases) {
     SCOPED_TRACE(c.fixture);
-    const auto f = test::tunnel_fixture(c.fixture);
+    const auto f = tunnel_fixture(c.fixture);
     uint32_t port = 0;
     rte_mbuf* m = encap(f[0], c.odp, c.slot, c.tun, 1000, &port);
     ASSERT_NE(m, nullptr);
@@ -223,7 +218,7 @@ TEST_F(TunnelCodec6Test, EncapMatchesScapyByteForByte) {
   auto s2 = tx_view(2);
   shared_.snapshot.store(s2.get());
   rte_pktmbuf_free(
-      encap(test::tunnel_fixture("vxlan6_basic")[0], kVxlanOdp, 0, meta6("2001:db8::2", 42, 0)));
+      encap(tunnel_fixture("vxlan6_basic")[0], kVxlanOdp, 0, meta6("2001:db8::2", 42, 0)));
   EXPECT_EQ(pmd_->counters.template_builds.load(), 3u) << "a new generation rebuilds";
   shared_.snapshot.store(nullptr);
 }
@@ -232,7 +227,7 @@ TEST_F(TunnelCodec6Test, EncapThenDecapRoundTripsThroughAnOddSizedFrame) {
   auto tx = tx_view();
   auto rx = rx_view();
   shared_.snapshot.store(tx.get());
-  Bytes inner = test::tunnel_fixture("vxlan6_basic")[0];
+  Bytes inner = tunnel_fixture("vxlan6_basic")[0];
   inner.push_back(0x5a);  // odd lengths exercise the checksum tail
   TunnelMeta t = meta6("2001:db8::2", 0x123456, 0, 3, 0x2c);
   rte_mbuf* m = encap(inner, kGeneveOdp, 1, t);
@@ -253,7 +248,7 @@ TEST_F(TunnelCodec6Test, EncapThenDecapRoundTripsThroughAnOddSizedFrame) {
 TEST_F(TunnelCodec6Test, EncapDropsAreCounted) {
   auto s = tx_view();
   shared_.snapshot.store(s.get());
-  const Bytes inner = test::tunnel_fixture("vxlan6_basic")[0];
+  const Bytes inner = tunnel_fixture("vxlan6_basic")[0];
   // Via the default route's gateway, which has no neighbour entry: the
   // control thread is told which next hop to solicit, once per interval.
   EXPECT_EQ(encap(inner, kVxlanOdp, 0, meta6("2001:db9::7", 1, 0)), nullptr);
@@ -298,8 +293,8 @@ TEST_F(TunnelCodec6Test, EncapDropsAreCounted) {
 // tests/data/nd_ns_na.pcap: [0] an NS from 2001:db8::1 for 2001:db8::2
 // (to its solicited-node group), [1] the NA 2001:db8::2 answers with.
 std::vector<Bytes> nd_frames() {
-  std::vector<test::Packet> pkts;
-  EXPECT_TRUE(test::read_pcap(std::string(DPX_TEST_DATA_DIR) + "/nd_ns_na.pcap", &pkts));
+  std::vector<Packet> pkts;
+  EXPECT_TRUE(read_pcap(std::string(DPX_TEST_DATA_DIR) + "/nd_ns_na.pcap", &pkts));
   EXPECT_EQ(pkts.size(), 2u);
   return pkts;
 }
@@ -426,7 +421,7 @@ TEST_F(TunnelCodec6Test, MalformedIpv6TunnelPacketsAreDroppedAndCountedByReason)
   std::array<uint64_t, kTunnelDropCount> expected{};
   for (const Malformed& c : kMalformed) {
     SCOPED_TRACE(c.name);
-    Bytes b = test::tunnel_fixture(c.fixture)[1];
+    Bytes b = tunnel_fixture(c.fixture)[1];
     c.mutate(b);
     rte_mbuf* pkts[1] = {mbuf_from(b)};
     rte_mbuf* dec[1];
@@ -456,7 +451,7 @@ TEST_F(TunnelCodec6Test, MalformedIpv6TunnelPacketsAreDroppedAndCountedByReason)
 
 TEST_F(TunnelCodec6Test, OtherIpv6TrafficOnTheUnderlayIsLeftAlone) {
   auto s = rx_view();
-  const Bytes good = test::tunnel_fixture("vxlan6_basic")[1];
+  const Bytes good = tunnel_fixture("vxlan6_basic")[1];
   struct Case {
     const char* name;
     void (*mutate)(Bytes&);
@@ -495,4 +490,4 @@ TEST_F(TunnelCodec6Test, OtherIpv6TrafficOnTheUnderlayIsLeftAlone) {
 }
 
 }  // namespace
-}  // namespace dpx
+}  // namespace dpx::test

@@ -23,15 +23,10 @@
 #include "tunnel_decap.h"
 #include "tunnel_encap.h"
 
-namespace dpx {
+namespace dpx::test {
 namespace {
 
-using Bytes = test::Packet;
-using test::bytes_of;
-using test::get16;
-using test::hash_for_port;
-using test::mbuf_from;
-using test::set16;
+using Bytes = Packet;
 
 constexpr uint8_t kPortMac[6] = {0x02, 0, 0, 0, 0xaa, 0x01};  // the encapsulating host
 constexpr uint8_t kNhMac[6] = {0x02, 0, 0, 0, 0xbb, 0x02};    // the remote VTEP
@@ -76,7 +71,7 @@ std::unique_ptr<UnderlaySnapshot> host_view(const char* vtep, const uint8_t* mac
 }
 
 // The IPv4-underlay tunnel stages on real mbufs (tunnel_fixtures.h).
-class TunnelCodecTest : public test::TunnelStageTest {};
+class TunnelCodecTest : public TunnelStageTest {};
 
 // The metadata set(tunnel(...)) gives for each fixture.
 TunnelMeta meta(uint64_t vni, uint16_t flags, uint8_t ttl = 64, uint8_t tos = 0) {
@@ -112,13 +107,13 @@ TEST_F(TunnelCodecTest, EncapMatchesScapyByteForByte) {
   };
   for (const EncapCase& c : cases) {
     SCOPED_TRACE(c.fixture);
-    const auto f = test::tunnel_fixture(c.fixture);
+    const auto f = tunnel_fixture(c.fixture);
     pmd_->ip_id = c.ip_id;
     uint32_t port = 0;
     rte_mbuf* m = encap(f[0], c.odp, c.slot, c.tun, 1000, &port);
     ASSERT_NE(m, nullptr);
     EXPECT_EQ(port, kUnderlayOdp);
-    EXPECT_EQ(test::hex_of(bytes_of(m)), test::hex_of(f[1]));
+    EXPECT_EQ(hex_of(bytes_of(m)), hex_of(f[1]));
     rte_pktmbuf_free(m);
   }
   EXPECT_EQ(pmd_->counters.encap[0].packets.load(), 3u);
@@ -148,11 +143,11 @@ TEST_F(TunnelCodecTest, DecapMatchesScapyAndFillsTheMetadata) {
   };
   for (const Case& c : cases) {
     SCOPED_TRACE(c.fixture);
-    const auto f = test::tunnel_fixture(c.fixture);
+    const auto f = tunnel_fixture(c.fixture);
     rte_mbuf* m = mbuf_from(f[1]);
     DecapResult r;
     ASSERT_EQ(underlay_classify(*s, s->ports[0], m, &r), UnderlayVerdict::kDecap);
-    EXPECT_EQ(test::hex_of(bytes_of(m)), test::hex_of(f[0]));
+    EXPECT_EQ(hex_of(bytes_of(m)), hex_of(f[0]));
     EXPECT_EQ(r.tunnel_odp, c.odp);
     EXPECT_EQ(r.tun.tun_id, rte_cpu_to_be_64(c.vni));
     EXPECT_EQ(r.tun.ipv4_src, ip4("10.0.0.1"));
@@ -170,7 +165,7 @@ TEST_F(TunnelCodecTest, EncapThenDecapRoundTripsThroughAnOddSizedFrame) {
   auto tx = host_view("10.0.0.1", kPortMac, "10.0.0.2", kNhMac);
   auto rx = host_view("10.0.0.2", kNhMac, nullptr, nullptr);
   publish(tx.get());
-  Bytes inner = test::tunnel_fixture("vxlan_basic")[0];
+  Bytes inner = tunnel_fixture("vxlan_basic")[0];
   inner.push_back(0x5a);  // 61 bytes: odd lengths exercise the checksum tail
   TunnelMeta t = meta(0x123456, kTunFlagCsum, 3, 0x10);
   rte_mbuf* m = encap(inner, kGeneveOdp, 1, t);
@@ -264,7 +259,7 @@ TEST_F(TunnelCodecTest, MalformedTunnelPacketsAreDroppedAndCountedByReason) {
   std::array<uint64_t, kTunnelDropCount> expected{};
   for (const Malformed& c : kMalformed) {
     SCOPED_TRACE(c.name);
-    Bytes b = test::tunnel_fixture(c.fixture)[1];
+    Bytes b = tunnel_fixture(c.fixture)[1];
     c.mutate(b);
     rte_mbuf* m = mbuf_from(b);
     // Through the burst stage, so that the drop is freed and counted.
@@ -286,7 +281,7 @@ TEST_F(TunnelCodecTest, MalformedTunnelPacketsAreDroppedAndCountedByReason) {
 
 TEST_F(TunnelCodecTest, OtherTrafficOnTheUnderlayIsLeftAlone) {
   auto s = host_view("10.0.0.2", kNhMac, nullptr, nullptr);
-  const Bytes good = test::tunnel_fixture("vxlan_basic")[1];
+  const Bytes good = tunnel_fixture("vxlan_basic")[1];
   struct Case {
     const char* name;
     void (*mutate)(Bytes&);
@@ -342,9 +337,9 @@ TEST_F(TunnelCodecTest, BurstSplitsPlainDecapPuntAndDropInOrder) {
   auto s = host_view("10.0.0.2", kNhMac, nullptr, nullptr);
   publish(s.get());
   const uint8_t bcast[6] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
-  Bytes plain = test::tunnel_fixture("vxlan_basic")[0];
-  Bytes vx = test::tunnel_fixture("vxlan_basic")[1];
-  Bytes gn = test::tunnel_fixture("geneve_basic")[1];
+  Bytes plain = tunnel_fixture("vxlan_basic")[0];
+  Bytes vx = tunnel_fixture("vxlan_basic")[1];
+  Bytes gn = tunnel_fixture("geneve_basic")[1];
   Bytes bad = vx;
   bad[42] = 0;
   const std::vector<Bytes> in = {plain, vx, arp(1, bcast, "10.0.0.1", "10.0.0.2"),
@@ -407,7 +402,7 @@ TEST_F(TunnelCodecTest, BurstSplitsPlainDecapPuntAndDropInOrder) {
 }
 
 TEST_F(TunnelCodecTest, NothingIsDecappedWithoutASnapshotOrOnOtherPorts) {
-  Bytes vx = test::tunnel_fixture("vxlan_basic")[1];
+  Bytes vx = tunnel_fixture("vxlan_basic")[1];
   rte_mbuf* pkts[1] = {mbuf_from(vx)};
   rte_mbuf* dec[1];
   PacketState st[1];
@@ -426,7 +421,7 @@ TEST_F(TunnelCodecTest, NothingIsDecappedWithoutASnapshotOrOnOtherPorts) {
 TEST_F(TunnelCodecTest, EncapDropsAreCountedByReason) {
   auto s = host_view("10.0.0.1", kPortMac, "10.0.0.2", kNhMac);
   publish(s.get());
-  const Bytes inner = test::tunnel_fixture("vxlan_basic")[0];
+  const Bytes inner = tunnel_fixture("vxlan_basic")[0];
 
   TunnelMeta t = meta(1, 0);
   t.ipv4_dst = ip4("192.0.2.1");
@@ -457,7 +452,7 @@ TEST_F(TunnelCodecTest, EncapDropsAreCountedByReason) {
 TEST_F(TunnelCodecTest, UnresolvedNeighbourIsReportedAtAPaceAndDropped) {
   auto s = host_view("10.0.0.1", kPortMac, nullptr, nullptr);
   publish(s.get());
-  const Bytes inner = test::tunnel_fixture("vxlan_basic")[0];
+  const Bytes inner = tunnel_fixture("vxlan_basic")[0];
   const TunnelMeta t = meta(1, 0);
   EXPECT_EQ(encap(inner, kVxlanOdp, 0, t, 1000), nullptr);
   EXPECT_EQ(encap(inner, kVxlanOdp, 0, t, 1000 + kResolveReportMs - 1), nullptr);
@@ -505,7 +500,7 @@ TEST_F(TunnelCodecTest, UnresolvedNeighbourIsReportedAtAPaceAndDropped) {
 TEST_F(TunnelCodecTest, NewGenerationRebuildsTheTemplate) {
   auto s1 = host_view("10.0.0.1", kPortMac, "10.0.0.2", kNhMac, 1);
   publish(s1.get());
-  const Bytes inner = test::tunnel_fixture("vxlan_basic")[0];
+  const Bytes inner = tunnel_fixture("vxlan_basic")[0];
   const TunnelMeta t = meta(1, 0);
   rte_mbuf* m = encap(inner, kVxlanOdp, 0, t);
   ASSERT_NE(m, nullptr);
@@ -545,4 +540,4 @@ TEST(TunnelFlowHash, OneFlowOnePortAndFlowsSpread) {
 }
 
 }  // namespace
-}  // namespace dpx
+}  // namespace dpx::test
