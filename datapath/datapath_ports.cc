@@ -208,26 +208,26 @@ void Datapath::fill_port_info(const Port& p, PortInfo* out) const {
   out->link_speed_mbps = di.link_speed_mbps;
   out->mtu = di.mtu;
   std::copy(di.mac, di.mac + 6, out->mac.begin());
+  // Adds each queue's counters to out->queues and to the port's totals.
+  auto add_queues = [out](const auto& counters, uint16_t n, bool tx, uint64_t* packets,
+                          uint64_t* bytes, uint64_t* drops) {
+    for (uint16_t q = 0; q < n; ++q) {
+      const QueueCounters& c = counters[q];
+      QueueStats qs{q, tx, c.packets.load(std::memory_order_relaxed),
+                    c.bytes.load(std::memory_order_relaxed),
+                    c.drops.load(std::memory_order_relaxed)};
+      *packets += qs.packets;
+      *bytes += qs.bytes;
+      *drops += qs.drops;
+      out->queues.push_back(qs);
+    }
+  };
   uint64_t rx_drops = di.hw_rx_missed + di.rx_nombuf;
   uint64_t tx_drops = 0;
-  for (uint16_t q = 0; q < p.n_rxq(); ++q) {
-    const QueueCounters& c = p.rxq_counters[q];
-    QueueStats qs{q, false, c.packets.load(std::memory_order_relaxed),
-                  c.bytes.load(std::memory_order_relaxed), c.drops.load(std::memory_order_relaxed)};
-    out->stats.rx_packets += qs.packets;
-    out->stats.rx_bytes += qs.bytes;
-    rx_drops += qs.drops;
-    out->queues.push_back(qs);
-  }
-  for (uint16_t q = 0; q < p.n_txq(); ++q) {
-    const QueueCounters& c = p.txq_counters[q];
-    QueueStats qs{q, true, c.packets.load(std::memory_order_relaxed),
-                  c.bytes.load(std::memory_order_relaxed), c.drops.load(std::memory_order_relaxed)};
-    out->stats.tx_packets += qs.packets;
-    out->stats.tx_bytes += qs.bytes;
-    tx_drops += qs.drops;
-    out->queues.push_back(qs);
-  }
+  add_queues(p.rxq_counters, p.n_rxq(), false, &out->stats.rx_packets, &out->stats.rx_bytes,
+             &rx_drops);
+  add_queues(p.txq_counters, p.n_txq(), true, &out->stats.tx_packets, &out->stats.tx_bytes,
+             &tx_drops);
   out->stats.rx_drops = rx_drops;
   out->stats.tx_drops = tx_drops;
   out->stats.rx_errors = di.hw_rx_errors;

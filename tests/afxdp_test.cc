@@ -29,6 +29,7 @@
 
 #include "control_client.h"
 #include "odp_text.h"
+#include "support/dpxd_client.h"
 #include "support/dpxd_process.h"
 #include "support/netns.h"
 
@@ -36,17 +37,6 @@ namespace dpx::test {
 namespace {
 
 constexpr uint16_t kTcpPort = 5201;
-
-// Closes a file descriptor on scope exit.
-struct Fd {
-  int fd = -1;
-  explicit Fd(int f) : fd(f) {}
-  ~Fd() {
-    if (fd >= 0) close(fd);
-  }
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-};
 
 // Bounds every blocking socket call, so a datapath that stops forwarding
 // fails the test instead of hanging it.
@@ -76,9 +66,7 @@ class KernelPortTest : public ::testing::TestWithParam<std::string> {
       ns_[i] = std::make_unique<NetNs>(unique_ifname("dpxc", i ? "b" : "a"));
       ASSERT_TRUE(ns_[i]->ok()) << ns_[i]->error();
       std::string err;
-      for (const char* k :
-           {"net.ipv6.conf.all.disable_ipv6=1", "net.ipv6.conf.default.disable_ipv6=1"})
-        ASSERT_TRUE(must_run(ns_[i]->exec({"sysctl", "-q", "-w", k}), &err)) << err;
+      ASSERT_TRUE(ns_[i]->disable_ipv6(&err)) << err;
     }
     // One veth pair per container: "eth0" inside, the switch port outside.
     for (int i = 0; i < 2; ++i) {
@@ -104,21 +92,8 @@ class KernelPortTest : public ::testing::TestWithParam<std::string> {
       // when it closes a port (eth_dev_close() runs; the block allocated by
       // xsk_umem__create() is never freed). That one leak, which is not
       // dpxd's, is suppressed for the dpxd this test starts.
-      const std::string supp = dpxd_.dir() + "/lsan.supp";
-      FILE* f = std::fopen(supp.c_str(), "w");
-      ASSERT_NE(f, nullptr);
-      std::fputs("leak:xsk_umem__create\n", f);
-      std::fclose(f);
-      const char* old = std::getenv("LSAN_OPTIONS");
-      const std::string saved = old ? old : "";
-      const std::string opts = (old ? saved + ":" : "") + "suppressions=" + supp;
-      setenv("LSAN_OPTIONS", opts.c_str(), 1);
-      const bool started = dpxd_.start({}, &err);
-      if (old)
-        setenv("LSAN_OPTIONS", saved.c_str(), 1);
-      else
-        unsetenv("LSAN_OPTIONS");
-      ASSERT_TRUE(started) << err;
+      ASSERT_TRUE(dpxd_.suppress_leak("leak:xsk_umem__create"));
+      ASSERT_TRUE(dpxd_.start({}, &err)) << err;
     }
     ASSERT_EQ(client_.connect(dpxd_.socket(), &err), 0) << err;
     for (uint32_t i = 0; i < 2; ++i) {
@@ -150,25 +125,10 @@ class KernelPortTest : public ::testing::TestWithParam<std::string> {
   }
 
   void add_flow(const std::string& flow, const std::string& actions, const Ufid& ufid) {
-    FlowPutEntry e;
-    std::string err;
-    ASSERT_EQ(odp_flow_from_string(flow, &e.key, &e.mask, &err), 0) << err;
-    ASSERT_EQ(odp_actions_from_string(actions, &e.actions, &err), 0) << err;
-    e.ufid = ufid;
-    std::vector<FlowPutResult> res;
-    ASSERT_EQ(client_.flow_put(std::span<const FlowPutEntry>(&e, 1), &res, &err), 0) << err;
-    ASSERT_EQ(res.size(), 1u);
-    ASSERT_EQ(res[0].error, 0) << res[0].message;
+    put_flow(client_, flow, actions, ufid);
   }
 
-  PortStats port_stats(uint32_t odp) {
-    PortRef ref;
-    ref.odp_port = odp;
-    PortInfo info;
-    std::string err;
-    EXPECT_EQ(client_.port_get(ref, &info, &err), 0) << err;
-    return info.stats;
-  }
+  PortStats port_stats(uint32_t odp) { return get_port(client_, odp).stats; }
 
   FlowStats flow_stats(int i) {
     FlowEntry e;

@@ -380,12 +380,7 @@ TEST_F(DpxctlTest, ModDelFlushAndStatsWithTraffic) {
 TEST_F(DpxctlTest, ExecuteSendsThePacket) {
   ok({"add-port", "cap", "dpdk", "net_pcap_cap,tx_pcap=" + path("cap.pcap"), "--port-no", "2"});
   const Packet p = udp_packet(kMacB, kMacA, 0x0a000001, 0x0a000002, 7, 9, 6, 1);
-  std::string hex;
-  for (uint8_t b : p) {
-    char buf[3];
-    std::snprintf(buf, sizeof buf, "%02x", b);
-    hex += buf;
-  }
+  const std::string hex = hex_of(p);
   ok({"execute", "1", hex, "push_vlan(vid=5,pcp=0),2"});
   // Removing the port closes the capture.
   ok({"del-port", "cap"});

@@ -27,6 +27,7 @@
 #include "nlattr.h"
 #pragma GCC diagnostic pop
 #include "odp_actions.h"
+#include "support/checksum.h"
 
 namespace dpx {
 namespace {
@@ -35,16 +36,8 @@ using Bytes = std::vector<uint8_t>;
 
 constexpr uint32_t kL2 = 14, kL3v4 = 20, kL3v6 = 40;
 
-// RFC 1071 over bytes, independent of DPDK's helpers.
-uint32_t sum16(const uint8_t* p, size_t n, uint32_t s = 0) {
-  for (size_t i = 0; i + 1 < n; i += 2) s += uint32_t{p[i]} << 8 | p[i + 1];
-  if (n & 1) s += uint32_t{p[n - 1]} << 8;
-  return s;
-}
-uint16_t fold(uint32_t s) {
-  while (s >> 16) s = (s & 0xffff) + (s >> 16);
-  return static_cast<uint16_t>(s);
-}
+using test::fold;
+using test::sum16;
 // True if the IPv4 header checksum verifies.
 bool ipv4_ok(const uint8_t* ip) { return fold(sum16(ip, (ip[0] & 0xf) * 4u)) == 0xffff; }
 // True if the L4 checksum (with the pseudo-header) of an IPv4 or IPv6 packet

@@ -33,6 +33,8 @@
 #include "control_client.h"
 #include "control_proto.h"
 #include "odp_text.h"
+#include "support/checksum.h"
+#include "support/dpxd_client.h"
 #include "support/dpxd_process.h"
 #include "support/netns.h"
 #include "support/pcap_file.h"
@@ -41,24 +43,6 @@ namespace dpx::test {
 namespace {
 
 const char* const kIp[2] = {"10.78.0.1", "10.78.0.2"};
-
-uint32_t sum16(const uint8_t* p, size_t n, uint32_t s = 0) {
-  for (size_t i = 0; i + 1 < n; i += 2) s += uint32_t{p[i]} << 8 | p[i + 1];
-  if (n & 1) s += uint32_t{p[n - 1]} << 8;
-  return s;
-}
-uint16_t fold(uint32_t s) {
-  while (s >> 16) s = (s & 0xffff) + (s >> 16);
-  return static_cast<uint16_t>(s);
-}
-
-struct Fd {
-  int fd = -1;
-  explicit Fd(int f) : fd(f) {}
-  ~Fd() {
-    if (fd >= 0) close(fd);
-  }
-};
 
 class TapPortTest : public ::testing::Test {
  protected:
@@ -69,21 +53,13 @@ class TapPortTest : public ::testing::Test {
       ns_[i] = std::make_unique<NetNs>(unique_ifname("dpxtn", i ? "b" : "a"));
       ASSERT_TRUE(ns_[i]->ok()) << ns_[i]->error();
       std::string err;
-      // IPv6 off: keeps the kernel's ND and MLD chatter out of the counters.
-      for (const char* k :
-           {"net.ipv6.conf.all.disable_ipv6=1", "net.ipv6.conf.default.disable_ipv6=1"})
-        ASSERT_TRUE(must_run(ns_[i]->exec({"sysctl", "-q", "-w", k}), &err)) << err;
+      ASSERT_TRUE(ns_[i]->disable_ipv6(&err)) << err;
     }
     std::string err;
     {
       // See afxdp_test.cc: DPDK 22.11's net_af_xdp leaks libxdp's umem
       // descriptor on close; that one leak is suppressed for this dpxd.
-      const std::string supp = dpxd_.dir() + "/lsan.supp";
-      FILE* f = std::fopen(supp.c_str(), "w");
-      ASSERT_NE(f, nullptr);
-      std::fputs("leak:xsk_umem__create\n", f);
-      std::fclose(f);
-      dpxd_.set_env("LSAN_OPTIONS", "suppressions=" + supp);
+      ASSERT_TRUE(dpxd_.suppress_leak("leak:xsk_umem__create"));
     }
     ASSERT_TRUE(dpxd_.start({}, &err)) << err;
     ASSERT_EQ(client_.connect(dpxd_.socket(), &err), 0) << err;
@@ -126,25 +102,10 @@ class TapPortTest : public ::testing::Test {
   }
 
   void add_flow(const std::string& flow, const std::string& actions, uint32_t id) {
-    FlowPutEntry e;
-    std::string err;
-    ASSERT_EQ(odp_flow_from_string(flow, &e.key, &e.mask, &err), 0) << err;
-    ASSERT_EQ(odp_actions_from_string(actions, &e.actions, &err), 0) << err;
-    e.ufid = Ufid{{0x74617000, id, 0, 0}};
-    std::vector<FlowPutResult> res;
-    ASSERT_EQ(client_.flow_put(std::span<const FlowPutEntry>(&e, 1), &res, &err), 0) << err;
-    ASSERT_EQ(res.size(), 1u);
-    ASSERT_EQ(res[0].error, 0) << res[0].message;
+    put_flow(client_, flow, actions, Ufid{{0x74617000, id, 0, 0}});
   }
 
-  PortInfo port(uint32_t odp) {
-    PortRef ref;
-    ref.odp_port = odp;
-    PortInfo info;
-    std::string err;
-    EXPECT_EQ(client_.port_get(ref, &info, &err), 0) << err;
-    return info;
-  }
+  PortInfo port(uint32_t odp) { return get_port(client_, odp); }
 
   uint64_t pmd_drop(const std::string& reason) {
     std::vector<PmdStats> st;

@@ -18,13 +18,14 @@
 
 #include "eal_env.h"
 #include "support/pcap_file.h"
+#include "support/tunnel_fixtures.h"
 #include "tunnel_decap.h"
 #include "tunnel_encap.h"
 
-namespace dpx {
+namespace dpx::test {
 namespace {
 
-using Bytes = std::vector<uint8_t>;
+using Bytes = Packet;
 
 constexpr uint8_t kRxMac[6] = {0x02, 0, 0, 0, 0xbb, 0x02};  // the decapsulating host
 constexpr uint8_t kTxMac[6] = {0x02, 0, 0, 0, 0xaa, 0x01};  // the encapsulating host
@@ -35,14 +36,6 @@ Ip6 ip6(const char* s) {
   Ip6 a{};
   EXPECT_EQ(inet_pton(AF_INET6, s, a.data()), 1) << s;
   return a;
-}
-
-std::vector<Bytes> fixture(const std::string& name) {
-  std::vector<test::Packet> pkts;
-  const std::string path = std::string(DPX_TEST_DATA_DIR) + "/tunnel_" + name + ".pcap";
-  EXPECT_TRUE(test::read_pcap(path, &pkts)) << path;
-  EXPECT_EQ(pkts.size(), 2u) << path;
-  return pkts;
 }
 
 // The receiving host: IPv6 VTEP 2001:db8::2 (and an IPv4 one, which must not
@@ -102,14 +95,6 @@ std::unique_ptr<UnderlaySnapshot> tx_view(uint64_t generation = 1) {
   return s;
 }
 
-// A flow hash whose UDP source port is `port` (the fixtures use 49152).
-uint32_t hash_for_port(uint16_t port) {
-  const uint64_t range = kTunnelSrcPortMax - kTunnelSrcPortMin;
-  const uint64_t h = ((uint64_t{port} - kTunnelSrcPortMin) << 32) / range + 1;
-  EXPECT_EQ(tunnel_udp_src_port(static_cast<uint32_t>(h)), htons(port));
-  return static_cast<uint32_t>(h);
-}
-
 TunnelMeta meta6(const char* dst, uint64_t vni, uint16_t flags, uint8_t ttl = 64, uint8_t tos = 0) {
   TunnelMeta t{};
   t.tun_id = rte_cpu_to_be_64(vni);
@@ -119,28 +104,6 @@ TunnelMeta meta6(const char* dst, uint64_t vni, uint16_t flags, uint8_t ttl = 64
   t.ttl = ttl;
   t.tos = tos;
   return t;
-}
-
-rte_mbuf* mbuf_from(const Bytes& b) {
-  rte_mbuf* m = rte_pktmbuf_alloc(test::test_pool());
-  EXPECT_NE(m, nullptr);
-  char* d = rte_pktmbuf_append(m, static_cast<uint16_t>(b.size()));
-  EXPECT_NE(d, nullptr);
-  std::memcpy(d, b.data(), b.size());
-  return m;
-}
-
-Bytes bytes_of(const rte_mbuf* m) {
-  const uint8_t* p = rte_pktmbuf_mtod(m, const uint8_t*);
-  return Bytes(p, p + rte_pktmbuf_data_len(m));
-}
-
-void set16(Bytes& b, size_t off, uint16_t v) {
-  b[off] = static_cast<uint8_t>(v >> 8);
-  b[off + 1] = static_cast<uint8_t>(v);
-}
-uint16_t get16(const Bytes& b, size_t off) {
-  return static_cast<uint16_t>(b[off] << 8 | b[off + 1]);
 }
 
 // Frame offsets of the outer headers: IPv6 at 14, UDP at 54, tunnel at 62.
@@ -158,45 +121,8 @@ void fix_udp_csum(Bytes& b) {
   set16(b, kUdp + 6, c == 0 ? 0xffff : c);
 }
 
-class TunnelCodec6Test : public ::testing::Test {
- protected:
-  void SetUp() override {
-    pool_ = test::test_pool();
-    ASSERT_NE(pool_, nullptr);
-    start_avail_ = rte_mempool_avail_count(pool_);
-    ring_ =
-        rte_ring_create_elem(("tnl6_ev_" + std::to_string(++ring_seq_)).c_str(),
-                             sizeof(TunnelEvent), 64, SOCKET_ID_ANY, RING_F_SP_ENQ | RING_F_SC_DEQ);
-    ASSERT_NE(ring_, nullptr);
-    shared_.events.push_back(ring_);
-    pmd_ = std::make_unique<TunnelPmd>();
-  }
-  void TearDown() override {
-    TunnelEvent ev;
-    while (rte_ring_sc_dequeue_elem(ring_, &ev, sizeof ev) == 0)
-      if (ev.m) rte_pktmbuf_free(ev.m);
-    rte_ring_free(ring_);
-    EXPECT_EQ(rte_mempool_avail_count(pool_), start_avail_) << "mbuf leak or double free";
-  }
-
-  // Encapsulates `inner` for tunnel port odp/slot: the packet, or nullptr.
-  rte_mbuf* encap(const Bytes& inner, uint32_t odp, uint8_t slot, const TunnelMeta& tun,
-                  uint32_t* out_port = nullptr) {
-    rte_mbuf* m = mbuf_from(inner);
-    const uint32_t port =
-        tunnel_encap(*pmd_, shared_, 0, odp, slot, m, tun, hash_for_port(49152), 1000);
-    if (out_port) *out_port = port;
-    return port == kTunnelNoPort ? nullptr : m;
-  }
-  uint64_t drops(TunnelDrop d) const { return pmd_->counters.drops_of(d); }
-
-  rte_mempool* pool_ = nullptr;
-  unsigned start_avail_ = 0;
-  rte_ring* ring_ = nullptr;
-  TunnelShared shared_;
-  std::unique_ptr<TunnelPmd> pmd_;
-  static inline int ring_seq_ = 0;
-};
+// The IPv6-underlay tunnel stages on real mbufs (tunnel_fixtures.h).
+class TunnelCodec6Test : public TunnelStageTest {};
 
 TEST_F(TunnelCodec6Test, DecapMatchesScapyAndFillsTheIpv6Metadata) {
   auto s = rx_view();
@@ -215,7 +141,7 @@ TEST_F(TunnelCodec6Test, DecapMatchesScapyAndFillsTheIpv6Metadata) {
   };
   for (const Case& c : cases) {
     SCOPED_TRACE(c.fixture);
-    const auto f = fixture(c.fixture);
+    const auto f = tunnel_fixture(c.fixture);
     rte_mbuf* m = mbuf_from(f[1]);
     DecapResult r;
     ASSERT_EQ(underlay_classify(*s, s->ports[0], m, &r), UnderlayVerdict::kDecap);
@@ -238,7 +164,7 @@ TEST_F(TunnelCodec6Test, DecapMatchesScapyAndFillsTheIpv6Metadata) {
 TEST_F(TunnelCodec6Test, BurstHandsOnTheTunnelPortAndMetadata) {
   auto s = rx_view();
   shared_.snapshot.store(s.get());
-  const auto f = fixture("vxlan6_tc");
+  const auto f = tunnel_fixture("vxlan6_tc");
   rte_mbuf* pkts[2] = {mbuf_from(f[1]), mbuf_from(f[0])};
   rte_mbuf* dec[2];
   PacketState st[2];
@@ -275,9 +201,9 @@ TEST_F(TunnelCodec6Test, EncapMatchesScapyByteForByte) {
   };
   for (const Case& c : cases) {
     SCOPED_TRACE(c.fixture);
-    const auto f = fixture(c.fixture);
+    const auto f = tunnel_fixture(c.fixture);
     uint32_t port = 0;
-    rte_mbuf* m = encap(f[0], c.odp, c.slot, c.tun, &port);
+    rte_mbuf* m = encap(f[0], c.odp, c.slot, c.tun, 1000, &port);
     ASSERT_NE(m, nullptr);
     EXPECT_EQ(port, kUnderlayOdp);
     EXPECT_EQ(bytes_of(m), f[1]);
@@ -291,7 +217,8 @@ TEST_F(TunnelCodec6Test, EncapMatchesScapyByteForByte) {
   EXPECT_EQ(pmd_->counters.template_builds.load(), 2u);
   auto s2 = tx_view(2);
   shared_.snapshot.store(s2.get());
-  rte_pktmbuf_free(encap(fixture("vxlan6_basic")[0], kVxlanOdp, 0, meta6("2001:db8::2", 42, 0)));
+  rte_pktmbuf_free(
+      encap(tunnel_fixture("vxlan6_basic")[0], kVxlanOdp, 0, meta6("2001:db8::2", 42, 0)));
   EXPECT_EQ(pmd_->counters.template_builds.load(), 3u) << "a new generation rebuilds";
   shared_.snapshot.store(nullptr);
 }
@@ -300,7 +227,7 @@ TEST_F(TunnelCodec6Test, EncapThenDecapRoundTripsThroughAnOddSizedFrame) {
   auto tx = tx_view();
   auto rx = rx_view();
   shared_.snapshot.store(tx.get());
-  Bytes inner = fixture("vxlan6_basic")[0];
+  Bytes inner = tunnel_fixture("vxlan6_basic")[0];
   inner.push_back(0x5a);  // odd lengths exercise the checksum tail
   TunnelMeta t = meta6("2001:db8::2", 0x123456, 0, 3, 0x2c);
   rte_mbuf* m = encap(inner, kGeneveOdp, 1, t);
@@ -321,7 +248,7 @@ TEST_F(TunnelCodec6Test, EncapThenDecapRoundTripsThroughAnOddSizedFrame) {
 TEST_F(TunnelCodec6Test, EncapDropsAreCounted) {
   auto s = tx_view();
   shared_.snapshot.store(s.get());
-  const Bytes inner = fixture("vxlan6_basic")[0];
+  const Bytes inner = tunnel_fixture("vxlan6_basic")[0];
   // Via the default route's gateway, which has no neighbour entry: the
   // control thread is told which next hop to solicit, once per interval.
   EXPECT_EQ(encap(inner, kVxlanOdp, 0, meta6("2001:db9::7", 1, 0)), nullptr);
@@ -366,8 +293,8 @@ TEST_F(TunnelCodec6Test, EncapDropsAreCounted) {
 // tests/data/nd_ns_na.pcap: [0] an NS from 2001:db8::1 for 2001:db8::2
 // (to its solicited-node group), [1] the NA 2001:db8::2 answers with.
 std::vector<Bytes> nd_frames() {
-  std::vector<test::Packet> pkts;
-  EXPECT_TRUE(test::read_pcap(std::string(DPX_TEST_DATA_DIR) + "/nd_ns_na.pcap", &pkts));
+  std::vector<Packet> pkts;
+  EXPECT_TRUE(read_pcap(std::string(DPX_TEST_DATA_DIR) + "/nd_ns_na.pcap", &pkts));
   EXPECT_EQ(pkts.size(), 2u);
   return pkts;
 }
@@ -494,7 +421,7 @@ TEST_F(TunnelCodec6Test, MalformedIpv6TunnelPacketsAreDroppedAndCountedByReason)
   std::array<uint64_t, kTunnelDropCount> expected{};
   for (const Malformed& c : kMalformed) {
     SCOPED_TRACE(c.name);
-    Bytes b = fixture(c.fixture)[1];
+    Bytes b = tunnel_fixture(c.fixture)[1];
     c.mutate(b);
     rte_mbuf* pkts[1] = {mbuf_from(b)};
     rte_mbuf* dec[1];
@@ -524,7 +451,7 @@ TEST_F(TunnelCodec6Test, MalformedIpv6TunnelPacketsAreDroppedAndCountedByReason)
 
 TEST_F(TunnelCodec6Test, OtherIpv6TrafficOnTheUnderlayIsLeftAlone) {
   auto s = rx_view();
-  const Bytes good = fixture("vxlan6_basic")[1];
+  const Bytes good = tunnel_fixture("vxlan6_basic")[1];
   struct Case {
     const char* name;
     void (*mutate)(Bytes&);
@@ -563,4 +490,4 @@ TEST_F(TunnelCodec6Test, OtherIpv6TrafficOnTheUnderlayIsLeftAlone) {
 }
 
 }  // namespace
-}  // namespace dpx
+}  // namespace dpx::test

@@ -19,13 +19,14 @@
 
 #include "eal_env.h"
 #include "support/pcap_file.h"
+#include "support/tunnel_fixtures.h"
 #include "tunnel_decap.h"
 #include "tunnel_encap.h"
 
-namespace dpx {
+namespace dpx::test {
 namespace {
 
-using Bytes = std::vector<uint8_t>;
+using Bytes = Packet;
 
 constexpr uint8_t kPortMac[6] = {0x02, 0, 0, 0, 0xaa, 0x01};  // the encapsulating host
 constexpr uint8_t kNhMac[6] = {0x02, 0, 0, 0, 0xbb, 0x02};    // the remote VTEP
@@ -36,15 +37,6 @@ uint32_t ip4(const char* s) {
   in_addr a;
   EXPECT_EQ(inet_pton(AF_INET, s, &a), 1);
   return a.s_addr;
-}
-
-// The fixtures: [0] the inner frame, [1] its encapsulation.
-std::vector<Bytes> fixture(const std::string& name) {
-  std::vector<test::Packet> pkts;
-  const std::string path = std::string(DPX_TEST_DATA_DIR) + "/tunnel_" + name + ".pcap";
-  EXPECT_TRUE(test::read_pcap(path, &pkts)) << path;
-  EXPECT_EQ(pkts.size(), 2u) << path;
-  return pkts;
 }
 
 // One host's view of the underlay: VTEP `vtep`/24 on underlay port 1 with
@@ -78,90 +70,8 @@ std::unique_ptr<UnderlaySnapshot> host_view(const char* vtep, const uint8_t* mac
   return s;
 }
 
-rte_mbuf* mbuf_from(const Bytes& b) {
-  rte_mbuf* m = rte_pktmbuf_alloc(test::test_pool());
-  EXPECT_NE(m, nullptr);
-  char* d = rte_pktmbuf_append(m, static_cast<uint16_t>(b.size()));
-  EXPECT_NE(d, nullptr);
-  std::memcpy(d, b.data(), b.size());
-  return m;
-}
-
-Bytes bytes_of(const rte_mbuf* m) {
-  Bytes b(rte_pktmbuf_pkt_len(m));
-  const void* p = rte_pktmbuf_read(m, 0, static_cast<uint32_t>(b.size()), b.data());
-  if (p != b.data()) std::memcpy(b.data(), p, b.size());
-  return b;
-}
-
-std::string hex(const Bytes& b) {
-  std::string s;
-  char buf[4];
-  for (uint8_t c : b) {
-    std::snprintf(buf, sizeof buf, "%02x", c);
-    s += buf;
-  }
-  return s;
-}
-
-// A flow hash whose UDP source port is `port` (the fixtures use 49152).
-uint32_t hash_for_port(uint16_t port) {
-  const uint64_t range = kTunnelSrcPortMax - kTunnelSrcPortMin;
-  const uint64_t h = ((uint64_t{port} - kTunnelSrcPortMin) << 32) / range + 1;
-  EXPECT_EQ(tunnel_udp_src_port(static_cast<uint32_t>(h)), htons(port));
-  return static_cast<uint32_t>(h);
-}
-
-class TunnelCodecTest : public ::testing::Test {
- protected:
-  void SetUp() override {
-    pool_ = test::test_pool();
-    ASSERT_NE(pool_, nullptr);
-    start_avail_ = rte_mempool_avail_count(pool_);
-    ring_ =
-        rte_ring_create_elem(("tnl_ev_" + std::to_string(++ring_seq_)).c_str(), sizeof(TunnelEvent),
-                             64, SOCKET_ID_ANY, RING_F_SP_ENQ | RING_F_SC_DEQ);
-    ASSERT_NE(ring_, nullptr);
-    shared_.events.push_back(ring_);
-    pmd_ = std::make_unique<TunnelPmd>();
-  }
-  void TearDown() override {
-    TunnelEvent ev;
-    while (rte_ring_sc_dequeue_elem(ring_, &ev, sizeof ev) == 0)
-      if (ev.m) rte_pktmbuf_free(ev.m);
-    rte_ring_free(ring_);
-    EXPECT_EQ(rte_mempool_avail_count(pool_), start_avail_) << "mbuf leak or double free";
-  }
-
-  void publish(const UnderlaySnapshot* s) { shared_.snapshot.store(s); }
-
-  std::vector<TunnelEvent> events() {
-    std::vector<TunnelEvent> out;
-    TunnelEvent ev;
-    while (rte_ring_sc_dequeue_elem(ring_, &ev, sizeof ev) == 0) out.push_back(ev);
-    return out;
-  }
-
-  // Encapsulates `inner` for tunnel port odp/slot; returns the packet or
-  // nullptr (then *why says why).
-  rte_mbuf* encap(const Bytes& inner, uint32_t odp, uint8_t slot, const TunnelMeta& tun,
-                  uint64_t now_ms = 1000, uint32_t* out_port = nullptr) {
-    rte_mbuf* m = mbuf_from(inner);
-    const uint32_t port =
-        tunnel_encap(*pmd_, shared_, 0, odp, slot, m, tun, hash_for_port(49152), now_ms);
-    if (out_port) *out_port = port;
-    return port == kTunnelNoPort ? nullptr : m;
-  }
-
-  uint64_t drops(TunnelDrop d) const { return pmd_->counters.drops_of(d); }
-
-  rte_mempool* pool_ = nullptr;
-  unsigned start_avail_ = 0;
-  rte_ring* ring_ = nullptr;
-  TunnelShared shared_;
-  std::unique_ptr<TunnelPmd> pmd_;
-  static inline int ring_seq_ = 0;
-};
+// The IPv4-underlay tunnel stages on real mbufs (tunnel_fixtures.h).
+class TunnelCodecTest : public TunnelStageTest {};
 
 // The metadata set(tunnel(...)) gives for each fixture.
 TunnelMeta meta(uint64_t vni, uint16_t flags, uint8_t ttl = 64, uint8_t tos = 0) {
@@ -197,13 +107,13 @@ TEST_F(TunnelCodecTest, EncapMatchesScapyByteForByte) {
   };
   for (const EncapCase& c : cases) {
     SCOPED_TRACE(c.fixture);
-    const auto f = fixture(c.fixture);
+    const auto f = tunnel_fixture(c.fixture);
     pmd_->ip_id = c.ip_id;
     uint32_t port = 0;
     rte_mbuf* m = encap(f[0], c.odp, c.slot, c.tun, 1000, &port);
     ASSERT_NE(m, nullptr);
     EXPECT_EQ(port, kUnderlayOdp);
-    EXPECT_EQ(hex(bytes_of(m)), hex(f[1]));
+    EXPECT_EQ(hex_of(bytes_of(m)), hex_of(f[1]));
     rte_pktmbuf_free(m);
   }
   EXPECT_EQ(pmd_->counters.encap[0].packets.load(), 3u);
@@ -233,11 +143,11 @@ TEST_F(TunnelCodecTest, DecapMatchesScapyAndFillsTheMetadata) {
   };
   for (const Case& c : cases) {
     SCOPED_TRACE(c.fixture);
-    const auto f = fixture(c.fixture);
+    const auto f = tunnel_fixture(c.fixture);
     rte_mbuf* m = mbuf_from(f[1]);
     DecapResult r;
     ASSERT_EQ(underlay_classify(*s, s->ports[0], m, &r), UnderlayVerdict::kDecap);
-    EXPECT_EQ(hex(bytes_of(m)), hex(f[0]));
+    EXPECT_EQ(hex_of(bytes_of(m)), hex_of(f[0]));
     EXPECT_EQ(r.tunnel_odp, c.odp);
     EXPECT_EQ(r.tun.tun_id, rte_cpu_to_be_64(c.vni));
     EXPECT_EQ(r.tun.ipv4_src, ip4("10.0.0.1"));
@@ -255,7 +165,7 @@ TEST_F(TunnelCodecTest, EncapThenDecapRoundTripsThroughAnOddSizedFrame) {
   auto tx = host_view("10.0.0.1", kPortMac, "10.0.0.2", kNhMac);
   auto rx = host_view("10.0.0.2", kNhMac, nullptr, nullptr);
   publish(tx.get());
-  Bytes inner = fixture("vxlan_basic")[0];
+  Bytes inner = tunnel_fixture("vxlan_basic")[0];
   inner.push_back(0x5a);  // 61 bytes: odd lengths exercise the checksum tail
   TunnelMeta t = meta(0x123456, kTunFlagCsum, 3, 0x10);
   rte_mbuf* m = encap(inner, kGeneveOdp, 1, t);
@@ -272,13 +182,6 @@ TEST_F(TunnelCodecTest, EncapThenDecapRoundTripsThroughAnOddSizedFrame) {
 
 // ---- malformed tunnel packets ----------------------------------------------
 
-void set16(Bytes& b, size_t off, uint16_t v) {
-  b[off] = static_cast<uint8_t>(v >> 8);
-  b[off + 1] = static_cast<uint8_t>(v);
-}
-uint16_t get16(const Bytes& b, size_t off) {
-  return static_cast<uint16_t>(b[off] << 8 | b[off + 1]);
-}
 void fix_ip_csum(Bytes& b) {
   set16(b, 24, 0);
   set16(b, 24, csum_finish(csum_add_bytes(0, b.data() + 14, 20)));
@@ -356,7 +259,7 @@ TEST_F(TunnelCodecTest, MalformedTunnelPacketsAreDroppedAndCountedByReason) {
   std::array<uint64_t, kTunnelDropCount> expected{};
   for (const Malformed& c : kMalformed) {
     SCOPED_TRACE(c.name);
-    Bytes b = fixture(c.fixture)[1];
+    Bytes b = tunnel_fixture(c.fixture)[1];
     c.mutate(b);
     rte_mbuf* m = mbuf_from(b);
     // Through the burst stage, so that the drop is freed and counted.
@@ -378,7 +281,7 @@ TEST_F(TunnelCodecTest, MalformedTunnelPacketsAreDroppedAndCountedByReason) {
 
 TEST_F(TunnelCodecTest, OtherTrafficOnTheUnderlayIsLeftAlone) {
   auto s = host_view("10.0.0.2", kNhMac, nullptr, nullptr);
-  const Bytes good = fixture("vxlan_basic")[1];
+  const Bytes good = tunnel_fixture("vxlan_basic")[1];
   struct Case {
     const char* name;
     void (*mutate)(Bytes&);
@@ -434,9 +337,9 @@ TEST_F(TunnelCodecTest, BurstSplitsPlainDecapPuntAndDropInOrder) {
   auto s = host_view("10.0.0.2", kNhMac, nullptr, nullptr);
   publish(s.get());
   const uint8_t bcast[6] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
-  Bytes plain = fixture("vxlan_basic")[0];
-  Bytes vx = fixture("vxlan_basic")[1];
-  Bytes gn = fixture("geneve_basic")[1];
+  Bytes plain = tunnel_fixture("vxlan_basic")[0];
+  Bytes vx = tunnel_fixture("vxlan_basic")[1];
+  Bytes gn = tunnel_fixture("geneve_basic")[1];
   Bytes bad = vx;
   bad[42] = 0;
   const std::vector<Bytes> in = {plain, vx, arp(1, bcast, "10.0.0.1", "10.0.0.2"),
@@ -499,7 +402,7 @@ TEST_F(TunnelCodecTest, BurstSplitsPlainDecapPuntAndDropInOrder) {
 }
 
 TEST_F(TunnelCodecTest, NothingIsDecappedWithoutASnapshotOrOnOtherPorts) {
-  Bytes vx = fixture("vxlan_basic")[1];
+  Bytes vx = tunnel_fixture("vxlan_basic")[1];
   rte_mbuf* pkts[1] = {mbuf_from(vx)};
   rte_mbuf* dec[1];
   PacketState st[1];
@@ -518,7 +421,7 @@ TEST_F(TunnelCodecTest, NothingIsDecappedWithoutASnapshotOrOnOtherPorts) {
 TEST_F(TunnelCodecTest, EncapDropsAreCountedByReason) {
   auto s = host_view("10.0.0.1", kPortMac, "10.0.0.2", kNhMac);
   publish(s.get());
-  const Bytes inner = fixture("vxlan_basic")[0];
+  const Bytes inner = tunnel_fixture("vxlan_basic")[0];
 
   TunnelMeta t = meta(1, 0);
   t.ipv4_dst = ip4("192.0.2.1");
@@ -549,7 +452,7 @@ TEST_F(TunnelCodecTest, EncapDropsAreCountedByReason) {
 TEST_F(TunnelCodecTest, UnresolvedNeighbourIsReportedAtAPaceAndDropped) {
   auto s = host_view("10.0.0.1", kPortMac, nullptr, nullptr);
   publish(s.get());
-  const Bytes inner = fixture("vxlan_basic")[0];
+  const Bytes inner = tunnel_fixture("vxlan_basic")[0];
   const TunnelMeta t = meta(1, 0);
   EXPECT_EQ(encap(inner, kVxlanOdp, 0, t, 1000), nullptr);
   EXPECT_EQ(encap(inner, kVxlanOdp, 0, t, 1000 + kResolveReportMs - 1), nullptr);
@@ -597,7 +500,7 @@ TEST_F(TunnelCodecTest, UnresolvedNeighbourIsReportedAtAPaceAndDropped) {
 TEST_F(TunnelCodecTest, NewGenerationRebuildsTheTemplate) {
   auto s1 = host_view("10.0.0.1", kPortMac, "10.0.0.2", kNhMac, 1);
   publish(s1.get());
-  const Bytes inner = fixture("vxlan_basic")[0];
+  const Bytes inner = tunnel_fixture("vxlan_basic")[0];
   const TunnelMeta t = meta(1, 0);
   rte_mbuf* m = encap(inner, kVxlanOdp, 0, t);
   ASSERT_NE(m, nullptr);
@@ -637,4 +540,4 @@ TEST(TunnelFlowHash, OneFlowOnePortAndFlowsSpread) {
 }
 
 }  // namespace
-}  // namespace dpx
+}  // namespace dpx::test

@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "support/dpxd_client.h"
 #include "support/dpxd_process.h"
 #include "support/netns.h"
 #include "support/pcap_file.h"
@@ -60,14 +61,7 @@ class TunnelCtlTest : public ::testing::Test {
     ADD_FAILURE() << "no counter " << name;
     return 0;
   }
-  PortInfo port(uint32_t odp) {
-    PortRef ref;
-    ref.odp_port = odp;
-    PortInfo info;
-    std::string err;
-    EXPECT_EQ(client_.port_get(ref, &info, &err), 0) << err;
-    return info;
-  }
+  PortInfo port(uint32_t odp) { return get_port(client_, odp); }
 
   DpxdProcess dpxd_;
   ControlClient client_;
@@ -190,12 +184,7 @@ TEST_F(TunnelCtlTest, ExecutedPacketIsEncapsulatedOrResolvedWithArp) {
 
   const uint8_t dst[6] = {2, 0, 0, 0, 0, 2}, src[6] = {2, 0, 0, 0, 0, 1};
   const Packet inner = udp_packet(dst, src, 0xc0a80101, 0xc0a80102, 1000, 2000, 18);
-  std::string hex;
-  char b[3];
-  for (uint8_t c : inner) {
-    std::snprintf(b, sizeof b, "%02x", c);
-    hex += b;
-  }
+  const std::string hex = hex_of(inner);
   ok({"execute", "5", hex, "set(tunnel(tun_id=0x2a,dst=10.0.0.2,ttl=64,flags(df|key))),2"});
   // The next hop 10.0.0.3 is unknown: dropped, then an ARP request.
   ok({"execute", "5", hex, "set(tunnel(tun_id=0x2a,dst=10.0.0.3,ttl=64,flags(df|key))),2"});
@@ -269,12 +258,7 @@ TEST_F(TunnelCtlTest, ExecutedPacketIsEncapsulatedOverIpv6) {
 
   const uint8_t dst[6] = {2, 0, 0, 0, 0, 2}, src[6] = {2, 0, 0, 0, 0, 1};
   const Packet inner = udp_packet(dst, src, 0xc0a80101, 0xc0a80102, 1000, 2000, 18);
-  std::string hex;
-  char b[3];
-  for (uint8_t c : inner) {
-    std::snprintf(b, sizeof b, "%02x", c);
-    hex += b;
-  }
+  const std::string hex = hex_of(inner);
   ok({"execute", "5", hex, "set(tunnel(tun_id=0x2a,ipv6_dst=2001:db8::3,ttl=9,flags(key))),2"});
   // No neighbour for 2001:db8::2: dropped, and a solicitation goes out.
   ok({"execute", "5", hex, "set(tunnel(tun_id=0x2a,ipv6_dst=2001:db8::2,ttl=9,flags(key))),2"});
@@ -339,12 +323,8 @@ TEST_F(TunnelCtlTest, NeighbourSolicitationForOurAddressIsAnswered) {
   std::vector<Packet> nd;
   ASSERT_TRUE(read_pcap(std::string(DPX_TEST_DATA_DIR) + "/nd_ns_na.pcap", &nd));
   ASSERT_EQ(nd.size(), 2u);
-  std::string hex;
-  char b[3];
-  for (uint8_t c : nd[0]) {  // 2001:db8::1 (02:00:00:00:aa:01) asks for 2001:db8::2
-    std::snprintf(b, sizeof b, "%02x", c);
-    hex += b;
-  }
+  // 2001:db8::1 (02:00:00:00:aa:01) asks for 2001:db8::2
+  std::string hex = hex_of(nd[0]);
   ok({"execute", "3", hex, "1"});
   ASSERT_TRUE(wait_until([&] { return port(3).stats.tx_packets == 1; }))
       << ok({"tnl-stats"}) << ok({"show"});
@@ -376,11 +356,7 @@ TEST_F(TunnelCtlTest, NeighbourSolicitationForOurAddressIsAnswered) {
   const uint8_t mac5[6] = {2, 0, 0, 0, 0, 5};
   na5 = with_mac(na5, mac5);
   std::memcpy(na5.data(), port_mac.data(), 6);
-  hex.clear();
-  for (uint8_t c : na5) {
-    std::snprintf(b, sizeof b, "%02x", c);
-    hex += b;
-  }
+  hex = hex_of(na5);
   ok({"execute", "3", hex, "1"});
   ASSERT_TRUE(wait_until([&] { return counter("nd_learned") == 2; })) << ok({"tnl-stats"});
   EXPECT_NE(ok({"neigh", "show"}).find("2001:db8::5 dev u0 lladdr 02:00:00:00:00:05 REACHABLE"),

@@ -49,6 +49,8 @@
 
 #include "control_client.h"
 #include "odp_text.h"
+#include "support/child_process.h"
+#include "support/dpxd_client.h"
 #include "support/netns.h"
 #include "support/pcap_file.h"
 #include "tunnel_hdr.h"
@@ -57,19 +59,10 @@
 namespace dpx::test {
 namespace {
 
-// Polls `cond` up to `max_polls` times 10 ms apart; the bound only stops a
-// broken test from hanging.
-bool poll_until(const std::function<bool()>& cond, int max_polls = 3000) {
-  for (int i = 0; i < max_polls; ++i) {
-    if (cond()) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
-  return cond();
-}
-
 // A dpxd running inside a network namespace (`ip netns exec` replaces
-// itself with dpxd, so the pid is dpxd's). SIGTERM, then SIGKILL as a last
-// resort, on destruction; its directory (socket, log) is removed.
+// itself with dpxd, so the pid is dpxd's). Stopped by ChildProcess (SIGTERM,
+// then SIGKILL as a last resort) on destruction; its directory (socket,
+// log) is removed.
 class NsDpxd {
  public:
   NsDpxd(const NetNs& ns, const std::string& tag) : ns_(ns) {
@@ -94,18 +87,11 @@ class NsDpxd {
         ns_.exec({DPX_DPXD_PATH, "--no-huge", "--socket-mem", "256", "--mbufs", "8192",
                   "--upcall-queue-size", "1024", "--pmd-cores", core, "--control-socket", socket_,
                   "--file-prefix", prefix_, "--log-level", "info"});
-    log_ = dir_ + "/dpxd.log";
-    pid_ = fork();
-    if (pid_ == 0) {
-      FILE* f = std::freopen(log_.c_str(), "w", stdout);
-      if (f) dup2(fileno(stdout), 2);
-      std::vector<char*> argv;
-      for (auto& a : args) argv.push_back(a.data());
-      argv.push_back(nullptr);
-      execvp(argv[0], argv.data());
-      _exit(127);
+    if (!child_.start(std::move(args), dir_ + "/dpxd.log")) {
+      *err = "fork failed";
+      return false;
     }
-    const bool up = poll_until([&] {
+    const bool up = wait_until([&] {
       if (!alive()) return true;
       ControlClient c;
       std::string e;
@@ -118,52 +104,14 @@ class NsDpxd {
     return true;
   }
 
-  bool alive() {
-    if (pid_ <= 0) return false;
-    int st;
-    if (waitpid(pid_, &st, WNOHANG) == pid_) {
-      status_ = st;
-      pid_ = -1;
-      return false;
-    }
-    return true;
-  }
-
-  int stop() {
-    if (pid_ > 0) {
-      kill(pid_, SIGTERM);
-      int st = 0;
-      bool done = false;
-      for (int i = 0; i < 1000 && !done; ++i) {
-        done = waitpid(pid_, &st, WNOHANG) == pid_;
-        if (!done) std::this_thread::sleep_for(std::chrono::milliseconds(10));
-      }
-      if (!done) {
-        kill(pid_, SIGKILL);
-        waitpid(pid_, &st, 0);
-      }
-      status_ = st;
-      pid_ = -1;
-    }
-    return status_;
-  }
-
-  std::string log() const {
-    std::string s;
-    if (FILE* f = std::fopen(log_.c_str(), "r")) {
-      char buf[4096];
-      size_t n;
-      while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) s.append(buf, n);
-      std::fclose(f);
-    }
-    return s;
-  }
+  bool alive() { return child_.alive(); }
+  int stop() { return child_.stop(); }
+  std::string log() const { return child_.log(); }
 
  private:
   const NetNs& ns_;
-  std::string dir_, socket_, log_, prefix_;
-  pid_t pid_ = -1;
-  int status_ = 0;
+  std::string dir_, socket_, prefix_;
+  ChildProcess child_;
 };
 
 // The background tcpdump of the underlay: writes a pcap until it has seen
@@ -206,17 +154,6 @@ struct Host {
   std::string underlay_if;
 };
 
-// Closes a file descriptor on scope exit.
-struct Fd {
-  int fd = -1;
-  explicit Fd(int f) : fd(f) {}
-  ~Fd() {
-    if (fd >= 0) close(fd);
-  }
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-};
-
 // Bounds every blocking socket call, so an overlay that stops forwarding
 // fails the test instead of hanging it.
 void set_timeouts(int fd) {
@@ -257,9 +194,7 @@ class TunnelE2eTest : public ::testing::TestWithParam<std::string> {
       h.ctr = std::make_unique<NetNs>(unique_ifname("dpxtc", side));
       ASSERT_TRUE(h.ctr->ok()) << h.ctr->error();
       for (const NetNs* ns : {h.host.get(), h.ctr.get()})
-        for (const char* k :
-             {"net.ipv6.conf.all.disable_ipv6=1", "net.ipv6.conf.default.disable_ipv6=1"})
-          ASSERT_TRUE(must_run(ns->exec({"sysctl", "-q", "-w", k}), &err)) << err;
+        ASSERT_TRUE(ns->disable_ipv6(&err)) << err;
     }
     // The underlay: one veth pair between the two host namespaces. Its ends
     // carry no address: the kernel stays out, dpxd speaks ARP and UDP.
@@ -351,15 +286,7 @@ class TunnelE2eTest : public ::testing::TestWithParam<std::string> {
   }
 
   void add_flow(Host& h, const std::string& flow, const std::string& actions, uint32_t id) {
-    FlowPutEntry e;
-    std::string err;
-    ASSERT_EQ(odp_flow_from_string(flow, &e.key, &e.mask, &err), 0) << flow << ": " << err;
-    ASSERT_EQ(odp_actions_from_string(actions, &e.actions, &err), 0) << actions << ": " << err;
-    e.ufid = Ufid{{0x746e6c00, id, 0, 0}};
-    std::vector<FlowPutResult> res;
-    ASSERT_EQ(h.client.flow_put(std::span<const FlowPutEntry>(&e, 1), &res, &err), 0) << err;
-    ASSERT_EQ(res.size(), 1u);
-    ASSERT_EQ(res[0].error, 0) << flow << " -> " << actions << ": " << res[0].message;
+    put_flow(h.client, flow, actions, Ufid{{0x746e6c00, id, 0, 0}});
   }
 
   TnlStats tnl_stats(Host& h) {
@@ -470,7 +397,7 @@ TEST_P(TunnelE2eTest, PingAndTcpCrossTheOverlay) {
   // Tunnel packets seen on host B's end of the underlay, both directions.
   Capture cap(*hosts_[1].host, hosts_[1].underlay_if, "udp port " + std::to_string(udp_port()), 8,
               pcap);
-  ASSERT_TRUE(poll_until([&] { return cap.ready(); })) << "tcpdump did not start";
+  ASSERT_TRUE(wait_until([&] { return cap.ready(); })) << "tcpdump did not start";
 
   const std::vector<std::string> ping =
       hosts_[0].ctr->exec({"ping", "-c", "5", "-i", "0.2", "-w", "60", kCtrIp[1]});
@@ -478,7 +405,7 @@ TEST_P(TunnelE2eTest, PingAndTcpCrossTheOverlay) {
   ASSERT_TRUE(r.ok()) << describe(ping, r) << logs();
   // tcpdump may have started capturing after the first pings went by: ping
   // on until it has its packets.
-  poll_until(
+  wait_until(
       [&] {
         if (!cap.done()) hosts_[0].ctr->run({"ping", "-c", "1", "-W", "1", kCtrIp[1]}, 10);
         return cap.done();

@@ -145,10 +145,7 @@ bool arp_parse(const uint8_t* p, uint32_t len, ArpPacket* out) {
 }
 
 void arp_build(const ArpPacket& x, uint8_t* out) {
-  std::memset(out, 0, kArpFrameLen);
-  std::memcpy(out, x.eth_dst, 6);
-  std::memcpy(out + 6, x.eth_src, 6);
-  put16(out + 12, 0x0806);
+  eth_frame_start(out, kArpFrameLen, x.eth_dst, x.eth_src, 0x0806);
   uint8_t* a = out + 14;
   put16(a, 1);
   put16(a + 2, 0x0800);
@@ -212,10 +209,7 @@ bool nd_parse(const uint8_t* p, uint32_t len, NdPacket* out) {
 }
 
 void nd_build(const NdPacket& n, uint8_t* out) {
-  std::memset(out, 0, kNdFrameLen);
-  std::memcpy(out, n.eth_dst, 6);
-  std::memcpy(out + 6, n.eth_src, 6);
-  put16(out + 12, 0x86dd);
+  eth_frame_start(out, kNdFrameLen, n.eth_dst, n.eth_src, 0x86dd);
   uint8_t* ip = out + 14;
   ip[0] = 0x60;
   put16(ip + 4, kNdIcmpLen + 8);

@@ -283,16 +283,7 @@ int TunnelControl::route_add(const RouteEntry& e, std::string* err) {
   r.gateway = e.gateway;
   r.odp = p->odp_port();
   r.src = e.src;
-  switch (routes_.add(r)) {
-    case 0:
-      break;
-    case EEXIST:
-      return *err = "a route to that prefix exists", EEXIST;
-    default:
-      return *err = "bad prefix (host bits set, or length over 32)", EINVAL;
-  }
-  publish();
-  return 0;
+  return route_added(routes_.add(r), 32, err);
 }
 
 int TunnelControl::route_add6(const RouteEntry& e, uint32_t odp, std::string* err) {
@@ -302,13 +293,18 @@ int TunnelControl::route_add6(const RouteEntry& e, uint32_t odp, std::string* er
   r.gateway = e.gateway6;
   r.odp = odp;
   r.src = e.src6;
-  switch (routes6_.add(r)) {
+  return route_added(routes6_.add(r), 128, err);
+}
+
+int TunnelControl::route_added(int rc, unsigned max_plen, std::string* err) {
+  switch (rc) {
     case 0:
       break;
     case EEXIST:
       return *err = "a route to that prefix exists", EEXIST;
     default:
-      return *err = "bad prefix (host bits set, or length over 128)", EINVAL;
+      return *err = "bad prefix (host bits set, or length over " + std::to_string(max_plen) + ")",
+             EINVAL;
   }
   publish();
   return 0;

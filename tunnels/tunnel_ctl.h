@@ -9,11 +9,10 @@
 //
 // ARP and IPv6 Neighbour Discovery are spoken here, not in the fast path:
 // PMDs hand over the ARP and ND frames for local VTEP addresses and report
-// next hops they could not resolve (TunnelEvent); tick() answers requests for our addresses, learns the
-// sender of every request and reply addressed to us, sends requests for
-// unknown next hops, re-confirms aged entries, and forgets silent ones
-// (neighbour.h). Packets go out through PMD 0's execute queue, as
-// ovs-vswitchd's EXECUTE does: only PMDs ever transmit.
+// next hops they could not resolve (TunnelEvent); tick() answers requests for our addresses, learns
+// the sender of every request and reply addressed to us, sends requests for unknown next hops,
+// re-confirms aged entries, and forgets silent ones (neighbour.h). Packets go out through PMD 0's
+// execute queue, as ovs-vswitchd's EXECUTE does: only PMDs ever transmit.
 //
 // Threading: every method runs on the control thread.
 #pragma once
@@ -133,6 +132,9 @@ class TunnelControl {
   int tnl_ip_add6(const TnlIpEntry& e, Port* p, std::string* err);
   int tnl_ip_del6(const TnlIpEntry& e, std::string* err);
   int route_add6(const RouteEntry& e, uint32_t odp, std::string* err);
+  // route_add's answer to the table's add() result `rc` (publishing on
+  // success); max_plen names the family's longest prefix in the error.
+  int route_added(int rc, unsigned max_plen, std::string* err);
 
   Env env_;
   TunnelShared shared_;

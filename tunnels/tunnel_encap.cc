@@ -3,6 +3,8 @@
 #include <rte_byteorder.h>
 #include <rte_ip.h>
 
+#include <type_traits>
+
 namespace dpx {
 
 namespace {
@@ -10,12 +12,21 @@ namespace {
 inline void put16(uint8_t* p, uint16_t v) { std::memcpy(p, &v, 2); }
 inline void put32(uint8_t* p, uint32_t v) { std::memcpy(p, &v, 4); }
 
-// The UDP checksum (to store) of the datagram after the IPv4 header `ip`,
-// `ulen` bytes, which may span segments.
-uint16_t udp_checksum(const rte_mbuf* m, const uint8_t* ip, uint32_t ulen) {
-  uint32_t sum = rte_ipv4_phdr_cksum(reinterpret_cast<const rte_ipv4_hdr*>(ip), 0);
+// The part of an outer-header template both families share after the IP
+// header: the UDP destination port and the tunnel header's first word
+// (VXLAN flags, or Geneve's protocol type).
+void template_udp(uint8_t* udp, TunnelType type, uint16_t udp_port) {
+  put16(udp + 2, udp_port);
+  uint8_t* th = udp + kUdpHdrLen;
+  put32(th, rte_cpu_to_be_32(type == TunnelType::kVxlan ? kVxlanFlagI : kGeneveProtoEthernet));
+}
+
+// The UDP checksum (to store) of the `ulen`-byte datagram at `l4_off` in `m`
+// (it may span segments), given the pseudo-header sum `phdr`.
+uint16_t udp_checksum_from(uint32_t phdr, const rte_mbuf* m, uint32_t l4_off, uint32_t ulen) {
+  uint32_t sum = phdr;
   uint16_t l4 = 0;
-  rte_raw_cksum_mbuf(m, kEthHdrLen + kIpv4HdrLen, ulen, &l4);
+  rte_raw_cksum_mbuf(m, l4_off, ulen, &l4);
   sum += l4;
   sum = (sum & 0xffff) + (sum >> 16);
   sum = (sum & 0xffff) + (sum >> 16);
@@ -24,10 +35,25 @@ uint16_t udp_checksum(const rte_mbuf* m, const uint8_t* ip, uint32_t ulen) {
   return c == 0 ? 0xffff : c;
 }
 
-// Rebuilds cache entry `e` for the key (dst, src, tunnel_odp) from snapshot
-// `s`. An entry that cannot be used records why.
-void rebuild(EncapEntry& e, const UnderlaySnapshot& s, uint32_t dst, uint32_t src,
+// The UDP checksum of the datagram after the IPv4 header `ip`.
+uint16_t udp_checksum(const rte_mbuf* m, const uint8_t* ip, uint32_t ulen) {
+  return udp_checksum_from(rte_ipv4_phdr_cksum(reinterpret_cast<const rte_ipv4_hdr*>(ip), 0), m,
+                           kEthHdrLen + kIpv4HdrLen, ulen);
+}
+
+// The UDP checksum of the datagram after the IPv6 header `ip`.
+uint16_t udp6_checksum(const rte_mbuf* m, const uint8_t* ip, uint32_t ulen) {
+  return udp_checksum_from(rte_ipv6_phdr_cksum(reinterpret_cast<const rte_ipv6_hdr*>(ip), 0), m,
+                           kEthHdrLen + kIpv6HdrLen, ulen);
+}
+
+// Rebuilds cache entry `e` (EncapEntry for IPv4, Encap6Entry for IPv6) for the
+// key (dst, src, tunnel_odp) from snapshot `s`. An entry that cannot be used
+// records why.
+template <typename Entry, typename Addr>
+void rebuild(Entry& e, const UnderlaySnapshot& s, const Addr& dst, const Addr& src,
              uint32_t tunnel_odp) {
+  constexpr bool kV6 = std::is_same_v<Entry, Encap6Entry>;
   e.generation = s.generation;
   e.dst = dst;
   e.src = src;
@@ -42,8 +68,12 @@ void rebuild(EncapEntry& e, const UnderlaySnapshot& s, uint32_t dst, uint32_t sr
   }
   e.type = tp->type;
   e.udp_port = tp->udp_port;
-  UnderlaySnapshot::Resolution r;
-  e.why = s.resolve(dst, src, &r);
+  std::conditional_t<kV6, UnderlaySnapshot::Resolution6, UnderlaySnapshot::Resolution> r;
+  if constexpr (kV6) {
+    e.why = s.resolve6(dst, src, &r);
+  } else {
+    e.why = s.resolve(dst, src, &r);
+  }
   e.underlay_odp = r.odp;
   e.resolve_ip = r.next_hop;
   if (e.why != TunnelDrop::kCount) {
@@ -51,47 +81,11 @@ void rebuild(EncapEntry& e, const UnderlaySnapshot& s, uint32_t dst, uint32_t sr
     return;
   }
   e.mtu = r.port->mtu;
-  encap_build_template(r, tp->type, tp->udp_port, dst, e.hdr);
-  e.state = EncapEntry::kReady;
-}
-
-// The UDP checksum (to store) of the datagram after the IPv6 header `ip`.
-uint16_t udp6_checksum(const rte_mbuf* m, const uint8_t* ip, uint32_t ulen) {
-  uint32_t sum = rte_ipv6_phdr_cksum(reinterpret_cast<const rte_ipv6_hdr*>(ip), 0);
-  uint16_t l4 = 0;
-  rte_raw_cksum_mbuf(m, kEthHdrLen + kIpv6HdrLen, ulen, &l4);
-  sum += l4;
-  sum = (sum & 0xffff) + (sum >> 16);
-  sum = (sum & 0xffff) + (sum >> 16);
-  const uint16_t c = static_cast<uint16_t>(~sum);
-  return c == 0 ? 0xffff : c;
-}
-
-void rebuild6(Encap6Entry& e, const UnderlaySnapshot& s, const Ip6& dst, const Ip6& src,
-              uint32_t tunnel_odp) {
-  e.generation = s.generation;
-  e.dst = dst;
-  e.src = src;
-  e.tunnel_odp = tunnel_odp;
-  e.next_report_ms = 0;
-  const TunnelPortInfo* tp = s.tunnel_port(tunnel_odp);
-  if (!tp) {
-    e.state = EncapEntry::kUnusable;
-    e.why = TunnelDrop::kEncapNoRoute;
-    return;
+  if constexpr (kV6) {
+    encap_build_template6(r, tp->type, tp->udp_port, dst, e.hdr);
+  } else {
+    encap_build_template(r, tp->type, tp->udp_port, dst, e.hdr);
   }
-  e.type = tp->type;
-  e.udp_port = tp->udp_port;
-  UnderlaySnapshot::Resolution6 r;
-  e.why = s.resolve6(dst, src, &r);
-  e.underlay_odp = r.odp;
-  e.resolve_ip = r.next_hop;
-  if (e.why != TunnelDrop::kCount) {
-    e.state = EncapEntry::kUnusable;
-    return;
-  }
-  e.mtu = r.port->mtu;
-  encap_build_template6(r, tp->type, tp->udp_port, dst, e.hdr);
   e.state = EncapEntry::kReady;
 }
 
@@ -99,19 +93,13 @@ void rebuild6(Encap6Entry& e, const UnderlaySnapshot& s, const Ip6& dst, const I
 
 void encap_build_template6(const UnderlaySnapshot::Resolution6& r, TunnelType type,
                            uint16_t udp_port, const Ip6& dst, uint8_t* hdr) {
-  std::memset(hdr, 0, kOuterIpv6Len);
-  std::memcpy(hdr, r.mac, 6);
-  std::memcpy(hdr + 6, r.port->mac, 6);
-  put16(hdr + 12, RTE_BE16(0x86dd));
+  eth_frame_start(hdr, kOuterIpv6Len, r.mac, r.port->mac, 0x86dd);
   uint8_t* ip = hdr + kEthHdrLen;
   ip[0] = 0x60;
   ip[6] = IPPROTO_UDP;
   std::memcpy(ip + 8, r.src.data(), 16);
   std::memcpy(ip + 24, dst.data(), 16);
-  uint8_t* udp = ip + kIpv6HdrLen;
-  put16(udp + 2, udp_port);
-  uint8_t* th = udp + kUdpHdrLen;
-  put32(th, rte_cpu_to_be_32(type == TunnelType::kVxlan ? kVxlanFlagI : kGeneveProtoEthernet));
+  template_udp(ip + kIpv6HdrLen, type, udp_port);
 }
 
 TunnelDrop encap_write6(const uint8_t* tmpl, uint32_t mtu, TunnelType type, rte_mbuf* m,
@@ -143,19 +131,13 @@ TunnelDrop encap_write6(const uint8_t* tmpl, uint32_t mtu, TunnelType type, rte_
 
 void encap_build_template(const UnderlaySnapshot::Resolution& r, TunnelType type, uint16_t udp_port,
                           uint32_t dst, uint8_t* hdr) {
-  std::memset(hdr, 0, kOuterIpv4Len);
-  std::memcpy(hdr, r.mac, 6);
-  std::memcpy(hdr + 6, r.port->mac, 6);
-  put16(hdr + 12, RTE_BE16(0x0800));
+  eth_frame_start(hdr, kOuterIpv4Len, r.mac, r.port->mac, 0x0800);
   uint8_t* ip = hdr + kEthHdrLen;
   ip[0] = 0x45;
   ip[9] = IPPROTO_UDP;
   put32(ip + 12, r.src);
   put32(ip + 16, dst);
-  uint8_t* udp = ip + kIpv4HdrLen;
-  put16(udp + 2, udp_port);
-  uint8_t* th = udp + kUdpHdrLen;
-  put32(th, rte_cpu_to_be_32(type == TunnelType::kVxlan ? kVxlanFlagI : kGeneveProtoEthernet));
+  template_udp(ip + kIpv4HdrLen, type, udp_port);
 }
 
 TunnelDrop encap_write(const uint8_t* tmpl, uint32_t mtu, TunnelType type, rte_mbuf* m,
@@ -205,7 +187,7 @@ uint32_t tunnel_encap(TunnelPmd& t, const TunnelShared& sh, uint32_t pmd_index, 
       Encap6Entry& e = t.cache6.slot(dst, src, tunnel_odp);
       if (e.generation != s->generation || e.state == EncapEntry::kEmpty || e.dst != dst ||
           e.src != src || e.tunnel_odp != tunnel_odp) {
-        rebuild6(e, *s, dst, src, tunnel_odp);
+        rebuild(e, *s, dst, src, tunnel_odp);
         TunnelPmdCounters::bump(t.counters.template_builds);
       }
       why = e.why;

@@ -10,6 +10,7 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 
 namespace dpx {
 
@@ -17,6 +18,17 @@ namespace dpx {
 using Ip6 = std::array<uint8_t, 16>;
 
 enum class TunnelType : uint8_t { kNone = 0, kVxlan = 1, kGeneve = 2 };
+
+// Zeroes the `len`-byte frame at `out` and writes its Ethernet header;
+// `ethertype` in host order. (Outer tunnel headers, ARP and ND frames.)
+inline void eth_frame_start(uint8_t* out, uint32_t len, const uint8_t* dst, const uint8_t* src,
+                            uint16_t ethertype) {
+  std::memset(out, 0, len);
+  std::memcpy(out, dst, 6);
+  std::memcpy(out + 6, src, 6);
+  out[12] = static_cast<uint8_t>(ethertype >> 8);
+  out[13] = static_cast<uint8_t>(ethertype);
+}
 
 // IANA ports, the defaults of the two port types (host order).
 inline constexpr uint16_t kVxlanUdpPort = 4789;

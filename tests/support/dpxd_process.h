@@ -4,33 +4,21 @@
 // resort) in the destructor, so a failing test cleans up too.
 #pragma once
 
-#include <signal.h>
-#include <sys/prctl.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
-#include <functional>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
+#include "child_process.h"
 #include "control_client.h"
 
 namespace dpx::test {
-
-// Polls `cond` until it holds, up to `max_polls` times 10 ms apart. The
-// bound only stops a broken test from hanging; no assertion depends on how
-// long anything takes.
-inline bool wait_until(const std::function<bool()>& cond, int max_polls = 3000) {
-  for (int i = 0; i < max_polls; ++i) {
-    if (cond()) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
-  return cond();
-}
 
 class DpxdProcess {
  public:
@@ -56,12 +44,25 @@ class DpxdProcess {
   static std::string runtime_dir() { return "/var/run/dpdk/" + file_prefix(); }
   // Environment for the dpxd child, set before start().
   void set_env(const std::string& k, const std::string& v) { env_.emplace_back(k, v); }
+  // Suppresses LeakSanitizer reports matching `rule` (say "leak:fn") in the
+  // dpxd started next, on top of any LSAN_OPTIONS of ours: for a leak that
+  // is a library's, not dpxd's. False if the file cannot be written.
+  bool suppress_leak(const std::string& rule) {
+    const std::string supp = dir_ + "/lsan.supp";
+    FILE* f = std::fopen(supp.c_str(), "w");
+    if (!f) return false;
+    const bool written = std::fputs((rule + "\n").c_str(), f) >= 0;
+    if (std::fclose(f) != 0 || !written) return false;
+    const char* ours = std::getenv("LSAN_OPTIONS");
+    set_env("LSAN_OPTIONS", (ours ? std::string(ours) + ":" : "") + "suppressions=" + supp);
+    return true;
+  }
   // CPU list for --pmd-cores, set before start(); default pmd_core().
   void set_pmd_cores(const std::string& cores) { pmd_cores_ = cores; }
   // --log-level, set before start(); default "warning".
   void set_log_level(const std::string& level) { log_level_ = level; }
   const std::string& socket() const { return socket_; }
-  pid_t pid() const { return pid_; }
+  pid_t pid() const { return child_.pid(); }
 
   // Starts dpxd and waits until its control socket answers. Returns false
   // (with *err) if it exits or never answers.
@@ -83,20 +84,13 @@ class DpxdProcess {
                                   "--log-level",
                                   log_level_};
     args.insert(args.end(), extra.begin(), extra.end());
-    log_ = dir_ + "/dpxd.log";
-    pid_ = fork();
-    if (pid_ == 0) {
-      // If the test process dies outright, dpxd must not outlive it (it
-      // would keep busy-polling a CPU).
-      prctl(PR_SET_PDEATHSIG, SIGKILL);
-      for (auto& [k, v] : env_) setenv(k.c_str(), v.c_str(), 1);
-      FILE* f = std::freopen(log_.c_str(), "w", stdout);
-      if (f) dup2(fileno(stdout), 2);
-      std::vector<char*> argv;
-      for (auto& a : args) argv.push_back(a.data());
-      argv.push_back(nullptr);
-      execv(argv[0], argv.data());
-      _exit(127);
+    // If the test process dies outright, dpxd must not outlive it (it
+    // would keep busy-polling a CPU): ChildProcess sees to that.
+    ChildProcess::Options opt;
+    opt.env = env_;
+    if (!child_.start(std::move(args), dir_ + "/dpxd.log", opt)) {
+      *err = "fork failed";
+      return false;
     }
     const bool up = wait_until([&] {
       if (!alive()) return true;
@@ -111,59 +105,20 @@ class DpxdProcess {
     return true;
   }
 
-  bool alive() {
-    if (pid_ <= 0) return false;
-    int st;
-    pid_t r = waitpid(pid_, &st, WNOHANG);
-    if (r == pid_) {
-      exit_status_ = st;
-      pid_ = -1;
-      return false;
-    }
-    return true;
-  }
+  bool alive() { return child_.alive(); }
 
   // SIGTERM and wait; returns the wait status (or the one seen earlier).
-  int stop() {
-    if (pid_ > 0) {
-      kill(pid_, SIGTERM);
-      int st = 0;
-      bool done = false;
-      for (int i = 0; i < 1000 && !done; ++i) {
-        if (waitpid(pid_, &st, WNOHANG) == pid_)
-          done = true;
-        else
-          std::this_thread::sleep_for(std::chrono::milliseconds(10));
-      }
-      if (!done) {
-        kill(pid_, SIGKILL);
-        waitpid(pid_, &st, 0);
-      }
-      exit_status_ = st;
-      pid_ = -1;
-    }
-    return exit_status_;
-  }
+  int stop() { return child_.stop(); }
 
-  std::string log() const {
-    std::string s;
-    if (FILE* f = std::fopen(log_.c_str(), "r")) {
-      char buf[4096];
-      size_t n;
-      while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) s.append(buf, n);
-      std::fclose(f);
-    }
-    return s;
-  }
+  std::string log() const { return child_.log(); }
 
   // PMD on CPU 1 when there is one, else sharing CPU 0.
   static std::string pmd_core() { return std::thread::hardware_concurrency() > 1 ? "1" : "0"; }
 
  private:
-  std::string dir_, socket_, log_, pmd_cores_, log_level_ = "warning";
+  std::string dir_, socket_, pmd_cores_, log_level_ = "warning";
   std::vector<std::pair<std::string, std::string>> env_;
-  pid_t pid_ = -1;
-  int exit_status_ = 0;
+  ChildProcess child_;
 };
 
 }  // namespace dpx::test

@@ -149,6 +149,17 @@ inline void sweep_stale_netns(const std::string& prefix) {
   }
 }
 
+// Closes a file descriptor (such as NetNs::socket()'s) on scope exit.
+struct Fd {
+  int fd = -1;
+  explicit Fd(int f) : fd(f) {}
+  ~Fd() {
+    if (fd >= 0) close(fd);
+  }
+  Fd(const Fd&) = delete;
+  Fd& operator=(const Fd&) = delete;
+};
+
 // A named network namespace (`ip netns add`), deleted on destruction.
 class NetNs {
  public:
@@ -176,6 +187,15 @@ class NetNs {
   }
   CmdResult run(const std::vector<std::string>& argv, int max_seconds = 60) const {
     return run_cmd(exec(argv), max_seconds);
+  }
+  // Turns IPv6 off in the namespace (existing and new interfaces), which
+  // keeps the kernel's ND and MLD chatter out of a test's counters. False
+  // with *err if sysctl fails.
+  bool disable_ipv6(std::string* err) const {
+    for (const char* k :
+         {"net.ipv6.conf.all.disable_ipv6=1", "net.ipv6.conf.default.disable_ipv6=1"})
+      if (!must_run(exec({"sysctl", "-q", "-w", k}), err)) return false;
+    return true;
   }
 
   // A socket that lives in this namespace (it keeps its namespace for its

@@ -12,6 +12,17 @@ namespace dpx::test {
 
 using Packet = std::vector<uint8_t>;
 
+// The packet as lower-case hex digits, as `dpxctl execute` takes it.
+inline std::string hex_of(const Packet& p) {
+  std::string s;
+  char buf[3];
+  for (uint8_t c : p) {
+    std::snprintf(buf, sizeof buf, "%02x", c);
+    s += buf;
+  }
+  return s;
+}
+
 inline bool write_pcap(const std::string& path, const std::vector<Packet>& pkts) {
   FILE* f = std::fopen(path.c_str(), "wb");
   if (!f) return false;

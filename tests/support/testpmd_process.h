@@ -10,17 +10,14 @@
 // runtime directory EAL still creates is removed when testpmd is gone.
 #pragma once
 
-#include <signal.h>
-#include <sys/prctl.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
-#include <chrono>
-#include <cstdio>
 #include <filesystem>
 #include <string>
-#include <thread>
+#include <utility>
 #include <vector>
+
+#include "child_process.h"
 
 namespace dpx::test {
 
@@ -40,7 +37,6 @@ class TestpmdProcess {
   bool start(const std::vector<std::string>& vdevs, const std::vector<std::string>& app_args,
              const std::string& log_path) {
     static int seq = 0;
-    log_ = log_path;
     prefix_ = "dpxvt" + std::to_string(getpid()) + "_" + std::to_string(seq++);
     // Two lcores: testpmd's main thread and one forwarding core.
     // stdbuf: line-buffered stdout, so the log shows testpmd's progress
@@ -54,94 +50,38 @@ class TestpmdProcess {
     for (const std::string& v : vdevs) args.insert(args.end(), {"--vdev", v});
     args.insert(args.end(), {"--", "--no-mlockall", "--nb-cores=1", "--total-num-mbufs=16384"});
     args.insert(args.end(), app_args.begin(), app_args.end());
-    int p[2];
-    if (pipe(p) != 0) return false;
-    pid_ = fork();
-    if (pid_ == 0) {
-      prctl(PR_SET_PDEATHSIG, SIGKILL);
-      dup2(p[0], 0);
-      close(p[0]);
-      close(p[1]);
-      if (FILE* f = std::freopen(log_.c_str(), "w", stdout)) dup2(fileno(f), 2);
-      std::vector<char*> argv;
-      for (auto& a : args) argv.push_back(a.data());
-      argv.push_back(nullptr);
-      execv(argv[0], argv.data());
-      _exit(127);
-    }
-    close(p[0]);
-    stdin_ = p[1];
-    return pid_ > 0;
+    ChildProcess::Options opt;
+    opt.stdin_pipe = true;
+    return child_.start(std::move(args), log_path, opt);
   }
 
-  bool alive() {
-    if (pid_ <= 0) return false;
-    int st;
-    if (waitpid(pid_, &st, WNOHANG) == pid_) {
-      pid_ = -1;
-      return false;
-    }
-    return true;
-  }
+  bool alive() { return child_.alive(); }
 
   // The crash: SIGKILL, no chance to detach cleanly.
   void kill9() {
-    if (pid_ > 0) {
-      ::kill(pid_, SIGKILL);
-      waitpid(pid_, nullptr, 0);
-      pid_ = -1;
-    }
-    close_stdin();
+    child_.kill9();
     remove_runtime_dir();
   }
 
-  // Clean exit (testpmd stops on end of input), bounded.
+  // Clean exit (testpmd stops on end of input), bounded: SIGTERM only if it
+  // has not gone after 5 s, SIGKILL after 10 s.
   void stop() {
-    close_stdin();
-    if (pid_ > 0) wait_exit();
+    child_.stop(500);
     remove_runtime_dir();
   }
 
-  std::string log() const {
-    std::string s;
-    if (FILE* f = std::fopen(log_.c_str(), "r")) {
-      char buf[4096];
-      size_t n;
-      while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) s.append(buf, n);
-      std::fclose(f);
-    }
-    return s;
-  }
+  std::string log() const { return child_.log(); }
 
  private:
-  void wait_exit() {
-    for (int i = 0; i < 1000; ++i) {
-      if (waitpid(pid_, nullptr, WNOHANG) == pid_) {
-        pid_ = -1;
-        return;
-      }
-      if (i == 500) ::kill(pid_, SIGTERM);
-      std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    }
-    ::kill(pid_, SIGKILL);
-    waitpid(pid_, nullptr, 0);
-    pid_ = -1;
-  }
-
   void remove_runtime_dir() {
     if (prefix_.empty()) return;
     std::error_code ec;
     std::filesystem::remove_all("/var/run/dpdk/" + prefix_, ec);
     prefix_.clear();
   }
-  void close_stdin() {
-    if (stdin_ >= 0) close(stdin_);
-    stdin_ = -1;
-  }
 
-  pid_t pid_ = -1;
-  int stdin_ = -1;
-  std::string log_, prefix_;
+  ChildProcess child_;
+  std::string prefix_;
 };
 
 }  // namespace dpx::test

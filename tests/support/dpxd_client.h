@@ -1,0 +1,43 @@
+// Control-socket steps integration tests repeat, with gtest assertions: put
+// one flow written in the ODP text format, read back a port.
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include <cstdint>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "control_client.h"
+#include "odp_text.h"
+
+namespace dpx::test {
+
+// Puts the flow `flow` -> `actions` (ODP text) with `ufid`; fails the test
+// unless dpxd accepts it.
+inline void put_flow(ControlClient& c, const std::string& flow, const std::string& actions,
+                     const Ufid& ufid) {
+  FlowPutEntry e;
+  std::string err;
+  ASSERT_EQ(odp_flow_from_string(flow, &e.key, &e.mask, &err), 0) << flow << ": " << err;
+  ASSERT_EQ(odp_actions_from_string(actions, &e.actions, &err), 0) << actions << ": " << err;
+  e.ufid = ufid;
+  std::vector<FlowPutResult> res;
+  ASSERT_EQ(c.flow_put(std::span<const FlowPutEntry>(&e, 1), &res, &err), 0) << err;
+  ASSERT_EQ(res.size(), 1u);
+  ASSERT_EQ(res[0].error, 0) << flow << " -> " << actions << ": " << res[0].message;
+}
+
+// Port `odp` as dpxd reports it (a test failure, and an empty PortInfo, if
+// it cannot).
+inline PortInfo get_port(ControlClient& c, uint32_t odp) {
+  PortRef ref;
+  ref.odp_port = odp;
+  PortInfo info;
+  std::string err;
+  EXPECT_EQ(c.port_get(ref, &info, &err), 0) << "port " << odp << ": " << err;
+  return info;
+}
+
+}  // namespace dpx::test
