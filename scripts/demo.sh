@@ -82,6 +82,17 @@ kill "$dpxd_pid"
 wait "$dpxd_pid" || true
 dpxd_pid=
 
+# ping, then iperf3 TCP from namespace $1 to the server in namespace $2 at $3.
+ping_and_iperf() {
+  ip netns exec "$1" ping -c 3 -i 0.2 "$3" | sed 's/^/  /' | tail -3
+  command -v iperf3 >/dev/null || return 0
+  ip netns exec "$2" iperf3 -s -1 -D >/dev/null
+  sleep 0.5
+  ip netns exec "$1" iperf3 -c "$3" -t "$secs" -f g |
+    awk '/sender|receiver/ { for (i = 1; i < NF; i++) if ($i ~ /bits\/sec/) r = $(i-1) " " $i
+                             printf "  iperf3 TCP %s: %s\n", $NF, r }'
+}
+
 echo "== 2. two containers (network namespaces) attached to dpxd =="
 start_dpxd --pmd-cores 1
 for s in a b; do
@@ -106,14 +117,7 @@ ctl add-port "${tag:0:8}B" $kind --port-no 2 >/dev/null
 ctl add-flow 'in_port(1),eth()' 2
 ctl add-flow 'in_port(2),eth()' 1
 echo "  ports attached with $kind"
-ip netns exec "${tag}a" ping -c 3 -i 0.2 10.99.0.2 | sed 's/^/  /' | tail -3
-if command -v iperf3 >/dev/null; then
-  ip netns exec "${tag}b" iperf3 -s -1 -D >/dev/null
-  sleep 0.5
-  ip netns exec "${tag}a" iperf3 -c 10.99.0.2 -t "$secs" -f g |
-    awk '/sender|receiver/ { for (i = 1; i < NF; i++) if ($i ~ /bits\/sec/) r = $(i-1) " " $i
-                             printf "  iperf3 TCP %s: %s\n", $NF, r }'
-fi
+ping_and_iperf "${tag}a" "${tag}b" 10.99.0.2
 ctl dump-flows
 ctl show
 
@@ -131,14 +135,7 @@ for s in c d; do
 done
 ctl add-flow 'in_port(3),eth()' 4
 ctl add-flow 'in_port(4),eth()' 3
-ip netns exec "${tag}c" ping -c 3 -i 0.2 10.99.1.2 | sed 's/^/  /' | tail -3
-if command -v iperf3 >/dev/null; then
-  ip netns exec "${tag}d" iperf3 -s -1 -D >/dev/null
-  sleep 0.5
-  ip netns exec "${tag}c" iperf3 -c 10.99.1.2 -t "$secs" -f g |
-    awk '/sender|receiver/ { for (i = 1; i < NF; i++) if ($i ~ /bits\/sec/) r = $(i-1) " " $i
-                             printf "  iperf3 TCP %s: %s\n", $NF, r }'
-fi
+ping_and_iperf "${tag}c" "${tag}d" 10.99.1.2
 # The sender's port: bytes per frame far above the MTU means TSO segments
 # crossed dpxd whole.
 ctl show | awk -v p="${tag:0:8}C" '
