@@ -474,9 +474,9 @@ void Pmd::run_exec_jobs() {
   }
 }
 
-void Pmd::tx_enqueue(uint32_t odp_port, rte_mbuf* m) {
-  if (odp_port >= kMaxPorts) [[unlikely]]
-    return drop(m, PmdDrop::kNoSuchPort);
+// The iteration's tx batch for `odp_port` (below kMaxPorts), opened on
+// first use; when every slot is taken, the open batches go out first.
+inline Pmd::TxBatch& Pmd::tx_batch_for(uint32_t odp_port) {
   int slot = tx_slot_[odp_port];
   if (slot < 0) {
     if (n_tx_ == kMaxTxBatches) flush_tx();
@@ -485,7 +485,13 @@ void Pmd::tx_enqueue(uint32_t odp_port, rte_mbuf* m) {
     tx_[slot].odp_port = odp_port;
     tx_[slot].n = 0;
   }
-  TxBatch& b = tx_[slot];
+  return tx_[slot];
+}
+
+void Pmd::tx_enqueue(uint32_t odp_port, rte_mbuf* m) {
+  if (odp_port >= kMaxPorts) [[unlikely]]
+    return drop(m, PmdDrop::kNoSuchPort);
+  TxBatch& b = tx_batch_for(odp_port);
   b.pkts[b.n++] = m;
   // A full batch goes out at once; its slot stays for the rest of the burst.
   if (b.n == kMaxBurst) send_batch(b);
@@ -496,15 +502,7 @@ void Pmd::tx_enqueue_run(uint32_t odp_port, rte_mbuf* const* pkts, uint32_t n) {
     for (uint32_t i = 0; i < n; ++i) drop(pkts[i], PmdDrop::kNoSuchPort);
     return;
   }
-  int slot = tx_slot_[odp_port];
-  if (slot < 0) {
-    if (n_tx_ == kMaxTxBatches) flush_tx();
-    slot = static_cast<int>(n_tx_++);
-    tx_slot_[odp_port] = static_cast<int8_t>(slot);
-    tx_[slot].odp_port = odp_port;
-    tx_[slot].n = 0;
-  }
-  TxBatch& b = tx_[slot];
+  TxBatch& b = tx_batch_for(odp_port);
   while (n) {
     const uint32_t k = std::min<uint32_t>(n, kMaxBurst - b.n);
     std::memcpy(&b.pkts[b.n], pkts, k * sizeof *pkts);

@@ -225,6 +225,7 @@ class Pmd {
   // The same for n packets to one port, with one batch lookup.
   void tx_enqueue_run(uint32_t odp_port, rte_mbuf* const* pkts, uint32_t n);
   struct TxBatch;
+  TxBatch& tx_batch_for(uint32_t odp_port);
   void send_batch(TxBatch& b);
   // Hands n packets to port p's tx queue and counts them; drops what the
   // device does not take.

@@ -288,6 +288,20 @@ netdev_dpx_get_carrier(const struct netdev *netdev, bool *carrier)
     return 0;
 }
 
+/* dpxd's counters of a port as OVS's netdev statistics. */
+static void
+stats_from_info(const struct dpx_port_info *info, struct netdev_stats *stats)
+{
+    stats->rx_packets = info->stats.rx_packets;
+    stats->rx_bytes = info->stats.rx_bytes;
+    stats->tx_packets = info->stats.tx_packets;
+    stats->tx_bytes = info->stats.tx_bytes;
+    stats->rx_dropped = info->stats.rx_drops;
+    stats->tx_dropped = info->stats.tx_drops;
+    stats->rx_errors = info->stats.rx_errors;
+    stats->tx_errors = info->stats.tx_errors;
+}
+
 static int
 netdev_dpx_get_stats(const struct netdev *netdev, struct netdev_stats *stats)
 {
@@ -295,14 +309,7 @@ netdev_dpx_get_stats(const struct netdev *netdev, struct netdev_stats *stats)
     int error = query(netdev, &info);
 
     if (!error) {
-        stats->rx_packets = info.stats.rx_packets;
-        stats->rx_bytes = info.stats.rx_bytes;
-        stats->tx_packets = info.stats.tx_packets;
-        stats->tx_bytes = info.stats.tx_bytes;
-        stats->rx_dropped = info.stats.rx_drops;
-        stats->tx_dropped = info.stats.tx_drops;
-        stats->rx_errors = info.stats.rx_errors;
-        stats->tx_errors = info.stats.tx_errors;
+        stats_from_info(&info, stats);
     }
     return error;
 }
@@ -434,14 +441,7 @@ netdev_dpx_system_get_stats(const struct netdev *netdev,
         /* Not (yet) a dpxd port: the kernel interface's own counters. */
         return netdev_linux_class.get_stats(netdev, stats);
     }
-    stats->rx_packets = info.stats.rx_packets;
-    stats->rx_bytes = info.stats.rx_bytes;
-    stats->tx_packets = info.stats.tx_packets;
-    stats->tx_bytes = info.stats.tx_bytes;
-    stats->rx_dropped = info.stats.rx_drops;
-    stats->tx_dropped = info.stats.tx_drops;
-    stats->rx_errors = info.stats.rx_errors;
-    stats->tx_errors = info.stats.tx_errors;
+    stats_from_info(&info, stats);
     return 0;
 }
 
