@@ -286,3 +286,70 @@ def meminfo_field_kb(text, name):
     if not m:
         raise ParseError(f"no {name} in the text")
     return int(m.group(1))
+
+
+# --- dpx-latgen -----------------------------------------------------------------------------
+
+_LATGEN_COUNTERS = ("sent", "received", "lost", "duplicates", "reordered", "tx_ring_full",
+                    "bad_stamp", "unexpected", "warmup_sent", "warmup_received",
+                    "schedule_skips")
+_LATGEN_RATES = ("target_pps", "tx_seconds", "tx_pps", "rx_pps")
+_LATGEN_LATENCY = ("samples", "min", "mean", "p50", "p90", "p99", "p999", "max")
+
+
+def latgen_result(text):
+    """Parses the JSON document dpx-latgen prints (tools/latgen.cc).
+
+    Returns {"tsc_hz", "frame_bytes", "phases": [...]}, each phase with
+    "rate" (as asked: "max", "10%", "50000"), the counters (sent, received,
+    lost, duplicates, reordered, tx_ring_full, bad_stamp, unexpected,
+    warmup_sent, warmup_received, schedule_skips: non-negative integers), the rates
+    (target_pps, tx_seconds, tx_pps, rx_pps), "stopped_early" and
+    "latency_ns" {samples, min, mean, p50, p90, p99, p999, max}. Checks what
+    must hold in any run (lost = sent - received, one latency sample per
+    packet received in time, ordered quantiles) and raises ParseError
+    otherwise: numbers that contradict each other must not become a row.
+    """
+    import json
+
+    try:
+        doc = json.loads(text)
+    except ValueError as e:
+        raise ParseError(f"dpx-latgen output is not JSON ({e}): {text[:400]!r}") from e
+    if not isinstance(doc, dict) or doc.get("tool") != "dpx-latgen":
+        raise ParseError(f"not a dpx-latgen document: {text[:400]!r}")
+    if not isinstance(doc.get("tsc_hz"), int) or doc["tsc_hz"] <= 0:
+        raise ParseError("dpx-latgen: no TSC rate")
+    phases = doc.get("phases")
+    if not isinstance(phases, list) or not phases:
+        raise ParseError("dpx-latgen: no phases")
+
+    def number(d, k, kind, where):
+        v = d.get(k)
+        if not isinstance(v, kind) or isinstance(v, bool) or v < 0:
+            raise ParseError(f"dpx-latgen {where}: {k} missing or not a non-negative number")
+        return v
+
+    for i, ph in enumerate(phases):
+        where = f"phase {i + 1}"
+        if not isinstance(ph, dict) or not isinstance(ph.get("rate"), str):
+            raise ParseError(f"dpx-latgen {where}: no rate")
+        for k in _LATGEN_COUNTERS:
+            number(ph, k, int, where)
+        for k in _LATGEN_RATES:
+            number(ph, k, (int, float), where)
+        if not isinstance(ph.get("stopped_early"), bool):
+            raise ParseError(f"dpx-latgen {where}: stopped_early missing")
+        lat = ph.get("latency_ns")
+        if not isinstance(lat, dict):
+            raise ParseError(f"dpx-latgen {where}: no latency_ns")
+        for k in _LATGEN_LATENCY:
+            number(lat, k, (int, float), where)
+        if ph["lost"] != ph["sent"] - ph["received"]:
+            raise ParseError(f"dpx-latgen {where}: lost != sent - received")
+        if lat["samples"] + ph["bad_stamp"] != ph["received"]:
+            raise ParseError(f"dpx-latgen {where}: latency samples do not match packets received")
+        order = [lat[k] for k in ("min", "p50", "p90", "p99", "p999", "max")]
+        if order != sorted(order):
+            raise ParseError(f"dpx-latgen {where}: latency quantiles out of order {order}")
+    return doc
