@@ -11,8 +11,8 @@
 #   --no-install   skip scripts/install-deps.sh
 # Other options go to the harness (python3 -m harness --help from bench/),
 # e.g. --scenarios 1,6 --switches ovs,dpx --rounds 5 --note "text quoted at the top".
-# Scenarios: 1-3 p2p, 4 VXLAN, 6 flow set-up, 7 containers (iperf3); 9
-# (memory) comes with 1. Switches: ovs (OVS-DPDK), dpx (dpxd programmed by
+# Scenarios: 1-3 p2p, 4 VXLAN, 5 v2v, 6 flow set-up, 7 containers (iperf3),
+# 8 latency (dpx-latgen); 9 (memory) comes with 1. Switches: ovs (OVS-DPDK), dpx (dpxd programmed by
 # our ovs-vswitchd), dpxd (dpxd programmed by dpxctl), testpmd.
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
@@ -48,7 +48,7 @@ if [[ ! -f $build/CMakeCache.txt ]]; then
   command -v ninja >/dev/null && gen=(-G Ninja)
   cmake -S "$repo" -B "$build" "${gen[@]}" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 fi
-cmake --build "$build" -j"$(nproc)" --target dpxd dpxctl dpx-pcapgen \
+cmake --build "$build" -j"$(nproc)" --target dpxd dpxctl dpx-pcapgen dpx-latgen \
   key_extract_bench classifier_bench actions_bench dpx-ovs-vswitchd
 
 # Another busy process on the PMD CPU would halve whatever runs there.

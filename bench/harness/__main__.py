@@ -16,7 +16,7 @@ import sys
 import tempfile
 import time
 
-from . import containers, flowsetup, parse, report, scenarios, vxlan
+from . import containers, flowsetup, latency, parse, report, scenarios, vxlan
 from .measure import measure
 from .switches import Dpxd, DpxOvs, OvsDpdk, Testpmd, run
 
@@ -25,11 +25,14 @@ from .switches import Dpxd, DpxOvs, OvsDpdk, Testpmd, run
 # setup_rounds: scenario 6 (each sample sets 9,000 flows up); container
 # rounds and iperf_s: scenario 7, each iperf3 run. The quick run is a smoke
 # check under five minutes, not a measurement.
-# other_rounds: scenarios 2 to 4 (scenario 1, the headline, has "rounds").
+# other_rounds: scenarios 2 to 5 and 8 (scenario 1, the headline, has "rounds").
+# latency_s, latency_warmup_s: scenario 8, each of dpx-latgen's three phases.
 QUICK = {"rounds": 3, "other_rounds": 2, "warmup_s": 0.3, "window_s": 1.0, "still_s": 0.5,
-         "micro_min_time": 0.05, "setup_rounds": 2, "container_rounds": 1, "iperf_s": 1}
+         "micro_min_time": 0.05, "setup_rounds": 2, "container_rounds": 1, "iperf_s": 1,
+         "latency_s": 0.5, "latency_warmup_s": 0.2}
 FULL = {"rounds": 5, "other_rounds": 5, "warmup_s": 2.0, "window_s": 5.0, "still_s": 1.0,
-        "micro_min_time": 0.5, "setup_rounds": 3, "container_rounds": 3, "iperf_s": 4}
+        "micro_min_time": 0.5, "setup_rounds": 3, "container_rounds": 3, "iperf_s": 4,
+        "latency_s": 3.0, "latency_warmup_s": 1.0}
 # Flows are put with one dpxctl call each (about 3 ms of CPU per call):
 # beyond this many the row waits for a batch flow-put path.
 MAX_DP_FLOWS = 20000
@@ -99,6 +102,8 @@ class Spec:
 
 
 def describe_sample(s):
+    if s.get("phases"):
+        return latency.describe(s)
     if s.get("flows_per_s") is not None:
         return (f"{s['flows_per_s']:,.0f} flows/s, established {s['est_storm_mpps']:.2f} Mpps "
                 f"during the storm ({s['est_alone_mpps']:.2f} before)")
@@ -143,7 +148,11 @@ def run_cases(cases, switches, explicit, factories, params, pcapgen, workdir, re
     for case in cases:
         if case.same_as not in measured:
             case.same_as = ""
-        pcap, packets, mean = make_pcap(pcapgen, workdir, case)
+        if case.kind == "latency":
+            # dpx-latgen writes its own packets: no traffic file.
+            pcap, packets, mean = None, 0, 60
+        else:
+            pcap, packets, mean = make_pcap(pcapgen, workdir, case)
         if case.tunnel == "decap":
             inner, pcap = pcap, pcap.replace(".pcap", "-vxlan.pcap")
             vxlan.wrap_pcap(inner, pcap)
@@ -176,6 +185,10 @@ def run_cases(cases, switches, explicit, factories, params, pcapgen, workdir, re
                     if case.kind == "setup":
                         s = flowsetup.measure_setup(sw, case, spec, params["warmup_s"],
                                                     params["window_s"])
+                    elif case.kind == "latency":
+                        s = latency.measure_latency(sw, case, params["latgen"],
+                                                    params["latency_s"],
+                                                    params["latency_warmup_s"])
                     else:
                         s = measure(sw, case, spec, params["warmup_s"], params["window_s"],
                                     params["still_s"])
@@ -195,7 +208,7 @@ def main(argv=None):
         os.path.abspath(__file__)))))
     ap.add_argument("--out-dir", help="where benchmarks.md/.json and img/ go (default: REPO/docs)")
     ap.add_argument("--cpu", type=int, default=1, help="the CPU of every PMD")
-    ap.add_argument("--scenarios", default="1,2,3,4,5,6,7",
+    ap.add_argument("--scenarios", default="1,2,3,4,5,6,7,8",
                     help="comma-separated scenario numbers (9 comes with 1)")
     ap.add_argument("--switches",
                     help="which switches, in the order they alternate: ovs (OVS-DPDK), dpx "
@@ -253,6 +266,11 @@ def main(argv=None):
         cases += scenarios.scenario5(a.quick)
     if 6 in wanted:
         cases += scenarios.scenario6(a.quick)
+    if 8 in wanted:
+        cases += scenarios.scenario8(a.quick)
+        params["latgen"] = os.path.join(a.build_dir, "datapath", "dpx-latgen")
+        if not os.path.exists(params["latgen"]):
+            sys.exit(f"harness: {params['latgen']} not found; build dpx-latgen for scenario 8")
     # The dpxctl-programmed dpxd is an extra row: the quick run leaves it
     # out to stay under five minutes.
     default_switches = "ovs,dpx,testpmd" if a.quick else "ovs,dpx,dpxd,testpmd"

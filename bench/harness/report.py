@@ -8,7 +8,7 @@ file, so the Markdown can be regenerated from the JSON alone
 import json
 import os
 
-from . import containers, scenarios, summary
+from . import containers, latency, scenarios, summary
 
 # "dpx" is dpxd programmed by our ovs-vswitchd with the same OpenFlow rules
 # as OVS-DPDK: dpx / OVS-DPDK is the ratio that counts. "dpxd" is dpxd
@@ -479,9 +479,14 @@ forwarding lcore):
   dpif-netdev/pmd-stats-show`, `dpxctl pmd-stats-show`).
 - **Repetition**: each switch is started afresh for every sample; the
   switches alternate ({order}, then again) for {rounds}
-  rounds per row ({other_rounds} in scenarios 2 to 4). Tables give the median and, in parentheses, the lowest and
+  rounds per row ({other_rounds} in scenarios 2 to 5 and 8). Tables give the median and, in parentheses, the lowest and
   highest sample. The ratio is that of the medians, with the range of the
   per-round ratios in parentheses.
+- **Latency** (scenario 8) is measured differently: not from the switches'
+  counters but by `dpx-latgen`, which stamps every packet with the TSC when
+  it sends it and reads the TSC again when it receives it on the other
+  vhost-user port, at 10 % and 80 % of the path's own maximum rate (its
+  section says how).
 """
 
 
@@ -539,6 +544,13 @@ def write_markdown(result, path, img_files):
                 "measured on another machine with other hardware (not comparable with the "
                 "table above): " + ", ".join(f"{a} {b}" for a, b in scenarios.TALK_FIGURES)
                 + ".", ""]
+    lat = latency.table(result, SWITCHES)
+    if lat:
+        out += ["## Scenario 8: latency through two vhost-user ports", "",
+                latency.TEXT.format(warmup=p.get("latency_warmup_s", 0),
+                                    duration=p.get("latency_s", 0),
+                                    rounds=p.get("rounds_override") or p.get("other_rounds", "?")),
+                "", lat, ""]
     mem = memory_table(result)
     if mem:
         out += ["## Scenario 9: memory while forwarding scenario 1", "",

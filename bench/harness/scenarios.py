@@ -36,7 +36,7 @@ class Case:
     dp_flows: list = field(default_factory=list)  # (flow, actions) for dpxctl add-flow
     not_for: dict = field(default_factory=dict)   # switch name -> why it cannot run this case
     same_as: str = ""     # key of an identical case whose samples this row reuses
-    kind: str = "throughput"  # which measurement: "throughput" or "setup" (scenario 6)
+    kind: str = "throughput"  # "throughput", "setup" (scenario 6) or "latency" (scenario 8)
     storm_flows: int = 0  # scenario 6: new microflows in the storm source's file
     tunnel: str = ""      # scenario 4: "decap" (the file is VXLAN) or "encap"
     # Switches run for this case even when the default list leaves them out
@@ -250,6 +250,16 @@ def scenario5(quick):
     return [c]
 
 
+def scenario8(quick):
+    """Latency through two vhost-user ports, dpx-latgen as the guest (harness/latency.py)."""
+    from . import latency
+    c = Case(8, "s8-latency", "64 B, 1 microflow, vhost-user A -> B", 1, kind="latency",
+             openflow_rules=list(latency.RULES))
+    c.not_for["testpmd"] = "no switch between the two ports"
+    c.not_for["dpxd"] = "vhost-user ports are programmed through ovs-vswitchd only"
+    return [c]
+
+
 # Rows of scenarios this version cannot measure yet, and why.
 NOT_YET = [
     (4, "VXLAN decap to a local port / encap from a local port",
@@ -262,7 +272,7 @@ NOT_YET = [
      "not run this time (--scenarios without 7); OVS-DPDK with DPDK ports on the veths "
      "and OVS-DPDK VXLAN between emulated hosts are not in the harness yet"),
     (8, "Latency p50/p99/p999 at 10% and 80% load",
-     "needs a timestamping loop (vdev or virtio-user pair); not built yet"),
+     "not run this time (--scenarios without 8)"),
 ]
 
 # Figures of the "Open vSwitch powered Docker" talk, from another machine,

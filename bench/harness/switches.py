@@ -451,7 +451,6 @@ class OvsDpdk(Switch):
         self.vsctl("set", "Open_vSwitch", ".", "other_config:flow-restore-wait=false")
 
     def start(self, spec):
-        d = self.dir
         tunnel = getattr(spec, "tunnel", None)
         native = bool(tunnel) and self.NATIVE_TUNNEL
         # For native tunneling the bridge's tap gets the VTEP address: in a
@@ -470,33 +469,53 @@ class OvsDpdk(Switch):
         if getattr(spec, "v2v", False):
             # Scenario 5: the guest serves the sockets, the switch connects.
             from . import v2v  # v2v uses this module's helpers
-            self.guest = v2v.Guest(self.dir, self.prefix)
-            self.guest.start()
-            for i, (name, ofport) in enumerate((("va", v2v.VHOST_A), ("vb", v2v.VHOST_B))):
-                self.guest.wait_socket(i)
-                path = self.guest.sockets[i]
-                self.vsctl("add-port", self.br, name, "--", "set", "interface", name,
-                           "type=dpdkvhostuserclient", f"options:vhost-server-path={path}",
-                           f"ofport_request={ofport}")
+            self.add_guest_ports(v2v.Guest(self.dir, self.prefix),
+                                 (("va", v2v.VHOST_A), ("vb", v2v.VHOST_B)))
         rules = list(spec.openflow_rules)
         if tunnel:
             self.vsctl("add-port", self.br, "vx", "--", "set", "interface", "vx", "type=vxlan",
                        f"options:remote_ip={vxlan.REMOTE_VTEP}", f"options:key={vxlan.VNI}",
                        f"ofport_request={vxlan.TUNNEL_OFPORT}")
             rules = vxlan.rules(tunnel, SINK_PORT, self.NATIVE_TUNNEL)
-        self.ofctl("del-flows", self.br)
-        flows = os.path.join(d, "flows.txt")
-        with open(flows, "w") as f:
-            f.write("\n".join(rules) + "\n")
-        t0 = time.monotonic()
-        self.ofctl("add-flows", self.br, flows, timeout=900)
-        self.rules_s = time.monotonic() - t0
+        self.add_flows(rules)
         # The source last: it starts sending as soon as it is up.
         self.add_port("src", src_devargs(spec.pcap), SRC_PORT)
         if tunnel:
             self._tunnel_after_ports(tunnel)
         self.release()
         # Threads started since (handlers, revalidators) too.
+        keep_off_cpu(self.vswitchd.pid, self.cpu)
+
+    def add_flows(self, rules):
+        """Replaces the bridge's OpenFlow rules with `rules` (ovs-ofctl syntax)."""
+        self.ofctl("del-flows", self.br)
+        flows = os.path.join(self.dir, "flows.txt")
+        with open(flows, "w") as f:
+            f.write("\n".join(rules) + "\n")
+        t0 = time.monotonic()
+        self.ofctl("add-flows", self.br, flows, timeout=900)
+        self.rules_s = time.monotonic() - t0
+
+    def add_guest_ports(self, guest, ports):
+        """Starts `guest`, a process that serves vhost-user sockets (v2v.Guest,
+        latency.Latgen), and adds a `dpdkvhostuserclient` port for each of its
+        sockets as it appears. ports: (name, OpenFlow port) in socket order."""
+        self.guest = guest
+        guest.start()
+        for i, (name, ofport) in enumerate(ports):
+            guest.wait_socket(i)
+            self.vsctl("add-port", self.br, name, "--", "set", "interface", name,
+                       "type=dpdkvhostuserclient",
+                       f"options:vhost-server-path={guest.sockets[i]}", f"ofport_request={ofport}")
+
+    def start_guest_only(self, guest, ports, rules):
+        """Scenario 8: a bridge with only the guest's vhost-user ports and
+        `rules`, no pcap source or sink. Upcalls wait until the rules are in,
+        as in start()."""
+        self.boot(hold=True)
+        self.add_guest_ports(guest, ports)
+        self.add_flows(rules)
+        self.release()
         keep_off_cpu(self.vswitchd.pid, self.cpu)
 
     def add_port(self, name, devargs, ofport):
@@ -695,6 +714,10 @@ class DpxOvs(OvsDpdk):
         # megaflows; dpxd's table must not refuse before it.
         self.dp.launch(spec, 400000)
         super().start(spec)
+
+    def start_guest_only(self, guest, ports, rules):
+        self.dp.launch(None, 1000)
+        super().start_guest_only(guest, ports, rules)
 
     def counters(self):
         return self.dp.counters()

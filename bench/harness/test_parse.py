@@ -11,7 +11,8 @@ import subprocess
 import tempfile
 import unittest
 
-from . import containers, flowsetup, measure, parse, report, scenarios, summary, vxlan
+from . import (containers, flowsetup, latency, measure, parse, report, scenarios, summary,
+               vxlan)
 
 TESTPMD = """\
 testpmd> show port stats all
@@ -457,7 +458,9 @@ class MarkdownTest(unittest.TestCase):
                  {"key": "s4-vxlan-encap", "scenario": 4, "label": "encap",
                   "not_for": {"testpmd": "no encap"}, "frame_bytes_mean": 60,
                   "kind": "throughput"},
-                 {"key": "s6", "scenario": 6, "label": "storm", "not_for": {}, "kind": "setup"}]
+                 {"key": "s6", "scenario": 6, "label": "storm", "not_for": {}, "kind": "setup"},
+                 {"key": "s8-latency", "scenario": 8, "label": "lat", "not_for": {},
+                  "kind": "latency"}]
         samples = [{"case": "s1-flows-1", "scenario": 1, "switch": sw, "mpps": v,
                     "cycles_per_packet": 100.0, "rss_mib": 40.0, "hugepages_mib": 600.0,
                     "datapath_flows": 1, "settle_s": 1.0}
@@ -468,10 +471,12 @@ class MarkdownTest(unittest.TestCase):
                      "cycles_per_packet": None, "flows_per_s": 1000.0, "setup_s": 9.0,
                      "flows_set_up": 9000, "est_alone_mpps": 5.0, "est_storm_mpps": 1.0,
                      "est_after_mpps": 2.0, "misses": 9000, "lost": 0}]
+        samples += [LatgenTest.sample(sw, 0, 2000) for sw in ("ovs", "dpx")]
         result = {"generated": "now", "machine": m, "cases": cases, "samples": samples,
                   "params": {"quick": True, "cpu": 1, "window_s": 1, "warmup_s": 0.3,
                              "rounds": 3, "other_rounds": 2, "switches": ["ovs", "dpx", "testpmd"],
-                             "iperf_s": 1, "container_rounds": 1},
+                             "iperf_s": 1, "container_rounds": 1, "latency_s": 0.5,
+                             "latency_warmup_s": 0.2},
                   "containers": [{"variant": "bridge", "tcp_gbps": 5.0, "udp_kpps": 50.0,
                                   "error": None}]}
         report.summarize_result(result)
@@ -481,7 +486,8 @@ class MarkdownTest(unittest.TestCase):
             with open(path) as f:
                 md = f.read()
         for heading in ("## Summary", "## Scenario 1", "## Scenario 4", "## Scenario 6",
-                        "## Scenario 7: containers", "## Scenario 9", "## Notes"):
+                        "## Scenario 7: containers", "## Scenario 8", "## Scenario 9",
+                        "## Notes"):
             self.assertIn(heading, md)
         self.assertIn("dpxd (OVS) 20.00 Mpps, OVS-DPDK 10.00 Mpps, ratio 2.00", md)
         self.assertIn("| Linux bridge + veth | 5.00 | 50 |", md)
@@ -489,7 +495,102 @@ class MarkdownTest(unittest.TestCase):
         # Scenarios that ran are not listed as not measured.
         missing = md.split("## Scenarios not measured yet")[1]
         self.assertNotIn("| 7 |", missing)
+        self.assertNotIn("| 8 |", missing)
+        self.assertIn("0.2 s warm-up at its rate that is not measured, then 0.5 s", md)
+        self.assertIn("**Latency** (scenario 8)", md)
         self.assertIn("| 5 |", missing)
+
+
+# dpx-latgen's output (tools/latgen.cc) through dpxd programmed by dpxctl,
+# captured while others compiled on both CPUs (hence the huge tails).
+LATGEN = """\
+{"tool": "dpx-latgen", "tsc_hz": 2300000000, "frame_bytes": 60, "phases": [
+  {"rate": "max", "target_pps": 0.0, "sent": 1807552, "received": 1805760, "lost": 1792, "duplicates": 0, "reordered": 0, "tx_ring_full": 29758848, "bad_stamp": 0, "unexpected": 0, "warmup_sent": 208288, "warmup_received": 208000, "schedule_skips": 0, "stopped_early": false, "tx_seconds": 1.0000, "tx_pps": 1807553.9, "rx_pps": 1805761.9, "latency_ns": {"samples": 1805760, "min": 83711, "mean": 578911.1, "p50": 105983, "p90": 164863, "p99": 16187391, "p999": 27000831, "max": 32310358}},
+  {"rate": "10%", "target_pps": 180576.2, "sent": 111319, "received": 111319, "lost": 0, "duplicates": 0, "reordered": 0, "tx_ring_full": 69257, "bad_stamp": 0, "unexpected": 0, "warmup_sent": 23320, "warmup_received": 23320, "schedule_skips": 0, "stopped_early": false, "tx_seconds": 1.0000, "tx_pps": 111319.7, "rx_pps": 111319.7, "latency_ns": {"samples": 111319, "min": 935, "mean": 5333736.0, "p50": 3997695, "p90": 13369343, "p99": 17170431, "p999": 19922943, "max": 20082654}},
+  {"rate": "80%", "target_pps": 1444609.5, "sent": 396393, "received": 396393, "lost": 0, "duplicates": 0, "reordered": 0, "tx_ring_full": 1040961, "bad_stamp": 0, "unexpected": 0, "warmup_sent": 91651, "warmup_received": 91651, "schedule_skips": 151, "stopped_early": false, "tx_seconds": 1.0000, "tx_pps": 396393.1, "rx_pps": 396393.1, "latency_ns": {"samples": 396393, "min": 741, "mean": 1951177.8, "p50": 1687, "p90": 11665407, "p99": 16056319, "p999": 20185087, "max": 20240997}}
+]}
+"""
+
+
+class LatgenTest(unittest.TestCase):
+    def test_phases(self):
+        doc = parse.latgen_result(LATGEN)
+        self.assertEqual(doc["tsc_hz"], 2300000000)
+        self.assertEqual([p["rate"] for p in doc["phases"]], ["max", "10%", "80%"])
+        self.assertEqual(doc["phases"][0]["lost"], 1792)
+        self.assertAlmostEqual(doc["phases"][0]["rx_pps"], 1805761.9)
+        eighty = doc["phases"][2]
+        self.assertEqual(eighty["latency_ns"]["p50"], 1687)
+        self.assertEqual(eighty["schedule_skips"], 151)
+
+    def test_inconsistent_or_broken_output_raises(self):
+        import json
+        good = json.loads(LATGEN)
+        bad_docs = []
+        for path, value in ((("phases", 1, "lost"), 5),       # lost != sent - received
+                            (("phases", 1, "latency_ns", "samples"), 3),
+                            (("phases", 1, "latency_ns", "p50"), 99999999),  # out of order
+                            (("phases", 0, "sent"), -1),
+                            (("phases", 0, "received"), "1"),
+                            (("tsc_hz",), 0),
+                            (("tool",), "other")):
+            d = json.loads(LATGEN)
+            node = d
+            for k in path[:-1]:
+                node = node[k]
+            node[path[-1]] = value
+            bad_docs.append(json.dumps(d))
+        no_phases = dict(good, phases=[])
+        bad_docs += [json.dumps(no_phases), "", "{", LATGEN[:200]]
+        for text in bad_docs:
+            with self.assertRaises(parse.ParseError, msg=text[:120]):
+                parse.latgen_result(text)
+
+    @staticmethod
+    def result(samples):
+        return {"cases": [{"key": "s8-latency", "scenario": 8, "kind": "latency",
+                           "label": "lat", "not_for": {}}],
+                "samples": samples}
+
+    @staticmethod
+    def sample(sw, rnd, p50, lost=0, error=None):
+        phases = []
+        for rate in ("max", "10%", "80%"):
+            phases.append({"rate": rate, "tx_pps": 1e6, "target_pps": 6e5, "sent": 1000,
+                           "lost": lost,
+                           "duplicates": 0, "reordered": 1 if sw == "ovs" else 0,
+                           "latency_ns": {"p50": p50, "p90": p50 * 2, "p99": p50 * 4,
+                                          "p999": p50 * 8, "max": p50 * 16 + rnd}})
+        return {"case": "s8-latency", "scenario": 8, "switch": sw, "round": rnd,
+                "pmd_on_cpu_pct": 90.0 + rnd,
+                "mpps": 5.0 + rnd, "cycles_per_packet": None,
+                "phases": [] if error else phases, "error": error}
+
+    def test_table_medians_ratios_and_failures(self):
+        samples = [self.sample("ovs", r, p) for r, p in enumerate((2000, 4000, 3000))]
+        samples += [self.sample("dpx", r, p, lost=1) for r, p in enumerate((1000, 1500, 2000))]
+        samples.append(self.sample("dpx", 3, 0, error="dpx-latgen exit 1: boom"))
+        t = latency.table(self.result(samples), report.SWITCHES)
+        self.assertIn("| OVS-DPDK 3.1 | 6.00 (5.00–7.00) | 10% | 1.000 (0.600) | 3.0 (2.0–4.0) | "
+                      "6.0 (4.0–8.0) | 12.0 (8.0–16.0) | 24.0 (16.0–32.0) | 64.0 | 0 / 3,000 | "
+                      "91 % |", t)
+        # The PMD's share is given once per switch, on its first row.
+        self.assertIn("| 64.0 | 0 / 3,000 |  |", t)
+        # The round that failed is a row of its own; the good ones count.
+        self.assertIn("| dpxd (OVS) | 6.00 (5.00–7.00) | 10% | 1.000 (0.600) | 1.5 (1.0–2.0) |", t)
+        self.assertIn("| 3 / 3,000 |", t)
+        self.assertIn("1 round(s) failed: dpx-latgen exit 1: boom", t)
+        self.assertIn("at 10% load p50 0.50, p99 0.50", t)
+        self.assertIn("OVS-DPDK 3.1 at 80%: 0 duplicate(s), 3 reordered", t)
+        self.assertEqual(latency.table({"cases": [], "samples": []}, report.SWITCHES), "")
+
+    def test_latgen_command(self):
+        g = latency.Latgen("/b/dpx-latgen", "/tmp/x", "pfx", 0.5, 0.2)
+        cmd = g.command()
+        self.assertEqual(cmd[:3], ["/b/dpx-latgen", "-l", "0"])
+        self.assertIn("net_virtio_user0,queue_size=1024,server=1,path=/tmp/x/la.sock", cmd)
+        self.assertEqual(cmd[cmd.index("--") + 1:],
+                         ["--rates", "max,10%,80%", "--duration", "0.5", "--warmup", "0.2"])
 
 
 class MainTest(unittest.TestCase):
@@ -500,6 +601,10 @@ class MainTest(unittest.TestCase):
         self.assertIn("9,000 flows/s", main.describe_sample(
             {"flows_per_s": 9000.0, "est_storm_mpps": 1.0, "est_alone_mpps": 2.0}))
         self.assertEqual(main.describe_sample({"mpps": None}), "-")
+        lat = LatgenTest.sample("dpx", 0, 2000)
+        self.assertEqual(main.describe_sample(lat),
+                         "max 5.00 Mpps; 10%: p50 2.0 us, p99 8.0 us, lost 0; "
+                         "80%: p50 2.0 us, p99 8.0 us, lost 0")
 
 
 class StormTest(unittest.TestCase):
