@@ -12,8 +12,9 @@
 # Other options go to the harness (python3 -m harness --help from bench/),
 # e.g. --scenarios 1,6 --switches ovs,dpx --rounds 5 --note "text quoted at the top".
 # Scenarios: 1-3 p2p, 4 VXLAN, 5 v2v, 6 flow set-up, 7 containers (iperf3),
-# 8 latency (dpx-latgen); 9 (memory) comes with 1. Switches: ovs (OVS-DPDK), dpx (dpxd programmed by
-# our ovs-vswitchd), dpxd (dpxd programmed by dpxctl), testpmd.
+# 8 latency (dpx-latgen); 9 (memory) comes with 1. Switches: ovs (OVS-DPDK),
+# dpx (dpxd programmed by our ovs-vswitchd), dpxd (dpxd programmed by
+# dpxctl), testpmd.
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 build=$repo/build
@@ -25,7 +26,7 @@ while (($#)); do
     --quick) quick=(--quick) ;;
     --build-dir) build=$(realpath -m "$2"); shift ;;
     --no-install) install=0 ;;
-    -h|--help) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) pass+=("$1") ;;
   esac
   shift

@@ -433,9 +433,9 @@ int parse_options(int argc, char** argv, Config* cfg) {
       "latest max phase's received rate (or of --max-pps)")(
       "max-pps", po::value(&cfg->max_pps)->default_value(0),
       "the path's throughput, for N% rates before any max phase")(
-      "duration", po::value(&cfg->duration_s)->default_value(1.0), "seconds measured per phase")(
-      "warmup", po::value(&cfg->warmup_s)->default_value(0.2),
-      "seconds sent at the phase's rate before it is measured")(
+      "duration", po::value(&cfg->duration_s)->default_value(1.0, "1"),
+      "seconds measured per phase")("warmup", po::value(&cfg->warmup_s)->default_value(0.2, "0.2"),
+                                    "seconds sent at the phase's rate before it is measured")(
       "packets", po::value(&cfg->packets)->default_value(0),
       "measured packets per paced phase instead of --duration")(
       "size", po::value(&cfg->frame)->default_value(60),
