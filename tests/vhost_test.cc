@@ -102,7 +102,7 @@ TEST_F(Vhost, GuestQueuePairsBeyondNRxqArePolled) {
   start_dpxd("0,1");
   add_port("vhA", "vhostuser", path("a.sock"), kVhA);
   add_port("vhB", "vhostuser", path("b.sock"), kVhB);
-  add_port("sink", "dpdk", "net_null_sink", kOut);
+  add_port("sink", "dpdk", "net_null_sink,no-rx=1", kOut);
   add_flow("in_port(2),eth(),eth_type(0x0800),ipv4()", "4");
   add_flow("in_port(3),eth(),eth_type(0x0800),ipv4()", "4");
   EXPECT_EQ(port("vhB").n_rxq, 1u);
@@ -204,7 +204,7 @@ TEST_F(Vhost, GuestKilledMidTrafficThenBack) {
   const uint64_t b0 = total(port("vhB"), false).packets;
   // Other ports keep forwarding meanwhile.
   add_port("src2", "dpdk", "net_pcap_src2,rx_pcap=" + path("inf.pcap") + ",infinite_rx=1", 5);
-  add_port("sink2", "dpdk", "net_null_sink2", 6);
+  add_port("sink2", "dpdk", "net_null_sink2,no-rx=1", 6);
   add_flow("in_port(5),eth(),eth_type(0x0800),ipv4()", "6");
   ASSERT_TRUE(wait_until([&] { return port("sink2").stats.tx_packets > 10000; }));
   del_port("src2");
