@@ -140,10 +140,19 @@ struct VhostEvents {
     }
   }
 
+  // True if `vid` is not the device attached to p while one is: a second
+  // connection to a server socket, which new_device will refuse. Its vring
+  // events must not touch the attached device's flags. Caller holds g_mu.
+  static bool other_connection(const VhostPort& p, int vid) {
+    const int cur = VhostPort::DevState::unpack(p.state_.load(std::memory_order_relaxed)).vid;
+    return cur >= 0 && cur != vid;
+  }
+
   static int new_connection(int vid) {
     std::lock_guard lock(g_mu);
     if (VhostPort* p = lookup(vid)) {
-      for (auto& e : p->vring_enabled_) e.store(false, std::memory_order_relaxed);
+      if (!other_connection(*p, vid))
+        for (auto& e : p->vring_enabled_) e.store(false, std::memory_order_relaxed);
       RTE_LOG(INFO, USER1, "dpxd: vhost-user port %s: guest connected (vid %d)\n",
               p->name().c_str(), vid);
     }
@@ -216,7 +225,7 @@ struct VhostEvents {
     // May run with every virtqueue lock held: store and return, never wait.
     std::lock_guard lock(g_mu);
     VhostPort* p = lookup(vid);
-    if (!p || vring >= p->vring_enabled_.size()) return 0;
+    if (!p || vring >= p->vring_enabled_.size() || other_connection(*p, vid)) return 0;
     p->vring_enabled_[vring].store(enable != 0, std::memory_order_relaxed);
     // A guest tx queue enabled beyond the port's rx queues: the control
     // thread picks the new count up in refresh_rxqs() and the datapath
@@ -241,7 +250,8 @@ struct VhostEvents {
   static void destroy_connection(int vid) {
     std::lock_guard lock(g_mu);
     if (VhostPort* p = lookup(vid)) {
-      for (auto& e : p->vring_enabled_) e.store(false, std::memory_order_relaxed);
+      if (!other_connection(*p, vid))
+        for (auto& e : p->vring_enabled_) e.store(false, std::memory_order_relaxed);
       RTE_LOG(INFO, USER1, "dpxd: vhost-user port %s: guest disconnected (vid %d)\n",
               p->name().c_str(), vid);
     }
