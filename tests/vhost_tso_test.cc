@@ -7,23 +7,34 @@
 // forwards it
 //   - to vhost port C, whose guest took TSO (GUEST_TSO4/6 through LRO):
 //     one packet per frame, the frame's bytes;
+//   - to a tap port in a container (network namespace), which takes TSO:
+//     one write per frame, read back whole inside the container by a
+//     packet socket, TCP payload intact;
 //   - to a pcap sink, which takes no offload: cut into MSS-sized segments
 //     in software (rte_gso for IPv4, dpxd's own for IPv6) with every IPv4
 //     and TCP checksum completed, and the segments' payloads concatenating
 //     to the frame's.
 #include <gtest/gtest.h>
+#include <linux/if_ether.h>
+#include <linux/if_packet.h>
+#include <net/if.h>
 #include <netinet/in.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
+#include <cstring>
 #include <fstream>
 #include <map>
 
 #include "support/checksum.h"
+#include "support/netns.h"
 #include "support/vhost_fixture.h"
 
 namespace dpx::test {
 namespace {
 
-constexpr uint32_t kVhC = 5;
+constexpr uint32_t kVhC = 5, kTap = 6;
 constexpr uint32_t kMss = 1400;  // testpmd's `tso set`
 
 // An Ethernet + IPv4 or IPv6 + TCP frame (20-byte header, ACK|PSH) with
@@ -112,6 +123,43 @@ bool parse_segment(const Packet& p, Segment* s) {
 
 class VhostTso : public Vhost {
  protected:
+  void SetUp() override {
+    Vhost::SetUp();
+    if (IsSkipped()) return;
+    if (geteuid() != 0) GTEST_SKIP() << "needs root: a network namespace and a tap device";
+    sweep_stale_netns("dpxvt");
+    ns_ = std::make_unique<NetNs>(unique_ifname("dpxvt"));
+    ASSERT_TRUE(ns_->ok()) << ns_->error();
+    std::string err;
+    ASSERT_TRUE(ns_->disable_ipv6(&err)) << err;  // no ND chatter on the capture
+  }
+
+  // A packet socket on the container's eth0 (dpxd's tap), capturing what
+  // dpxd writes into it.
+  int capture_socket() {
+    const int fd = ns_->socket(AF_PACKET, SOCK_RAW, htons(ETH_P_ALL));
+    if (fd < 0) return fd;
+    ifreq ifr{};
+    std::strncpy(ifr.ifr_name, "eth0", IFNAMSIZ - 1);
+    sockaddr_ll sll{};
+    sll.sll_family = AF_PACKET;
+    sll.sll_protocol = htons(ETH_P_ALL);
+    const int rcvbuf = 8 << 20;
+    const timeval tv{10, 0};  // a bound, not a wait: frames arrive at once
+    if (ioctl(fd, SIOCGIFINDEX, &ifr) != 0 ||
+        (sll.sll_ifindex = ifr.ifr_ifindex,
+         bind(fd, reinterpret_cast<sockaddr*>(&sll), sizeof sll) != 0) ||
+        setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &rcvbuf, sizeof rcvbuf) != 0 ||
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv) != 0) {
+      const int e = errno;
+      close(fd);
+      return -e;
+    }
+    return fd;
+  }
+
+  std::unique_ptr<NetNs> ns_;
+
   // testpmd with three virtio-user ports on dpxd's sockets a, b, c, in the
   // csum engine with chained topology (0 -> 1 -> 2 -> 0): what dpxd sends
   // into port 0 leaves port 1 as TSO frames of kMss. Rx offloads LRO and
@@ -146,8 +194,18 @@ TEST_F(VhostTso, GuestTsoFramesCrossWholeOrAreSegmentedInSoftware) {
   add_port("vhC", "vhostuser", path("c.sock"), kVhC);
   for (const char* l3 : {"eth_type(0x0800),ipv4()", "eth_type(0x86dd),ipv6()"}) {
     add_flow(std::string("in_port(1),eth(),") + l3, "2");
-    add_flow(std::string("in_port(3),eth(),") + l3, "4,5");
+    add_flow(std::string("in_port(3),eth(),") + l3, "4,5,6");
   }
+  PortAddRequest tap;
+  tap.name = unique_ifname("dpxvt", "t");
+  tap.type = "tap";
+  tap.odp_port = kTap;
+  tap.options = {"netns=" + ns_->name(), "ifname=eth0"};
+  PortInfo tap_info;
+  std::string err;
+  ASSERT_EQ(client_.port_add(tap, &tap_info, &err), 0) << err;
+  Fd cap(capture_socket());
+  ASSERT_GE(cap.fd, 0) << "packet socket: " << std::strerror(-cap.fd);
   ASSERT_NO_FATAL_FAILURE(start_tso_guest());
   // Every guest took TSO both ways: tx offloads TCP_TSO|TCP_CKSUM|UDP_CKSUM.
   EXPECT_NE(dpxd_.log().find("tx offloads 0x2c)"), std::string::npos) << dpxd_.log();
@@ -174,12 +232,41 @@ TEST_F(VhostTso, GuestTsoFramesCrossWholeOrAreSegmentedInSoftware) {
       << dpxd_.log() << testpmd_.log();
   // Each frame crossed dpxd as one packet: in from the guest on B, out to
   // the guest on C whole (the csum engine keeps lengths).
-  const PortInfo b = port("vhB"), c = port("vhC");
+  const PortInfo b = port("vhB"), c = port("vhC"), t = port(tap.name);
   EXPECT_EQ(b.stats.rx_packets, in.size());
   EXPECT_EQ(b.stats.rx_bytes, want_bytes);
   EXPECT_EQ(c.stats.tx_packets, in.size());
   EXPECT_EQ(c.stats.tx_bytes, want_bytes);
   EXPECT_EQ(c.stats.tx_drops, 0u);
+  // The tap took each frame in one write (the kernel accepts the GSO
+  // header, IPv4 or IPv6, or the write fails and counts as an error).
+  EXPECT_EQ(t.stats.tx_packets, in.size());
+  EXPECT_EQ(t.stats.tx_bytes, want_bytes);
+  EXPECT_EQ(t.stats.tx_errors + t.stats.tx_drops, 0u);
+  // Inside the container each frame is one packet, before the stack cuts
+  // it: its TCP payload and sequence number those of the frame.
+  std::map<uint16_t, Segment> seen;
+  std::vector<uint8_t> buf(1 << 17);
+  while (seen.size() < in.size()) {
+    sockaddr_ll from{};
+    socklen_t fl = sizeof from;
+    const ssize_t k =
+        recvfrom(cap.fd, buf.data(), buf.size(), 0, reinterpret_cast<sockaddr*>(&from), &fl);
+    ASSERT_GT(k, 0) << "captured " << seen.size() << " of " << in.size()
+                    << " frames in the container";
+    if (from.sll_pkttype == PACKET_OUTGOING) continue;
+    Segment s;
+    if (!parse_segment(Packet(buf.begin(), buf.begin() + k), &s) || s.sport < 20000) continue;
+    seen[s.sport] = std::move(s);
+  }
+  for (uint16_t i = 0; i < in.size(); ++i) {
+    Segment orig;
+    ASSERT_TRUE(parse_segment(in[i], &orig));
+    const Segment& s = seen[static_cast<uint16_t>(20000 + i)];
+    EXPECT_EQ(s.v6, orig.v6) << "frame " << i;
+    EXPECT_EQ(s.seq, orig.seq) << "frame " << i;
+    EXPECT_TRUE(s.payload == orig.payload) << "frame " << i << ": " << s.payload.size() << " bytes";
+  }
   del_port("in");
   del_port("out");  // closes the capture
   EXPECT_EQ(port("vhC").stats.tx_packets, in.size()) << "nothing more arrived";
