@@ -127,8 +127,8 @@ class VhostTso : public Vhost {
     Vhost::SetUp();
     if (IsSkipped()) return;
     if (geteuid() != 0) GTEST_SKIP() << "needs root: a network namespace and a tap device";
-    sweep_stale_netns("dpxvt");
-    ns_ = std::make_unique<NetNs>(unique_ifname("dpxvt"));
+    sweep_stale_netns("dpxtso");
+    ns_ = std::make_unique<NetNs>(unique_ifname("dpxtso"));
     ASSERT_TRUE(ns_->ok()) << ns_->error();
     std::string err;
     ASSERT_TRUE(ns_->disable_ipv6(&err)) << err;  // no ND chatter on the capture
@@ -197,7 +197,7 @@ TEST_F(VhostTso, GuestTsoFramesCrossWholeOrAreSegmentedInSoftware) {
     add_flow(std::string("in_port(3),eth(),") + l3, "4,5,6");
   }
   PortAddRequest tap;
-  tap.name = unique_ifname("dpxvt", "t");
+  tap.name = unique_ifname("dpxtso", "t");
   tap.type = "tap";
   tap.odp_port = kTap;
   tap.options = {"netns=" + ns_->name(), "ifname=eth0"};
