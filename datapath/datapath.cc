@@ -563,6 +563,10 @@ void Datapath::tick(ControlServer* server) {
   finish_executes(false);
   drain_upcalls(server);
   tunnels_->tick(monotonic_ms());
+  // A vhost-user guest that enabled more queue pairs: poll them too.
+  bool rxqs_changed = false;
+  for (auto& [odp, p] : by_odp_) rxqs_changed |= p->refresh_rxqs();
+  if (rxqs_changed) republish_poll_lists();
   rcu_->reclaim();
   const uint64_t now = monotonic_ms();
   if (now - last_rank_ms_ >= kRankIntervalMs) {

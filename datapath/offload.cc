@@ -5,6 +5,7 @@
 #include <rte_tcp.h>
 #include <rte_udp.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -47,7 +48,8 @@ PmdDrop SwOffload::complete(rte_mbuf* m, uint64_t capa, rte_mbuf** out, uint32_t
   const uint64_t ol = m->ol_flags;
   PmdDrop r = PmdDrop::kCount;
   if ((ol & RTE_MBUF_F_TX_TCP_SEG) && !(capa & RTE_ETH_TX_OFFLOAD_TCP_TSO)) {
-    return segment_tcp4(m, capa, out, n_out);
+    return (ol & RTE_MBUF_F_TX_IPV6) ? segment_tcp6(m, capa, out, n_out)
+                                     : segment_tcp4(m, capa, out, n_out);
   }
   if ((ol & RTE_MBUF_F_TX_UDP_SEG) && !(capa & RTE_ETH_TX_OFFLOAD_UDP_TSO)) {
     r = PmdDrop::kOffloadUnsupported;
@@ -67,11 +69,9 @@ PmdDrop SwOffload::segment_tcp4(rte_mbuf* m, uint64_t capa, rte_mbuf** out, uint
   const uint32_t l2 = m->l2_len, l3 = m->l3_len, l4 = m->l4_len;
   const uint32_t hdr = l2 + l3 + l4;
   PmdDrop why = PmdDrop::kCount;
-  if (ol & RTE_MBUF_F_TX_IPV6) {
-    why = PmdDrop::kOffloadUnsupported;  // rte_gso of DPDK 22.11 has no TCP/IPv6
-  } else if (!(ol & RTE_MBUF_F_TX_IPV4) || l3 < sizeof(rte_ipv4_hdr) || l4 < kTcpMinHdr ||
-             hdr > rte_pktmbuf_data_len(m) || m->tso_segsz == 0 ||
-             hdr + m->tso_segsz > UINT16_MAX || hdr + m->tso_segsz < RTE_GSO_SEG_SIZE_MIN) {
+  if (!(ol & RTE_MBUF_F_TX_IPV4) || l3 < sizeof(rte_ipv4_hdr) || l4 < kTcpMinHdr ||
+      hdr > rte_pktmbuf_data_len(m) || m->tso_segsz == 0 || hdr + m->tso_segsz > UINT16_MAX ||
+      hdr + m->tso_segsz < RTE_GSO_SEG_SIZE_MIN) {
     why = PmdDrop::kOffloadBadMetadata;
   } else {
     const auto* ip = rte_pktmbuf_mtod_offset(m, const rte_ipv4_hdr*, l2);
@@ -124,6 +124,114 @@ PmdDrop SwOffload::segment_tcp4(rte_mbuf* m, uint64_t capa, rte_mbuf** out, uint
     }
   }
   *n_out += static_cast<uint32_t>(n);
+  return PmdDrop::kCount;
+}
+
+namespace {
+
+// Appends `len` bytes of `src` from offset `off` to the chain `head`,
+// taking buffers from `pool` as the last one fills. False if the pool ran
+// dry (what was appended stays; the caller frees the chain).
+bool append_from(rte_mbuf* head, const rte_mbuf* src, uint32_t off, uint32_t len,
+                 rte_mempool* pool) {
+  rte_mbuf* last = rte_pktmbuf_lastseg(head);
+  while (len) {
+    if (rte_pktmbuf_tailroom(last) == 0) {
+      rte_mbuf* n = rte_pktmbuf_alloc(pool);
+      if (!n) return false;
+      last->next = n;
+      head->nb_segs++;
+      last = n;
+    }
+    const uint32_t k = std::min<uint32_t>(len, rte_pktmbuf_tailroom(last));
+    uint8_t* dst = rte_pktmbuf_mtod_offset(last, uint8_t*, last->data_len);
+    const void* p = rte_pktmbuf_read(src, off, k, dst);
+    if (p != dst) std::memcpy(dst, p, k);
+    last->data_len = static_cast<uint16_t>(last->data_len + k);
+    head->pkt_len += k;
+    off += k;
+    len -= k;
+  }
+  return true;
+}
+
+}  // namespace
+
+// TCP/IPv6 segmentation. DPDK 22.11's rte_gso has no TCP/IPv6, so this is
+// ours: each segment is a fresh copy (the headers, then its share of the
+// payload read out of the original chain), which keeps it simple and costs
+// little more than the checksum pass that must read every byte anyway.
+// Fixed per segment, as a TSO device or the kernel's GSO would: the IPv6
+// payload length, the sequence number, FIN and PSH only on the last
+// segment and CWR only on the first; the TCP checksum is then completed
+// (or left to a port with TCP_CKSUM, as the pseudo-header sum with length).
+// No extension headers (l3_len must be 40): the segments would need them
+// repeated and the checksum the final destination's address.
+PmdDrop SwOffload::segment_tcp6(rte_mbuf* m, uint64_t capa, rte_mbuf** out, uint32_t* n_out) {
+  const uint64_t ol = m->ol_flags;
+  const uint32_t l2 = m->l2_len, l3 = m->l3_len, l4 = m->l4_len, mss = m->tso_segsz;
+  const uint32_t hdr = l2 + l3 + l4;
+  PmdDrop why = PmdDrop::kCount;
+  if (l3 > sizeof(rte_ipv6_hdr) && hdr <= rte_pktmbuf_data_len(m)) {
+    why = PmdDrop::kOffloadUnsupported;  // extension headers
+  } else if (l3 != sizeof(rte_ipv6_hdr) || l4 < kTcpMinHdr || hdr > rte_pktmbuf_data_len(m) ||
+             mss == 0) {
+    why = PmdDrop::kOffloadBadMetadata;
+  } else {
+    const auto* ip = rte_pktmbuf_mtod_offset(m, const rte_ipv6_hdr*, l2);
+    const auto* tcp = rte_pktmbuf_mtod_offset(m, const uint8_t*, l2 + l3);
+    if ((rte_be_to_cpu_32(ip->vtc_flow) >> 28) != 6 || ip->proto != IPPROTO_TCP ||
+        (tcp[12] >> 4) * 4u != l4 || rte_be_to_cpu_16(ip->payload_len) + l2 + l3 != m->pkt_len)
+      why = PmdDrop::kOffloadBadMetadata;
+    else if ((m->pkt_len - hdr + mss - 1) / mss > kMaxGsoSegments)
+      why = PmdDrop::kOffloadUnsupported;
+  }
+  if (why != PmdDrop::kCount) {
+    rte_pktmbuf_free(m);
+    return why;
+  }
+  const uint32_t payload = m->pkt_len - hdr;
+  const uint32_t seq0 =
+      rte_be_to_cpu_32(rte_pktmbuf_mtod_offset(m, const rte_tcp_hdr*, l2 + l3)->sent_seq);
+  const uint64_t seg_ol =
+      (ol & ~(RTE_MBUF_F_TX_TCP_SEG | RTE_MBUF_F_TX_L4_MASK)) | RTE_MBUF_F_TX_TCP_CKSUM;
+  rte_mbuf** segs = out + *n_out;
+  uint32_t n = 0;
+  for (uint32_t off = 0; off < payload || n == 0; off += mss) {
+    const uint32_t len = std::min(mss, payload - off);
+    rte_mbuf* s = rte_pktmbuf_alloc(gso_.direct_pool);
+    if (s) segs[n++] = s;
+    if (!s || !append_from(s, m, 0, hdr, gso_.direct_pool) ||
+        !append_from(s, m, hdr + off, len, gso_.direct_pool)) {
+      for (uint32_t j = 0; j < n; ++j) rte_pktmbuf_free(segs[j]);
+      rte_pktmbuf_free(m);
+      return PmdDrop::kOffloadNoMbuf;
+    }
+    // The headers (at most 127 + 40 + 60 bytes, the widths of l2_len and a
+    // TCP header) are all in s's first buffer.
+    auto* ip = rte_pktmbuf_mtod_offset(s, rte_ipv6_hdr*, l2);
+    auto* tcp = rte_pktmbuf_mtod_offset(s, rte_tcp_hdr*, l2 + l3);
+    ip->payload_len = rte_cpu_to_be_16(static_cast<uint16_t>(l4 + len));
+    tcp->sent_seq = rte_cpu_to_be_32(seq0 + off);
+    if (off + len < payload)
+      tcp->tcp_flags &= static_cast<uint8_t>(~(RTE_TCP_FIN_FLAG | RTE_TCP_PSH_FLAG));
+    if (off != 0) tcp->tcp_flags &= static_cast<uint8_t>(~RTE_TCP_CWR_FLAG);
+    tcp->cksum = rte_ipv6_phdr_cksum(ip, 0);  // with the length: RTE_MBUF_F_TX_TCP_SEG is off
+    s->ol_flags = seg_ol;
+    s->l2_len = l2;
+    s->l3_len = l3;
+    s->l4_len = l4;
+    s->port = m->port;
+  }
+  rte_pktmbuf_free(m);
+  for (uint32_t i = 0; i < n; ++i) {
+    if (PmdDrop r = finish(&segs[i], capa); r != PmdDrop::kCount) {
+      // All or nothing, as for IPv4.
+      for (uint32_t j = 0; j < n; ++j) rte_pktmbuf_free(segs[j]);
+      return r;
+    }
+  }
+  *n_out += n;
   return PmdDrop::kCount;
 }
 

@@ -19,14 +19,17 @@
 //    pool, payloads as indirect mbufs pointing into the original, so the
 //    payload is not copied) and then computes every segment's IPv4 and TCP
 //    checksums, since rte_gso leaves them stale;
+//  - segments TCP/IPv6 (no extension headers) itself, since DPDK 22.11's
+//    rte_gso cannot: each segment a copy of the headers and its share of
+//    the payload, its TCP checksum then completed like any other;
 //  - completes a partial TCP or UDP checksum (IPv4 or IPv6) in place;
 //  - computes an IPv4 header checksum left to the device;
 //  - copies a chained packet into one mbuf for a port that cannot send
 //    chains (no RTE_ETH_TX_OFFLOAD_MULTI_SEGS).
-// TCP/IPv6 segmentation and UDP segmentation are not supported (DPDK 22.11's
-// rte_gso cannot cut TCP/IPv6), nor SCTP checksums: such packets are dropped
-// with kOffloadUnsupported, so ports that produce them must not advertise
-// those offloads to their peers (the tap port offers TSO4 only).
+// UDP segmentation, TCP/IPv6 segmentation with extension headers and SCTP
+// checksums are not supported: such packets are dropped with
+// kOffloadUnsupported, so ports that produce them must not advertise those
+// offloads to their peers (no port offers UFO).
 //
 // Thread-safety: one SwOffload per thread (each PMD has one, the control
 // thread another for upcalls); the pools are shared and thread-safe.
@@ -93,6 +96,7 @@ class SwOffload {
 
  private:
   PmdDrop segment_tcp4(rte_mbuf* m, uint64_t capa, rte_mbuf** out, uint32_t* n_out);
+  PmdDrop segment_tcp6(rte_mbuf* m, uint64_t capa, rte_mbuf** out, uint32_t* n_out);
   // Finishes one packet that needs no segmentation (or one segment).
   PmdDrop finish(rte_mbuf** m, uint64_t capa);
 

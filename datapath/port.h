@@ -100,6 +100,12 @@ class Port {
   // empty, so an idle tap does not tax every other port's packets; see
   // Pmd::run().
   virtual bool rx_polls_kernel() const { return false; }
+  // Control thread, called every tick (about once a millisecond). A port
+  // whose rx queues follow its peer (a vhost-user guest that enables more
+  // queue pairs) adopts the new n_rxq() here and returns true; the datapath
+  // then republishes the poll lists. n_rxq() never shrinks while the port
+  // exists, so its queues' counters (and the port's totals) never go back.
+  virtual bool refresh_rxqs() { return false; }
 
   // Control thread: device-level facts for `show` and OVS statistics.
   struct DeviceInfo {

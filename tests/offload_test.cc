@@ -1,7 +1,8 @@
 // Tests for software offload completion (offload.h) on real mbufs, with no
 // running dpxd: a 64 KB TCP/IPv4 segment cut into MSS-sized frames whose
 // checksums verify against an independent RFC 1071 sum and whose payloads
-// concatenate to the original; checksum completion for TCP and UDP over
+// concatenate to the original; the same for TCP/IPv6 (dpxd's own
+// segmenter), with sequence numbers and TCP flags; checksum completion for TCP and UDP over
 // IPv4 and IPv6; a set action on a packet with a partial checksum followed
 // by completion; refusals with their reasons; windowed key extraction of a
 // chained frame. Every test checks that the pools get all their mbufs back.
@@ -246,6 +247,86 @@ TEST_F(OffloadTest, SegmentsKeepChainsForAPortThatTakesThem) {
   free_all(out, n);
 }
 
+rte_mbuf* as_tso6(rte_mbuf* m, uint16_t mss) {
+  m->ol_flags = RTE_MBUF_F_TX_IPV6 | RTE_MBUF_F_TX_TCP_SEG | RTE_MBUF_F_TX_TCP_CKSUM;
+  m->l2_len = kL2;
+  m->l3_len = kL3v6;
+  m->l4_len = 32;
+  m->tso_segsz = mss;
+  return m;
+}
+
+// TCP/IPv6 segmentation is ours (rte_gso of DPDK 22.11 has none): every
+// segment a correct TCP/IPv6 packet, payloads in order, sequence numbers
+// and flags as a TSO device sets them; for a port with TCP checksum offload
+// the checksum is left as the pseudo-header sum, for one with chains the
+// segments may be chains. FIN and PSH only on the last segment, CWR only
+// on the first.
+TEST_F(OffloadTest, SegmentsTcpIpv6InSoftware) {
+  struct Case {
+    uint32_t payload, mss, seg;
+    uint64_t capa;
+  };
+  for (const Case c :
+       {Case{65535 - 32, 1440, 2048, 0}, Case{30000, 1000, 700, 0},
+        Case{9000, 4000, 2048, RTE_ETH_TX_OFFLOAD_MULTI_SEGS},
+        Case{5000, 1200, 2048, RTE_ETH_TX_OFFLOAD_TCP_CKSUM}, Case{1000, 1440, 2048, 0}}) {
+    SCOPED_TRACE("payload " + std::to_string(c.payload) + " mss " + std::to_string(c.mss));
+    Bytes orig = build(true, IPPROTO_TCP, c.payload, true, 0xfffff000);  // the sequence wraps
+    const uint32_t hdr = kL2 + kL3v6 + 32;
+    orig[kL2 + kL3v6 + 13] = 0x80 | 0x18 | 0x01;  // CWR|PSH|ACK|FIN
+    rte_mbuf* m = as_tso6(chain(orig, c.seg), static_cast<uint16_t>(c.mss));
+    EXPECT_TRUE(offload_needed(m, c.capa));
+    SwOffload sw(pool_, indirect_);
+    rte_mbuf* out[kMaxGsoSegments];
+    uint32_t n = 0;
+    ASSERT_EQ(sw.complete(m, c.capa, out, &n), PmdDrop::kCount);
+    ASSERT_EQ(n, (c.payload + c.mss - 1) / c.mss);
+    Bytes joined;
+    for (uint32_t i = 0; i < n; ++i) {
+      SCOPED_TRACE("segment " + std::to_string(i));
+      if (!(c.capa & RTE_ETH_TX_OFFLOAD_MULTI_SEGS)) {
+        EXPECT_EQ(out[i]->nb_segs, 1);
+      }
+      Bytes b = bytes_of(out[i]);
+      const uint32_t len = std::min(c.mss, c.payload - i * c.mss);
+      ASSERT_EQ(b.size(), hdr + len);
+      uint8_t* ip = b.data() + kL2;
+      EXPECT_EQ(uint32_t(ip[4] << 8 | ip[5]), 32 + len) << "IPv6 payload length";
+      const uint8_t* t = ip + kL3v6;
+      EXPECT_EQ(uint32_t(t[4] << 24 | t[5] << 16 | t[6] << 8 | t[7]), 0xfffff000 + i * c.mss);
+      const bool last = i + 1 == n;
+      EXPECT_EQ(t[13], (i == 0 ? 0x80 : 0) | 0x10 | (last ? 0x09 : 0)) << "TCP flags";
+      if (c.capa & RTE_ETH_TX_OFFLOAD_TCP_CKSUM) {
+        // Left to the port: the request stays, with the pseudo-header sum
+        // (with the length) in the field; completing it makes it verify.
+        EXPECT_EQ(out[i]->ol_flags & RTE_MBUF_F_TX_L4_MASK, RTE_MBUF_F_TX_TCP_CKSUM);
+        EXPECT_EQ(out[i]->ol_flags & RTE_MBUF_F_TX_TCP_SEG, 0u);
+        const uint32_t phdr = sum16(ip + 8, 32) + IPPROTO_TCP + 32 + len;
+        EXPECT_EQ(uint16_t(t[16] << 8 | t[17]), fold(phdr));
+        uint8_t* f = ip + kL3v6 + 16;
+        f[0] = f[1] = 0;
+        const uint16_t full = static_cast<uint16_t>(~fold(sum16(ip + kL3v6, 32 + len, phdr)));
+        f[0] = static_cast<uint8_t>(full >> 8), f[1] = static_cast<uint8_t>(full);
+      } else {
+        EXPECT_EQ(out[i]->ol_flags & kTxOffloadRequests, 0u) << "nothing left for the device";
+      }
+      EXPECT_TRUE(l4_ok(ip));
+      EXPECT_TRUE(std::equal(orig.begin(), orig.begin() + kL2 + 4, b.begin()))
+          << "Ethernet header, IPv6 version and flow label";
+      EXPECT_TRUE(std::equal(orig.begin() + kL2 + 6, orig.begin() + kL2 + kL3v6, ip + 6))
+          << "IPv6 next header, hop limit, addresses";
+      EXPECT_TRUE(std::equal(orig.begin() + hdr - 12, orig.begin() + hdr, b.begin() + hdr - 12))
+          << "TCP options";
+      joined.insert(joined.end(), b.begin() + hdr, b.end());
+    }
+    EXPECT_TRUE(joined.size() == c.payload &&
+                std::equal(joined.begin(), joined.end(), orig.begin() + hdr))
+        << "payloads concatenate to the original";
+    free_all(out, n);
+  }
+}
+
 TEST_F(OffloadTest, SmallTsoPacketOnlyGetsChecksums) {
   const Bytes orig = build(false, IPPROTO_TCP, 500, true);
   rte_mbuf* m = as_tso(chain(orig), 1448);
@@ -416,10 +497,20 @@ TEST_F(OffloadTest, RefusesWhatItCannotDo) {
   SwOffload sw(pool_, indirect_);
   rte_mbuf* out[kMaxGsoSegments];
   uint32_t n = 0;
-  // TSO of TCP/IPv6: rte_gso of DPDK 22.11 cannot.
-  rte_mbuf* m = chain(build(true, IPPROTO_TCP, 5000, true));
-  m->ol_flags = RTE_MBUF_F_TX_IPV6 | RTE_MBUF_F_TX_TCP_SEG | RTE_MBUF_F_TX_TCP_CKSUM;
-  m->l2_len = kL2, m->l3_len = kL3v6, m->l4_len = 32, m->tso_segsz = 1400;
+  // TSO of TCP/IPv6 with extension headers (l3_len past the fixed header).
+  rte_mbuf* m = as_tso6(chain(build(true, IPPROTO_TCP, 5000, true)), 1400);
+  m->l3_len = kL3v6 + 8;
+  EXPECT_EQ(sw.complete(m, 0, out, &n), PmdDrop::kOffloadUnsupported);
+  // TCP/IPv6 whose lengths do not describe it.
+  m = as_tso6(chain(build(true, IPPROTO_TCP, 5000, true)), 1400);
+  m->l4_len = 20;
+  EXPECT_EQ(sw.complete(m, 0, out, &n), PmdDrop::kOffloadBadMetadata);
+  m = as_tso6(chain(build(true, IPPROTO_UDP, 5000, true)), 1400);  // not TCP
+  EXPECT_EQ(sw.complete(m, 0, out, &n), PmdDrop::kOffloadBadMetadata);
+  m = as_tso6(chain(build(true, IPPROTO_TCP, 5000, true)), 0);
+  EXPECT_EQ(sw.complete(m, 0, out, &n), PmdDrop::kOffloadBadMetadata);
+  // More segments than an output array holds.
+  m = as_tso6(chain(build(true, IPPROTO_TCP, 60000, true)), 100);
   EXPECT_EQ(sw.complete(m, 0, out, &n), PmdDrop::kOffloadUnsupported);
   // Lengths that do not describe the headers.
   m = as_tso(chain(build(false, IPPROTO_TCP, 5000, true)), 1400);

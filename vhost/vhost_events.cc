@@ -75,22 +75,21 @@ constexpr int kFHostEcn = 13;   // VIRTIO_NET_F_HOST_ECN
 constexpr int kFHostUfo = 14;   // VIRTIO_NET_F_HOST_UFO
 constexpr int kFMrgRxbuf = 15;  // VIRTIO_NET_F_MRG_RXBUF
 
-// Features dpxd never lets a guest negotiate. TSO6: DPDK 22.11's rte_gso
-// cannot segment TCP over IPv6, so a TSO6 frame from a guest could not leave
-// through a port without TSO, and one to a guest would have to be cut here.
-// UFO and ECN-marked GSO: no rte_gso support either, and nothing in the
-// datapath's offload contract (port.h) describes them.
-constexpr uint64_t kDisabledFeatures = (1ULL << kFHostTso6) | (1ULL << kFGuestTso6) |
-                                       (1ULL << kFHostUfo) | (1ULL << kFGuestUfo) |
-                                       (1ULL << kFHostEcn) | (1ULL << kFGuestEcn);
+// Features dpxd never lets a guest negotiate: UFO and ECN-marked GSO. No
+// segmenter of ours or of rte_gso cuts UDP, and nothing in the datapath's
+// offload contract (port.h) describes either.
+constexpr uint64_t kDisabledFeatures =
+    (1ULL << kFHostUfo) | (1ULL << kFGuestUfo) | (1ULL << kFHostEcn) | (1ULL << kFGuestEcn);
 
 // Offered explicitly (rte_vhost has them on by default; this fails loudly if
-// a DPDK build lacks one): checksum offload and IPv4 TSO both ways, and
-// mergeable rx buffers, so a 64 KB TSO frame fits a guest's rx ring of
-// 2 KB buffers and small frames take one descriptor.
-constexpr uint64_t kOfferedFeatures = (1ULL << kFCsum) | (1ULL << kFGuestCsum) |
-                                      (1ULL << kFHostTso4) | (1ULL << kFGuestTso4) |
-                                      (1ULL << kFMrgRxbuf);
+// a DPDK build lacks one): checksum offload and TSO over IPv4 and IPv6 both
+// ways, and mergeable rx buffers, so a 64 KB TSO frame fits a guest's rx
+// ring of 2 KB buffers and small frames take one descriptor. A TSO frame
+// leaving through a port without TSO is segmented in software
+// (datapath/offload.h: rte_gso for IPv4, our own segmenter for IPv6).
+constexpr uint64_t kOfferedFeatures =
+    (1ULL << kFCsum) | (1ULL << kFGuestCsum) | (1ULL << kFHostTso4) | (1ULL << kFGuestTso4) |
+    (1ULL << kFHostTso6) | (1ULL << kFGuestTso6) | (1ULL << kFMrgRxbuf);
 
 // Bounds the retries of rte_vhost_driver_unregister (older rte_vhost returns
 // -1 while a callback of the socket is running instead of retrying itself).
@@ -108,12 +107,16 @@ VhostPort* lookup(int vid) {
   return it == g_ports.end() ? nullptr : it->second;
 }
 
-// The tx offloads a guest that negotiated `features` can take.
+// The tx offloads a guest that negotiated `features` can take. DPDK's
+// TCP_TSO capability does not tell IPv4 from IPv6, so a guest gets TSO
+// frames only if it takes both (a Linux or DPDK guest negotiates both or
+// neither); one with TSO4 alone gets segments.
 uint64_t guest_tx_capa(uint64_t features) {
   uint64_t capa = 0;
+  constexpr uint64_t kTso = (1ULL << kFGuestTso4) | (1ULL << kFGuestTso6);
   if (features & (1ULL << kFGuestCsum)) {
     capa |= RTE_ETH_TX_OFFLOAD_TCP_CKSUM | RTE_ETH_TX_OFFLOAD_UDP_CKSUM;
-    if (features & (1ULL << kFGuestTso4)) capa |= RTE_ETH_TX_OFFLOAD_TCP_TSO;
+    if ((features & kTso) == kTso) capa |= RTE_ETH_TX_OFFLOAD_TCP_TSO;
   }
   return capa;
 }
@@ -122,10 +125,34 @@ uint64_t guest_tx_capa(uint64_t features) {
 
 // The rte_vhost callbacks; a struct so that VhostPort can befriend them.
 struct VhostEvents {
+  // The enabled-queue masks of the guest's vrings below n_vrings (set up).
+  // Caller holds g_mu.
+  static void queue_masks(const VhostPort& p, uint32_t n_vrings, VhostPort::DevState* s) {
+    s->rx_qmask = s->tx_qmask = 0;
+    const uint32_t n = std::min<uint32_t>(n_vrings, p.vring_enabled_.size());
+    for (uint32_t v = 0; v < n; ++v) {
+      if (!p.vring_enabled_[v].load(std::memory_order_relaxed)) continue;
+      // Vring 2q is the guest's rx (our tx), 2q+1 its tx (our rx).
+      if (v & 1)
+        s->rx_qmask = static_cast<uint16_t>(s->rx_qmask | (1u << (v / 2)));
+      else
+        s->tx_qmask = static_cast<uint16_t>(s->tx_qmask | (1u << (v / 2)));
+    }
+  }
+
+  // True if `vid` is not the device attached to p while one is: a second
+  // connection to a server socket, which new_device will refuse. Its vring
+  // events must not touch the attached device's flags. Caller holds g_mu.
+  static bool other_connection(const VhostPort& p, int vid) {
+    const int cur = VhostPort::DevState::unpack(p.state_.load(std::memory_order_relaxed)).vid;
+    return cur >= 0 && cur != vid;
+  }
+
   static int new_connection(int vid) {
     std::lock_guard lock(g_mu);
     if (VhostPort* p = lookup(vid)) {
-      for (auto& e : p->vring_enabled_) e.store(false, std::memory_order_relaxed);
+      if (!other_connection(*p, vid))
+        for (auto& e : p->vring_enabled_) e.store(false, std::memory_order_relaxed);
       RTE_LOG(INFO, USER1, "dpxd: vhost-user port %s: guest connected (vid %d)\n",
               p->name().c_str(), vid);
     }
@@ -146,30 +173,30 @@ struct VhostEvents {
       return -1;
     }
     uint64_t features = 0;
-    if (rte_vhost_get_negotiated_features(vid, &features) != 0) return -1;
+    if (vid > 0xffff || rte_vhost_get_negotiated_features(vid, &features) != 0) return -1;
     const uint16_t n_vrings = rte_vhost_get_vring_num(vid);
     VhostPort::DevState s;
     s.vid = vid;
-    s.n_qpairs = static_cast<uint16_t>(std::min<uint32_t>(n_vrings / 2, kMaxQueuesPerPort));
     s.tx_capa = guest_tx_capa(features);
+    queue_masks(*p, n_vrings, &s);
     // We poll; ask the guest not to kick us for every packet it sends.
     for (uint16_t v = 0; v < n_vrings; ++v) rte_vhost_enable_guest_notification(vid, v, 0);
     uint16_t mtu = 0;
     p->guest_mtu_.store(rte_vhost_get_mtu(vid, &mtu) == 0 ? mtu : 0, std::memory_order_relaxed);
-    if (s.n_qpairs > p->n_rxq_) {
+    if (n_vrings > p->vring_enabled_.size()) {
       RTE_LOG(WARNING, USER1,
-              "dpxd: vhost-user port %s: the guest uses %u queue pairs but the port polls %u rx "
-              "queues (n_rxq); what the guest sends on the others is not received\n",
-              p->name().c_str(), s.n_qpairs, p->n_rxq_);
+              "dpxd: vhost-user port %s: the guest set up %u queue pairs; dpxd serves the first "
+              "%u, what it sends on the others is not received\n",
+              p->name().c_str(), n_vrings / 2, kMaxQueuesPerPort);
     }
     // Release: everything rte_vhost set up for this device before calling us
     // is visible to a PMD that acquires the new state.
     p->state_.store(s.pack(), std::memory_order_release);
     RTE_LOG(INFO, USER1,
-            "dpxd: vhost-user port %s: device ready (vid %d, %u queue pairs, features 0x%llx, "
-            "tx offloads 0x%llx)\n",
-            p->name().c_str(), vid, s.n_qpairs, static_cast<unsigned long long>(features),
-            static_cast<unsigned long long>(s.tx_capa));
+            "dpxd: vhost-user port %s: device ready (vid %d, %u queue pairs, enabled rx 0x%x tx "
+            "0x%x, features 0x%llx, tx offloads 0x%llx)\n",
+            p->name().c_str(), vid, n_vrings / 2, s.rx_qmask, s.tx_qmask,
+            static_cast<unsigned long long>(features), static_cast<unsigned long long>(s.tx_capa));
     return 0;
   }
 
@@ -198,15 +225,33 @@ struct VhostEvents {
     // May run with every virtqueue lock held: store and return, never wait.
     std::lock_guard lock(g_mu);
     VhostPort* p = lookup(vid);
-    if (p && vring < p->vring_enabled_.size())
-      p->vring_enabled_[vring].store(enable != 0, std::memory_order_relaxed);
+    if (!p || vring >= p->vring_enabled_.size() || other_connection(*p, vid)) return 0;
+    p->vring_enabled_[vring].store(enable != 0, std::memory_order_relaxed);
+    // A guest tx queue enabled beyond the port's rx queues: the control
+    // thread picks the new count up in refresh_rxqs() and the datapath
+    // polls it from then on (what the guest sent meanwhile waits in its
+    // ring).
+    if (enable && (vring & 1)) {
+      const uint16_t want = static_cast<uint16_t>(vring / 2 + 1);
+      if (want > p->guest_rxqs_.load(std::memory_order_relaxed))
+        p->guest_rxqs_.store(want, std::memory_order_relaxed);
+    }
+    // An attached device's PMD view follows at once. A PMD that still uses
+    // the previous masks for a burst meets a vring that rte_vhost checks
+    // under its own lock (a disabled one takes and gives nothing).
+    VhostPort::DevState s = VhostPort::DevState::unpack(p->state_.load(std::memory_order_relaxed));
+    if (s.vid == vid) {
+      queue_masks(*p, rte_vhost_get_vring_num(vid), &s);
+      p->state_.store(s.pack(), std::memory_order_release);
+    }
     return 0;
   }
 
   static void destroy_connection(int vid) {
     std::lock_guard lock(g_mu);
     if (VhostPort* p = lookup(vid)) {
-      for (auto& e : p->vring_enabled_) e.store(false, std::memory_order_relaxed);
+      if (!other_connection(*p, vid))
+        for (auto& e : p->vring_enabled_) e.store(false, std::memory_order_relaxed);
       RTE_LOG(INFO, USER1, "dpxd: vhost-user port %s: guest disconnected (vid %d)\n",
               p->name().c_str(), vid);
     }

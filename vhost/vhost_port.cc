@@ -43,19 +43,29 @@ uint64_t needed_capa(const rte_mbuf* m) {
 
 }  // namespace
 
+// The word: vid in bits 0-15, rx_qmask 16-31, tx_qmask 32-47, tx_capa
+// 48-55, kAttached 63.
 uint64_t VhostPort::DevState::pack() const {
   if (vid < 0) return 0;
-  return kAttached | static_cast<uint32_t>(vid) | (static_cast<uint64_t>(n_qpairs) << 32) |
-         ((tx_capa & 0xff) << 48);
+  return kAttached | (static_cast<uint64_t>(vid) & 0xffff) | (uint64_t{rx_qmask} << 16) |
+         (uint64_t{tx_qmask} << 32) | ((tx_capa & 0xff) << 48);
 }
 
 VhostPort::DevState VhostPort::DevState::unpack(uint64_t w) {
   DevState s;
   if (!(w & kAttached)) return s;
-  s.vid = static_cast<int>(static_cast<uint32_t>(w));
-  s.n_qpairs = static_cast<uint16_t>(w >> 32);
+  s.vid = static_cast<int>(w & 0xffff);
+  s.rx_qmask = static_cast<uint16_t>(w >> 16);
+  s.tx_qmask = static_cast<uint16_t>(w >> 32);
   s.tx_capa = (w >> 48) & 0xff;
   return s;
+}
+
+bool VhostPort::refresh_rxqs() {
+  const uint16_t g = guest_rxqs_.load(std::memory_order_relaxed);
+  if (g <= n_rxq_) return false;
+  n_rxq_ = g;
+  return true;
 }
 
 bool VhostPort::is_vhost_type(const std::string& type) {
@@ -91,9 +101,9 @@ uint16_t VhostPort::rx_burst(uint16_t qid, rte_mbuf** pkts, uint16_t n) {
   // Acquire pairs with the release store in new_device: the device's
   // set-up is visible before we use its vid.
   const DevState s = DevState::unpack(state_.load(std::memory_order_acquire));
-  // A queue the guest did not set up is skipped here: rte_vhost would log an
-  // error on every poll of an invalid vring.
-  if (!s.attached() || qid >= s.n_qpairs) return 0;
+  // A queue the guest did not enable is skipped here (rte_vhost would log
+  // an error on every poll of a vring it has not set up).
+  if (!((s.rx_qmask >> qid) & 1)) return 0;
   // Legacy offload flags (no RTE_VHOST_USER_NET_COMPLIANT_OL_FLAGS): a guest
   // TSO frame arrives as one mbuf chain with RTE_MBUF_F_TX_TCP_SEG,
   // tso_segsz and l2/l3/l4_len, a partial checksum with RTE_MBUF_F_TX_*_CKSUM:
@@ -104,7 +114,7 @@ uint16_t VhostPort::rx_burst(uint16_t qid, rte_mbuf** pkts, uint16_t n) {
 
 uint16_t VhostPort::tx_burst(uint16_t qid, rte_mbuf** pkts, uint16_t n) {
   const DevState s = DevState::unpack(state_.load(std::memory_order_acquire));
-  if (!s.attached() || s.n_qpairs == 0) return 0;  // not ready: the PMD counts drops
+  if (s.tx_qmask == 0) return 0;  // no device or no queue enabled: the PMD counts drops
   // The PMD completed in software what tx_offload_capa() did not offer when
   // it built the batch; only a guest that reconnected since, with fewer
   // features, can make a request unserviceable. Send up to the first such
@@ -112,7 +122,12 @@ uint16_t VhostPort::tx_burst(uint16_t qid, rte_mbuf** pkts, uint16_t n) {
   // it never agreed to take).
   uint16_t ok = 0;
   while (ok < n && (needed_capa(pkts[ok]) & ~s.tx_capa) == 0) ++ok;
-  const uint16_t vq = static_cast<uint16_t>(2 * (qid % s.n_qpairs) + kVirtioRxq);
+  // Tx queue qid goes to the (qid mod k)-th of the k enabled guest queues:
+  // clear that many lowest set bits, take the next.
+  uint32_t mask = s.tx_qmask;
+  for (unsigned skip = qid % static_cast<unsigned>(__builtin_popcount(mask)); skip; --skip)
+    mask &= mask - 1;
+  const uint16_t vq = static_cast<uint16_t>(2 * __builtin_ctz(mask) + kVirtioRxq);
   uint16_t sent = 0;
   for (int attempt = 0; attempt < kEnqueueRetries && sent < ok; ++attempt) {
     const uint16_t k = rte_vhost_enqueue_burst(s.vid, vq, pkts + sent, ok - sent);
@@ -126,18 +141,16 @@ uint16_t VhostPort::tx_burst(uint16_t qid, rte_mbuf** pkts, uint16_t n) {
 }
 
 uint64_t VhostPort::tx_offload_capa() const {
-  return DevState::unpack(state_.load(std::memory_order_acquire)).tx_capa;
+  const DevState s = DevState::unpack(state_.load(std::memory_order_acquire));
+  // rte_vhost copies a chain into guest buffers like any packet, so chains
+  // (a 64 KB TSO frame, a large frame from a tap) go whole.
+  return s.attached() ? s.tx_capa | RTE_ETH_TX_OFFLOAD_MULTI_SEGS : 0;
 }
 
 void VhostPort::device_info(DeviceInfo* out) const {
   *out = {};
   const DevState s = DevState::unpack(state_.load(std::memory_order_acquire));
-  bool rx_enabled = false, tx_enabled = false;
-  for (uint16_t q = 0; q < std::min<uint16_t>(s.n_qpairs, kMaxQueuesPerPort); ++q) {
-    rx_enabled |= vring_enabled_[2 * q + kVirtioRxq].load(std::memory_order_relaxed);
-    tx_enabled |= vring_enabled_[2 * q + kVirtioTxq].load(std::memory_order_relaxed);
-  }
-  out->link_up = s.attached() && rx_enabled && tx_enabled;
+  out->link_up = s.attached() && s.rx_qmask && s.tx_qmask;
   // A virtio link has no speed of its own; report what OVS reports for
   // vhost-user (10 Gbps) while it is up, so rate-based tools have a figure.
   out->link_speed_mbps = out->link_up ? 10000 : 0;

@@ -9,11 +9,16 @@
 //                    whenever the socket reappears (RTE_VHOST_USER_CLIENT
 //                    with rte_vhost's reconnection thread).
 //
-// Queues: the port polls n_rxq guest tx virtqueues (queue pair q's vring
-// 2q+1) and has one tx queue per PMD, mapped onto the guest's rx virtqueues
-// (vring 2q) modulo the number of queue pairs the guest set up. Two PMDs
-// that land on one virtqueue are serialised by rte_vhost's own per-vring
-// lock, so the port is never tx_shared().
+// Queues: rx queue q of the port is the guest's queue pair q, whose tx
+// virtqueue is vring 2q+1. The port has at least n_rxq rx queues and grows
+// to every queue pair the guest enables (vring_state_changed; the control
+// thread adopts the new count in refresh_rxqs() and the datapath spreads
+// the new queues over the PMDs). A queue the guest has not enabled is
+// skipped by rx_burst(). The port has one tx queue per PMD, mapped onto
+// the guest's enabled rx virtqueues (vring 2q): tx queue t goes to the
+// (t mod k)-th of the k enabled ones. Two PMDs that land on one virtqueue
+// are serialised by rte_vhost's own per-vring lock, so the port is never
+// tx_shared().
 //
 // Threading, beyond port.h: rte_vhost calls new_device, destroy_device,
 // vring_state_changed and the connection callbacks on its own threads
@@ -55,30 +60,34 @@ class VhostPort final : public Port {
   int start(uint16_t n_txq_wanted, rte_mempool* pool, std::string* err) override;
   void stop() override;
   uint16_t n_rxq() const override { return n_rxq_; }
+  // Adopts the queue pairs the guest has enabled so far (never fewer).
+  bool refresh_rxqs() override;
   uint16_t n_txq() const override { return n_txq_; }
   uint16_t rx_burst(uint16_t qid, rte_mbuf** pkts, uint16_t n) override;
   // Copies the packets into the guest's buffers and frees the ones it
   // accepted. Accepts nothing while no device is attached; fewer than n when
   // the guest's ring is full (the PMD counts the rest as tx drops).
   uint16_t tx_burst(uint16_t qid, rte_mbuf** pkts, uint16_t n) override;
-  // TCP_TSO (IPv4), TCP_CKSUM, UDP_CKSUM as the attached guest negotiated
-  // (GUEST_TSO4, GUEST_CSUM); 0 while none is attached. Unlike other ports
+  // TCP_TSO, TCP_CKSUM, UDP_CKSUM as the attached guest negotiated
+  // (GUEST_TSO4 and GUEST_TSO6, GUEST_CSUM), and MULTI_SEGS; 0 while none
+  // is attached. Unlike other ports
   // this changes when a guest reconnects with other features, so read it per
   // batch; tx_burst() refuses a packet whose request the current guest
   // cannot take.
   uint64_t tx_offload_capa() const override;
-  // A guest that negotiated HOST_TSO4 or CSUM sends large TCP segments and
+  // A guest that negotiated HOST_TSO4/6 or CSUM sends large TCP segments and
   // partial checksums, and frames over one mbuf arrive as chains.
   bool rx_offloads() const override { return true; }
   void device_info(DeviceInfo* out) const override;
 
   // The attached device as PMDs see it, packed into one word so that a
-  // reader gets the vid, the queue count and the offloads of one and the
+  // reader gets the vid, the enabled queues and the offloads of one and the
   // same device. 0: none attached.
   struct DevState {
-    int vid = -1;
-    uint16_t n_qpairs = 0;  // queue pairs the guest set up
-    uint64_t tx_capa = 0;   // RTE_ETH_TX_OFFLOAD_* the guest can take
+    int vid = -1;           // below 2^16 (rte_vhost has at most 1024 devices)
+    uint16_t rx_qmask = 0;  // bit q: the guest's tx vring 2q+1 is enabled (we dequeue)
+    uint16_t tx_qmask = 0;  // bit q: the guest's rx vring 2q is enabled (we enqueue)
+    uint64_t tx_capa = 0;   // RTE_ETH_TX_OFFLOAD_* the guest can take (within 0xff)
     static constexpr uint64_t kAttached = 1ULL << 63;
     uint64_t pack() const;
     static DevState unpack(uint64_t w);
@@ -100,9 +109,14 @@ class VhostPort final : public Port {
 
   // Written by the vhost threads, read by PMDs and the control thread.
   std::atomic<uint64_t> state_{0};
-  // Per vring (2 per queue pair): enabled by the guest. Only for link state;
-  // rte_vhost checks enablement itself on every burst.
+  // Per vring (2 per queue pair): enabled by the guest, whether or not a
+  // device is attached yet (rte_vhost reports enablement before and after
+  // new_device). Written under the registry mutex by the vhost threads; the
+  // masks of state_ are built from it.
   std::array<std::atomic<bool>, 2 * kMaxQueuesPerPort> vring_enabled_{};
+  // Queue pairs the guest has enabled so far (highest + 1), for
+  // refresh_rxqs(); only grows.
+  std::atomic<uint16_t> guest_rxqs_{0};
   std::atomic<uint32_t> guest_mtu_{0};  // 0: the frontend gave none
 };
 
