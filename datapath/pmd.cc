@@ -48,7 +48,7 @@ struct Pmd::Sink {
   void output(uint32_t odp_port, rte_mbuf* m, const PacketState& st, const FlowKey& key) {
     const TunnelShared* t = pmd->shared_->tunnels;
     if (const uint8_t slot = t ? t->slot_of(odp_port) : 0) [[unlikely]]
-      return pmd->tunnel_output(odp_port, slot - 1, m, st.tun, key);
+      return pmd->tunnel_output(odp_port, slot - 1, m, st.tun, tunnel_flow_hash(key));
     pmd->tx_enqueue(odp_port, m);
   }
 
@@ -409,9 +409,10 @@ void Pmd::process(rte_mbuf** pkts, uint32_t n, uint32_t in_port, const PacketSta
     // (tunnel) replaces all of the tunnel metadata): a run of packets of
     // one flow is encapsulated at once.
     if (const uint8_t slot = tunnel_output_program(*prog)) {
-      uint32_t j = i + 1;
-      while (j < n && flows[j] == f) ++j;
-      tunnel_output_run(*prog, slot - 1, &pkts[i], &keys[i], j - i);
+      uint32_t hashes[kMaxBurst];
+      uint32_t j = i;
+      for (; j < n && flows[j] == f; ++j) hashes[j - i] = tunnel_flow_hash(keys[j]);
+      tunnel_output_run(*prog, slot - 1, &pkts[i], hashes, j - i);
       i = j;
       continue;
     }
@@ -615,8 +616,7 @@ uint32_t Pmd::rx_underlay(const PollList::Entry& e, rte_mbuf** pkts, uint32_t n)
 }
 
 void Pmd::tunnel_output(uint32_t odp_port, uint8_t slot, rte_mbuf* m, const TunnelMeta& tun,
-                        const FlowKey& key) {
-  const uint32_t hash = tunnel_flow_hash(key);
+                        uint32_t hash) {
   // Offload requests describe the inner headers, and no underlay device
   // could act on them once the outer headers are in front: segment and
   // complete checksums first, then encapsulate the results as one run.
@@ -640,22 +640,20 @@ void Pmd::tunnel_output(uint32_t odp_port, uint8_t slot, rte_mbuf* m, const Tunn
 }
 
 void Pmd::tunnel_output_run(const ActionProgram& prog, uint8_t slot, rte_mbuf** pkts,
-                            const FlowKey* keys, uint32_t n) {
-  uint32_t hashes[kMaxBurst];
+                            const uint32_t* hashes, uint32_t n) {
   for (uint32_t i = 0; i < n;) {
     // A packet with offload requests is segmented first, on its own; the
     // packets around it form the runs.
     if (pkts[i]->ol_flags & kTxOffloadRequests) [[unlikely]] {
       TunnelMeta tun;
       std::memcpy(&tun, prog.begin()[0].data(), sizeof tun);
-      tunnel_output(prog.begin()[1].arg0, slot, pkts[i], tun, keys[i]);
+      tunnel_output(prog.begin()[1].arg0, slot, pkts[i], tun, hashes[i]);
       ++i;
       continue;
     }
-    uint32_t j = i;
-    for (; j < n && !(pkts[j]->ol_flags & kTxOffloadRequests); ++j)
-      hashes[j - i] = tunnel_flow_hash(keys[j]);
-    encap_run(prog, slot, &pkts[i], hashes, j - i);
+    uint32_t j = i + 1;
+    while (j < n && !(pkts[j]->ol_flags & kTxOffloadRequests)) ++j;
+    encap_run(prog, slot, &pkts[i], &hashes[i], j - i);
     i = j;
   }
 }

@@ -53,12 +53,11 @@ uint32_t Pmd::process_simple(rte_mbuf** pkts, uint32_t n, uint32_t in_port) {
     // Only plain forwarding and tunnel outputs are finished here. Any other
     // program runs on the ordinary path, with the packet's full key (hash,
     // userspace and set actions read it). A tunnel output needs only the
-    // inner flow's hash, of fields simple_extract() found in the packet; a
-    // packet with offload requests is segmented on the ordinary path.
+    // inner flow's hash, of fields simple_extract() found in the packet.
     const ActionProgram* prog = prev_flow->actions.load(std::memory_order_acquire);
     if (!plain_output(*prog)) {
       const uint8_t slot = tunnel_output_program(*prog);
-      if (!slot || (m->ol_flags & kTxOffloadRequests)) {
+      if (!slot) {
         pkts[n_rest++] = m;
         continue;
       }
@@ -114,7 +113,7 @@ uint32_t Pmd::process_simple(rte_mbuf** pkts, uint32_t n, uint32_t in_port) {
       fl |= tnl_tcp_flags[j];
     }
     flow_account(f, j - i, bytes, fl, now_ms_);
-    encap_run(*tnl_progs[i], tnl_slots[i] - 1, &tnl[i], &tnl_hashes[i], j - i);
+    tunnel_output_run(*tnl_progs[i], tnl_slots[i] - 1, &tnl[i], &tnl_hashes[i], j - i);
     i = j;
   }
   return n_rest;
