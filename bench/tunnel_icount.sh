@@ -36,7 +36,7 @@ dir=$(mktemp -d /tmp/dpx-icount.XXXXXX)
 dpxd_pid=
 cleanup() {
   [[ -n $dpxd_pid ]] && kill "$dpxd_pid" 2>/dev/null && wait "$dpxd_pid" 2>/dev/null
-  rm -rf "$dir"
+  rm -rf "$dir" "/var/run/dpdk/icount$$"
 }
 trap cleanup EXIT
 
