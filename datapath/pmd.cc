@@ -48,7 +48,7 @@ struct Pmd::Sink {
   void output(uint32_t odp_port, rte_mbuf* m, const PacketState& st, const FlowKey& key) {
     const TunnelShared* t = pmd->shared_->tunnels;
     if (const uint8_t slot = t ? t->slot_of(odp_port) : 0) [[unlikely]]
-      return pmd->tunnel_output(odp_port, slot - 1, m, st, key);
+      return pmd->tunnel_output(odp_port, slot - 1, m, st.tun, tunnel_flow_hash(key));
     pmd->tx_enqueue(odp_port, m);
   }
 
@@ -388,23 +388,38 @@ void Pmd::process(rte_mbuf** pkts, uint32_t n, uint32_t in_port, const PacketSta
   for (uint32_t j = 0; j < n_fb; ++j)
     flow_account(fb[j].flow, fb[j].packets, fb[j].bytes, fb[j].tcp_flags, now_ms_);
 
-  // Stage 4: actions, packet by packet in arrival order, so packets of one
-  // flow leave each port in the order they came.
+  // Stage 4: actions, in arrival order, so packets of one flow leave each
+  // port in the order they came.
   Sink sink{this};
   cur_depth_ = depth;
-  for (uint32_t i = 0; i < n; ++i) {
+  for (uint32_t i = 0; i < n;) {
     const Flow* f = flows[i];
-    if (!f) continue;
+    if (!f) {
+      ++i;
+      continue;
+    }
     const ActionProgram* prog = f->actions.load(std::memory_order_acquire);
     // Plain forwarding (one output, nothing else) needs no packet state and
     // no executor: the most common program takes the shortest path.
     if (plain_output(*prog)) {
-      tx_enqueue(prog->begin()->arg0, pkts[i]);
+      tx_enqueue(prog->begin()->arg0, pkts[i++]);
+      continue;
+    }
+    // A tunnel output needs nothing of the packet's state either (set
+    // (tunnel) replaces all of the tunnel metadata): a run of packets of
+    // one flow is encapsulated at once.
+    if (const uint8_t slot = tunnel_output_program(*prog)) {
+      uint32_t hashes[kMaxBurst];
+      uint32_t j = i;
+      for (; j < n && flows[j] == f; ++j) hashes[j - i] = tunnel_flow_hash(keys[j]);
+      tunnel_output_run(*prog, slot - 1, &pkts[i], hashes, j - i);
+      i = j;
       continue;
     }
     PacketState st = states ? states[from[i]] : PacketState::from_key(keys[i]);
     if (states) st.trunc_max_len = 0;
     execute_actions(*prog, pkts[i], keys[i], st, sink);
+    ++i;
   }
 }
 
@@ -600,29 +615,58 @@ uint32_t Pmd::rx_underlay(const PollList::Entry& e, rte_mbuf** pkts, uint32_t n)
   return n;
 }
 
-void Pmd::tunnel_output(uint32_t odp_port, uint8_t slot, rte_mbuf* m, const PacketState& st,
-                        const FlowKey& key) {
+void Pmd::tunnel_output(uint32_t odp_port, uint8_t slot, rte_mbuf* m, const TunnelMeta& tun,
+                        uint32_t hash) {
   // Offload requests describe the inner headers, and no underlay device
   // could act on them once the outer headers are in front: segment and
-  // complete checksums first, then encapsulate each result. Chains may
-  // stay; the underlay port's batch copies them if it cannot send chains.
+  // complete checksums first, then encapsulate the results as one run.
+  // Chains may stay; the underlay port's batch copies them if it cannot
+  // send chains.
+  rte_mbuf* segs[kMaxGsoSegments];
+  uint32_t n = 1;
+  segs[0] = m;
   if (m->ol_flags & kTxOffloadRequests) [[unlikely]] {
-    rte_mbuf* segs[kMaxGsoSegments];
-    uint32_t n = 0;
+    n = 0;
     if (const PmdDrop why = sw_offload_.complete(m, RTE_ETH_TX_OFFLOAD_MULTI_SEGS, segs, &n);
         why != PmdDrop::kCount)
       return drop(nullptr, why);
-    for (uint32_t i = 0; i < n; ++i) tunnel_encap_one(odp_port, slot, segs[i], st, key);
-    return;
   }
-  tunnel_encap_one(odp_port, slot, m, st, key);
+  uint32_t hashes[kMaxGsoSegments];
+  std::fill_n(hashes, n, hash);
+  uint32_t underlay = kTunnelNoPort;
+  n = tunnel_encap_run(tnl_, *shared_->tunnels, index_, odp_port, slot, tun, segs, hashes, n,
+                       now_ms_, &underlay);
+  if (n) tx_enqueue_run(underlay, segs, n);
 }
 
-void Pmd::tunnel_encap_one(uint32_t odp_port, uint8_t slot, rte_mbuf* m, const PacketState& st,
-                           const FlowKey& key) {
-  const uint32_t underlay = tunnel_encap(tnl_, *shared_->tunnels, index_, odp_port, slot, m, st.tun,
-                                         tunnel_flow_hash(key), now_ms_);
-  if (underlay != kTunnelNoPort) tx_enqueue(underlay, m);
+void Pmd::tunnel_output_run(const ActionProgram& prog, uint8_t slot, rte_mbuf** pkts,
+                            const uint32_t* hashes, uint32_t n) {
+  for (uint32_t i = 0; i < n;) {
+    // A packet with offload requests is segmented first, on its own; the
+    // packets around it form the runs.
+    if (pkts[i]->ol_flags & kTxOffloadRequests) [[unlikely]] {
+      TunnelMeta tun;
+      std::memcpy(&tun, prog.begin()[0].data(), sizeof tun);
+      tunnel_output(prog.begin()[1].arg0, slot, pkts[i], tun, hashes[i]);
+      ++i;
+      continue;
+    }
+    uint32_t j = i + 1;
+    while (j < n && !(pkts[j]->ol_flags & kTxOffloadRequests)) ++j;
+    encap_run(prog, slot, &pkts[i], &hashes[i], j - i);
+    i = j;
+  }
+}
+
+void Pmd::encap_run(const ActionProgram& prog, uint8_t slot, rte_mbuf** pkts,
+                    const uint32_t* hashes, uint32_t n) {
+  const Action* a = prog.begin();
+  TunnelMeta tun;
+  std::memcpy(&tun, a[0].data(), sizeof tun);
+  uint32_t underlay = kTunnelNoPort;
+  const uint32_t k = tunnel_encap_run(tnl_, *shared_->tunnels, index_, a[1].arg0, slot, tun, pkts,
+                                      hashes, n, now_ms_, &underlay);
+  if (k) tx_enqueue_run(underlay, pkts, k);
 }
 
 }  // namespace dpx

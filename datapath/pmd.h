@@ -242,10 +242,31 @@ class Pmd {
   // Tunnel stages (pmd.cc, end of file): decap of an underlay rx burst, and
   // output to a tunnel port.
   uint32_t rx_underlay(const PollList::Entry& e, rte_mbuf** pkts, uint32_t n);
-  void tunnel_output(uint32_t odp_port, uint8_t slot, rte_mbuf* m, const PacketState& st,
-                     const FlowKey& key);
-  void tunnel_encap_one(uint32_t odp_port, uint8_t slot, rte_mbuf* m, const PacketState& st,
-                        const FlowKey& key);
+  // Output of m to tunnel port odp_port (counter slot `slot`) with metadata
+  // `tun`; `hash` is the inner flow's tunnel_flow_hash().
+  void tunnel_output(uint32_t odp_port, uint8_t slot, rte_mbuf* m, const TunnelMeta& tun,
+                     uint32_t hash);
+  // The counter slot + 1 of the tunnel port that `prog` sends to when it is
+  // exactly set(tunnel(...)) then an output to a tunnel port (what OVS puts
+  // for every tunnel output); 0 for any other program.
+  uint8_t tunnel_output_program(const ActionProgram& prog) const {
+    if (prog.n_actions != 2) return 0;
+    const Action* a = prog.begin();
+    if (a[0].op != ActionOp::kSetTunnel || a[1].op != ActionOp::kOutput) return 0;
+    const TunnelShared* t = shared_->tunnels;
+    return t ? t->slot_of(a[1].arg0) : 0;
+  }
+  // Runs such a program on n packets of one flow (hashes[i] is packet i's
+  // tunnel_flow_hash()): their outputs are encapsulated as runs (encap_run),
+  // a packet with offload requests segmented first on its own
+  // (tunnel_output), all in order.
+  void tunnel_output_run(const ActionProgram& prog, uint8_t slot, rte_mbuf** pkts,
+                         const uint32_t* hashes, uint32_t n);
+  // The same for n packets without offload requests whose flow hashes
+  // (tunnel_flow_hash) are hashes[i]: one tunnel_encap_run(), and what it
+  // encapsulated to the underlay port's batch together.
+  void encap_run(const ActionProgram& prog, uint8_t slot, rte_mbuf** pkts, const uint32_t* hashes,
+                 uint32_t n);
   void drop(rte_mbuf* m, PmdDrop why) {
     if (m) rte_pktmbuf_free(m);
     counters.drops[static_cast<size_t>(why)].add();

@@ -1,8 +1,12 @@
 // Simple match: the PMD's lookup shortcut for datapaths whose megaflows all
-// match on nothing but in_port, recirc_id, the ethertype, the VLAN tags and
-// the IP fragment bits. That is port-to-port forwarding (NFV chains, p2p
-// benchmarks, "in_port=1 actions=output:2" rules), where OVS's own userspace
-// datapath has the same idea (its "simple match" mode).
+// match on nothing but in_port, recirc_id, the ethertype, the VLAN tags, the
+// IP fragment bits and the IPv4 TOS. That is port-to-port forwarding (NFV
+// chains, p2p benchmarks, "in_port=1 actions=output:2" rules), where OVS's
+// own userspace datapath has the same idea (its "simple match" mode), and
+// the same with a tunnel output: OVS matches the ECN bits of the TOS in
+// every megaflow that outputs to a tunnel (it copies them to the outer
+// header), so without the TOS in the simple key no tunnel output would be
+// simple.
 //
 // In that mode no megaflow can tell two packets apart by any other field, so
 // the PMD builds only a 16-byte SimpleKey per packet: packets of a burst
@@ -31,7 +35,7 @@ struct alignas(16) SimpleKey {
   uint32_t in_port;
   uint16_t eth_type;  // be16
   uint8_t nw_frag;
-  uint8_t pad;
+  uint8_t nw_tos;  // IPv4 TOS: OVS matches its ECN bits in every tunnel output's megaflow
   VlanTag vlan[2];
 };
 static_assert(sizeof(SimpleKey) == 16);
@@ -50,6 +54,7 @@ inline bool mask_is_simple(const FlowKey& mask) {
   rest.recirc_id = 0;
   rest.eth_type = 0;
   rest.nw_frag = 0;
+  rest.nw_tos = 0;
   rest.vlan[0] = {};
   rest.vlan[1] = {};
   const uint64_t* w = rest.words();
@@ -65,6 +70,7 @@ inline void simple_to_flow_key(const SimpleKey& s, FlowKey* k) {
   k->in_port = s.in_port;
   k->eth_type = s.eth_type;
   k->nw_frag = s.nw_frag;
+  k->nw_tos = s.nw_tos;
   k->vlan[0] = s.vlan[0];
   k->vlan[1] = s.vlan[1];
 }
@@ -78,7 +84,7 @@ inline bool simple_extract(const uint8_t* p, uint32_t len, uint32_t in_port, Sim
   if (len < 14) return false;
   k->in_port = in_port;
   k->nw_frag = 0;
-  k->pad = 0;
+  k->nw_tos = 0;
   k->vlan[0] = {};
   k->vlan[1] = {};
   uint32_t off = 12;
@@ -101,6 +107,7 @@ inline bool simple_extract(const uint8_t* p, uint32_t len, uint32_t in_port, Sim
   const uint32_t hlen = (ip[0] & 0x0fu) * 4;
   const uint32_t tot = static_cast<uint32_t>(ip[2] << 8 | ip[3]);
   if (hlen < 20 || hlen > size || tot < hlen || tot > size) return false;
+  k->nw_tos = ip[1];
   const uint16_t frag = static_cast<uint16_t>(ip[6] << 8 | ip[7]);
   *tcp_flags = 0;
   if (frag & 0x3fff) {
@@ -120,11 +127,49 @@ inline bool simple_extract(const uint8_t* p, uint32_t len, uint32_t in_port, Sim
       return l4 >= 8;
     case 132:  // SCTP
       return l4 >= 12;
-    case 1:  // ICMP
+    case 1:            // ICMP
       return l4 >= 8;  // type, code, checksum and 4 more bytes, as key extraction wants
     default:
       return true;
   }
+}
+
+// What full key extraction would put in nw_proto, ipv4_src and ipv4_dst
+// (`addrs`, the two as they lie in FlowKey) and tp_src and tp_dst (`ports`,
+// likewise) for a packet that simple_extract() accepted with key k: the
+// fields a tunnel output hashes for its UDP source port (tunnel_flow_hash),
+// which the simple pass has no full key for.
+struct SimpleFlowFields {
+  uint64_t addrs;
+  uint32_t ports;
+  uint8_t proto;
+};
+
+inline SimpleFlowFields simple_flow_fields(const uint8_t* p, const SimpleKey& k) {
+  // simple_extract() checked that the header and L4 bytes read here are in
+  // the frame.
+  const uint8_t* ip = p + 14 + (k.vlan[0].tpid ? 4 : 0) + (k.vlan[1].tpid ? 4 : 0);
+  SimpleFlowFields f;
+  f.proto = ip[9];
+  std::memcpy(&f.addrs, ip + 12, 8);
+  f.ports = 0;
+  if (k.nw_frag & kFragLater) return f;  // no L4 header
+  const uint8_t* l4 = ip + (ip[0] & 0x0fu) * 4;
+  switch (f.proto) {
+    case 6:    // TCP
+    case 17:   // UDP
+    case 132:  // SCTP
+      std::memcpy(&f.ports, l4, 4);
+      break;
+    case 1: {  // ICMP: htons(type), htons(code)
+      const uint8_t tc[4] = {0, l4[0], 0, l4[1]};
+      std::memcpy(&f.ports, tc, 4);
+      break;
+    }
+    default:
+      break;
+  }
+  return f;
 }
 
 }  // namespace dpx

@@ -66,8 +66,13 @@ bool check_agreement(const std::vector<uint8_t>& p) {
     EXPECT_EQ(s.in_port, k.in_port);
     EXPECT_EQ(s.eth_type, k.eth_type);
     EXPECT_EQ(s.nw_frag, k.nw_frag);
+    EXPECT_EQ(s.nw_tos, k.nw_tos);
     EXPECT_EQ(std::memcmp(s.vlan, k.vlan, sizeof s.vlan), 0);
     EXPECT_EQ(flags, __builtin_bswap16(k.tcp_flags));
+    const SimpleFlowFields f = simple_flow_fields(p.data(), s);
+    EXPECT_EQ(f.proto, k.nw_proto);
+    EXPECT_EQ(std::memcmp(&f.addrs, &k.ipv4_src, 8), 0);
+    EXPECT_EQ(std::memcmp(&f.ports, &k.tp_src, 4), 0);
     FlowKey fk;
     simple_to_flow_key(s, &fk);
     // Under any simple mask the two keys are the same key.
@@ -132,6 +137,7 @@ TEST(SimpleMatch, MaskClassification) {
   m.nw_frag = 0xff;
   m.vlan[0].tci = 0xffff;
   m.recirc_id = ~0u;
+  m.nw_tos = 0x03;  // the ECN bits OVS's tunnel outputs match
   EXPECT_TRUE(mask_is_simple(m));
   FlowKey a = m;
   a.ipv4_dst = 0xffffffff;

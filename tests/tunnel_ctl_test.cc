@@ -4,10 +4,13 @@
 // packet executed with set(tunnel(...)) and output to the vxlan port leaves
 // the underlay port (a net_pcap device writing a file) encapsulated for the
 // static neighbour, and one for an unresolved next hop is dropped, counted,
-// and makes dpxd send an ARP request for it.
+// and makes dpxd send an ARP request for it. Then traffic through a
+// set(tunnel) + tunnel output megaflow, once on the simple-match pass and
+// once on the full one, encapsulated identically.
 #include <gtest/gtest.h>
 
 #include <cstring>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -229,6 +232,103 @@ TEST_F(TunnelCtlTest, ExecutedPacketIsEncapsulatedOrResolvedWithArp) {
   const uint8_t spa[4] = {10, 0, 0, 1}, tpa[4] = {10, 0, 0, 3};
   EXPECT_EQ(std::memcmp(a.data() + 28, spa, 4), 0);
   EXPECT_EQ(std::memcmp(a.data() + 38, tpa, 4), 0);
+}
+
+// The IPv4 header checksum of p (at offset 14) made right again.
+void fix_ip_checksum(Packet& p) {
+  p[24] = p[25] = 0;
+  const uint16_t c = csum_finish(csum_add_bytes(0, p.data() + 14, 20));
+  p[24] = static_cast<uint8_t>(c >> 8);
+  p[25] = static_cast<uint8_t>(c);
+}
+
+// OVS's megaflow for a tunnel output matches the ECN bits of the TOS, which
+// the simple-match pass now keys on, and it encapsulates runs of a flow's
+// packets there, hashing fields it reads from the packet; the full pass
+// (EMC, executor) hashes the flow key. Both must send the same bytes, UDP
+// source ports included, for UDP, TCP, ICMP, other protocols and later
+// fragments alike, and a packet whose ECN bits differ must miss.
+TEST_F(TunnelCtlTest, TunnelFlowsEncapsulateAlikeOnTheSimpleAndTheFullPath) {
+  const std::string out = dpxd_.dir() + "/underlay.pcap", in = dpxd_.dir() + "/in.pcap";
+  const uint8_t dst[6] = {2, 0, 0, 0, 0, 2}, src[6] = {2, 0, 0, 0, 0, 1};
+  std::vector<Packet> inner;
+  for (uint32_t i = 0; i < 40; ++i) {
+    Packet p = udp_packet(dst, src, 0xc0a80100 + i % 8, 0xc0a80201, static_cast<uint16_t>(1000 + i),
+                          53, 20, i);
+    switch (i % 5) {
+      case 1:
+        p[23] = 6;  // TCP: the ports are where UDP's are
+        break;
+      case 2:
+        p[23] = 1;  // ICMP: type and code
+        p[34] = 8;
+        p[35] = static_cast<uint8_t>(i);
+        break;
+      case 3:
+        p[23] = 47;  // GRE: no ports
+        break;
+      case 4:
+        p[20] = 0x00;  // a later fragment: no L4 header
+        p[21] = 0x10;
+        break;
+    }
+    fix_ip_checksum(p);
+    inner.push_back(p);
+  }
+  Packet ecn = inner[0];
+  ecn[15] = 0x01;  // ECT(1): not what the megaflows below match
+  fix_ip_checksum(ecn);
+  std::vector<Packet> file = inner;
+  file.push_back(ecn);
+  ASSERT_TRUE(write_pcap(in, file));
+  const uint64_t n = inner.size();
+
+  ok({"add-port", "u0", "dpdk", "net_pcap_u0,tx_pcap=" + out, "--port-no", "1"});
+  ok({"add-port", "vxlan_sys_4789", "vxlan", "--port-no", "2"});
+  ok({"tnl-ip", "add", "10.0.0.1/24", "u0"});
+  ok({"neigh", "set", "u0", "10.0.0.2", "02:00:00:00:bb:02"});
+  const std::string tun =
+      "set(tunnel(tun_id=0x2a,dst=10.0.0.2,ttl=64,tp_dst=4789,flags(df|key))),2";
+  // Simple: in_port, the ethertype and the TOS.
+  ok({"add-flow", "recirc_id(0),in_port(3),eth(),eth_type(0x0800),ipv4(tos=0/0x3)", tun});
+  ok({"add-port", "s3", "dpdk", "net_pcap_s3,rx_pcap=" + in, "--port-no", "3"});
+  ASSERT_TRUE(wait_until([&] { return port(1).stats.tx_packets == n; }))
+      << "tx " << port(1).stats.tx_packets << "\n"
+      << ok({"show"}) << ok({"tnl-stats"});
+  std::string show = ok({"show"});
+  EXPECT_NE(show.find("lookups: hit:" + std::to_string(n) + " missed:1 "), std::string::npos)
+      << show;
+  EXPECT_NE(show.find("emc hits: 0\n"), std::string::npos) << "not the simple pass:\n" << show;
+
+  // Not simple (the TTL): every first pass takes the full path.
+  ok({"add-flow", "recirc_id(0),in_port(4),eth(),eth_type(0x0800),ipv4(tos=0/0x3,ttl=64)", tun});
+  ok({"add-port", "s4", "dpdk", "net_pcap_s4,rx_pcap=" + in, "--port-no", "4"});
+  ASSERT_TRUE(wait_until([&] { return port(1).stats.tx_packets == 2 * n; }))
+      << "tx " << port(1).stats.tx_packets << "\n"
+      << ok({"show"}) << ok({"tnl-stats"});
+  show = ok({"show"});
+  EXPECT_NE(show.find("lookups: hit:" + std::to_string(2 * n) + " missed:2 "), std::string::npos)
+      << show;
+  EXPECT_EQ(port(2).stats.tx_packets, 2 * n);
+
+  ok({"del-port", "u0"});
+  std::vector<Packet> pkts;
+  ASSERT_TRUE(read_pcap(out, &pkts));
+  ASSERT_EQ(pkts.size(), 2 * n);
+  std::set<uint16_t> ports;
+  for (size_t i = 0; i < n; ++i) {
+    SCOPED_TRACE(i);
+    EXPECT_EQ(hex_of(pkts[i]), hex_of(pkts[n + i])) << "the two passes disagree";
+    const Packet& v = pkts[i];
+    ASSERT_EQ(v.size(), kOuterIpv4Len + inner[i].size());
+    EXPECT_TRUE(std::equal(inner[i].begin(), inner[i].end(), v.begin() + kOuterIpv4Len));
+    EXPECT_EQ(csum_finish(csum_add_bytes(0, v.data() + 14, 20)), 0) << "IPv4 header checksum";
+    const uint16_t sport = static_cast<uint16_t>(v[34] << 8 | v[35]);
+    EXPECT_GE(sport, kTunnelSrcPortMin);
+    EXPECT_LE(sport, kTunnelSrcPortMax);
+    ports.insert(sport);
+  }
+  EXPECT_GT(ports.size(), n / 2) << "the flows' source ports hardly spread";
 }
 
 // An NS or NA frame (as scapy built them in tests/data/nd_ns_na.pcap) with

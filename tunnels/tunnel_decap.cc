@@ -86,11 +86,11 @@ bool udp6_checksum_ok(const uint8_t* ip, const uint8_t* udp, uint16_t ulen) {
 
 // The tunnel header and what follows, once the outer IP layer validated:
 // `udp` is the UDP header of a datagram of `ulen` bytes for tunnel port
-// `tp`, `l3_end` the offset of `udp` in the frame. out->tun already holds
-// the outer addresses, TOS and TTL. Validates the tunnel header, fills the
-// rest of the metadata and strips the outer headers.
+// `tp`, `l3_end` the offset of `udp` in the frame. `t` already holds the
+// outer addresses, TOS and TTL. Validates the tunnel header, fills the rest
+// of the metadata and strips the outer headers.
 UnderlayVerdict decap_tunnel(const TunnelPortInfo& tp, rte_mbuf* m, const uint8_t* udp,
-                             uint32_t ulen, uint32_t l3_end, DecapResult* out) {
+                             uint32_t ulen, uint32_t l3_end, DecapResult* out, TunnelMeta& t) {
   if (ulen < kUdpHdrLen + kTunnelHdrLen) return fail(out, TunnelDrop::kDecapTruncated);
   const uint8_t* th = udp + kUdpHdrLen;
   const uint32_t w0 = rte_be_to_cpu_32(be32_at(th));
@@ -122,7 +122,6 @@ UnderlayVerdict decap_tunnel(const TunnelPortInfo& tp, rte_mbuf* m, const uint8_
   if (inner_len < kEthHdrLen) return fail(out, TunnelDrop::kDecapInnerRunt);
   if (be16_at(udp + 6) != 0) flags |= kTunFlagCsum;
 
-  TunnelMeta& t = out->tun;
   t.tun_id = rte_cpu_to_be_64(uint64_t{w1 >> 8});
   t.flags = flags;
   std::memcpy(&t.tp_src, udp, 2);
@@ -141,6 +140,22 @@ UnderlayVerdict decap_tunnel(const TunnelPortInfo& tp, rte_mbuf* m, const uint8_
   return UnderlayVerdict::kDecap;
 }
 
+// Whether the IPv4 header `ip` of `ihl` bytes has a checksum that verifies.
+// The common 20-byte header is summed as five 32-bit words (one's-complement
+// addition is the same at any word size once folded), not as rte_raw_cksum's
+// ten 16-bit ones.
+bool ipv4_header_checksum_ok(const uint8_t* ip, uint32_t ihl) {
+  if (ihl != kIpv4HdrLen) [[unlikely]]
+    return rte_raw_cksum(ip, ihl) == 0xffff;
+  uint64_t sum = 0;
+  for (uint32_t i = 0; i < kIpv4HdrLen; i += 4) sum += be32_at(ip + i);
+  sum = (sum & 0xffffffff) + (sum >> 32);
+  sum = (sum & 0xffff) + (sum >> 16);
+  sum = (sum & 0xffff) + (sum >> 16);
+  sum = (sum & 0xffff) + (sum >> 16);
+  return sum == 0xffff;
+}
+
 // A non-zero UDP checksum must verify (the NIC's verdict if it gave one).
 bool l4_checksum_bad(const rte_mbuf* m, bool (*verify)(const uint8_t*, const uint8_t*, uint16_t),
                      const uint8_t* ip, const uint8_t* udp, uint32_t ulen) {
@@ -150,7 +165,7 @@ bool l4_checksum_bad(const rte_mbuf* m, bool (*verify)(const uint8_t*, const uin
 }
 
 UnderlayVerdict classify_ipv4(const UnderlaySnapshot& s, const UnderlayPortInfo& port, rte_mbuf* m,
-                              const uint8_t* p, uint32_t len, DecapResult* out) {
+                              const uint8_t* p, uint32_t len, DecapResult* out, TunnelMeta& t) {
   if (len < kEthHdrLen + kIpv4HdrLen) return UnderlayVerdict::kPlain;
   const uint8_t* ip = p + kEthHdrLen;
   if (ip[9] != IPPROTO_UDP || (ip[0] >> 4) != 4) return UnderlayVerdict::kPlain;
@@ -166,7 +181,7 @@ UnderlayVerdict classify_ipv4(const UnderlaySnapshot& s, const UnderlayPortInfo&
   // counted drop.
   const uint64_t ip_ck = m->ol_flags & RTE_MBUF_F_RX_IP_CKSUM_MASK;
   if (ip_ck == RTE_MBUF_F_RX_IP_CKSUM_BAD ||
-      (ip_ck != RTE_MBUF_F_RX_IP_CKSUM_GOOD && rte_raw_cksum(ip, ihl) != 0xffff))
+      (ip_ck != RTE_MBUF_F_RX_IP_CKSUM_GOOD && !ipv4_header_checksum_ok(ip, ihl)))
     return fail(out, TunnelDrop::kDecapBadIpChecksum);
   const uint32_t tot = rte_be_to_cpu_16(be16_at(ip + 2));
   if (tot < ihl + kUdpHdrLen || kEthHdrLen + tot > len)
@@ -178,13 +193,12 @@ UnderlayVerdict classify_ipv4(const UnderlaySnapshot& s, const UnderlayPortInfo&
   if (be16_at(udp + 6) != 0 && l4_checksum_bad(m, udp_checksum_ok, ip, udp, ulen))
     return fail(out, TunnelDrop::kDecapBadUdpChecksum);
 
-  TunnelMeta& t = out->tun;
   t = TunnelMeta{};
   std::memcpy(&t.ipv4_src, ip + 12, 4);
   std::memcpy(&t.ipv4_dst, ip + 16, 4);
   t.tos = ip[1];
   t.ttl = ip[8];
-  return decap_tunnel(*tp, m, udp, ulen, kEthHdrLen + ihl, out);
+  return decap_tunnel(*tp, m, udp, ulen, kEthHdrLen + ihl, out, t);
 }
 
 // IPv6 extension headers that may sit between the fixed header and UDP.
@@ -194,7 +208,7 @@ bool is_ipv6_ext_header(uint8_t nh) {
 }
 
 UnderlayVerdict classify_ipv6(const UnderlaySnapshot& s, const UnderlayPortInfo& port, rte_mbuf* m,
-                              const uint8_t* p, uint32_t len, DecapResult* out) {
+                              const uint8_t* p, uint32_t len, DecapResult* out, TunnelMeta& t) {
   if (len < kEthHdrLen + kIpv6HdrLen || s.n_vteps6 == 0) return UnderlayVerdict::kPlain;
   const uint8_t* ip = p + kEthHdrLen;
   const uint8_t nh = ip[6];
@@ -229,19 +243,19 @@ UnderlayVerdict classify_ipv6(const UnderlaySnapshot& s, const UnderlayPortInfo&
   if (be16_at(udp + 6) != 0 && l4_checksum_bad(m, udp6_checksum_ok, ip, udp, ulen))
     return fail(out, TunnelDrop::kDecapBadUdpChecksum);
 
-  TunnelMeta& t = out->tun;
   t = TunnelMeta{};
   std::memcpy(t.ipv6_src, ip + 8, 16);
   std::memcpy(t.ipv6_dst, ip + 24, 16);
   t.tos = static_cast<uint8_t>((ip[0] & 0x0f) << 4 | ip[1] >> 4);  // traffic class
   t.ttl = ip[7];                                                   // hop limit
-  return decap_tunnel(*tp, m, udp, ulen, kEthHdrLen + kIpv6HdrLen, out);
+  return decap_tunnel(*tp, m, udp, ulen, kEthHdrLen + kIpv6HdrLen, out, t);
 }
 
-}  // namespace
-
-UnderlayVerdict underlay_classify(const UnderlaySnapshot& s, const UnderlayPortInfo& port,
-                                  rte_mbuf* m, DecapResult* out) {
+// underlay_classify(), with the tunnel metadata of a decapsulated packet
+// written to `t` (all of it: the burst stage passes the packet's next-pass
+// state, which it does not clear first).
+UnderlayVerdict classify(const UnderlaySnapshot& s, const UnderlayPortInfo& port, rte_mbuf* m,
+                         DecapResult* out, TunnelMeta& t) {
   const uint8_t* p = rte_pktmbuf_mtod(m, const uint8_t*);
   const uint32_t len = rte_pktmbuf_data_len(m);
   // Chained frames (large offloaded frames of a tap or vhost port) are not
@@ -251,14 +265,21 @@ UnderlayVerdict underlay_classify(const UnderlaySnapshot& s, const UnderlayPortI
   // The cheap tests that decide "is this ours at all" come first, in the
   // order that rejects ordinary traffic soonest.
   if (type == kEthTypeIpv4Be) [[likely]]
-    return classify_ipv4(s, port, m, p, len, out);
-  if (type == kEthTypeIpv6Be) return classify_ipv6(s, port, m, p, len, out);
+    return classify_ipv4(s, port, m, p, len, out, t);
+  if (type == kEthTypeIpv6Be) return classify_ipv6(s, port, m, p, len, out, t);
   if (type == kEthTypeArpBe) [[unlikely]] {
     const bool to_us = std::memcmp(p, port.mac, 6) == 0 || std::memcmp(p, kBroadcast, 6) == 0;
     return to_us && is_arp_for_us(s, port, p, len) ? UnderlayVerdict::kPunt
                                                    : UnderlayVerdict::kPlain;
   }
   return UnderlayVerdict::kPlain;
+}
+
+}  // namespace
+
+UnderlayVerdict underlay_classify(const UnderlaySnapshot& s, const UnderlayPortInfo& port,
+                                  rte_mbuf* m, DecapResult* out) {
+  return classify(s, port, m, out, out->tun);
 }
 
 uint32_t tunnel_underlay_rx(TunnelPmd& t, const TunnelShared& sh, uint32_t pmd_index,
@@ -270,22 +291,38 @@ uint32_t tunnel_underlay_rx(TunnelPmd& t, const TunnelShared& sh, uint32_t pmd_i
   const UnderlayPortInfo* port = s->port(in_odp);
   if (!port) return n;
   uint32_t k = 0, d = 0;
+  // The decap counters, per tunnel port, added once per run of one port's
+  // packets rather than per packet.
+  uint8_t run_slot = 0;
+  uint32_t run_n = 0;
+  uint64_t run_bytes = 0;
   for (uint32_t i = 0; i < n; ++i) {
     rte_mbuf* m = pkts[i];
     DecapResult r;
-    switch (underlay_classify(*s, *port, m, &r)) {
+    // A decapsulated packet's metadata goes straight into its next-pass
+    // state; for the other verdicts that slot is taken by the next packet.
+    PacketState& st = dec_states[d];
+    switch (classify(*s, *port, m, &r, st.tun)) {
       case UnderlayVerdict::kPlain:
         pkts[k++] = m;
         break;
-      case UnderlayVerdict::kDecap: {
-        PacketState& st = dec_states[d];
-        st = PacketState{};
+      case UnderlayVerdict::kDecap:
         st.in_port = r.tunnel_odp;
-        st.tun = r.tun;
+        st.recirc_id = 0;
+        st.dp_hash = 0;
+        st.skb_mark = 0;
+        st.priority = 0;
+        st.trunc_max_len = 0;
         dec_pkts[d++] = m;
-        t.counters.decap[r.slot].add(1, rte_pktmbuf_pkt_len(m));
+        if (run_n && r.slot != run_slot) {
+          t.counters.decap[run_slot].add(run_n, run_bytes);
+          run_n = 0;
+          run_bytes = 0;
+        }
+        run_slot = r.slot;
+        ++run_n;
+        run_bytes += rte_pktmbuf_pkt_len(m);
         break;
-      }
       case UnderlayVerdict::kPunt: {
         TunnelEvent ev{TunnelEvent::kArpPacket, in_odp, 0, 0, m, {}};
         if (rte_ring_sp_enqueue_elem(sh.events[pmd_index], &ev, sizeof ev) != 0) {
@@ -302,6 +339,7 @@ uint32_t tunnel_underlay_rx(TunnelPmd& t, const TunnelShared& sh, uint32_t pmd_i
         break;
     }
   }
+  if (run_n) t.counters.decap[run_slot].add(run_n, run_bytes);
   *n_dec = d;
   return k;
 }

@@ -140,28 +140,62 @@ void encap_build_template(const UnderlaySnapshot::Resolution& r, TunnelType type
   template_udp(ip + kIpv4HdrLen, type, udp_port);
 }
 
-TunnelDrop encap_write(const uint8_t* tmpl, uint32_t mtu, TunnelType type, rte_mbuf* m,
-                       const TunnelMeta& tun, uint16_t udp_src, uint16_t ip_id) {
-  const uint32_t ip_len = rte_pktmbuf_pkt_len(m) + kIpv4HdrLen + kUdpHdrLen + kTunnelHdrLen;
-  if (ip_len > mtu) return TunnelDrop::kEncapTooBig;
-  auto* p = reinterpret_cast<uint8_t*>(rte_pktmbuf_prepend(m, kOuterIpv4Len));
-  if (!p) return TunnelDrop::kEncapNoHeadroom;
-  std::memcpy(p, tmpl, kOuterIpv4Len);
-  uint8_t* ip = p + kEthHdrLen;
+namespace {
+
+// The outer headers of one run of packets (one flow: one TunnelMeta, one
+// template), prepared once: the template with every field the metadata
+// decides filled in, and the IPv4 header's one's-complement sum without the
+// two fields that change per packet (total length and identification), so
+// that each packet's checksum is two additions and a fold.
+struct PreparedIpv4 {
+  alignas(16) uint8_t hdr[64];  // kOuterIpv4Len used
+  uint32_t ip_sum;              // raw sum of the IPv4 header, length, id and checksum zero
+};
+
+void prepare_ipv4(const uint8_t* tmpl, TunnelType type, const TunnelMeta& tun, PreparedIpv4* h) {
+  std::memcpy(h->hdr, tmpl, sizeof h->hdr);
+  uint8_t* ip = h->hdr + kEthHdrLen;
   ip[1] = tun.tos;
-  put16(ip + 2, rte_cpu_to_be_16(static_cast<uint16_t>(ip_len)));
-  put16(ip + 4, rte_cpu_to_be_16(ip_id));
   put16(ip + 6, (tun.flags & kTunFlagDontFragment) ? RTE_BE16(0x4000) : 0);
   ip[8] = tun.ttl ? tun.ttl : kTunnelDefaultTtl;
-  put16(ip + 10, rte_ipv4_cksum(reinterpret_cast<const rte_ipv4_hdr*>(ip)));
   uint8_t* udp = ip + kIpv4HdrLen;
-  put16(udp, udp_src);
   if (tun.tp_dst) put16(udp + 2, tun.tp_dst);
-  put16(udp + 4, rte_cpu_to_be_16(static_cast<uint16_t>(ip_len - kIpv4HdrLen)));
   uint8_t* th = udp + kUdpHdrLen;
   put32(th + 4, rte_cpu_to_be_32(static_cast<uint32_t>(rte_be_to_cpu_64(tun.tun_id)) << 8));
   if (type == TunnelType::kGeneve && (tun.flags & kTunFlagOam)) th[1] |= 0x80;
-  if (tun.flags & kTunFlagCsum) put16(udp + 6, udp_checksum(m, ip, ip_len - kIpv4HdrLen));
+  // rte_raw_cksum's sum is of 16-bit words in memory order, as the header
+  // stores them; the per-packet words are added the same way.
+  h->ip_sum = __rte_raw_cksum(ip, kIpv4HdrLen, 0);
+}
+
+// Prepends the prepared headers `h` to m and completes them: IPv4 total
+// length, identification `ip_id` (host order) and checksum, UDP source port
+// `udp_src` (be16) and length, and the UDP checksum when `csum`. Returns
+// TunnelDrop::kCount on success; kEncapTooBig (outer IPv4 packet longer than
+// `mtu`) or kEncapNoHeadroom with m unchanged otherwise.
+inline TunnelDrop encap_write(const PreparedIpv4& h, uint32_t mtu, bool csum, rte_mbuf* m,
+                              uint16_t udp_src, uint16_t ip_id) {
+  const uint32_t ip_len = rte_pktmbuf_pkt_len(m) + kIpv4HdrLen + kUdpHdrLen + kTunnelHdrLen;
+  if (ip_len > mtu) [[unlikely]]
+    return TunnelDrop::kEncapTooBig;
+  auto* p = reinterpret_cast<uint8_t*>(rte_pktmbuf_prepend(m, kOuterIpv4Len));
+  if (!p) [[unlikely]]
+    return TunnelDrop::kEncapNoHeadroom;
+  std::memcpy(p, h.hdr, kOuterIpv4Len);
+  uint8_t* ip = p + kEthHdrLen;
+  const uint16_t len_be = rte_cpu_to_be_16(static_cast<uint16_t>(ip_len));
+  const uint16_t id_be = rte_cpu_to_be_16(ip_id);
+  put16(ip + 2, len_be);
+  put16(ip + 4, id_be);
+  uint32_t sum = h.ip_sum + len_be + id_be;
+  sum = (sum & 0xffff) + (sum >> 16);
+  sum = (sum & 0xffff) + (sum >> 16);
+  put16(ip + 10, static_cast<uint16_t>(~sum));
+  uint8_t* udp = ip + kIpv4HdrLen;
+  put16(udp, udp_src);
+  put16(udp + 4, rte_cpu_to_be_16(static_cast<uint16_t>(ip_len - kIpv4HdrLen)));
+  if (csum) [[unlikely]]
+    put16(udp + 6, udp_checksum(m, ip, ip_len - kIpv4HdrLen));
   // Transmit offload requests described the inner headers, which are now
   // 50 bytes further in; a device acting on them would corrupt the packet.
   m->ol_flags &= ~RTE_MBUF_F_TX_OFFLOAD_MASK;
@@ -170,74 +204,139 @@ TunnelDrop encap_write(const uint8_t* tmpl, uint32_t mtu, TunnelType type, rte_m
   return TunnelDrop::kCount;
 }
 
+// Reports the missing neighbour of entry e to the control thread, at most
+// every kResolveReportMs. A full ring only delays the report to the next
+// interval.
+template <typename Entry>
+void report_unresolved(TunnelPmd& t, const TunnelShared& sh, uint32_t pmd_index, Entry& e,
+                       uint64_t now_ms) {
+  if (e.why != TunnelDrop::kEncapNeighbourUnresolved || now_ms < e.next_report_ms) return;
+  TunnelEvent ev{};
+  ev.odp = e.underlay_odp;
+  if constexpr (std::is_same_v<Entry, Encap6Entry>) {
+    ev.kind = TunnelEvent::kResolve6;
+    ev.ip6 = e.resolve_ip;
+  } else {
+    ev.kind = TunnelEvent::kResolve;
+    ev.ip = e.resolve_ip;
+  }
+  if (rte_ring_sp_enqueue_elem(sh.events[pmd_index], &ev, sizeof ev) == 0) {
+    TunnelPmdCounters::bump(t.counters.resolve_events);
+    e.next_report_ms = now_ms + kResolveReportMs;
+  }
+}
+
+// Frees the n packets of a run that cannot be encapsulated, counted as `why`.
+void drop_all(TunnelPmd& t, rte_mbuf** pkts, uint32_t n, TunnelDrop why) {
+  rte_pktmbuf_free_bulk(pkts, n);
+  t.counters.drop(why, n);
+}
+
+// The IPv6 underlay: one packet at a time (the 70-byte template and the
+// mandatory UDP checksum leave little to share across a run).
+uint32_t encap_run6(TunnelPmd& t, const TunnelShared& sh, const UnderlaySnapshot& s,
+                    uint32_t pmd_index, uint32_t tunnel_odp, uint8_t slot, const TunnelMeta& tun,
+                    rte_mbuf** pkts, const uint32_t* hashes, uint32_t n, uint64_t now_ms,
+                    uint32_t* underlay_odp) {
+  Ip6 dst, src;
+  std::memcpy(dst.data(), tun.ipv6_dst, 16);
+  std::memcpy(src.data(), tun.ipv6_src, 16);
+  if (ip6_is_zero(dst)) {
+    drop_all(t, pkts, n, TunnelDrop::kEncapNoTunnelMetadata);
+    return 0;
+  }
+  Encap6Entry& e = t.cache6.slot(dst, src, tunnel_odp);
+  if (e.generation != s.generation || e.state == EncapEntry::kEmpty || e.dst != dst ||
+      e.src != src || e.tunnel_odp != tunnel_odp) {
+    rebuild(e, s, dst, src, tunnel_odp);
+    TunnelPmdCounters::bump(t.counters.template_builds);
+  }
+  if (e.state != EncapEntry::kReady) {
+    report_unresolved(t, sh, pmd_index, e, now_ms);
+    drop_all(t, pkts, n, e.why);
+    return 0;
+  }
+  *underlay_odp = e.underlay_odp;
+  uint32_t k = 0;
+  uint64_t bytes = 0;
+  for (uint32_t i = 0; i < n; ++i) {
+    rte_mbuf* m = pkts[i];
+    const uint32_t inner_len = rte_pktmbuf_pkt_len(m);
+    const TunnelDrop why =
+        encap_write6(e.hdr, e.mtu, e.type, m, tun, tunnel_udp_src_port(hashes[i]));
+    if (why != TunnelDrop::kCount) [[unlikely]] {
+      rte_pktmbuf_free(m);
+      t.counters.drop(why);
+      continue;
+    }
+    bytes += inner_len;
+    pkts[k++] = m;
+  }
+  if (k) t.counters.encap[slot].add(k, bytes);
+  return k;
+}
+
+}  // namespace
+
+uint32_t tunnel_encap_run(TunnelPmd& t, const TunnelShared& sh, uint32_t pmd_index,
+                          uint32_t tunnel_odp, uint8_t slot, const TunnelMeta& tun, rte_mbuf** pkts,
+                          const uint32_t* hashes, uint32_t n, uint64_t now_ms,
+                          uint32_t* underlay_odp) {
+  if (n == 0) return 0;
+  const UnderlaySnapshot* s = sh.snapshot.load(std::memory_order_acquire);
+  if (!s) [[unlikely]] {
+    drop_all(t, pkts, n, TunnelDrop::kEncapNoRoute);
+    return 0;
+  }
+  if (!tun.ipv4_dst) [[unlikely]]
+    return encap_run6(t, sh, *s, pmd_index, tunnel_odp, slot, tun, pkts, hashes, n, now_ms,
+                      underlay_odp);
+  // One template lookup, and its validity check, for the whole run.
+  EncapEntry& e = t.cache.slot(tun.ipv4_dst, tun.ipv4_src, tunnel_odp);
+  if (e.generation != s->generation || e.state == EncapEntry::kEmpty || e.dst != tun.ipv4_dst ||
+      e.src != tun.ipv4_src || e.tunnel_odp != tunnel_odp) [[unlikely]] {
+    rebuild(e, *s, tun.ipv4_dst, tun.ipv4_src, tunnel_odp);
+    TunnelPmdCounters::bump(t.counters.template_builds);
+  }
+  if (e.state != EncapEntry::kReady) [[unlikely]] {
+    report_unresolved(t, sh, pmd_index, e, now_ms);
+    drop_all(t, pkts, n, e.why);
+    return 0;
+  }
+  *underlay_odp = e.underlay_odp;
+  PreparedIpv4 h;
+  prepare_ipv4(e.hdr, e.type, tun, &h);
+  const bool df = tun.flags & kTunFlagDontFragment;
+  const bool csum = tun.flags & kTunFlagCsum;
+  uint32_t k = 0;
+  uint64_t bytes = 0;
+  for (uint32_t i = 0; i < n; ++i) {
+    rte_mbuf* m = pkts[i];
+    const uint32_t inner_len = rte_pktmbuf_pkt_len(m);
+    // Identification: 0 with DF (RFC 6864 lets atomic datagrams carry any
+    // value), else a per-PMD counter.
+    const uint16_t ip_id = df ? 0 : t.ip_id++;
+    const TunnelDrop why = encap_write(h, e.mtu, csum, m, tunnel_udp_src_port(hashes[i]), ip_id);
+    if (why != TunnelDrop::kCount) [[unlikely]] {
+      rte_pktmbuf_free(m);
+      t.counters.drop(why);
+      continue;
+    }
+    bytes += inner_len;
+    pkts[k++] = m;
+  }
+  if (k) t.counters.encap[slot].add(k, bytes);
+  return k;
+}
+
 uint32_t tunnel_encap(TunnelPmd& t, const TunnelShared& sh, uint32_t pmd_index, uint32_t tunnel_odp,
                       uint8_t slot, rte_mbuf* m, const TunnelMeta& tun, uint32_t flow_hash,
                       uint64_t now_ms) {
-  TunnelDrop why;
-  const UnderlaySnapshot* s = sh.snapshot.load(std::memory_order_acquire);
-  if (!tun.ipv4_dst) [[unlikely]] {
-    Ip6 dst, src;
-    std::memcpy(dst.data(), tun.ipv6_dst, 16);
-    std::memcpy(src.data(), tun.ipv6_src, 16);
-    if (ip6_is_zero(dst)) {
-      why = TunnelDrop::kEncapNoTunnelMetadata;
-    } else if (!s) {
-      why = TunnelDrop::kEncapNoRoute;
-    } else {
-      Encap6Entry& e = t.cache6.slot(dst, src, tunnel_odp);
-      if (e.generation != s->generation || e.state == EncapEntry::kEmpty || e.dst != dst ||
-          e.src != src || e.tunnel_odp != tunnel_odp) {
-        rebuild(e, *s, dst, src, tunnel_odp);
-        TunnelPmdCounters::bump(t.counters.template_builds);
-      }
-      why = e.why;
-      if (e.state == EncapEntry::kReady) {
-        const uint32_t inner_len = rte_pktmbuf_pkt_len(m);
-        why = encap_write6(e.hdr, e.mtu, e.type, m, tun, tunnel_udp_src_port(flow_hash));
-        if (why == TunnelDrop::kCount) {
-          t.counters.encap[slot].add(1, inner_len);
-          return e.underlay_odp;
-        }
-      } else if (why == TunnelDrop::kEncapNeighbourUnresolved && now_ms >= e.next_report_ms) {
-        TunnelEvent ev{TunnelEvent::kResolve6, e.underlay_odp, 0, 0, nullptr, e.resolve_ip};
-        if (rte_ring_sp_enqueue_elem(sh.events[pmd_index], &ev, sizeof ev) == 0) {
-          TunnelPmdCounters::bump(t.counters.resolve_events);
-          e.next_report_ms = now_ms + kResolveReportMs;
-        }
-      }
-    }
-  } else if (!s) [[unlikely]] {
-    why = TunnelDrop::kEncapNoRoute;
-  } else {
-    EncapEntry& e = t.cache.slot(tun.ipv4_dst, tun.ipv4_src, tunnel_odp);
-    if (e.generation != s->generation || e.state == EncapEntry::kEmpty || e.dst != tun.ipv4_dst ||
-        e.src != tun.ipv4_src || e.tunnel_odp != tunnel_odp) [[unlikely]] {
-      rebuild(e, *s, tun.ipv4_dst, tun.ipv4_src, tunnel_odp);
-      TunnelPmdCounters::bump(t.counters.template_builds);
-    }
-    if (e.state == EncapEntry::kReady) [[likely]] {
-      const uint32_t inner_len = rte_pktmbuf_pkt_len(m);
-      const uint16_t ip_id = (tun.flags & kTunFlagDontFragment) ? 0 : t.ip_id++;
-      why = encap_write(e.hdr, e.mtu, e.type, m, tun, tunnel_udp_src_port(flow_hash), ip_id);
-      if (why == TunnelDrop::kCount) {
-        t.counters.encap[slot].add(1, inner_len);
-        return e.underlay_odp;
-      }
-    } else {
-      why = e.why;
-      if (why == TunnelDrop::kEncapNeighbourUnresolved && now_ms >= e.next_report_ms) {
-        TunnelEvent ev{TunnelEvent::kResolve, e.underlay_odp, e.resolve_ip, 0, nullptr, {}};
-        // A full ring only delays the report to the next interval.
-        if (rte_ring_sp_enqueue_elem(sh.events[pmd_index], &ev, sizeof ev) == 0) {
-          TunnelPmdCounters::bump(t.counters.resolve_events);
-          e.next_report_ms = now_ms + kResolveReportMs;
-        }
-      }
-    }
-  }
-  rte_pktmbuf_free(m);
-  t.counters.drop(why);
-  return kTunnelNoPort;
+  uint32_t underlay = kTunnelNoPort;
+  return tunnel_encap_run(t, sh, pmd_index, tunnel_odp, slot, tun, &m, &flow_hash, 1, now_ms,
+                          &underlay)
+             ? underlay
+             : kTunnelNoPort;
 }
 
 }  // namespace dpx

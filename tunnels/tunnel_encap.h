@@ -60,13 +60,27 @@ inline constexpr uint64_t kResolveReportMs = 100;
 // Hash of the inner flow for the outer UDP source port: addresses, protocol
 // and L4 ports (MAC addresses for non-IP), never fields that change within a
 // connection (TCP flags, TTL), so one flow keeps one source port.
+//
+// For IPv4, of the fields as FlowKey holds them: `proto` (nw_proto),
+// `addrs` (ipv4_src and ipv4_dst as they lie in memory), `ports` (tp_src
+// and tp_dst likewise). The simple-match pass, which has no FlowKey, hashes
+// the same fields read from the packet (simple_flow_fields).
+inline uint32_t tunnel_flow_hash_ipv4(uint8_t proto, uint64_t addrs, uint32_t ports) {
+  uint32_t h = _mm_crc32_u32(0, uint32_t{RTE_BE16(0x0800)} << 8 | proto);
+  h = static_cast<uint32_t>(_mm_crc32_u64(h, addrs));
+  return _mm_crc32_u32(h, ports);
+}
+
 inline uint32_t tunnel_flow_hash(const FlowKey& k) {
   uint64_t w;
-  uint32_t h = _mm_crc32_u32(0, uint32_t{k.eth_type} << 8 | k.nw_proto);
+  uint32_t ports;
+  std::memcpy(&ports, &k.tp_src, 4);
   if (k.eth_type == RTE_BE16(0x0800)) {
     std::memcpy(&w, &k.ipv4_src, 8);
-    h = static_cast<uint32_t>(_mm_crc32_u64(h, w));
-  } else if (k.eth_type == RTE_BE16(0x86dd)) {
+    return tunnel_flow_hash_ipv4(k.nw_proto, w, ports);
+  }
+  uint32_t h = _mm_crc32_u32(0, uint32_t{k.eth_type} << 8 | k.nw_proto);
+  if (k.eth_type == RTE_BE16(0x86dd)) {
     for (int i = 0; i < 16; i += 8) {
       std::memcpy(&w, k.ipv6_src + i, 8);
       h = static_cast<uint32_t>(_mm_crc32_u64(h, w));
@@ -79,8 +93,6 @@ inline uint32_t tunnel_flow_hash(const FlowKey& k) {
     std::memcpy(&w, k.eth_src + 2, 4);
     h = _mm_crc32_u32(h, static_cast<uint32_t>(w));
   }
-  uint32_t ports;
-  std::memcpy(&ports, &k.tp_src, 4);
   return _mm_crc32_u32(h, ports);
 }
 
@@ -98,26 +110,34 @@ inline uint16_t tunnel_udp_src_port(uint32_t hash) {
 void encap_build_template(const UnderlaySnapshot::Resolution& r, TunnelType type, uint16_t udp_port,
                           uint32_t dst, uint8_t* hdr);
 
-// Prepends the outer headers from template `tmpl` to m and completes them
-// for metadata `tun`: udp_src (be16) is the UDP source port, ip_id the IPv4
-// identification (host order). Returns TunnelDrop::kCount on success;
-// kEncapTooBig (outer IPv4 packet longer than `mtu`) or kEncapNoHeadroom
-// with m unchanged otherwise.
-TunnelDrop encap_write(const uint8_t* tmpl, uint32_t mtu, TunnelType type, rte_mbuf* m,
-                       const TunnelMeta& tun, uint16_t udp_src, uint16_t ip_id);
-
-// The IPv6 counterparts: a kOuterIpv6Len-byte template to `dst`, and its
-// completion (mtu bounds the outer IPv6 packet, header included).
+// The IPv6 template: kOuterIpv6Len bytes to `dst`, and its completion:
+// prepends it to m and fills in the per-packet fields for metadata `tun`,
+// udp_src (be16) the UDP source port. Returns TunnelDrop::kCount on
+// success; kEncapTooBig (outer IPv6 packet, header included, longer than
+// `mtu`) or kEncapNoHeadroom with m unchanged otherwise.
 void encap_build_template6(const UnderlaySnapshot::Resolution6& r, TunnelType type,
                            uint16_t udp_port, const Ip6& dst, uint8_t* hdr);
 TunnelDrop encap_write6(const uint8_t* tmpl, uint32_t mtu, TunnelType type, rte_mbuf* m,
                         const TunnelMeta& tun, uint16_t udp_src);
 
-// The tunnel output of a PMD: encapsulates m, sent to tunnel port
-// `tunnel_odp` (counter slot `slot`) with metadata `tun`, and returns the
-// underlay port to transmit it on. On failure m is freed, the reason
-// counted in t.counters, and kTunnelNoPort returned. Missing neighbours are
-// reported through sh.events[pmd_index]. now_ms paces those reports.
+// The tunnel output of a PMD for a run of n packets of one flow: all sent
+// to tunnel port `tunnel_odp` (counter slot `slot`) with metadata `tun`;
+// hashes[i] is tunnel_flow_hash() of packet i's key. The template is looked
+// up, and the fields the metadata decides are filled in, once per run; each
+// packet then costs a 50-byte copy and its lengths, identification, IPv4
+// checksum and UDP source port. The packets encapsulated are compacted at
+// the front of pkts, in order, and their number returned, with *underlay_odp
+// the port to transmit them on (set only when the return value is non-zero).
+// The others are freed and their reasons counted in t.counters. Missing
+// neighbours are reported through sh.events[pmd_index]; now_ms paces those
+// reports.
+uint32_t tunnel_encap_run(TunnelPmd& t, const TunnelShared& sh, uint32_t pmd_index,
+                          uint32_t tunnel_odp, uint8_t slot, const TunnelMeta& tun, rte_mbuf** pkts,
+                          const uint32_t* hashes, uint32_t n, uint64_t now_ms,
+                          uint32_t* underlay_odp);
+
+// The same for one packet: returns the underlay port to transmit m on, or
+// kTunnelNoPort when m was freed and the reason counted.
 uint32_t tunnel_encap(TunnelPmd& t, const TunnelShared& sh, uint32_t pmd_index, uint32_t tunnel_odp,
                       uint8_t slot, rte_mbuf* m, const TunnelMeta& tun, uint32_t flow_hash,
                       uint64_t now_ms);
