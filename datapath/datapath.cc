@@ -22,10 +22,12 @@
 
 namespace dpx {
 
-uint64_t monotonic_ms() {
+uint64_t monotonic_ms() { return monotonic_us() / 1000; }
+
+uint64_t monotonic_us() {
   timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
-  return static_cast<uint64_t>(ts.tv_sec) * 1000 + static_cast<uint64_t>(ts.tv_nsec) / 1000000;
+  return static_cast<uint64_t>(ts.tv_sec) * 1000000 + static_cast<uint64_t>(ts.tv_nsec) / 1000;
 }
 
 namespace {
@@ -111,9 +113,9 @@ std::unique_ptr<Datapath> Datapath::create(const DpxdOptions& opts,
   dp->upcall_offload_ = std::make_unique<SwOffload>(dp->pool_, dp->indirect_pool_);
   sh.sleep_max_us.store(opts.pmd_sleep_max_us);
   sh.set_emc_insert_inv_prob(opts.emc_insert_inv_prob);
-  sh.tsc_per_ms = std::max<uint64_t>(1, rte_get_tsc_hz() / 1000);
-  sh.tsc_base = rte_rdtsc();
-  sh.ms_base = monotonic_ms();
+  sh.clock = std::make_unique<TscClock>(rte_get_tsc_hz() / 1000000);
+  sh.clock->anchor(rte_rdtsc(), monotonic_us());
+  dp->last_clock_anchor_ms_ = monotonic_ms();
   for (uint32_t i = 0; i < n_pmds; ++i) {
     auto pmd = Pmd::create(i, pmd_lcores[i], &dp->shared_, opts.upcall_queue_size, err);
     if (!pmd) return nullptr;
@@ -332,7 +334,6 @@ int Datapath::flow_dump(const FlowDumpRequest& req, size_t max_bytes, FlowDumpRe
 }
 
 int Datapath::flow_flush(std::string*) {
-  finish_executes(true);  // counters include every execute before this request
   flows_->flush();
   non_simple_flows_ = 0;
   return 0;
@@ -385,12 +386,14 @@ int Datapath::execute(const ExecuteRequest& req, std::string* err) {
   // Waiting here, one execute at a time, held the control thread for a PMD
   // iteration per packet and capped flow set-up through OVS (whose
   // handlers execute every missed packet) at a few thousand per second.
-  // Ordering is kept where it can be seen: requests that read or change
-  // ports or counters first wait for the executes before them
-  // (finish_executes()).
+  // Ordering is kept where it can be seen: the control server calls
+  // barrier() before every request that reads or changes ports, counters
+  // or tunnels (control_server.h), which waits for the executes before it.
   execs_in_flight_.push_back({std::move(job), std::move(guard)});
   return 0;
 }
+
+void Datapath::barrier() { finish_executes(true); }
 
 void Datapath::finish_executes(bool wait) {
   if (wait) {
@@ -405,7 +408,6 @@ void Datapath::finish_executes(bool wait) {
 }
 
 int Datapath::dp_stats(DpStats* out, std::string*) {
-  finish_executes(true);  // counters include every execute before this request
   *out = {};
   for (auto& p : pmds_) {
     const PmdCounters& c = p->counters;
@@ -424,7 +426,6 @@ int Datapath::dp_stats(DpStats* out, std::string*) {
 }
 
 int Datapath::pmd_stats(std::vector<PmdStats>* out, std::string*) {
-  finish_executes(true);  // counters include every execute before this request
   out->clear();
   for (auto& p : pmds_) {
     const PmdCounters& c = p->counters;
@@ -462,7 +463,6 @@ int Datapath::pmd_stats(std::vector<PmdStats>* out, std::string*) {
 }
 
 int Datapath::pmd_stats_clear(std::string*) {
-  finish_executes(true);  // counters include every execute before this request
   // Racy against the PMDs' own increments by design, as in OVS: a counter
   // bumped concurrently with the reset may keep that one increment.
   for (auto& p : pmds_) {
@@ -489,13 +489,20 @@ void Datapath::drain_upcalls(ControlServer* server) {
     rte_mbuf* ms[kUpcallsPerTick];
     const unsigned n = rte_ring_sc_dequeue_burst(p->upcall_ring(), reinterpret_cast<void**>(ms),
                                                  kUpcallsPerTick, nullptr);
-    for (unsigned i = 0; i < n; ++i) {
-      if (!server || server->upcall_subscribers() == 0) {
-        ++upcalls_undelivered_;
-        rte_pktmbuf_free(ms[i]);
-        continue;
-      }
+    unsigned i = 0;
+    for (; i < n; ++i) {
+      // Every handler's backlog full (a storm of new flows): the rest of
+      // the burst would be built (key extraction, attributes, encoding)
+      // only to be dropped, on the CPU the handlers need to catch up. Drop
+      // them unbuilt. They are the oldest misses: the ring keeps filling
+      // with fresh ones, which are less likely to be of flows that the
+      // handlers are setting up meanwhile.
+      if (!server || server->upcall_subscribers() == 0 || !server->upcall_room()) break;
       publish_upcall_packets(server, ms[i]);
+    }
+    if (i < n) {
+      upcalls_undelivered_ += n - i;
+      rte_pktmbuf_free_bulk(ms + i, n - i);
     }
   }
 }
@@ -565,6 +572,10 @@ void Datapath::tick(ControlServer* server) {
   tunnels_->tick(monotonic_ms());
   rcu_->reclaim();
   const uint64_t now = monotonic_ms();
+  if (now - last_clock_anchor_ms_ >= TscClock::kAnchorIntervalMs) {
+    shared_.clock->anchor(rte_rdtsc(), monotonic_us());
+    last_clock_anchor_ms_ = now;
+  }
   if (now - last_rank_ms_ >= kRankIntervalMs) {
     flows_->rank_subtables();
     last_rank_ms_ = now;

@@ -52,6 +52,8 @@ class Datapath final : public ControlHandler {
                 std::string* err) override;
   int flow_flush(std::string* err) override;
   int execute(const ExecuteRequest& req, std::string* err) override;
+  // Waits for the executes handed to the PMD (finish_executes(true)).
+  void barrier() override;
   int dp_stats(DpStats* out, std::string* err) override;
   int pmd_stats(std::vector<PmdStats>* out, std::string* err) override;
   int pmd_stats_clear(std::string* err) override;
@@ -82,8 +84,7 @@ class Datapath final : public ControlHandler {
   void enter_full_mode();
   int tunnel_port_add(uint32_t odp, const PortAddRequest& req, PortInfo* out, std::string* err);
   // Frees the executes the PMD has finished; with `wait`, first waits for
-  // all of them (a barrier for requests whose effect an execute must not
-  // overtake or miss).
+  // all of them (barrier()).
   void finish_executes(bool wait);
   int tap_port_add(uint32_t odp, PortConfig cfg, PortInfo* out, std::string* err);
   // Turns one upcall mbuf into the packets ovs-vswitchd is given: offload
@@ -104,6 +105,7 @@ class Datapath final : public ControlHandler {
   std::unique_ptr<TunnelControl> tunnels_;  // after pmds_: it needs PMD 0's exec ring
   bool started_ = false;
   uint64_t last_rank_ms_ = 0;
+  uint64_t last_clock_anchor_ms_ = 0;  // TscClock re-anchoring
   uint64_t upcalls_built_ = 0;
   // Installed megaflows whose mask is not simple (simple_match.h).
   uint64_t non_simple_flows_ = 0;
@@ -119,7 +121,8 @@ class Datapath final : public ControlHandler {
   uint64_t upcalls_undelivered_ = 0;
 };
 
-// CLOCK_MONOTONIC in milliseconds.
+// CLOCK_MONOTONIC in milliseconds and in microseconds.
 uint64_t monotonic_ms();
+uint64_t monotonic_us();
 
 }  // namespace dpx

@@ -160,7 +160,7 @@ void Pmd::run() {
 
   while (!stop_.load(std::memory_order_acquire)) {
     const uint64_t t0 = rte_rdtsc();
-    now_ms_ = shared_->now_ms(t0);
+    now_ms_ = clock_reader_.now_ms(*shared_->clock, t0);
     uint32_t got = 0;
     // The poll list (and the ports in it) stay valid until this thread's
     // next quiescent point, at the end of the iteration.

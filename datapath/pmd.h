@@ -17,6 +17,7 @@
 #include <array>
 #include <atomic>
 #include <cstdint>
+#include <memory>
 #include <vector>
 
 #include "actions.h"
@@ -27,6 +28,7 @@
 #include "offload.h"
 #include "port.h"
 #include "rcu.h"
+#include "tsc_clock.h"
 #include "tunnel_pmd.h"
 
 namespace dpx {
@@ -164,9 +166,8 @@ class Pmd {
     }
     std::atomic<uint32_t> sleep_max_us{250};
     TunnelShared* tunnels = nullptr;  // tunnel stages (tunnels/); null: none
-    uint64_t tsc_per_ms = 1;
-    uint64_t tsc_base = 0, ms_base = 0;  // CLOCK_MONOTONIC ms at tsc_base
-    uint64_t now_ms(uint64_t tsc) const { return ms_base + (tsc - tsc_base) / tsc_per_ms; }
+    // Flows' `used` clock, re-anchored by the control thread (tsc_clock.h).
+    std::unique_ptr<TscClock> clock;
   };
 
   // Control thread. `index` is the PMD's RCU thread id and tx queue number.
@@ -260,7 +261,8 @@ class Pmd {
   rte_ring* exec_ring_ = nullptr;
   Emc emc_;
   uint64_t now_ms_ = 0;  // refreshed once per iteration
-  uint32_t rng_;         // xorshift32 state for EMC insertion
+  TscClock::Reader clock_reader_;
+  uint32_t rng_;  // xorshift32 state for EMC insertion
 
   // Back-off of the poll list's lazy entries (PollList::Entry::lazy), by
   // entry index; reset when a new poll list is published.
