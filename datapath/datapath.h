@@ -80,6 +80,8 @@ class Datapath final : public ControlHandler {
   void fill_port_info(const Port& p, PortInfo* out) const;
   void republish_poll_lists();
   void drain_upcalls(ControlServer* server);
+  // True if an installed flow now matches upcall mbuf m, a miss.
+  bool miss_has_flow(rte_mbuf* m) const;
   FlowEntry flow_entry(const Flow& f, bool terse) const;
   void enter_full_mode();
   int tunnel_port_add(uint32_t odp, const PortAddRequest& req, PortInfo* out, std::string* err);
@@ -119,6 +121,9 @@ class Datapath final : public ControlHandler {
   std::vector<ExecInFlight> execs_in_flight_;
   // Drops counted by the control thread (upcalls it could not deliver).
   uint64_t upcalls_undelivered_ = 0;
+  // Per PMD: the miss at the head of the line, taken from the upcall ring
+  // while no handler had room for it (drain_upcalls()).
+  std::vector<rte_mbuf*> held_;
 };
 
 // CLOCK_MONOTONIC in milliseconds and in microseconds.

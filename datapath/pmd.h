@@ -191,6 +191,11 @@ class Pmd {
   unsigned lcore() const { return lcore_; }
   rte_ring* upcall_ring() const { return upcall_ring_; }
   rte_ring* exec_ring() const { return exec_ring_; }
+  // Control thread -> PMD: misses taken from upcall_ring() for which a flow
+  // has been installed since (Datapath::drain_upcalls()). The PMD looks
+  // them up again and forwards them, as OVS's userspace datapath looks a
+  // miss up once more before its upcall. Each mbuf keeps its UpcallMeta.
+  rte_ring* reinject_ring() const { return reinject_ring_; }
 
   PmdCounters counters;
   TunnelPmdCounters& tunnel_counters() { return tnl_.counters; }
@@ -222,6 +227,7 @@ class Pmd {
   }
   void run_recirculations();
   void run_exec_jobs();
+  void run_reinjected();
   void tx_enqueue(uint32_t odp_port, rte_mbuf* m);
   // The same for n packets to one port, with one batch lookup.
   void tx_enqueue_run(uint32_t odp_port, rte_mbuf* const* pkts, uint32_t n);
@@ -259,6 +265,7 @@ class Pmd {
   std::atomic<const PollList*> poll_list_{nullptr};
   rte_ring* upcall_ring_ = nullptr;
   rte_ring* exec_ring_ = nullptr;
+  rte_ring* reinject_ring_ = nullptr;
   Emc emc_;
   uint64_t now_ms_ = 0;  // refreshed once per iteration
   TscClock::Reader clock_reader_;
