@@ -6,7 +6,8 @@ per flow of dpxd's control thread and of ovs-vswitchd's threads (from
 /proc, so meaningful on a busy machine, unlike the rate).
 
     python3 bench/flowsetup_probe.py BUILD_DIR WORK_DIR
-    PERF=file  also samples dpxd's control thread with perf (cpu-clock)
+    PERF=file  also samples dpxd's control thread with perf (cpu-clock);
+               PERF_CG=dwarf for call graphs (dpxd has no frame pointers)
     STRACE=prefix  also counts the system calls of dpxd's control thread
                    and of an OVS handler thread (strace -c), into
                    prefix.dpxd-control and prefix.handler
@@ -63,7 +64,7 @@ with DpxOvs(build, cpu=1, workdir=tmp) as sw:
     d0, v0 = threads_cpu(dpid), threads_cpu(vpid)
     perf = None
     if os.environ.get("PERF"):
-        perf = subprocess.Popen(["perf", "record", "-q", "-e", "cpu-clock", "-F", "4000", "-g",
+        perf = subprocess.Popen(["perf", "record", "-q", "-e", "cpu-clock", "-F", "1000", "--call-graph", os.environ.get("PERF_CG", "fp"),
                                  "-t", str(dpid), "-o", os.environ["PERF"]],
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         time.sleep(0.5)
