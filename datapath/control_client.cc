@@ -26,9 +26,12 @@ ControlClient& ControlClient::operator=(ControlClient&& o) noexcept {
   version_ = o.version_;
   server_ = std::move(o.server_);
   rbuf_ = std::move(o.rbuf_);
+  rpos_ = o.rpos_;
+  scratch_ = std::move(o.scratch_);
   upcalls_ = std::move(o.upcalls_);
   o.fd_ = -1;
   o.rbuf_.clear();
+  o.rpos_ = 0;
   o.upcalls_.clear();
   return *this;
 }
@@ -37,6 +40,7 @@ void ControlClient::close() {
   if (fd_ >= 0) ::close(fd_);
   fd_ = -1;
   rbuf_.clear();
+  rpos_ = 0;
   upcalls_.clear();
 }
 
@@ -96,18 +100,28 @@ int ControlClient::send_all(std::span<const uint8_t> bytes, std::string* err) {
 }
 
 int ControlClient::recv_message(CtlHeader* h, NlBuf* msg, std::string* err) {
+  constexpr size_t kChunk = 64 * 1024;
   for (;;) {
-    FrameStatus st = ctl_frame(rbuf_, h);
+    std::span<const uint8_t> avail(rbuf_.data() + rpos_, rbuf_.size() - rpos_);
+    FrameStatus st = ctl_frame(avail, h);
     if (st == FrameStatus::kBroken) return fail(EPROTO, "server sent a broken frame", err);
     if (st == FrameStatus::kComplete) {
-      msg->assign(rbuf_.begin(), rbuf_.begin() + h->length);
-      rbuf_.erase(rbuf_.begin(), rbuf_.begin() + h->length);
+      // Consumed by offset: the replies of a pipelined batch arrive in one
+      // read, and erasing each from the front would move the rest.
+      msg->assign(avail.begin(), avail.begin() + h->length);
+      rpos_ += h->length;
+      if (rpos_ == rbuf_.size()) rbuf_.clear(), rpos_ = 0;
       return 0;
     }
-    size_t old = rbuf_.size();
-    rbuf_.resize(old + 64 * 1024);
-    ssize_t r = read(fd_, rbuf_.data() + old, 64 * 1024);
-    rbuf_.resize(old + (r > 0 ? size_t(r) : 0));
+    if (rpos_) {
+      rbuf_.erase(rbuf_.begin(), rbuf_.begin() + static_cast<ptrdiff_t>(rpos_));
+      rpos_ = 0;
+    }
+    // Read into a scratch chunk and append what arrived: resizing rbuf_ for
+    // a whole chunk would zero 64 KB per read.
+    if (!scratch_) scratch_ = std::make_unique_for_overwrite<uint8_t[]>(kChunk);
+    ssize_t r = read(fd_, scratch_.get(), kChunk);
+    if (r > 0) rbuf_.insert(rbuf_.end(), scratch_.get(), scratch_.get() + r);
     if (r == 0) return fail(ECONNRESET, "connection closed by the server", err);
     if (r < 0) {
       if (errno == EINTR) continue;
@@ -185,6 +199,74 @@ int ControlClient::execute_batch(std::span<const ExecuteRequest> reqs, std::span
     (*messages)[i] = std::move(m);
   }
   return 0;
+}
+
+int ControlClient::flow_put_execute(std::span<const FlowPutEntry> puts,
+                                    std::vector<FlowPutResult>* put_results,
+                                    std::span<const ExecuteRequest> execs, std::span<int> errors,
+                                    std::vector<std::string>* messages, std::string* err) {
+  err->clear();
+  put_results->clear();
+  if (fd_ < 0) {
+    *err = "not connected";
+    return ENOTCONN;
+  }
+  // The FLOW_PUT messages (split by size as in flow_put()), then every
+  // EXECUTE, in one write; then the replies, in that order.
+  NlBuf msgs, body;
+  std::vector<std::pair<uint32_t, size_t>> put_msgs;  // request id, entries
+  for (size_t i = 0; i < puts.size();) {
+    size_t n = 0, bytes = 0;
+    while (i + n < puts.size()) {
+      size_t s = flow_put_entry_encoded_size(puts[i + n]);
+      if (n > 0 && bytes + s > kBatchBudget) break;
+      bytes += s;
+      n++;
+    }
+    body.clear();
+    if (encode_flow_put_request(puts.subspan(i, n), &body))
+      return *err = "flow entry too large", EMSGSIZE;
+    put_msgs.emplace_back(next_id_, n);
+    if (ctl_append_message(&msgs, {0, version_, DPX_CTL_FLOW_PUT, next_id_++, 0, 0}, body) != 0)
+      return *err = "request too large", EMSGSIZE;
+    i += n;
+  }
+  const uint32_t first_exec = next_id_;
+  for (const ExecuteRequest& r : execs) {
+    body.clear();
+    if (encode_execute_request(r, &body)) return *err = "packet too large", EMSGSIZE;
+    if (ctl_append_message(&msgs, {0, version_, DPX_CTL_EXECUTE, next_id_++, 0, 0}, body) != 0)
+      return *err = "request too large", EMSGSIZE;
+  }
+  if (int e = send_all(msgs, err)) return e;
+  // Every reply is read even after a failed FLOW_PUT, so that the
+  // connection stays in step.
+  int put_error = 0;
+  std::string put_msg;
+  for (const auto& [id, n] : put_msgs) {
+    NlBuf reply;
+    std::string m;
+    const int e = recv_reply(DPX_CTL_FLOW_PUT, id, &reply, &m);
+    if (fd_ < 0) return *err = m, e;
+    std::vector<FlowPutResult> part;
+    if (!e && decode_flow_put_reply(reply, &part, &m)) return fail(EPROTO, m, err);
+    if (!e && part.size() != n)
+      return fail(EPROTO, "FLOW_PUT reply has the wrong entry count", err);
+    if (e && !put_error) put_error = e, put_msg = m;
+    if (put_error) continue;  // *put_results holds what completed before
+    for (auto& r : part) put_results->push_back(std::move(r));
+  }
+  messages->assign(execs.size(), {});
+  for (size_t i = 0; i < execs.size(); ++i) {
+    NlBuf reply;
+    std::string m;
+    const int e = recv_reply(DPX_CTL_EXECUTE, first_exec + static_cast<uint32_t>(i), &reply, &m);
+    if (fd_ < 0) return *err = m, e;
+    errors[i] = e;
+    (*messages)[i] = std::move(m);
+  }
+  if (put_error) *err = put_msg;
+  return put_error;
 }
 
 int ControlClient::transact_no_body(uint16_t type, std::span<const uint8_t> body,

@@ -19,6 +19,7 @@
 
 #include <deque>
 #include <functional>
+#include <memory>
 #include <span>
 #include <string>
 #include <vector>
@@ -75,6 +76,17 @@ class ControlClient {
   // connection is then closed and the per-request results are not set).
   int execute_batch(std::span<const ExecuteRequest> reqs, std::span<int> errors,
                     std::vector<std::string>* messages, std::string* err);
+  // Flow puts then executes in one round trip (what OVS's upcall handlers
+  // send per batch): the FLOW_PUT messages and every EXECUTE go in one
+  // write, and the server handles them in that order, so the executes run
+  // after the flows are in. *put_results as for flow_put(), errors and
+  // *messages as for execute_batch(). Returns 0; a FLOW_PUT message's own
+  // error (the executes' results are still set, *put_results holds what
+  // completed before it); or a transport or protocol failure (connection
+  // closed, results not set).
+  int flow_put_execute(std::span<const FlowPutEntry> puts, std::vector<FlowPutResult>* put_results,
+                       std::span<const ExecuteRequest> execs, std::span<int> errors,
+                       std::vector<std::string>* messages, std::string* err);
   int dp_stats(DpStats* out, std::string* err);
   int pmd_stats(std::vector<PmdStats>* out, std::string* err);
   int pmd_stats_clear(std::string* err);
@@ -104,7 +116,9 @@ class ControlClient {
   uint32_t next_id_ = 1;
   uint16_t version_ = DPX_CTL_VERSION_MAX;
   HelloReply server_;
-  NlBuf rbuf_;  // bytes received and not yet returned as a message
+  NlBuf rbuf_;                          // bytes received, not yet returned as a message, from rpos_
+  size_t rpos_ = 0;                     // where the next message starts in rbuf_
+  std::unique_ptr<uint8_t[]> scratch_;  // one read's bytes (not zero-filled)
   struct PendingUpcall {
     uint32_t seq;
     NlBuf body;

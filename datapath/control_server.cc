@@ -34,6 +34,26 @@ int fill_sockaddr(const std::string& path, sockaddr_un* sa) {
 
 std::string errstr(const std::string& what, int e) { return what + ": " + std::strerror(e); }
 
+// Requests that may run before the executes queued ahead of them have run
+// (ControlHandler's ordering contract): executes themselves, the flow-table
+// requests, whose answers an execute does not change, and the session's own
+// messages. Every other type, including any added later, waits at the
+// barrier first.
+bool may_overtake_executes(uint16_t type) {
+  switch (type) {
+    case DPX_CTL_HELLO:
+    case DPX_CTL_EXECUTE:
+    case DPX_CTL_FLOW_PUT:
+    case DPX_CTL_FLOW_DEL:
+    case DPX_CTL_FLOW_GET:
+    case DPX_CTL_FLOW_DUMP:
+    case DPX_CTL_UPCALL_SUBSCRIBE:
+      return true;
+    default:
+      return false;
+  }
+}
+
 }  // namespace
 
 struct ControlServer::Conn {
@@ -48,12 +68,15 @@ struct ControlServer::Conn {
   SubMode sub = SubMode::kNone;
   uint32_t upcall_seq = 0;  // request_id of pushed upcalls; counts drops too
   bool eof = false;
+  bool pushed = false;  // in pushed_: upcalls queued since the last send
 
   size_t out_pending() const { return out.size() - out_off; }
 };
 
 ControlServer::ControlServer(ControlHandler* handler, ControlServerOptions opts)
-    : handler_(handler), opts_(std::move(opts)) {
+    : handler_(handler),
+      opts_(std::move(opts)),
+      read_buf_(std::make_unique_for_overwrite<uint8_t[]>(kReadChunk)) {
   // The epoll set and the eventfd live as long as the object, so wakeup()
   // from another thread never races with their creation or destruction.
   epoll_fd_ = epoll_create1(EPOLL_CLOEXEC);
@@ -169,6 +192,9 @@ void ControlServer::wakeup() {
 }
 
 void ControlServer::run_once(int timeout_ms) {
+  // Upcalls published between two rounds (the datapath's drain) go out
+  // before waiting.
+  send_pushed();
   epoll_event evs[64];
   int n = epoll_wait(epoll_fd_, evs, 64, timeout_ms);
   for (int i = 0; i < n; i++) {
@@ -189,6 +215,7 @@ void ControlServer::run_once(int timeout_ms) {
       if (evs[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR)) handle_readable(c);
     }
   }
+  send_pushed();  // upcalls that requests published (tests' handlers)
   for (uint64_t id : to_close_) close_conn(id);
   to_close_.clear();
 }
@@ -235,11 +262,11 @@ void ControlServer::handle_readable(Conn* c) {
   // plus one read.
   if (c->out_pending() < opts_.output_limit && !c->eof) {
     // One read per event keeps connections fair; level-triggered epoll
-    // reports the rest on the next round.
-    size_t old = c->in.size();
-    c->in.resize(old + kReadChunk);
-    ssize_t r = read(c->fd, c->in.data() + old, kReadChunk);
-    c->in.resize(old + (r > 0 ? size_t(r) : 0));
+    // reports the rest on the next round. Appending only what arrived
+    // costs a copy of it, where resizing the input buffer for a whole
+    // chunk would zero 64 KB per read.
+    ssize_t r = read(c->fd, read_buf_.get(), kReadChunk);
+    if (r > 0) c->in.insert(c->in.end(), read_buf_.get(), read_buf_.get() + r);
     if (r == 0) {
       c->eof = true;
     } else if (r < 0 && errno != EAGAIN && errno != EINTR) {
@@ -358,6 +385,7 @@ void ControlServer::handle_message(Conn* c, const CtlHeader& h, std::span<const 
     error = EPROTONOSUPPORT;
     err = "protocol version " + std::to_string(h.version) + " not supported";
   } else {
+    if (!may_overtake_executes(h.type)) handler_->barrier();
     error = dispatch(c, h, body, &reply, &err);
     if (error == 0 && reply.size() > DPX_CTL_MAX_MSG - DPX_CTL_HDR_LEN) {
       error = EMSGSIZE;
@@ -565,16 +593,36 @@ bool ControlServer::push_upcall(Conn* c, std::span<const uint8_t> body) {
   // The sequence number advances for dropped upcalls too, so a subscriber
   // sees the gap.
   uint32_t seq = ++c->upcall_seq;
-  if (c->out_pending() >= opts_.output_limit) {
+  if (c->out_pending() >= opts_.upcall_backlog_limit) {
     stats_.upcalls_dropped++;
     return false;
   }
   queue(c, {0, c->version, DPX_CTL_UPCALL, seq, 0, DPX_CTL_F_PUSH}, body);
   stats_.upcalls_sent++;
-  // Only send: this may run inside the handling of a request from this very
-  // connection, whose input buffer must not be touched meanwhile.
-  send_pending(c);
+  // Sent by send_pushed(), with the other upcalls of this round: one
+  // system call and one wake-up of the handler per batch.
+  if (!c->pushed) {
+    c->pushed = true;
+    pushed_.push_back(c->id);
+  }
   return true;
+}
+
+void ControlServer::send_pushed() {
+  for (uint64_t id : pushed_) {
+    auto it = conns_.find(id);
+    if (it == conns_.end()) continue;
+    it->second->pushed = false;
+    // Only send: the connection's input is left to its own events.
+    send_pending(it->second.get());
+  }
+  pushed_.clear();
+}
+
+bool ControlServer::upcall_room() const {
+  for (uint64_t id : share_subs_)
+    if (conns_.at(id)->out_pending() < opts_.upcall_backlog_limit) return true;
+  return false;
 }
 
 bool ControlServer::publish_upcall(const Upcall& upcall, uint32_t hash) {

@@ -43,9 +43,21 @@ namespace dpx {
 //    attribute or action is EINVAL, an unknown object ENOENT, a duplicate
 //    EEXIST, an unsupported operation EOPNOTSUPP.
 //  - Methods must not block for long: every client waits behind them.
+//  - Ordering: execute() may return before the packet has been run (the
+//    datapath queues it). The server calls barrier() before every request
+//    that could observe an earlier execute's effect (ports, counters,
+//    tunnels, flush; see ordered_after_executes() in control_server.cc), so
+//    such a request never overtakes an execute that came before it on any
+//    connection. Flow puts, deletes, gets and dumps do not wait: an execute
+//    neither reads nor changes flows' stats, and a packet it recirculates
+//    may see later flow changes, as an upcalled packet may in any datapath.
 class ControlHandler {
  public:
   virtual ~ControlHandler() = default;
+
+  // Returns once every execute() accepted so far has been run. A handler
+  // whose execute() runs the packet before returning keeps this default.
+  virtual void barrier() {}
 
   // Adds a port. On success fills *out with the new port (its odp_port chosen
   // by the datapath unless the request named one; EEXIST if that number or
@@ -124,8 +136,17 @@ class ControlHandler {
 
 struct ControlServerOptions {
   // Output buffered for one connection beyond which the server stops
-  // reading its requests and drops the upcalls meant for it.
+  // reading its requests.
   size_t output_limit = 8u << 20;
+  // Output buffered for an upcall subscriber beyond which the upcalls meant
+  // for it are dropped (and counted). Kept well below output_limit: in a
+  // storm of new flows every upcall waiting here ages, and by the time the
+  // handler reads it an earlier upcall of the same flow has often set the
+  // flow up, so a deep backlog mostly holds duplicates that ovs-vswitchd
+  // translates and executes for nothing. 512 KiB is some 1,500 upcalls of
+  // small packets (a few of OVS's 64-upcall batches), plus what the
+  // socket's kernel buffer holds.
+  size_t upcall_backlog_limit = 512u << 10;
   // Connections accepted at once; more are refused (closed at accept).
   size_t max_connections = 256;
   // Permission bits of the socket file: owner only by default.
@@ -177,13 +198,20 @@ class ControlServer {
   // they subscribed (pass the flow's hash so that one flow's upcalls stay in
   // order on one handler, as OVS's handler threads do), plus a copy to every
   // MONITOR subscriber. Returns true if the SHARE subscriber got it; false if
-  // there is none or its output buffer is over the limit (counted in stats).
-  // Sending happens in run_once(). Control thread only.
+  // there is none or its backlog is over upcall_backlog_limit (counted in
+  // stats). Sending happens in run_once(), once for all the upcalls queued
+  // since the last one: a handler is woken once per batch, not per upcall.
+  // Control thread only.
   bool publish_upcall(const Upcall& upcall, uint32_t hash);
 
   // Number of SHARE subscribers: with none, the datapath may skip building
   // upcalls (and count the misses as lost).
   size_t upcall_subscribers() const { return share_subs_.size(); }
+  // False when every SHARE subscriber's backlog is over the limit, so any
+  // upcall published now would be dropped: the datapath then drops misses
+  // without building their upcalls. Such drops are the datapath's to count
+  // (as lost); they advance no subscriber's sequence number.
+  bool upcall_room() const;
 
   size_t connections() const { return conns_.size(); }
   const ControlServerStats& stats() const { return stats_; }
@@ -210,6 +238,8 @@ class ControlServer {
   int dispatch_tunnel(uint16_t type, std::span<const uint8_t> body, NlBuf* reply, std::string* err);
   void queue(Conn* c, const CtlHeader& h, std::span<const uint8_t> body);
   bool push_upcall(Conn* c, std::span<const uint8_t> body);
+  // Sends what publish_upcall() queued since the last call.
+  void send_pushed();
 
   ControlHandler* handler_;
   ControlServerOptions opts_;
@@ -223,6 +253,10 @@ class ControlServer {
   std::vector<uint64_t> share_subs_;
   std::vector<uint64_t> monitor_subs_;
   std::vector<uint64_t> to_close_;
+  std::vector<uint64_t> pushed_;  // connections with upcalls queued, not sent
+  // One read's worth of bytes. Not a connection's buffer: that one would be
+  // zero-filled by every resize before the read.
+  std::unique_ptr<uint8_t[]> read_buf_;
 };
 
 }  // namespace dpx

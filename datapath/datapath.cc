@@ -22,10 +22,12 @@
 
 namespace dpx {
 
-uint64_t monotonic_ms() {
+uint64_t monotonic_ms() { return monotonic_us() / 1000; }
+
+uint64_t monotonic_us() {
   timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
-  return static_cast<uint64_t>(ts.tv_sec) * 1000 + static_cast<uint64_t>(ts.tv_nsec) / 1000000;
+  return static_cast<uint64_t>(ts.tv_sec) * 1000000 + static_cast<uint64_t>(ts.tv_nsec) / 1000;
 }
 
 namespace {
@@ -111,15 +113,16 @@ std::unique_ptr<Datapath> Datapath::create(const DpxdOptions& opts,
   dp->upcall_offload_ = std::make_unique<SwOffload>(dp->pool_, dp->indirect_pool_);
   sh.sleep_max_us.store(opts.pmd_sleep_max_us);
   sh.set_emc_insert_inv_prob(opts.emc_insert_inv_prob);
-  sh.tsc_per_ms = std::max<uint64_t>(1, rte_get_tsc_hz() / 1000);
-  sh.tsc_base = rte_rdtsc();
-  sh.ms_base = monotonic_ms();
+  sh.clock = std::make_unique<TscClock>(rte_get_tsc_hz() / 1000000);
+  sh.clock->anchor(rte_rdtsc(), monotonic_us());
+  dp->last_clock_anchor_ms_ = monotonic_ms();
   for (uint32_t i = 0; i < n_pmds; ++i) {
     auto pmd = Pmd::create(i, pmd_lcores[i], &dp->shared_, opts.upcall_queue_size, err);
     if (!pmd) return nullptr;
     dp->rcu_->register_thread(i);
     dp->pmds_.push_back(std::move(pmd));
   }
+  dp->held_.assign(n_pmds, nullptr);
   TunnelControl::Env te;
   te.rcu = dp->rcu_.get();
   te.pool = dp->pool_;
@@ -166,6 +169,10 @@ void Datapath::stop() {
     started_ = false;
   }
   // Executes no PMD will run any more: their packets and jobs.
+  for (rte_mbuf*& m : held_) {
+    if (m) rte_pktmbuf_free(m);
+    m = nullptr;
+  }
   for (auto& p : pmds_) {
     void* m;
     while (rte_ring_sc_dequeue(p->exec_ring(), &m) == 0)
@@ -332,7 +339,6 @@ int Datapath::flow_dump(const FlowDumpRequest& req, size_t max_bytes, FlowDumpRe
 }
 
 int Datapath::flow_flush(std::string*) {
-  finish_executes(true);  // counters include every execute before this request
   flows_->flush();
   non_simple_flows_ = 0;
   return 0;
@@ -373,8 +379,14 @@ int Datapath::execute(const ExecuteRequest& req, std::string* err) {
     job->key = meta;
   }
   *static_cast<ExecJob**>(rte_mbuf_to_priv(m)) = job.get();
-  // Bounded pipeline: past kMaxExecsInFlight, wait for the oldest.
-  if (execs_in_flight_.size() >= kMaxExecsInFlight) finish_executes(true);
+  // Bounded pipeline: past kMaxExecsInFlight, wait for the oldest only
+  // (waiting for all of them serialised the control thread with the PMD,
+  // 256 executes at a time, in a storm's pipelined batches).
+  if (execs_in_flight_.size() >= kMaxExecsInFlight) {
+    while (!execs_in_flight_.front().job->done.load(std::memory_order_acquire))
+      std::this_thread::yield();
+    finish_executes(false);
+  }
   Pmd& pmd = *pmds_[0];
   if (rte_ring_enqueue(pmd.exec_ring(), m) != 0) {
     rte_pktmbuf_free(m);
@@ -385,12 +397,14 @@ int Datapath::execute(const ExecuteRequest& req, std::string* err) {
   // Waiting here, one execute at a time, held the control thread for a PMD
   // iteration per packet and capped flow set-up through OVS (whose
   // handlers execute every missed packet) at a few thousand per second.
-  // Ordering is kept where it can be seen: requests that read or change
-  // ports or counters first wait for the executes before them
-  // (finish_executes()).
+  // Ordering is kept where it can be seen: the control server calls
+  // barrier() before every request that reads or changes ports, counters
+  // or tunnels (control_server.h), which waits for the executes before it.
   execs_in_flight_.push_back({std::move(job), std::move(guard)});
   return 0;
 }
+
+void Datapath::barrier() { finish_executes(true); }
 
 void Datapath::finish_executes(bool wait) {
   if (wait) {
@@ -405,7 +419,6 @@ void Datapath::finish_executes(bool wait) {
 }
 
 int Datapath::dp_stats(DpStats* out, std::string*) {
-  finish_executes(true);  // counters include every execute before this request
   *out = {};
   for (auto& p : pmds_) {
     const PmdCounters& c = p->counters;
@@ -424,7 +437,6 @@ int Datapath::dp_stats(DpStats* out, std::string*) {
 }
 
 int Datapath::pmd_stats(std::vector<PmdStats>* out, std::string*) {
-  finish_executes(true);  // counters include every execute before this request
   out->clear();
   for (auto& p : pmds_) {
     const PmdCounters& c = p->counters;
@@ -462,7 +474,6 @@ int Datapath::pmd_stats(std::vector<PmdStats>* out, std::string*) {
 }
 
 int Datapath::pmd_stats_clear(std::string*) {
-  finish_executes(true);  // counters include every execute before this request
   // Racy against the PMDs' own increments by design, as in OVS: a counter
   // bumped concurrently with the reset may keep that one increment.
   for (auto& p : pmds_) {
@@ -484,19 +495,85 @@ int Datapath::dp_set(const DpConfig& cfg, std::string* err) {
   return 0;
 }
 
+bool Datapath::miss_has_flow(rte_mbuf* m) const {
+  const UpcallMeta* um = upcall_meta(m);
+  // Chains (offloaded frames) are left to the upcall, which segments them.
+  if (um->kind != UpcallKind::kMiss || m->nb_segs != 1) return false;
+  alignas(64) FlowKey tunnel_scratch;
+  const PacketMetadata md = metadata_from_state(um->state, &tunnel_scratch);
+  alignas(64) FlowKey key;
+  if (extract_key(rte_pktmbuf_mtod(m, const uint8_t*), m->data_len, md, &key) != ExtractDrop::kNone)
+    return false;
+  // The writer's own lookup: no PMD changes the classifier.
+  return flows_->classifier().lookup(key) != nullptr;
+}
+
+// Misses wait in their PMD's upcall ring, oldest first, for the control
+// thread. Each is first looked up again: a flow installed since it missed
+// (by the upcall of an earlier packet of the same flow, typically) takes
+// it, back in the PMD, and no handler sees it. Only misses that still miss,
+// and userspace-action upcalls, become upcalls, and only while a handler
+// has room in its backlog; otherwise the oldest waits (held_) and the rest
+// stay in the ring, whose overflow the PMD counts as lost. Without this a
+// burst of one new flow's packets (a stream after a flush) was all upcalled
+// and executed one by one through ovs-vswitchd, and in a storm of new flows
+// most upcalls were such duplicates.
 void Datapath::drain_upcalls(ControlServer* server) {
-  for (auto& p : pmds_) {
-    rte_mbuf* ms[kUpcallsPerTick];
-    const unsigned n = rte_ring_sc_dequeue_burst(p->upcall_ring(), reinterpret_cast<void**>(ms),
-                                                 kUpcallsPerTick, nullptr);
-    for (unsigned i = 0; i < n; ++i) {
-      if (!server || server->upcall_subscribers() == 0) {
-        ++upcalls_undelivered_;
-        rte_pktmbuf_free(ms[i]);
+  for (size_t p = 0; p < pmds_.size(); ++p) {
+    Pmd& pmd = *pmds_[p];
+    rte_mbuf*& held = held_[p];
+    if (!server || server->upcall_subscribers() == 0) {
+      // No handler: what waits is lost.
+      rte_mbuf* ms[kUpcallsPerTick + 1];
+      const unsigned n = rte_ring_sc_dequeue_burst(pmd.upcall_ring(), reinterpret_cast<void**>(ms),
+                                                   kUpcallsPerTick, nullptr);
+      if (held) ms[n] = held;
+      const unsigned total = n + (held ? 1 : 0);
+      held = nullptr;
+      upcalls_undelivered_ += total;
+      rte_pktmbuf_free_bulk(ms, total);
+      continue;
+    }
+    rte_mbuf* back[kMaxBurst];  // for the reinject ring
+    unsigned n_back = 0;
+    auto flush_back = [&] {
+      const unsigned q = rte_ring_sp_enqueue_burst(pmd.reinject_ring(),
+                                                   reinterpret_cast<void**>(back), n_back, nullptr);
+      // The reinject ring is as large as the upcall ring they came from;
+      // should the PMD still not have emptied it, they are lost.
+      upcalls_undelivered_ += n_back - q;
+      if (q < n_back) rte_pktmbuf_free_bulk(back + q, n_back - q);
+      n_back = 0;
+    };
+    // While every handler is full, misses are still looked up again, but
+    // only a burst's worth per round: once their flow is in (one stream's
+    // packets after a flush) no new misses arrive and the ring empties in
+    // a few rounds, and in a storm of new flows the control thread must not
+    // become a slow path forwarding the storm on the CPU the handlers need.
+    uint32_t full_budget = kMaxBurst;
+    for (uint32_t k = 0; k < kUpcallsPerTick; ++k) {
+      const bool room = server->upcall_room();
+      if (!room && full_budget == 0) break;
+      rte_mbuf* m = held;
+      held = nullptr;
+      if (!m) {
+        void* obj;
+        if (rte_ring_sc_dequeue(pmd.upcall_ring(), &obj) != 0) break;
+        m = static_cast<rte_mbuf*>(obj);
+      }
+      if (miss_has_flow(m)) {
+        back[n_back++] = m;
+        if (n_back == kMaxBurst) flush_back();
+        if (!room) --full_budget;
         continue;
       }
-      publish_upcall_packets(server, ms[i]);
+      if (!room) {
+        held = m;  // first in line when a handler has room again
+        break;
+      }
+      publish_upcall_packets(server, m);
     }
+    if (n_back) flush_back();
   }
 }
 
@@ -569,6 +646,10 @@ void Datapath::tick(ControlServer* server) {
   if (rxqs_changed) republish_poll_lists();
   rcu_->reclaim();
   const uint64_t now = monotonic_ms();
+  if (now - last_clock_anchor_ms_ >= TscClock::kAnchorIntervalMs) {
+    shared_.clock->anchor(rte_rdtsc(), monotonic_us());
+    last_clock_anchor_ms_ = now;
+  }
   if (now - last_rank_ms_ >= kRankIntervalMs) {
     flows_->rank_subtables();
     last_rank_ms_ = now;

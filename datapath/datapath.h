@@ -52,6 +52,8 @@ class Datapath final : public ControlHandler {
                 std::string* err) override;
   int flow_flush(std::string* err) override;
   int execute(const ExecuteRequest& req, std::string* err) override;
+  // Waits for the executes handed to the PMD (finish_executes(true)).
+  void barrier() override;
   int dp_stats(DpStats* out, std::string* err) override;
   int pmd_stats(std::vector<PmdStats>* out, std::string* err) override;
   int pmd_stats_clear(std::string* err) override;
@@ -78,12 +80,13 @@ class Datapath final : public ControlHandler {
   void fill_port_info(const Port& p, PortInfo* out) const;
   void republish_poll_lists();
   void drain_upcalls(ControlServer* server);
+  // True if an installed flow now matches upcall mbuf m, a miss.
+  bool miss_has_flow(rte_mbuf* m) const;
   FlowEntry flow_entry(const Flow& f, bool terse) const;
   void enter_full_mode();
   int tunnel_port_add(uint32_t odp, const PortAddRequest& req, PortInfo* out, std::string* err);
   // Frees the executes the PMD has finished; with `wait`, first waits for
-  // all of them (a barrier for requests whose effect an execute must not
-  // overtake or miss).
+  // all of them (barrier()).
   void finish_executes(bool wait);
   int tap_port_add(uint32_t odp, PortConfig cfg, PortInfo* out, std::string* err);
   // Turns one upcall mbuf into the packets ovs-vswitchd is given: offload
@@ -104,6 +107,7 @@ class Datapath final : public ControlHandler {
   std::unique_ptr<TunnelControl> tunnels_;  // after pmds_: it needs PMD 0's exec ring
   bool started_ = false;
   uint64_t last_rank_ms_ = 0;
+  uint64_t last_clock_anchor_ms_ = 0;  // TscClock re-anchoring
   uint64_t upcalls_built_ = 0;
   // Installed megaflows whose mask is not simple (simple_match.h).
   uint64_t non_simple_flows_ = 0;
@@ -117,9 +121,13 @@ class Datapath final : public ControlHandler {
   std::vector<ExecInFlight> execs_in_flight_;
   // Drops counted by the control thread (upcalls it could not deliver).
   uint64_t upcalls_undelivered_ = 0;
+  // Per PMD: the miss at the head of the line, taken from the upcall ring
+  // while no handler had room for it (drain_upcalls()).
+  std::vector<rte_mbuf*> held_;
 };
 
-// CLOCK_MONOTONIC in milliseconds.
+// CLOCK_MONOTONIC in milliseconds and in microseconds.
 uint64_t monotonic_ms();
+uint64_t monotonic_us();
 
 }  // namespace dpx

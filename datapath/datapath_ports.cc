@@ -50,7 +50,6 @@ void Datapath::republish_poll_lists() {
 }
 
 int Datapath::port_add(const PortAddRequest& req, PortInfo* out, std::string* err) {
-  finish_executes(true);  // earlier executes see the ports as they were
   if (req.name.empty()) {
     *err = "port name is empty";
     return EINVAL;
@@ -173,7 +172,6 @@ int Datapath::tunnel_port_add(uint32_t odp, const PortAddRequest& req, PortInfo*
 }
 
 int Datapath::port_del(const PortRef& ref, std::string* err) {
-  finish_executes(true);  // earlier executes see the ports as they were
   Port* p = find_port(ref);
   if (!p) {
     *err = "no such port";
@@ -240,7 +238,6 @@ void Datapath::fill_port_info(const Port& p, PortInfo* out) const {
 }
 
 int Datapath::port_get(const PortRef& ref, PortInfo* out, std::string* err) {
-  finish_executes(true);  // earlier executes see the ports as they were
   Port* p = find_port(ref);
   if (!p) {
     *err = "no such port";
@@ -251,7 +248,6 @@ int Datapath::port_get(const PortRef& ref, PortInfo* out, std::string* err) {
 }
 
 int Datapath::port_dump(std::vector<PortInfo>* out, std::string*) {
-  finish_executes(true);  // earlier executes see the ports as they were
   out->clear();
   for (auto& [odp, p] : by_odp_) {
     out->emplace_back();

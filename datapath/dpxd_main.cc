@@ -126,7 +126,9 @@ int main(int argc, char** argv) {
       eal_cleanup();
       return 1;
     }
-    dpx::ControlServer server(dp.get());
+    dpx::ControlServerOptions server_opts;
+    server_opts.upcall_backlog_limit = size_t{opts.upcall_backlog_kb} << 10;
+    dpx::ControlServer server(dp.get(), server_opts);
     mkdir_parents(opts.control_socket);
     if (server.open(opts.control_socket, &err) != 0) {
       std::fprintf(stderr, "dpxd: control socket %s: %s\n", opts.control_socket.c_str(),

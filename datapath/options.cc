@@ -81,6 +81,9 @@ ParseResult parse_dpxd_options(int argc, const char* const* argv, DpxdOptions* o
      "longest sleep of an idle PMD in microseconds; 0 keeps PMDs busy-polling")
     ("upcall-queue-size", po::value(&o.upcall_queue_size)->default_value(o.upcall_queue_size),
      "upcall queue entries per PMD (power of two)")
+    ("upcall-backlog-kb", po::value(&o.upcall_backlog_kb)->default_value(o.upcall_backlog_kb),
+     "KiB of upcalls waiting for one upcall subscriber (an ovs-vswitchd handler) beyond which "
+     "more are dropped and counted as lost; a deep backlog holds stale duplicates in a storm")
     ("emc-insert-inv-prob", po::value(&o.emc_insert_inv_prob)->default_value(o.emc_insert_inv_prob),
      "insert a classifier hit into the exact-match cache with probability 1/N (1: always, "
      "0: never), so that many short microflows do not thrash it")
@@ -134,6 +137,11 @@ ParseResult parse_dpxd_options(int argc, const char* const* argv, DpxdOptions* o
   }
   if (o.upcall_queue_size < 64 || (o.upcall_queue_size & (o.upcall_queue_size - 1))) {
     *message = "--upcall-queue-size: must be a power of two, at least 64";
+    return ParseResult::kError;
+  }
+  // Below 64 KiB a handler would get a few upcalls of large packets at a time.
+  if (o.upcall_backlog_kb < 64 || o.upcall_backlog_kb > (1u << 20)) {
+    *message = "--upcall-backlog-kb: must be 64 to 1048576";
     return ParseResult::kError;
   }
   if (o.mbufs < 2048) {

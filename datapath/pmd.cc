@@ -21,9 +21,12 @@ namespace {
 // short gap in traffic never costs a wake-up latency.
 constexpr uint32_t kIdleItersBeforeSleep = 128;
 
-// Upcalls and exec jobs handled per iteration, bounding how long one
-// iteration can keep the rx queues waiting.
-constexpr uint32_t kMaxExecPerIter = 8;
+// Exec jobs handled per iteration, bounding how long one iteration can
+// keep the rx queues waiting: a burst's worth. (At 8, a handler's batch of
+// 64 executes took 8 iterations of a PMD busy with a storm, and the control
+// thread, which waits for them at its barrier and at its bound on executes
+// in flight, spent most of a storm waiting.)
+constexpr uint32_t kMaxExecPerIter = 32;
 
 }  // namespace
 
@@ -118,7 +121,12 @@ std::unique_ptr<Pmd> Pmd::create(uint32_t index, unsigned lcore, Shared* shared,
   name = "dpx_exec_" + std::to_string(index);
   p->exec_ring_ =
       rte_ring_create(name.c_str(), kExecRingSize, socket, RING_F_SP_ENQ | RING_F_SC_DEQ);
-  if (!p->upcall_ring_ || !p->exec_ring_) {
+  // Misses the control thread found a flow for: as many as the upcall
+  // ring holds, since that is where they come from.
+  name = "dpx_reinject_" + std::to_string(index);
+  p->reinject_ring_ =
+      rte_ring_create(name.c_str(), upcall_ring_size, socket, RING_F_SP_ENQ | RING_F_SC_DEQ);
+  if (!p->upcall_ring_ || !p->exec_ring_ || !p->reinject_ring_) {
     *err = "cannot create PMD rings: " + std::string(rte_strerror(rte_errno));
     return nullptr;
   }
@@ -141,6 +149,12 @@ Pmd::~Pmd() {
     rte_ring_free(upcall_ring_);
   }
   if (exec_ring_) rte_ring_free(exec_ring_);
+  if (reinject_ring_) {
+    void* m;
+    while (rte_ring_sc_dequeue(reinject_ring_, &m) == 0)
+      rte_pktmbuf_free(static_cast<rte_mbuf*>(m));
+    rte_ring_free(reinject_ring_);
+  }
 }
 
 int Pmd::lcore_main(void* self) {
@@ -160,7 +174,7 @@ void Pmd::run() {
 
   while (!stop_.load(std::memory_order_acquire)) {
     const uint64_t t0 = rte_rdtsc();
-    now_ms_ = shared_->now_ms(t0);
+    now_ms_ = clock_reader_.now_ms(*shared_->clock, t0);
     uint32_t got = 0;
     // The poll list (and the ports in it) stay valid until this thread's
     // next quiescent point, at the end of the iteration.
@@ -211,6 +225,10 @@ void Pmd::run() {
     bool busy = got != 0;
     if (!rte_ring_empty(exec_ring_)) {
       run_exec_jobs();
+      busy = true;
+    }
+    if (!rte_ring_empty(reinject_ring_)) {
+      run_reinjected();
       busy = true;
     }
     flush_tx();
@@ -469,6 +487,28 @@ void Pmd::run_recirculations() {
     rq_n_ -= take;
     process(pkts, take, 0, states, depth, nullptr);
   }
+}
+
+void Pmd::run_reinjected() {
+  rte_mbuf* pkts[kMaxBurst];
+  PacketState states[kMaxBurst];
+  const unsigned n =
+      rte_ring_sc_dequeue_burst(reinject_ring_, reinterpret_cast<void**>(pkts), kMaxBurst, nullptr);
+  // A second first pass, with the metadata the miss had (in_port,
+  // recirc_id, tunnel, ...). Should the flow be gone again, the packet
+  // misses and goes up as any miss.
+  for (unsigned i = 0; i < n; ++i) states[i] = upcall_meta(pkts[i])->state;
+  // These packets were counted once, as misses (upcalls): their second
+  // lookup is not counted as a hit, so that hit + missed stays the packets
+  // looked up. (This thread is the counters' only writer.)
+  const uint64_t emc = counters.emc_hits.get(), mega = counters.megaflow_hits.get(),
+                 masks = counters.masks_visited.get();
+  cur_depth_ = 0;
+  process(pkts, n, 0, states, 0, nullptr);
+  counters.emc_hits.v.store(emc, std::memory_order_relaxed);
+  counters.megaflow_hits.v.store(mega, std::memory_order_relaxed);
+  counters.masks_visited.v.store(masks, std::memory_order_relaxed);
+  run_recirculations();
 }
 
 void Pmd::run_exec_jobs() {

@@ -17,6 +17,7 @@
 #include <array>
 #include <atomic>
 #include <cstdint>
+#include <memory>
 #include <vector>
 
 #include "actions.h"
@@ -27,6 +28,7 @@
 #include "offload.h"
 #include "port.h"
 #include "rcu.h"
+#include "tsc_clock.h"
 #include "tunnel_pmd.h"
 
 namespace dpx {
@@ -164,9 +166,8 @@ class Pmd {
     }
     std::atomic<uint32_t> sleep_max_us{250};
     TunnelShared* tunnels = nullptr;  // tunnel stages (tunnels/); null: none
-    uint64_t tsc_per_ms = 1;
-    uint64_t tsc_base = 0, ms_base = 0;  // CLOCK_MONOTONIC ms at tsc_base
-    uint64_t now_ms(uint64_t tsc) const { return ms_base + (tsc - tsc_base) / tsc_per_ms; }
+    // Flows' `used` clock, re-anchored by the control thread (tsc_clock.h).
+    std::unique_ptr<TscClock> clock;
   };
 
   // Control thread. `index` is the PMD's RCU thread id and tx queue number.
@@ -190,6 +191,11 @@ class Pmd {
   unsigned lcore() const { return lcore_; }
   rte_ring* upcall_ring() const { return upcall_ring_; }
   rte_ring* exec_ring() const { return exec_ring_; }
+  // Control thread -> PMD: misses taken from upcall_ring() for which a flow
+  // has been installed since (Datapath::drain_upcalls()). The PMD looks
+  // them up again and forwards them, as OVS's userspace datapath looks a
+  // miss up once more before its upcall. Each mbuf keeps its UpcallMeta.
+  rte_ring* reinject_ring() const { return reinject_ring_; }
 
   PmdCounters counters;
   TunnelPmdCounters& tunnel_counters() { return tnl_.counters; }
@@ -221,6 +227,7 @@ class Pmd {
   }
   void run_recirculations();
   void run_exec_jobs();
+  void run_reinjected();
   void tx_enqueue(uint32_t odp_port, rte_mbuf* m);
   // The same for n packets to one port, with one batch lookup.
   void tx_enqueue_run(uint32_t odp_port, rte_mbuf* const* pkts, uint32_t n);
@@ -279,9 +286,11 @@ class Pmd {
   std::atomic<const PollList*> poll_list_{nullptr};
   rte_ring* upcall_ring_ = nullptr;
   rte_ring* exec_ring_ = nullptr;
+  rte_ring* reinject_ring_ = nullptr;
   Emc emc_;
   uint64_t now_ms_ = 0;  // refreshed once per iteration
-  uint32_t rng_;         // xorshift32 state for EMC insertion
+  TscClock::Reader clock_reader_;
+  uint32_t rng_;  // xorshift32 state for EMC insertion
 
   // Back-off of the poll list's lazy entries (PollList::Entry::lazy), by
   // entry index; reset when a new poll list is published.

@@ -121,13 +121,12 @@ dpif_dpx_flow_flush(struct dpif *dpif)
 
 /* ------------------------------------------------------------- operate */
 
+/* Fills 'puts' (and 'bufs', which hold their converted keys and masks)
+ * from the put operations 'ops'. */
 static void
-do_puts(struct dpif *dpif, struct dpif_op **ops, size_t n)
+puts_prepare(struct dpif_op **ops, size_t n, struct dpx_flow_put *puts,
+             struct ofpbuf *bufs)
 {
-    struct dpx_dp *dp = get_dpx_dp(dpif);
-    struct dpx_flow_put *puts = xcalloc(n, sizeof *puts);
-    struct ofpbuf *bufs = xcalloc(n, sizeof *bufs);
-    struct dpx_err err;
     size_t i;
 
     for (i = 0; i < n; i++) {
@@ -157,8 +156,15 @@ do_puts(struct dpif *dpif, struct dpif_op **ops, size_t n)
                        ? DPX_FLOW_PUT_ZERO_STATS : 0)
                     | (put->flags & DPIF_FP_PROBE ? DPX_FLOW_PUT_PROBE : 0));
     }
+}
 
-    dpx_flow_put(dp->client, puts, n, &err);
+/* Gives each put operation its outcome from 'puts' and frees 'bufs'. */
+static void
+puts_finish(struct dpx_dp *dp, struct dpif_op **ops, size_t n,
+            const struct dpx_flow_put *puts, struct ofpbuf *bufs,
+            const struct dpx_err *err)
+{
+    size_t i;
 
     for (i = 0; i < n; i++) {
         const struct dpif_flow_put *put = &ops[i]->flow_put;
@@ -177,13 +183,27 @@ do_puts(struct dpif *dpif, struct dpif_op **ops, size_t n)
              * ovs-vswitchd.log: it is why ofproto avoids that feature. */
             VLOG_INFO("%s: feature probe flow refused by dpxd: %s (%s)",
                       dp->name, ovs_strerror(p->error),
-                      p->msg[0] ? p->msg : err.msg);
+                      p->msg[0] ? p->msg : err->msg);
         } else if (p->error && p->error != EEXIST && p->error != ENOENT) {
             VLOG_WARN_RL(&rl, "%s: dpxd refused a flow: %s (%s)", dp->name,
-                         ovs_strerror(p->error), p->msg[0] ? p->msg : err.msg);
+                         ovs_strerror(p->error),
+                         p->msg[0] ? p->msg : err->msg);
         }
         ofpbuf_uninit(&bufs[i]);
     }
+}
+
+static void
+do_puts(struct dpif *dpif, struct dpif_op **ops, size_t n)
+{
+    struct dpx_dp *dp = get_dpx_dp(dpif);
+    struct dpx_flow_put *puts = xcalloc(n, sizeof *puts);
+    struct ofpbuf *bufs = xcalloc(n, sizeof *bufs);
+    struct dpx_err err;
+
+    puts_prepare(ops, n, puts, bufs);
+    dpx_flow_put(dp->client, puts, n, &err);
+    puts_finish(dp, ops, n, puts, bufs, &err);
     free(bufs);
     free(puts);
 }
@@ -304,18 +324,13 @@ do_execute(struct dpif *dpif, struct dpif_op *op)
     ofpbuf_uninit(&key);
 }
 
-/* Several executes in one pipelined exchange with dpxd: the handlers'
- * batches (a put and an execute per missed packet) cost one round trip for
- * their executes instead of one each. Probes go one by one (do_execute()),
- * so that their refusals are logged with dpxd's reason. */
+/* Fills 'execs' (and 'keys', which hold their metadata as key attributes,
+ * as the kernel's OVS_PACKET_CMD_EXECUTE takes them) from the execute
+ * operations 'ops'. */
 static void
-do_executes(struct dpif *dpif, struct dpif_op **ops, size_t n)
+execs_prepare(struct dpif_op **ops, size_t n, struct dpx_exec *execs,
+              struct ofpbuf *keys)
 {
-    struct dpx_dp *dp = get_dpx_dp(dpif);
-    struct dpx_exec *execs = xcalloc(n, sizeof *execs);
-    struct ofpbuf *keys = xcalloc(n, sizeof *keys);
-    int *errors = xcalloc(n, sizeof *errors);
-    struct dpx_err err;
     size_t i;
 
     for (i = 0; i < n; i++) {
@@ -337,16 +352,51 @@ do_executes(struct dpif *dpif, struct dpif_op **ops, size_t n)
             .actions_len = exec->actions_len,
         };
     }
-    int error = dpx_execute_batch(dp->client, execs, n, errors, &err);
+}
+
+/* Gives each execute operation its outcome (errors[i]; 'err' says more
+ * when it is a transport failure) and frees 'keys'. */
+static void
+execs_finish(struct dpx_dp *dp, struct dpif_op **ops, size_t n,
+             const int *errors, const struct dpx_err *err,
+             struct ofpbuf *keys)
+{
+    size_t i;
+
     for (i = 0; i < n; i++) {
-        ops[i]->error = error ? error : errors[i];
+        ops[i]->error = errors[i];
         if (ops[i]->error) {
             VLOG_WARN_RL(&rl, "%s: execute: %s%s%s", dp->name,
-                         ovs_strerror(ops[i]->error), error ? ": " : "",
-                         error ? err.msg : "");
+                         ovs_strerror(ops[i]->error),
+                         err->transport ? ": " : "",
+                         err->transport ? err->msg : "");
         }
         ofpbuf_uninit(&keys[i]);
     }
+}
+
+/* Several executes in one pipelined exchange with dpxd. Probes go one by
+ * one (do_execute()), so that their refusals are logged with dpxd's
+ * reason. */
+static void
+do_executes(struct dpif *dpif, struct dpif_op **ops, size_t n)
+{
+    struct dpx_dp *dp = get_dpx_dp(dpif);
+    struct dpx_exec *execs = xcalloc(n, sizeof *execs);
+    struct ofpbuf *keys = xcalloc(n, sizeof *keys);
+    int *errors = xcalloc(n, sizeof *errors);
+    struct dpx_err err;
+    size_t i;
+    int error;
+
+    execs_prepare(ops, n, execs, keys);
+    error = dpx_execute_batch(dp->client, execs, n, errors, &err);
+    if (error) {
+        for (i = 0; i < n; i++) {
+            errors[i] = error;
+        }
+    }
+    execs_finish(dp, ops, n, errors, &err, keys);
     free(errors);
     free(keys);
     free(execs);
@@ -360,34 +410,52 @@ is_put_or_plain_execute(const struct dpif_op *op)
 }
 
 /* A run of puts and (non-probe) executes, as the upcall handlers make them
- * (put, execute, put, execute, ...): the puts go in one FLOW_PUT message,
- * then the executes in one pipelined exchange. Running a run's puts before
+ * (put, execute, put, execute, ...): the run's puts and then its executes
+ * go to dpxd in one write and come back in one read, a single round trip
+ * per handler batch (dpx_flow_put_execute()). Running a run's puts before
  * its executes is safe: an execute's actions are explicit, and a packet it
  * recirculates finds at least the flows it would have found in order. */
 static void
 do_puts_and_executes(struct dpif *dpif, struct dpif_op **ops, size_t n)
 {
-    struct dpif_op **puts = xmalloc(n * sizeof *puts);
-    struct dpif_op **execs = xmalloc(n * sizeof *execs);
+    struct dpx_dp *dp = get_dpx_dp(dpif);
+    struct dpif_op **put_ops = xmalloc(n * sizeof *put_ops);
+    struct dpif_op **exec_ops = xmalloc(n * sizeof *exec_ops);
     size_t n_puts = 0, n_execs = 0;
 
     for (size_t i = 0; i < n; i++) {
         if (ops[i]->type == DPIF_OP_FLOW_PUT) {
-            puts[n_puts++] = ops[i];
+            put_ops[n_puts++] = ops[i];
         } else {
-            execs[n_execs++] = ops[i];
+            exec_ops[n_execs++] = ops[i];
         }
     }
-    if (n_puts) {
-        do_puts(dpif, puts, n_puts);
+    if (!n_execs) {
+        do_puts(dpif, put_ops, n_puts);
+    } else if (!n_puts) {
+        do_executes(dpif, exec_ops, n_execs);
+    } else {
+        struct dpx_flow_put *puts = xcalloc(n_puts, sizeof *puts);
+        struct ofpbuf *bufs = xcalloc(n_puts, sizeof *bufs);
+        struct dpx_exec *execs = xcalloc(n_execs, sizeof *execs);
+        struct ofpbuf *keys = xcalloc(n_execs, sizeof *keys);
+        int *errors = xcalloc(n_execs, sizeof *errors);
+        struct dpx_err err;
+
+        puts_prepare(put_ops, n_puts, puts, bufs);
+        execs_prepare(exec_ops, n_execs, execs, keys);
+        dpx_flow_put_execute(dp->client, puts, n_puts, execs, n_execs,
+                             errors, &err);
+        puts_finish(dp, put_ops, n_puts, puts, bufs, &err);
+        execs_finish(dp, exec_ops, n_execs, errors, &err, keys);
+        free(errors);
+        free(keys);
+        free(execs);
+        free(bufs);
+        free(puts);
     }
-    if (n_execs == 1) {
-        do_execute(dpif, execs[0]);
-    } else if (n_execs) {
-        do_executes(dpif, execs, n_execs);
-    }
-    free(execs);
-    free(puts);
+    free(exec_ops);
+    free(put_ops);
 }
 
 void

@@ -260,7 +260,9 @@ int dpx_port_dump(dpx_client* c, dpx_port_info** ports, size_t* n, dpx_err* err)
 
 // ---------------------------------------------------------------- flows
 
-int dpx_flow_put(dpx_client* c, struct dpx_flow_put* puts, size_t n, dpx_err* err) {
+namespace {
+
+std::vector<dpx::FlowPutEntry> put_entries(const struct dpx_flow_put* puts, size_t n) {
   std::vector<dpx::FlowPutEntry> entries(n);
   for (size_t i = 0; i < n; ++i) {
     dpx::FlowPutEntry& e = entries[i];
@@ -270,10 +272,13 @@ int dpx_flow_put(dpx_client* c, struct dpx_flow_put* puts, size_t n, dpx_err* er
     e.actions = bytes(puts[i].actions, puts[i].actions_len);
     e.flags = puts[i].flags;
   }
-  std::vector<dpx::FlowPutResult> results;
-  int e = with_conn(c, err, [&](dpx::ControlClient& cc, std::string* m) {
-    return cc.flow_put(entries, &results, m);
-  });
+  return entries;
+}
+
+// Copies FLOW_PUT results back; entries without one get `e` (the failure
+// that stopped them) or EPROTO.
+void put_results(const std::vector<dpx::FlowPutResult>& results, int e, struct dpx_flow_put* puts,
+                 size_t n) {
   for (size_t i = 0; i < n; ++i) {
     struct dpx_flow_put& p = puts[i];
     p.has_old_stats = false;
@@ -289,6 +294,46 @@ int dpx_flow_put(dpx_client* c, struct dpx_flow_put* puts, size_t n, dpx_err* er
     }
     copy_str(p.msg, sizeof p.msg, results[i].message);
   }
+}
+
+std::vector<dpx::ExecuteRequest> exec_requests(const struct dpx_exec* execs, size_t n) {
+  std::vector<dpx::ExecuteRequest> reqs(n);
+  for (size_t i = 0; i < n; ++i) {
+    reqs[i].packet = bytes(execs[i].packet, execs[i].packet_len);
+    reqs[i].key = bytes(execs[i].key, execs[i].key_len);
+    reqs[i].actions = bytes(execs[i].actions, execs[i].actions_len);
+    reqs[i].probe = execs[i].probe;
+  }
+  return reqs;
+}
+
+}  // namespace
+
+int dpx_flow_put(dpx_client* c, struct dpx_flow_put* puts, size_t n, dpx_err* err) {
+  const std::vector<dpx::FlowPutEntry> entries = put_entries(puts, n);
+  std::vector<dpx::FlowPutResult> results;
+  int e = with_conn(c, err, [&](dpx::ControlClient& cc, std::string* m) {
+    return cc.flow_put(entries, &results, m);
+  });
+  put_results(results, e, puts, n);
+  return e;
+}
+
+int dpx_flow_put_execute(dpx_client* c, struct dpx_flow_put* puts, size_t n_puts,
+                         const struct dpx_exec* execs, size_t n_execs, int* errors, dpx_err* err) {
+  const std::vector<dpx::FlowPutEntry> entries = put_entries(puts, n_puts);
+  const std::vector<dpx::ExecuteRequest> reqs = exec_requests(execs, n_execs);
+  std::vector<dpx::FlowPutResult> results;
+  std::vector<int> errs(n_execs, 0);
+  std::vector<std::string> msgs;
+  bool transport = true;  // stays so if no connection could be made
+  const int e = with_conn(c, err, [&](dpx::ControlClient& cc, std::string* m) {
+    const int r = cc.flow_put_execute(entries, &results, reqs, errs, &msgs, m);
+    transport = !cc.connected();
+    return r;
+  });
+  put_results(results, e, puts, n_puts);
+  for (size_t i = 0; i < n_execs; ++i) errors[i] = transport ? e : errs[i];
   return e;
 }
 
@@ -385,13 +430,7 @@ int dpx_execute(dpx_client* c, const void* packet, size_t packet_len, const void
 
 int dpx_execute_batch(dpx_client* c, const struct dpx_exec* execs, size_t n, int* errors,
                       dpx_err* err) {
-  std::vector<dpx::ExecuteRequest> reqs(n);
-  for (size_t i = 0; i < n; ++i) {
-    reqs[i].packet = bytes(execs[i].packet, execs[i].packet_len);
-    reqs[i].key = bytes(execs[i].key, execs[i].key_len);
-    reqs[i].actions = bytes(execs[i].actions, execs[i].actions_len);
-    reqs[i].probe = execs[i].probe;
-  }
+  const std::vector<dpx::ExecuteRequest> reqs = exec_requests(execs, n);
   std::vector<int> errs(n, 0);
   std::vector<std::string> msgs;
   const int e = with_conn(c, err, [&](dpx::ControlClient& cc, std::string* m) {
@@ -464,8 +503,10 @@ int dpx_dp_set(dpx_client* c, int64_t flow_limit, int emc_enable, int64_t pmd_sl
 // recv(), they poll the socket and come back.
 struct dpx_upcall_stream {
   int fd = -1;
+  static constexpr size_t kChunk = 64 * 1024;
   dpx::NlBuf rbuf;  // bytes received, not yet consumed, from rpos on
   size_t rpos = 0;
+  std::unique_ptr<uint8_t[]> scratch = std::make_unique_for_overwrite<uint8_t[]>(kChunk);
   dpx::Upcall cur;  // the upcall last returned (its buffers back dpx_upcall)
   bool have_seq = false;
   uint32_t next_seq = 0;
@@ -494,10 +535,10 @@ struct dpx_upcall_stream {
         rbuf.erase(rbuf.begin(), rbuf.begin() + static_cast<ptrdiff_t>(rpos));
         rpos = 0;
       }
-      const size_t old = rbuf.size();
-      rbuf.resize(old + 64 * 1024);
-      const ssize_t r = recv(fd, rbuf.data() + old, 64 * 1024, MSG_DONTWAIT);
-      rbuf.resize(old + (r > 0 ? size_t(r) : 0));
+      // Into a scratch chunk, appending what arrived: resizing rbuf for a
+      // whole chunk would zero 64 KB per read.
+      const ssize_t r = recv(fd, scratch.get(), kChunk, MSG_DONTWAIT);
+      if (r > 0) rbuf.insert(rbuf.end(), scratch.get(), scratch.get() + r);
       if (r == 0) {
         *msg = "dpxd closed the upcall connection";
         return ECONNRESET;

@@ -211,6 +211,17 @@ struct dpx_exec {
 int dpx_execute_batch(struct dpx_client *, const struct dpx_exec *, size_t n,
                       int *errors, struct dpx_err *);
 
+/* Flow puts, then executes, in one round trip (an upcall handler's batch):
+ * dpxd handles them in that order, so the executes run with the flows in.
+ * Each put's outcome is in its own fields as for dpx_flow_put(), each
+ * execute's in errors[i]. Returns 0, or the error of a whole FLOW_PUT
+ * message (the executes' errors are still set; puts it did not complete
+ * carry it), or a transport error (then every put and every errors[i]
+ * carries it). */
+int dpx_flow_put_execute(struct dpx_client *, struct dpx_flow_put *puts,
+                         size_t n_puts, const struct dpx_exec *execs,
+                         size_t n_execs, int *errors, struct dpx_err *);
+
 /* ------------------------------------------------------------ datapath */
 
 struct dpx_dp_stats {

@@ -40,6 +40,10 @@ class TestHandler : public ControlHandler {
   std::vector<size_t> put_batch_sizes;
   std::vector<ExecuteRequest> executed;
   int upcalls_per_execute = 1;
+  // Executes complete only at barrier(), as the datapath's run on a PMD
+  // after their reply: what a request that overtook one would miss.
+  uint64_t executes_pending = 0, executes_done = 0;
+  std::vector<std::string> calls;  // the handler methods called, in order
   bool pmd_cleared = false;
   DpConfig last_cfg;
 
@@ -85,11 +89,13 @@ class TestHandler : public ControlHandler {
   }
   int port_dump(std::vector<PortInfo>* out, std::string*) override {
     std::lock_guard l(mu);
+    calls.push_back("port_dump");
     for (auto& [no, p] : ports) out->push_back(p);
     return 0;
   }
   void flow_put(std::span<const FlowPutEntry> entries, std::span<FlowPutResult> results) override {
     std::lock_guard l(mu);
+    calls.push_back("flow_put");
     put_batch_sizes.push_back(entries.size());
     for (size_t i = 0; i < entries.size(); i++) {
       const auto& e = entries[i];
@@ -137,6 +143,7 @@ class TestHandler : public ControlHandler {
   int flow_dump(const FlowDumpRequest& req, size_t max_bytes, FlowDumpReply* out,
                 std::string*) override {
     std::lock_guard l(mu);
+    calls.push_back("flow_dump");
     size_t bytes = 0;
     for (auto it = by_seq.lower_bound(req.cursor); it != by_seq.end(); ++it) {
       FlowEntry f = flows.at(it->second).entry;
@@ -155,6 +162,7 @@ class TestHandler : public ControlHandler {
   }
   int flow_flush(std::string*) override {
     std::lock_guard l(mu);
+    calls.push_back("flow_flush");
     flows.clear();
     by_seq.clear();
     return 0;
@@ -166,7 +174,9 @@ class TestHandler : public ControlHandler {
     {
       std::lock_guard l(mu);
       executed.push_back(req);
+      calls.push_back("execute");
       n = upcalls_per_execute;
+      if (req.packet.size() >= 14) ++executes_pending;
     }
     if (req.packet.size() < 14) return *err = "runt packet", EINVAL;
     uint32_t in_port = 0;
@@ -183,9 +193,19 @@ class TestHandler : public ControlHandler {
     }
     return 0;
   }
-  // Reports the server's own counters, read on the server thread.
+  void barrier() override {
+    std::lock_guard l(mu);
+    calls.push_back("barrier");
+    executes_done += executes_pending;
+    executes_pending = 0;
+  }
+  // Reports the server's own counters, read on the server thread, and
+  // the executes completed (emc_hit).
   int dp_stats(DpStats* out, std::string*) override {
     std::lock_guard l(mu);
+    calls.push_back("dp_stats");
+    out->emc_hit = executes_done;
+    out->flow_limit = server->upcall_room();
     out->n_flows = flows.size();
     out->lost = server->stats().upcalls_dropped;
     out->missed = server->stats().upcalls_sent;
@@ -704,9 +724,108 @@ TEST_F(ControlServerTest, PipelinedExecutesKeepOrderAndPerRequestErrors) {
   for (size_t i = 0; i < reqs.size(); i++) EXPECT_EQ(handler_.executed[i].packet, reqs[i].packet);
 }
 
+// A request that could observe an execute's effect must not overtake it:
+// the server calls the handler's barrier() before each such request, once,
+// at its dispatch point, and before none of the others. Here executes only
+// complete at a barrier, so a DP_STATS or PORT_DUMP handled without one
+// would report executes missing, and the recorded call order shows where
+// the barriers went.
+TEST_F(ControlServerTest, RequestsThatCouldSeeAnExecuteWaitForItAtOneBarrier) {
+  int fd = raw_connect(path_);
+  ASSERT_GE(fd, 0);
+  NlBuf bytes, body;
+  uint32_t id = 1;
+  auto add = [&](uint16_t type, std::span<const uint8_t> b) {
+    NlBuf m = message(type, id++, b);
+    bytes.insert(bytes.end(), m.begin(), m.end());
+  };
+  for (int i = 0; i < 3; i++) {
+    body.clear();
+    encode_execute_request(exec_on_port(1), &body);
+    add(DPX_CTL_EXECUTE, body);
+  }
+  body.clear();
+  FlowPutEntry f = make_flow(7);
+  f.flags = DPX_FLOW_PUT_CREATE;
+  encode_flow_put_request(std::span<const FlowPutEntry>(&f, 1), &body);
+  add(DPX_CTL_FLOW_PUT, body);
+  body.clear();
+  encode_flow_dump_request({}, &body);
+  add(DPX_CTL_FLOW_DUMP, body);
+  add(DPX_CTL_DP_STATS, {});
+  body.clear();
+  encode_execute_request(exec_on_port(2), &body);
+  add(DPX_CTL_EXECUTE, body);
+  add(DPX_CTL_PORT_DUMP, {});
+  add(DPX_CTL_FLOW_FLUSH, {});
+  add(DPX_CTL_DP_STATS, {});
+  // All in one write: the server handles them in one pass.
+  ASSERT_TRUE(send_bytes(fd, bytes));
+  DpStats first, last;
+  for (uint32_t want = 1; want < id; want++) {
+    CtlHeader h;
+    NlBuf b;
+    ASSERT_TRUE(read_reply(fd, &h, &b));
+    EXPECT_EQ(h.request_id, want);
+    EXPECT_EQ(h.error, 0) << want;
+    std::string err;
+    if (want == 6) {
+      ASSERT_EQ(decode_dp_stats(b, &first, &err), 0) << err;
+    } else if (want == 10) {
+      ASSERT_EQ(decode_dp_stats(b, &last, &err), 0) << err;
+    }
+  }
+  ::close(fd);
+  EXPECT_EQ(first.emc_hit, 3u) << "DP_STATS overtook the executes before it";
+  EXPECT_EQ(last.emc_hit, 4u);
+  std::lock_guard l(handler_.mu);
+  const std::vector<std::string> want = {
+      "execute", "execute", "execute",   "flow_put", "flow_dump",  "barrier", "dp_stats",
+      "execute", "barrier", "port_dump", "barrier",  "flow_flush", "barrier", "dp_stats"};
+  EXPECT_EQ(handler_.calls, want);
+}
+
+// FLOW_PUT and EXECUTE messages of one handler batch in one round trip:
+// the puts are applied first, then the executes, each with its own result.
+TEST_F(ControlServerTest, FlowPutExecuteIsOneExchangeInOrder) {
+  ControlClient c = connect();
+  std::vector<FlowPutEntry> puts;
+  for (uint32_t i = 0; i < 3; i++) {
+    puts.push_back(make_flow(100 + i));
+    puts.back().flags = DPX_FLOW_PUT_CREATE;
+  }
+  puts.push_back(puts[0]);  // a duplicate: EEXIST for that entry only
+  std::vector<ExecuteRequest> execs;
+  for (uint32_t port = 0; port < 4; port++) execs.push_back(exec_on_port(port));
+  execs[2].packet.resize(10);  // refused: a runt
+  std::vector<FlowPutResult> put_results;
+  std::vector<int> errors(execs.size(), -1);
+  std::vector<std::string> msgs;
+  std::string err;
+  {
+    std::lock_guard l(handler_.mu);
+    handler_.calls.clear();
+    handler_.upcalls_per_execute = 0;
+  }
+  ASSERT_EQ(c.flow_put_execute(puts, &put_results, execs, errors, &msgs, &err), 0) << err;
+  ASSERT_EQ(put_results.size(), puts.size());
+  for (size_t i = 0; i < puts.size(); i++) EXPECT_EQ(put_results[i].error, i == 3 ? EEXIST : 0);
+  for (size_t i = 0; i < execs.size(); i++) EXPECT_EQ(errors[i], i == 2 ? EINVAL : 0) << i;
+  EXPECT_EQ(msgs[2], "runt packet");
+  // The connection is still in step: a plain request after it works.
+  EXPECT_EQ(dp_stats(c).n_flows, 3u);
+  std::lock_guard l(handler_.mu);
+  const std::vector<std::string> want = {"flow_put", "execute", "execute", "execute",
+                                         "execute",  "barrier", "dp_stats"};
+  EXPECT_EQ(handler_.calls, want);
+  EXPECT_EQ(handler_.put_batch_sizes.back(), 4u);
+}
+
 TEST_F(ControlServerTest, SlowUpcallReaderLosesUpcallsNotTheServer) {
+  // The upcall backlog has its own limit, far below the output limit of
+  // requests' replies.
   ControlServerOptions opts;
-  opts.output_limit = 64 * 1024;
+  opts.upcall_backlog_limit = 64 * 1024;
   restart(opts);
   ControlClient slow = connect(), cmd = connect();
   std::string err;
@@ -721,17 +840,20 @@ TEST_F(ControlServerTest, SlowUpcallReaderLosesUpcallsNotTheServer) {
   DpStats s = dp_stats(cmd);
   EXPECT_GT(s.lost, 0u);  // upcalls_dropped
   EXPECT_EQ(s.lost + s.missed, 4000u);
-  // The slow reader then sees what was queued, with a gap in the sequence.
+  EXPECT_EQ(s.flow_limit, 0u) << "upcall_room() with the only subscriber's backlog full";
+  // The slow reader then sees what was queued, in order; the gaps in the
+  // sequence numbers (between the batches the socket took, and at the end)
+  // are exactly the upcalls dropped.
   uint32_t seq = 0, prev = 0;
-  bool gap = false;  // between the queued upcalls
+  uint64_t gaps = 0;
   for (uint64_t i = 0; i < s.missed; i++) {
     Upcall u;
     ASSERT_EQ(slow.recv_upcall(&u, &err, &seq), 0) << err;
-    if (seq != prev + 1) gap = true;
+    ASSERT_GT(seq, prev);
+    gaps += seq - prev - 1;
     prev = seq;
   }
-  EXPECT_FALSE(gap) << "the queued upcalls are contiguous";
-  // Once it has caught up, the next upcall shows the gap of the drops.
+  // Once it has caught up, the next upcall shows the gap of the last drops.
   {
     std::lock_guard l(handler_.mu);
     handler_.upcalls_per_execute = 1;
@@ -740,6 +862,8 @@ TEST_F(ControlServerTest, SlowUpcallReaderLosesUpcallsNotTheServer) {
   Upcall u;
   ASSERT_EQ(slow.recv_upcall(&u, &err, &seq), 0) << err;
   EXPECT_EQ(seq, 4001u);
+  gaps += seq - prev - 1;
+  EXPECT_EQ(gaps, s.lost);
 }
 
 TEST_F(ControlServerTest, PipelinedRequestsFromANonReadingClientAreAllAnswered) {

@@ -10,6 +10,7 @@
 #include <random>
 
 #include "control_client.h"
+#include "control_msg.h"
 #include "nlattr.h"
 #include "odp_text.h"
 #include "support/dpxd_process.h"
@@ -242,6 +243,96 @@ TEST_F(DpxdForward, SurvivesGarbageOnTheControlSocket) {
   add_flow("in_port(1),eth(),eth_type(0x0800),ipv4()", "2");
   add_port("in", "net_pcap_in,rx_pcap=" + path("in.pcap"), 1);
   EXPECT_TRUE(wait_until([&] { return port("out").stats.tx_packets == in.size(); }));
+}
+
+// dpxd answers an EXECUTE as soon as the packet is queued to its PMD; a
+// request that reads what executes change (here a port's tx counter) must
+// still see every execute sent before it. Executes and the PORT_GET go in
+// one write, and the PMD takes long naps when idle (100 ms here), so the
+// server handles the PORT_GET before the PMD has run the executes unless
+// its barrier waits for them.
+TEST(DpxdExecuteOrder, RequestsAfterPipelinedExecutesSeeThemDone) {
+  DpxdProcess dpxd;
+  std::string err;
+  ASSERT_TRUE(dpxd.start({"--pmd-sleep-max-us", "100000"}, &err)) << err;
+  {
+    ControlClient c;
+    ASSERT_EQ(c.connect(dpxd.socket(), &err), 0) << err;
+    PortAddRequest req;
+    req.name = "out";
+    req.type = "dpdk";
+    req.devargs = "net_null_out,no-rx=1";
+    req.odp_port = 2;
+    PortInfo info;
+    ASSERT_EQ(c.port_add(req, &info, &err), 0) << err;
+  }
+  ExecuteRequest x;
+  x.packet = udp_packet(kMacB, kMacA, 0x0a000063, 0x0a000001, 7, 9, 10, 0);
+  NlBuf mask;
+  ASSERT_EQ(odp_flow_from_string("in_port(1)", &x.key, &mask, &err), 0) << err;
+  ASSERT_EQ(odp_actions_from_string("2", &x.actions, &err), 0) << err;
+  NlBuf bytes, body;
+  ASSERT_EQ(encode_execute_request(x, &body), 0);
+  // Several rounds, each ending in a PORT_GET that must count them all.
+  constexpr uint32_t kExecs = 40, kRounds = 3;
+  uint32_t id = 1;
+  for (uint32_t r = 0; r < kRounds; ++r) {
+    for (uint32_t i = 0; i < kExecs; ++i)
+      ASSERT_EQ(ctl_append_message(&bytes, {0, 1, DPX_CTL_EXECUTE, id++, 0, 0}, body), 0);
+    NlBuf ref;
+    PortRef pr;
+    pr.name = "out";
+    ASSERT_EQ(encode_port_ref(pr, &ref), 0);
+    ASSERT_EQ(ctl_append_message(&bytes, {0, 1, DPX_CTL_PORT_GET, id++, 0, 0}, ref), 0);
+  }
+  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  ASSERT_GE(fd, 0);
+  struct CloseFd {
+    int fd;
+    ~CloseFd() { close(fd); }
+  } close_fd{fd};
+  sockaddr_un sa{};
+  sa.sun_family = AF_UNIX;
+  std::snprintf(sa.sun_path, sizeof sa.sun_path, "%s", dpxd.socket().c_str());
+  ASSERT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa), 0);
+  for (size_t off = 0; off < bytes.size();) {
+    const ssize_t w = send(fd, bytes.data() + off, bytes.size() - off, MSG_NOSIGNAL);
+    ASSERT_GT(w, 0);
+    off += size_t(w);
+  }
+  // Replies, in order.
+  NlBuf in;
+  size_t pos = 0;
+  auto next = [&](CtlHeader* h, std::span<const uint8_t>* b) {
+    for (;;) {
+      std::span<const uint8_t> avail(in.data() + pos, in.size() - pos);
+      if (ctl_frame(avail, h) == FrameStatus::kComplete) {
+        *b = avail.subspan(DPX_CTL_HDR_LEN, h->length - DPX_CTL_HDR_LEN);
+        pos += h->length;
+        return true;
+      }
+      uint8_t chunk[4096];
+      const ssize_t r = read(fd, chunk, sizeof chunk);
+      if (r <= 0) return false;
+      in.insert(in.end(), chunk, chunk + r);
+    }
+  };
+  for (uint32_t r = 0; r < kRounds; ++r) {
+    CtlHeader h;
+    std::span<const uint8_t> b;
+    for (uint32_t i = 0; i < kExecs; ++i) {
+      ASSERT_TRUE(next(&h, &b));
+      ASSERT_EQ(h.type, DPX_CTL_EXECUTE);
+      ASSERT_EQ(h.error, 0) << decode_error_body(b);
+    }
+    ASSERT_TRUE(next(&h, &b));
+    ASSERT_EQ(h.type, DPX_CTL_PORT_GET);
+    ASSERT_EQ(h.error, 0) << decode_error_body(b);
+    PortInfo info;
+    ASSERT_EQ(decode_port_info(b, &info, &err), 0) << err;
+    EXPECT_EQ(info.stats.tx_packets, uint64_t{kExecs} * (r + 1))
+        << "PORT_GET overtook executes in round " << r;
+  }
 }
 
 }  // namespace

@@ -39,6 +39,7 @@ TEST(Options, BadValuesAreRejectedWithTheOptionName) {
       {{"--flow-limit", "0"}, "--flow-limit"},
       {{"--flow-limit", "many"}, "flow-limit"},
       {{"--upcall-queue-size", "1000"}, "--upcall-queue-size"},
+      {{"--upcall-backlog-kb", "8"}, "--upcall-backlog-kb"},
       {{"--no-such-option"}, "no-such-option"},
       {{"--config", "/nonexistent/dpxd.conf"}, "--config"},
       {{"--mbufs", "8192", "--upcall-queue-size", "4096"}, "--mbufs"},

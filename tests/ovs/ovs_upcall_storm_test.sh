@@ -210,6 +210,10 @@ gone_note() {
   echo "NOTE: OVS deleted the established megaflow $UFID during the run ($1); dpxd received" \
     "$a_rx packets from A and sent $b_tx to B; its loss is not asserted in this run"
   flows_from_a
+  # What OVS's revalidators did, for the cause.
+  ovs-appctl upcall/show | head -n 8
+  ovs-appctl coverage/show | grep -E "revalidate_missed|dumped_|flow_limit|ukey|dpif_flow_del" || true
+  grep -E "upcall|revalidat|flow limit" "$INST_DIR/ovs-vswitchd.log" | tail -n 5 || true
 }
 if poll 100 all_forwarded; then
   all_forwarded

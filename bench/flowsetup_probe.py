@@ -1,0 +1,112 @@
+"""Flow set-up probe: one scenario-6 storm (bench/harness/flowsetup.py)
+through dpxd programmed by our ovs-vswitchd, reporting where a new flow's
+work goes rather than a rate: the flows set up, OVS's coverage counters over
+the storm (executes, duplicate upcalls, flow-limit hits), and the CPU time
+per flow of dpxd's control thread and of ovs-vswitchd's threads (from
+/proc, so meaningful on a busy machine, unlike the rate).
+
+    python3 bench/flowsetup_probe.py BUILD_DIR WORK_DIR
+    PERF=file  also samples dpxd's control thread with perf (cpu-clock);
+               PERF_CG=dwarf for call graphs (dpxd has no frame pointers)
+    STRACE=prefix  also counts the system calls of dpxd's control thread
+                   and of an OVS handler thread (strace -c), into
+                   prefix.dpxd-control and prefix.handler
+
+BUILD_DIR needs datapath/dpxd, datapath/dpxctl, datapath/dpx-pcapgen and
+ovs/ovs-vswitchd; hugepages and root as for bench/run.sh. OVS folds its
+threads' coverage counters in about once a second: in a storm shorter than
+that, the handler's counts may be missing.
+"""
+import os, sys, time, re, json, subprocess
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import scenarios, switches, __main__ as hm
+from harness.switches import DpxOvs, wait_for
+
+build = sys.argv[1]
+tmp = sys.argv[2]
+os.makedirs(tmp, exist_ok=True)
+case = scenarios.scenario6(True)[0]
+pcapgen = os.path.join(build, "datapath", "dpx-pcapgen")
+pcap, packets, _ = hm.make_pcap(pcapgen, tmp, case)
+spec = hm.Spec(case, pcap, packets)
+spec.storm_pcap, spec.extra_packets, _ = hm.make_pcap(pcapgen, tmp, case, flows=case.storm_flows, suffix="-storm")
+spec.extra_ports = [("sink2", scenarios.STORM_SINK_DEVARGS, scenarios.STORM_SINK)]
+
+def threads_cpu(pid):
+    out = {}
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        try:
+            st = open(f"/proc/{pid}/task/{tid}/stat").read()
+        except OSError:
+            continue
+        comm = st[st.index("(") + 1:st.rindex(")")]
+        f = st[st.rindex(")") + 2:].split()
+        t = (int(f[11]) + int(f[12])) / os.sysconf("SC_CLK_TCK")
+        out[f"{comm}"] = out.get(comm, 0) + t
+    return out
+
+def coverage(sw):
+    txt = sw.appctl("coverage/show")
+    c = {}
+    for line in txt.splitlines():
+        m = re.match(r"(\S+)\s+.*total:\s*(\d+)", line)
+        if m:
+            c[m.group(1)] = int(m.group(2))
+    return c
+
+with DpxOvs(build, cpu=1, workdir=tmp) as sw:
+    sw.start(spec)
+    wait_for(lambda: sw.counters()["sink_tx"] > 0, "first packet", timeout=60)
+    time.sleep(1)
+    c0 = sw.counters(); base = c0["flows"]
+    cov0 = coverage(sw)
+    dpid, vpid = sw.dp.pid(), sw.vswitchd.pid
+    d0, v0 = threads_cpu(dpid), threads_cpu(vpid)
+    perf = None
+    if os.environ.get("PERF"):
+        perf = subprocess.Popen(["perf", "record", "-q", "-e", "cpu-clock", "-F", "1000", "--call-graph", os.environ.get("PERF_CG", "fp"),
+                                 "-t", str(dpid), "-o", os.environ["PERF"]],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(0.5)
+    straces = []
+    if os.environ.get("STRACE"):
+        htid = [t for t in os.listdir(f"/proc/{vpid}/task")
+                if open(f"/proc/{vpid}/task/{t}/comm").read().startswith("handler")][0]
+        for tid, name in ((dpid, "dpxd-control"), (htid, "handler")):
+            straces.append(subprocess.Popen(["strace", "-c", "-q", "-o",
+                                             f"{os.environ['STRACE']}.{name}", "-p", str(tid)]))
+        time.sleep(1)
+    t0 = time.monotonic()
+    sw.add_port("storm", scenarios.storm_src_devargs(spec.storm_pcap), scenarios.STORM_SRC)
+    last, last_t = base, time.monotonic()
+    while time.monotonic() - t0 < 120:
+        c = sw.counters()
+        if c["flows"] != last:
+            last, last_t = c["flows"], time.monotonic()
+        if c["flows"] >= base + case.storm_flows or time.monotonic() - last_t > 5:
+            break
+        time.sleep(0.1)
+    t1 = time.monotonic()
+    if perf:
+        perf.send_signal(2)
+        perf.wait()
+    for st in straces:
+        st.send_signal(2)
+        st.wait()
+    time.sleep(2.5)  # OVS folds its threads' coverage counters in once a second
+    cov1 = coverage(sw)
+    d1, v1 = threads_cpu(dpid), threads_cpu(vpid)
+    n = c["flows"] - base
+    res = {"flows": n, "wall_s": round(t1 - t0, 2), "misses": c["misses"] - c0["misses"],
+           "lost": c["lost"] - c0["lost"]}
+    for k in ("upcall_flow_limit_hit", "handler_duplicate_upcall", "dpif_execute", "dpif_flow_put",
+              "dpif_execute_with_help", "upcall_ukey_replace", "dumped_new_flow", "revalidate_missed_dp_flow",
+              "dpif_flow_del", "dumped_duplicate_flow"):
+        res[k] = cov1.get(k, 0) - cov0.get(k, 0)
+    res["cpu_us_per_flow"] = {}
+    for name, d in (("dpxd", (d0, d1)), ("vswitchd", (v0, v1))):
+        for comm in d[1]:
+            dt = d[1][comm] - d[0].get(comm, 0)
+            if dt > 0.005:
+                res["cpu_us_per_flow"][f"{name}:{comm}"] = round(dt * 1e6 / max(n, 1), 1)
+    print(json.dumps(res, indent=1))

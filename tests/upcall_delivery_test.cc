@@ -1,0 +1,164 @@
+// Integration: how a real dpxd (--no-huge) hands misses to an upcall
+// subscriber whose backlog is full, and what happens to the misses that
+// wait meanwhile once their flow is installed: they are looked up again and
+// forwarded by the datapath, not upcalled (Datapath::drain_upcalls()).
+#include <gtest/gtest.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <string>
+
+#include "control_client.h"
+#include "control_msg.h"
+#include "odp_text.h"
+#include "support/dpxd_process.h"
+#include "support/pcap_file.h"
+
+namespace dpx::test {
+namespace {
+
+const uint8_t kMacA[6] = {0x02, 0, 0, 0, 0, 0x0a};
+const uint8_t kMacB[6] = {0x02, 0, 0, 0, 0, 0x0b};
+
+// An upcall subscriber read by hand, without blocking: the test decides
+// when it reads.
+class RawSubscriber {
+ public:
+  ~RawSubscriber() {
+    if (fd_ >= 0) close(fd_);
+  }
+  bool open(const std::string& path) {
+    fd_ = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_un sa{};
+    sa.sun_family = AF_UNIX;
+    std::snprintf(sa.sun_path, sizeof sa.sun_path, "%s", path.c_str());
+    if (fd_ < 0 || connect(fd_, reinterpret_cast<sockaddr*>(&sa), sizeof sa) != 0) return false;
+    NlBuf body, msg;
+    encode_upcall_subscribe({DPX_UPCALL_SHARE}, &body);
+    if (ctl_append_message(&msg, {0, 1, DPX_CTL_UPCALL_SUBSCRIBE, 1, 0, 0}, body) != 0)
+      return false;
+    if (send(fd_, msg.data(), msg.size(), MSG_NOSIGNAL) != ssize_t(msg.size())) return false;
+    // The reply, before any upcall can be pushed on this connection.
+    CtlHeader h;
+    while (!next(&h))
+      if (!fill(true)) return false;
+    return h.type == DPX_CTL_UPCALL_SUBSCRIBE && h.error == 0;
+  }
+  // Upcalls that have arrived, read without waiting.
+  uint64_t drain() {
+    while (fill(false)) {
+    }
+    CtlHeader h;
+    while (next(&h))
+      if (h.type == DPX_CTL_UPCALL) ++upcalls_;
+    return upcalls_;
+  }
+
+ private:
+  bool fill(bool wait) {
+    uint8_t chunk[16384];
+    const ssize_t r = recv(fd_, chunk, sizeof chunk, wait ? 0 : MSG_DONTWAIT);
+    if (r <= 0) return false;
+    buf_.insert(buf_.end(), chunk, chunk + r);
+    return true;
+  }
+  bool next(CtlHeader* h) {
+    std::span<const uint8_t> avail(buf_.data() + pos_, buf_.size() - pos_);
+    if (ctl_frame(avail, h) != FrameStatus::kComplete) return false;
+    pos_ += h->length;
+    return true;
+  }
+  int fd_ = -1;
+  NlBuf buf_;
+  size_t pos_ = 0;
+  uint64_t upcalls_ = 0;
+};
+
+TEST(UpcallDelivery, MissesWaitingWhenTheirFlowArrivesAreForwardedNotUpcalled) {
+  DpxdProcess dpxd;
+  std::string err;
+  // A small backlog: the subscriber's fills after some 40 upcalls of these
+  // 1.4 KB packets (plus what the socket's kernel buffer takes).
+  ASSERT_TRUE(dpxd.start({"--upcall-backlog-kb", "64"}, &err)) << err;
+  ControlClient c;
+  ASSERT_EQ(c.connect(dpxd.socket(), &err), 0) << err;
+  RawSubscriber sub;
+  ASSERT_TRUE(sub.open(dpxd.socket()));
+
+  constexpr uint32_t kPackets = 1000;  // fits the PMD's upcall ring (1,024)
+  std::vector<Packet> in;
+  for (uint32_t i = 0; i < kPackets; ++i)
+    in.push_back(udp_packet(kMacB, kMacA, 0x0a000063, 0x0a000001, 7, 9, 1400, i));
+  const std::string pcap = dpxd.dir() + "/in.pcap";
+  ASSERT_TRUE(write_pcap(pcap, in));
+  auto add_port = [&](const std::string& name, const std::string& devargs, uint32_t odp) {
+    PortAddRequest req;
+    req.name = name;
+    req.type = "dpdk";
+    req.devargs = devargs;
+    req.odp_port = odp;
+    PortInfo info;
+    ASSERT_EQ(c.port_add(req, &info, &err), 0) << err;
+  };
+  auto port_tx = [&](const std::string& name) {
+    PortRef ref;
+    ref.name = name;
+    PortInfo info;
+    EXPECT_EQ(c.port_get(ref, &info, &err), 0) << err;
+    return info.stats.tx_packets;
+  };
+  auto stats = [&] {
+    DpStats s;
+    EXPECT_EQ(c.dp_stats(&s, &err), 0) << err;
+    return s;
+  };
+  add_port("out", "net_null_out,no-rx=1", 2);
+  add_port("in", "net_pcap_in,rx_pcap=" + pcap, 1);
+
+  // No flow: every packet misses. The subscriber reads nothing, so its
+  // backlog fills and the other misses wait in the upcall ring.
+  ASSERT_TRUE(wait_until([&] { return stats().missed == kPackets; })) << stats().missed;
+  const DpStats before = stats();
+  EXPECT_EQ(before.hit, 0u);
+  EXPECT_EQ(before.lost, 0u) << "the ring holds every miss; none may be dropped";
+
+  // The flow arrives, as ovs-vswitchd would install it after the first
+  // upcall: the waiting misses take it, in the datapath.
+  FlowPutEntry e;
+  ASSERT_EQ(odp_flow_from_string("in_port(1),eth(),eth_type(0x0800),ipv4()", &e.key, &e.mask, &err),
+            0)
+      << err;
+  ASSERT_EQ(odp_actions_from_string("2", &e.actions, &err), 0) << err;
+  e.ufid = Ufid{{1, 2, 3, 4}};
+  e.flags = DPX_FLOW_PUT_CREATE;
+  std::vector<FlowPutResult> res;
+  ASSERT_EQ(c.flow_put(std::span<const FlowPutEntry>(&e, 1), &res, &err), 0) << err;
+  ASSERT_EQ(res.at(0).error, 0) << res[0].message;
+
+  // Every miss is either an upcall the subscriber gets or a packet the
+  // datapath forwarded once its flow was in, and some of each.
+  uint64_t up = 0, fwd = 0;
+  ASSERT_TRUE(wait_until([&] {
+    up = sub.drain();
+    fwd = port_tx("out");
+    return up + fwd == kPackets;
+  })) << up
+      << " upcalls + " << fwd << " forwarded";
+  std::printf("%llu misses went up, %llu were forwarded once their flow was in\n",
+              static_cast<unsigned long long>(up), static_cast<unsigned long long>(fwd));
+  EXPECT_GT(up, 0u);
+  EXPECT_GT(fwd, 0u) << "no waiting miss was forwarded";
+  const DpStats after = stats();
+  EXPECT_EQ(after.lost, 0u);
+  // A forwarded miss was counted once, as a miss: hit + missed stays the
+  // number of packets looked up.
+  EXPECT_EQ(after.hit + after.missed, uint64_t{kPackets});
+  // The flow counted the packets it forwarded.
+  FlowEntry f;
+  ASSERT_EQ(c.flow_get(e.ufid, &f, &err), 0) << err;
+  EXPECT_EQ(f.stats.packets, fwd);
+}
+
+}  // namespace
+}  // namespace dpx::test
