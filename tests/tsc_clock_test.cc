@@ -40,16 +40,22 @@ TEST(TscClock, ZeroRateIsClampedToOne) {
 // anchor's tick with another's time) gives a value no whole anchor gives.
 TEST(TscClock, ReadersNeverSeeATornAnchor) {
   constexpr uint64_t kT = 1'000'000'000;
+  // The writer publishes a fixed number of anchors and the reader reads
+  // until the writer is done (and at least kMinReads times), so the two
+  // overlap however the threads are scheduled, and the last read sees the
+  // last anchor.
+  constexpr uint64_t kAnchors = 200'000;
+  constexpr int kMinReads = 2'000'000;
   TscClock clock(1);
   clock.anchor(0, 0);
-  std::atomic<bool> stop{false};
+  std::atomic<bool> done{false};
   std::thread writer([&] {
-    for (uint64_t k = 1; k < kT && !stop.load(std::memory_order_relaxed); ++k)
-      clock.anchor(k * 1000, k * k * 1000);
+    for (uint64_t k = 1; k <= kAnchors; ++k) clock.anchor(k * 1000, k * k * 1000);
+    done.store(true, std::memory_order_release);
   });
   TscClock::Reader r;
   uint64_t bad = 0, last_k = 0, changes = 0;
-  for (int i = 0; i < 2'000'000; ++i) {
+  for (int i = 0; i < kMinReads || !done.load(std::memory_order_acquire); ++i) {
     const uint64_t m = r.now_ms(clock, kT * 1000) - kT;  // k^2 - k
     uint64_t k = last_k;
     while (k * k - k < m) ++k;  // anchors only move forward
@@ -57,10 +63,11 @@ TEST(TscClock, ReadersNeverSeeATornAnchor) {
     if (k != last_k) ++changes;
     last_k = k;
   }
-  stop = true;
   writer.join();
+  const uint64_t m = r.now_ms(clock, kT * 1000) - kT;
   EXPECT_EQ(bad, 0u);
   EXPECT_GT(changes, 0u) << "the reader never saw a new anchor";
+  EXPECT_EQ(m, kAnchors * kAnchors - kAnchors) << "the reader missed the last anchor";
 }
 
 }  // namespace
