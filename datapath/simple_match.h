@@ -61,7 +61,7 @@ inline bool mask_is_simple(const FlowKey& mask) {
 // The FlowKey the classifier looks up for a simple key (first pass:
 // recirc_id 0, no other metadata).
 inline void simple_to_flow_key(const SimpleKey& s, FlowKey* k) {
-  k->clear();
+  k->clear_head();
   k->in_port = s.in_port;
   k->eth_type = s.eth_type;
   k->nw_frag = s.nw_frag;
@@ -120,7 +120,7 @@ inline bool simple_extract(const uint8_t* p, uint32_t len, uint32_t in_port, Sim
       return l4 >= 8;
     case 132:  // SCTP
       return l4 >= 12;
-    case 1:  // ICMP
+    case 1:            // ICMP
       return l4 >= 8;  // type, code, checksum and 4 more bytes, as key extraction wants
     default:
       return true;

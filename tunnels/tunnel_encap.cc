@@ -5,6 +5,8 @@
 
 #include <type_traits>
 
+#include "geneve_opts.h"
+
 namespace dpx {
 
 namespace {
@@ -19,6 +21,41 @@ void template_udp(uint8_t* udp, TunnelType type, uint16_t udp_port) {
   put16(udp + 2, udp_port);
   uint8_t* th = udp + kUdpHdrLen;
   put32(th, rte_cpu_to_be_32(type == TunnelType::kVxlan ? kVxlanFlagI : kGeneveProtoEthernet));
+}
+
+// Bytes of Geneve options the outer header carries: the packet's options on
+// a Geneve port; a VXLAN port has nowhere to put them and ignores them, as
+// Linux's vxlan does.
+inline uint32_t geneve_opts_len(TunnelType type, const TunnelMeta& tun) {
+  return type == TunnelType::kGeneve ? tun.opts_len : 0;
+}
+
+// Writes the options after the Geneve header at `th` (a template copy, whose
+// option length is 0 and C flag clear) and sets both, as OVS's and Linux's
+// Geneve senders do: Opt Len in 4-byte words, C if an option is critical.
+void put_geneve_opts(uint8_t* th, const TunnelMeta& tun) {
+  th[0] = static_cast<uint8_t>(tun.opts_len / 4);  // version 0
+  if (geneve_opts_critical(tun.opts, tun.opts_len)) th[1] |= kGeneveFlagCritical >> 16;
+  std::memcpy(th + kTunnelHdrLen, tun.opts, tun.opts_len);
+}
+
+// Makes room for `need` bytes in front of a packet. The 128 bytes of
+// headroom an mbuf starts with hold any outer header without options, but
+// not one with up to 252 bytes of Geneve options; such a packet is moved
+// back within its own buffer when the tailroom allows (a copy, on this rare
+// path only; no allocation). False: no room either way.
+bool ensure_headroom(rte_mbuf* m, uint32_t need) {
+  const uint32_t head = rte_pktmbuf_headroom(m);
+  if (head >= need) [[likely]]
+    return true;
+  const uint32_t shift = need - head;
+  if (m->nb_segs != 1 || !RTE_MBUF_DIRECT(m) || rte_mbuf_refcnt_read(m) != 1 ||
+      rte_pktmbuf_tailroom(m) < shift)
+    return false;
+  uint8_t* d = rte_pktmbuf_mtod(m, uint8_t*);
+  std::memmove(d + shift, d, m->data_len);
+  m->data_off = static_cast<uint16_t>(m->data_off + shift);
+  return true;
 }
 
 // The UDP checksum (to store) of the `ulen`-byte datagram at `l4_off` in `m`
@@ -104,11 +141,15 @@ void encap_build_template6(const UnderlaySnapshot::Resolution6& r, TunnelType ty
 
 TunnelDrop encap_write6(const uint8_t* tmpl, uint32_t mtu, TunnelType type, rte_mbuf* m,
                         const TunnelMeta& tun, uint16_t udp_src) {
-  const uint32_t ulen = rte_pktmbuf_pkt_len(m) + kUdpHdrLen + kTunnelHdrLen;
+  const uint32_t olen = geneve_opts_len(type, tun);
+  const uint32_t ulen = rte_pktmbuf_pkt_len(m) + kUdpHdrLen + kTunnelHdrLen + olen;
   if (kIpv6HdrLen + ulen > mtu) return TunnelDrop::kEncapTooBig;
-  auto* p = reinterpret_cast<uint8_t*>(rte_pktmbuf_prepend(m, kOuterIpv6Len));
+  if (!ensure_headroom(m, kOuterIpv6Len + olen)) return TunnelDrop::kEncapNoHeadroom;
+  auto* p = reinterpret_cast<uint8_t*>(rte_pktmbuf_prepend(m, kOuterIpv6Len + olen));
   if (!p) return TunnelDrop::kEncapNoHeadroom;
   std::memcpy(p, tmpl, kOuterIpv6Len);
+  if (olen) [[unlikely]]
+    put_geneve_opts(p + kOuterIpv6Len - kTunnelHdrLen, tun);
   uint8_t* ip = p + kEthHdrLen;
   // Version 6, traffic class = tos across the first two bytes, flow label 0.
   ip[0] = static_cast<uint8_t>(0x60 | tun.tos >> 4);
@@ -142,11 +183,15 @@ void encap_build_template(const UnderlaySnapshot::Resolution& r, TunnelType type
 
 TunnelDrop encap_write(const uint8_t* tmpl, uint32_t mtu, TunnelType type, rte_mbuf* m,
                        const TunnelMeta& tun, uint16_t udp_src, uint16_t ip_id) {
-  const uint32_t ip_len = rte_pktmbuf_pkt_len(m) + kIpv4HdrLen + kUdpHdrLen + kTunnelHdrLen;
+  const uint32_t olen = geneve_opts_len(type, tun);
+  const uint32_t ip_len = rte_pktmbuf_pkt_len(m) + kIpv4HdrLen + kUdpHdrLen + kTunnelHdrLen + olen;
   if (ip_len > mtu) return TunnelDrop::kEncapTooBig;
-  auto* p = reinterpret_cast<uint8_t*>(rte_pktmbuf_prepend(m, kOuterIpv4Len));
+  if (!ensure_headroom(m, kOuterIpv4Len + olen)) return TunnelDrop::kEncapNoHeadroom;
+  auto* p = reinterpret_cast<uint8_t*>(rte_pktmbuf_prepend(m, kOuterIpv4Len + olen));
   if (!p) return TunnelDrop::kEncapNoHeadroom;
   std::memcpy(p, tmpl, kOuterIpv4Len);
+  if (olen) [[unlikely]]
+    put_geneve_opts(p + kOuterIpv4Len - kTunnelHdrLen, tun);
   uint8_t* ip = p + kEthHdrLen;
   ip[1] = tun.tos;
   put16(ip + 2, rte_cpu_to_be_16(static_cast<uint16_t>(ip_len)));
