@@ -329,9 +329,15 @@ uint32_t tunnel_underlay_rx(TunnelPmd& t, const TunnelShared& sh, uint32_t pmd_i
         pkts[k++] = m;
         break;
       case UnderlayVerdict::kDecap: {
+        // Field by field: zeroing the whole state and then copying the
+        // tunnel over it would write the tunnel part twice.
         PacketState& st = dec_states[d];
-        st = PacketState{};
         st.in_port = r.tunnel_odp;
+        st.recirc_id = 0;
+        st.dp_hash = 0;
+        st.skb_mark = 0;
+        st.priority = 0;
+        st.trunc_max_len = 0;
         st.tun = r.tun;
         dec_pkts[d++] = m;
         t.counters.decap[r.slot].add(1, rte_pktmbuf_pkt_len(m));

@@ -58,7 +58,7 @@ struct DecapResult {
   uint32_t tunnel_odp = 0;              // kDecap: the tunnel port the packet arrives on
   uint8_t slot = 0;                     // kDecap: its counter slot
   TunnelDrop why = TunnelDrop::kCount;  // kDrop: the reason
-  TunnelMeta tun{};                     // kDecap: the tunnel metadata
+  TunnelMeta tun;                       // kDecap: the tunnel metadata (else not set)
 };
 
 // Classifies one frame received on underlay port `port` and, for a tunnel

@@ -73,7 +73,10 @@ uint16_t udp_checksum_from(uint32_t phdr, const rte_mbuf* m, uint32_t l4_off, ui
 }
 
 // The UDP checksum of the datagram after the IPv4 header `ip`.
-uint16_t udp_checksum(const rte_mbuf* m, const uint8_t* ip, uint32_t ulen) {
+// Inlined into both header writers (write4<>), as it was into the one
+// encap_write before they were specialised.
+[[gnu::always_inline]] inline uint16_t udp_checksum(const rte_mbuf* m, const uint8_t* ip,
+                                                    uint32_t ulen) {
   return udp_checksum_from(rte_ipv4_phdr_cksum(reinterpret_cast<const rte_ipv4_hdr*>(ip), 0), m,
                            kEthHdrLen + kIpv4HdrLen, ulen);
 }
@@ -139,17 +142,33 @@ void encap_build_template6(const UnderlaySnapshot::Resolution6& r, TunnelType ty
   template_udp(ip + kIpv6HdrLen, type, udp_port);
 }
 
-TunnelDrop encap_write6(const uint8_t* tmpl, uint32_t mtu, TunnelType type, rte_mbuf* m,
-                        const TunnelMeta& tun, uint16_t udp_src) {
-  const uint32_t olen = geneve_opts_len(type, tun);
+void encap_build_template(const UnderlaySnapshot::Resolution& r, TunnelType type, uint16_t udp_port,
+                          uint32_t dst, uint8_t* hdr) {
+  eth_frame_start(hdr, kOuterIpv4Len, r.mac, r.port->mac, 0x0800);
+  uint8_t* ip = hdr + kEthHdrLen;
+  ip[0] = 0x45;
+  ip[9] = IPPROTO_UDP;
+  put32(ip + 12, r.src);
+  put32(ip + 16, dst);
+  template_udp(ip + kIpv4HdrLen, type, udp_port);
+}
+
+namespace {
+
+// The header writers, specialised on whether Geneve options follow the
+// header, so that packets without them run the code they ran before
+// options existed (the choice is one branch in the public wrappers).
+template <bool kOpts>
+TunnelDrop write6(const uint8_t* tmpl, uint32_t mtu, TunnelType type, rte_mbuf* m,
+                  const TunnelMeta& tun, uint16_t udp_src) {
+  const uint32_t olen = kOpts ? tun.opts_len : 0;
   const uint32_t ulen = rte_pktmbuf_pkt_len(m) + kUdpHdrLen + kTunnelHdrLen + olen;
   if (kIpv6HdrLen + ulen > mtu) return TunnelDrop::kEncapTooBig;
-  if (!ensure_headroom(m, kOuterIpv6Len + olen)) return TunnelDrop::kEncapNoHeadroom;
+  if (kOpts && !ensure_headroom(m, kOuterIpv6Len + olen)) return TunnelDrop::kEncapNoHeadroom;
   auto* p = reinterpret_cast<uint8_t*>(rte_pktmbuf_prepend(m, kOuterIpv6Len + olen));
   if (!p) return TunnelDrop::kEncapNoHeadroom;
   std::memcpy(p, tmpl, kOuterIpv6Len);
-  if (olen) [[unlikely]]
-    put_geneve_opts(p + kOuterIpv6Len - kTunnelHdrLen, tun);
+  if (kOpts) put_geneve_opts(p + kOuterIpv6Len - kTunnelHdrLen, tun);
   uint8_t* ip = p + kEthHdrLen;
   // Version 6, traffic class = tos across the first two bytes, flow label 0.
   ip[0] = static_cast<uint8_t>(0x60 | tun.tos >> 4);
@@ -170,28 +189,17 @@ TunnelDrop encap_write6(const uint8_t* tmpl, uint32_t mtu, TunnelType type, rte_
   return TunnelDrop::kCount;
 }
 
-void encap_build_template(const UnderlaySnapshot::Resolution& r, TunnelType type, uint16_t udp_port,
-                          uint32_t dst, uint8_t* hdr) {
-  eth_frame_start(hdr, kOuterIpv4Len, r.mac, r.port->mac, 0x0800);
-  uint8_t* ip = hdr + kEthHdrLen;
-  ip[0] = 0x45;
-  ip[9] = IPPROTO_UDP;
-  put32(ip + 12, r.src);
-  put32(ip + 16, dst);
-  template_udp(ip + kIpv4HdrLen, type, udp_port);
-}
-
-TunnelDrop encap_write(const uint8_t* tmpl, uint32_t mtu, TunnelType type, rte_mbuf* m,
-                       const TunnelMeta& tun, uint16_t udp_src, uint16_t ip_id) {
-  const uint32_t olen = geneve_opts_len(type, tun);
+template <bool kOpts>
+TunnelDrop write4(const uint8_t* tmpl, uint32_t mtu, TunnelType type, rte_mbuf* m,
+                  const TunnelMeta& tun, uint16_t udp_src, uint16_t ip_id) {
+  const uint32_t olen = kOpts ? tun.opts_len : 0;
   const uint32_t ip_len = rte_pktmbuf_pkt_len(m) + kIpv4HdrLen + kUdpHdrLen + kTunnelHdrLen + olen;
   if (ip_len > mtu) return TunnelDrop::kEncapTooBig;
-  if (!ensure_headroom(m, kOuterIpv4Len + olen)) return TunnelDrop::kEncapNoHeadroom;
+  if (kOpts && !ensure_headroom(m, kOuterIpv4Len + olen)) return TunnelDrop::kEncapNoHeadroom;
   auto* p = reinterpret_cast<uint8_t*>(rte_pktmbuf_prepend(m, kOuterIpv4Len + olen));
   if (!p) return TunnelDrop::kEncapNoHeadroom;
   std::memcpy(p, tmpl, kOuterIpv4Len);
-  if (olen) [[unlikely]]
-    put_geneve_opts(p + kOuterIpv4Len - kTunnelHdrLen, tun);
+  if (kOpts) put_geneve_opts(p + kOuterIpv4Len - kTunnelHdrLen, tun);
   uint8_t* ip = p + kEthHdrLen;
   ip[1] = tun.tos;
   put16(ip + 2, rte_cpu_to_be_16(static_cast<uint16_t>(ip_len)));
@@ -213,6 +221,20 @@ TunnelDrop encap_write(const uint8_t* tmpl, uint32_t mtu, TunnelType type, rte_m
   m->tx_offload = 0;
   m->packet_type = 0;
   return TunnelDrop::kCount;
+}
+
+}  // namespace
+
+TunnelDrop encap_write6(const uint8_t* tmpl, uint32_t mtu, TunnelType type, rte_mbuf* m,
+                        const TunnelMeta& tun, uint16_t udp_src) {
+  return geneve_opts_len(type, tun) ? write6<true>(tmpl, mtu, type, m, tun, udp_src)
+                                    : write6<false>(tmpl, mtu, type, m, tun, udp_src);
+}
+
+TunnelDrop encap_write(const uint8_t* tmpl, uint32_t mtu, TunnelType type, rte_mbuf* m,
+                       const TunnelMeta& tun, uint16_t udp_src, uint16_t ip_id) {
+  return geneve_opts_len(type, tun) ? write4<true>(tmpl, mtu, type, m, tun, udp_src, ip_id)
+                                    : write4<false>(tmpl, mtu, type, m, tun, udp_src, ip_id);
 }
 
 uint32_t tunnel_encap(TunnelPmd& t, const TunnelShared& sh, uint32_t pmd_index, uint32_t tunnel_odp,
