@@ -412,6 +412,15 @@ TEST_F(TunnelCtlTest, GeneveOptionsAreSetEncapsulatedDecapsulatedAndMatched) {
   ASSERT_EQ(pkts.size(), 1u);
   EXPECT_EQ(pkts[0], inner);
 
+  // The same through a megaflow: a packet sent out of the loopback port lo4
+  // comes back in on it and its megaflow encapsulates it with the option.
+  ok({"add-port", "lo4", "dpdk", "net_ring_lo4", "--port-no", "4"});
+  ok({"add-flow", "in_port(4),eth(),eth_type(0x0800),ipv4(frag=no)",
+      "set(tunnel(tun_id=0x2a,dst=10.0.0.1,ttl=64," + opt + ",flags(key))),2"});
+  ok({"execute", "5", hex, "4"});
+  ASSERT_TRUE(wait_until([&] { return port(2).stats.tx_packets == 3; }))
+      << ok({"tnl-stats"}) << ok({"show"}) << ok({"dump-flows"});
+
   // Options past 252 bytes are refused with the reason (by dpxctl's parser,
   // which builds only well-formed streams; dpxd's own checks are in
   // geneve_opts_test).

@@ -292,7 +292,30 @@ if [[ $TYPE == geneve ]]; then
   done
   geneve_rules a 0x1234abcd 0x5678
   geneve_rules b 0x5678 0x1234abcd
-  poll 60 ping_ok || fail "no ping with Geneve options across the flow-based port"
+  # Step 2's megaflows were put for packets without options and do not
+  # match the option length; OVS revalidates them into drops that would
+  # also catch the packets with options (see docs/tunnels.md, "Not done
+  # yet"), so they are purged here, with their udpif keys.
+  for side in a b; do host $side && ovs-appctl revalidator/purge; done
+  # What both sides did, when the pings do not cross.
+  geneve_state() {
+    host a
+    echo "--- host a: one more ping, dpxctl show before and after"
+    dpxctl show >"$DIR/show-before"
+    ip netns exec "$CTR_A" ping -c 1 -W 1 "$IP_B" || true
+    dpxctl show >"$DIR/show-after"
+    diff "$DIR/show-before" "$DIR/show-after" || true
+    ip netns exec "$CTR_A" ip neigh || true
+    for side in a b; do
+      host $side
+      echo "--- host $side: tnl-stats, dpctl/dump-flows, OpenFlow rules, TLV map"
+      dpxctl tnl-stats
+      ovs-appctl dpctl/dump-flows
+      ovs-ofctl dump-flows br0
+      ovs-ofctl dump-tlv-map br0
+    done
+  }
+  poll 60 ping_ok || { geneve_state; fail "no ping with Geneve options across the flow-based port"; }
   ip netns exec "$CTR_A" ping -c 5 -i 0.1 -q "$IP_B" >/dev/null || fail "pings with options lost"
   host a
   ovs-appctl dpctl/dump-flows
