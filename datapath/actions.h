@@ -73,7 +73,7 @@ enum class ActionOp : uint8_t {
   kSetUdp,       // same as kSetTcp
   kSetSkbMark,   // arg0 = value, arg1 = mask
   kSetPriority,  // arg0 = value, arg1 = mask
-  kSetTunnel,    // data = TunnelMeta
+  kSetTunnel,    // data = TunnelMeta, then its opts_len bytes of Geneve options
   kRecirc,       // arg0 = recirc_id
   kHash,         // arg0 = algorithm (kHashL4 / kHashSymL4), arg1 = basis
   kClone,        // arg0 = number of records in its body, which follows it directly
@@ -114,6 +114,14 @@ static_assert(sizeof(Action) == 16);
 // Tunnel metadata carried with a packet, the same fields as FlowKey's tunnel
 // block (same byte orders). set(tunnel(...)) replaces all of it; the encap
 // itself happens when the packet is output to a tunnel port.
+//
+// Geneve options are not copied around with it (up to 252 bytes per packet
+// state): `opts` borrows them from whatever holds them for the current pass,
+// which is, while actions run, the packet's FlowKey (state from the key) or
+// the action program (after set(tunnel(...,geneve(...)))), and right after
+// decapsulation the packet's headroom until key extraction has copied them.
+// Whoever keeps a state beyond the pass (recirculation, upcalls) copies the
+// bytes and points `opts` at its copy.
 struct TunnelMeta {
   uint64_t tun_id;       // be64
   uint32_t ipv4_src;     // be32
@@ -125,8 +133,23 @@ struct TunnelMeta {
   uint8_t ttl;           //
   uint16_t tp_src;       // be16
   uint16_t tp_dst;       // be16
+  uint8_t opts_len;      // bytes of Geneve options at opts (0..kTunOptsMax)
+  uint8_t pad[7];        // zero
+  const uint8_t* opts;   // borrowed (above); null or unused when opts_len is 0
 };
-static_assert(sizeof(TunnelMeta) == 56);
+static_assert(sizeof(TunnelMeta) == 72);
+// The part of TunnelMeta laid out like FlowKey's tunnel line (tun_id..tp_dst).
+inline constexpr size_t kTunnelMetaKeyBytes = offsetof(TunnelMeta, opts_len);
+static_assert(kTunnelMetaKeyBytes == 56);
+
+// The tunnel metadata of a kSetTunnel record: its data is a TunnelMeta, then
+// the Geneve options, which the result's `opts` points at (in the program).
+inline TunnelMeta set_tunnel_meta(const Action& a) {
+  TunnelMeta t;
+  std::memcpy(&t, a.data(), sizeof t);
+  t.opts = a.data() + sizeof t;
+  return t;
+}
 
 // Program-level facts the PMD may use to pick a faster path at setup time.
 inline constexpr uint32_t kProgOnlyOutputs = 1 << 0;     // only top-level outputs (maybe none)
@@ -187,6 +210,9 @@ struct PacketState {
     s.tun.ttl = k.tun_ttl;
     s.tun.tp_src = k.tun_tp_src;
     s.tun.tp_dst = k.tun_tp_dst;
+    s.tun.opts_len = k.tun_opts_len;
+    std::memset(s.tun.pad, 0, sizeof s.tun.pad);
+    s.tun.opts = k.tun_opts_data();
     return s;
   }
 };
@@ -703,7 +729,7 @@ bool run(const Action* a, const Action* end, rte_mbuf* m, const FlowKey& key, Pa
         st.priority = a->arg0 | (st.priority & ~a->arg1);
         break;
       case ActionOp::kSetTunnel:
-        std::memcpy(&st.tun, a->data(), sizeof st.tun);
+        st.tun = set_tunnel_meta(*a);
         break;
       case ActionOp::kRecirc:
         if (last) {

@@ -265,7 +265,7 @@ const Flow* Classifier::lookup(const FlowKey& key) const {
 
 Classifier::Subtable* Classifier::find_subtable(const FlowKey& mask) const {
   for (Subtable* st : list_.load(std::memory_order_relaxed)->subtables) {
-    if (st->mask == mask) return st;
+    if (keys_identical(st->mask, mask)) return st;
   }
   return nullptr;
 }
@@ -347,7 +347,7 @@ const Flow* Classifier::find_exact(const FlowKey& masked_key, const FlowKey& mas
     const Bucket& bucket = t->buckets[b];
     for (uint32_t cand = sig_matches(bucket, h); cand != 0; cand &= cand - 1) {
       const Flow* f = bucket.flow[std::countr_zero(cand)].load(std::memory_order_relaxed);
-      if (is_flow(f) && f->key == masked_key) return f;
+      if (is_flow(f) && keys_identical(f->key, masked_key)) return f;
     }
     if (!bucket.overflow.load(std::memory_order_relaxed)) return nullptr;
     b = (b + 1) & t->bucket_mask;

@@ -578,7 +578,8 @@ void Datapath::drain_upcalls(ControlServer* server) {
 }
 
 void Datapath::publish_upcall_packets(ControlServer* server, rte_mbuf* m) {
-  const UpcallMeta um = *upcall_meta(m);  // segments do not carry m's private area
+  UpcallMeta um = *upcall_meta(m);  // segments do not carry m's private area
+  um.state.tun.opts = um.tun_opts;
   rte_mbuf* segs[kMaxGsoSegments];
   uint32_t n = 0;
   if (m->ol_flags & kTxOffloadRequests) [[unlikely]] {

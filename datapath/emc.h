@@ -1,7 +1,13 @@
 // The exact-match cache (EMC): one per PMD thread, never shared. It maps a
-// packet's full FlowKey (192 bytes, compared in full) to the megaflow that
-// the classifier found for it, so a microflow seen before costs one hash and
+// packet's full FlowKey (compared in full) to the megaflow that the
+// classifier found for it, so a microflow seen before costs one hash and
 // one key compare instead of a tuple space search.
+//
+// Entries hold the key's 192-byte head only: packets with Geneve options
+// (whose keys are up to 252 bytes longer) are never inserted and always go
+// to the classifier, so the cache keeps its size and stride for the traffic
+// it is for. A stored head has tun_opts_len 0, so a key with options never
+// equals it.
 //
 // Shape: a fixed number of entries (a power of two, default 8192) chosen at
 // creation; each key has two candidate entries taken from different bits of
@@ -95,7 +101,7 @@ class Emc {
     while (n < entries) n <<= 1;
     mask_ = n - 1;
     meta_ = std::make_unique<Meta[]>(n);
-    keys_ = std::make_unique<FlowKey[]>(n);
+    keys_ = std::make_unique<FlowKeyHead[]>(n);
   }
 
   uint32_t capacity() const { return mask_ + 1; }
@@ -149,6 +155,8 @@ class Emc {
   // Caches key -> flow. `flow` must be a live flow the PMD got from the
   // classifier in the current burst.
   void insert(const FlowKey& key, uint32_t hash, const Flow* flow) {
+    if (key.tun_opts_len) [[unlikely]]
+      return;  // not cached (above)
     uint32_t a = first(hash), b = second(hash);
     uint32_t victim;
     if (meta_[a].flow == nullptr || (meta_[a].hash == hash && same_key(keys_[a], key))) {
@@ -160,7 +168,7 @@ class Emc {
     }
     meta_[victim].hash = hash;
     meta_[victim].flow = flow;
-    keys_[victim] = key;
+    std::memcpy(&keys_[victim], &key, sizeof keys_[victim]);
   }
 
   // Drops the entries whose flow is marked dead. Returns how many.
@@ -197,11 +205,11 @@ class Emc {
   uint32_t first(uint32_t h) const { return h & mask_; }
   uint32_t second(uint32_t h) const { return (h >> 16 | h << 16) & mask_; }
 
-  static bool same_key(const FlowKey& a, const FlowKey& b) { return keys_equal(a, b); }
+  static bool same_key(const FlowKeyHead& a, const FlowKey& b) { return key_heads_equal(&a, &b); }
 
   uint32_t mask_;
   std::unique_ptr<Meta[]> meta_;
-  std::unique_ptr<FlowKey[]> keys_;
+  std::unique_ptr<FlowKeyHead[]> keys_;
 };
 
 // A PMD's view of RCU and of the flow table's removal epoch.

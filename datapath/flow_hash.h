@@ -23,6 +23,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 
 #include "flow_key.h"
 
@@ -71,9 +72,26 @@ inline uint32_t hash_words_crc(const uint64_t* w, size_t n, uint32_t basis) {
   return flow_hash_detail::fmix32(static_cast<uint32_t>(h));
 }
 
-// Hashes all 24 words of `key` with basis 0: the exact-match cache's hash.
+// Hashes the whole key with basis 0: its 24-word head and, when it carries
+// Geneve options, their defined bytes (flow_key.h), 4 at a time since an
+// option stream is a multiple of 4 bytes and need not start on a word (any
+// other length, which no datapath key has, is hashed to its last byte and
+// never past it).
 inline uint32_t hash_key(const FlowKey& key) {
-  return hash_words_crc(key.words(), FlowKey::kWords, 0);
+  const uint32_t h = hash_words_crc(key.words(), FlowKey::kHeadWords, 0);
+  if (key.tun_opts_len == 0) [[likely]]
+    return h;
+  uint32_t c = h;
+  const uint8_t* p = key.tun_opts_data();
+  const uint32_t n = key.tun_opts_len;
+  uint32_t i = 0;
+  for (; i + 4 <= n; i += 4) {
+    uint32_t v;
+    std::memcpy(&v, p + i, 4);
+    c = _mm_crc32_u32(c, v);
+  }
+  for (; i < n; ++i) c = _mm_crc32_u8(c, p[i]);
+  return flow_hash_detail::fmix32(c);
 }
 
 }  // namespace dpx

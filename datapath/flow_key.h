@@ -3,11 +3,24 @@
 // classifier masks and hashes, and what ODP key attributes parse into.
 //
 // Layout rules (everything else in the datapath depends on them):
-//  - 192 bytes, 24 64-bit words, 64-byte aligned. Masking, hashing and
-//    comparing work word by word; a megaflow subtable only touches the words
-//    its mask makes non-zero, so the order below puts the fields nearly every
-//    megaflow matches in the first cache line and the tunnel metadata, which
-//    is zero for most traffic, in the last.
+//  - A 192-byte head (24 64-bit words, 64-byte aligned) that key extraction
+//    writes in full for every packet, then a 256-byte area for Geneve
+//    options that it writes only for packets that carry options. Masking,
+//    hashing and comparing work word by word; a megaflow subtable only
+//    touches the words its mask makes non-zero, so the order below puts the
+//    fields nearly every megaflow matches in the first cache line, the
+//    tunnel metadata, which is zero for most traffic, in the third, and the
+//    options, which only flows matching tun_metadata look at, after it.
+//  - Geneve options follow the Linux kernel datapath (sw_flow_key.tun_opts):
+//    they are right-aligned in tun_opts, so a key with tun_opts_len = L has
+//    them in its last L bytes, and ONLY those bytes are defined: the area in
+//    front of them holds whatever an earlier packet left there. That is
+//    safe because a mask that covers option bytes always matches
+//    tun_opts_len exactly (the ODP parser enforces it) and covers only the
+//    last L bytes for a flow whose key has L bytes of options: a packet with
+//    another length fails on the length, whatever its other bytes hash to,
+//    and a packet with the same length has every masked byte defined. So
+//    packets without options never pay for the area (docs/tunnels.md).
 //  - Packet fields are stored in network byte order, exactly as they appear
 //    in the packet and in the `struct ovs_key_*` of linux/openvswitch.h, so a
 //    mask from ovs-vswitchd applies byte for byte and set actions copy bytes.
@@ -90,16 +103,38 @@ struct alignas(64) FlowKey {
   uint8_t tun_ttl;           // 179
   uint16_t tun_tp_src;       // 180: be16 outer UDP source port
   uint16_t tun_tp_dst;       // 182: be16 outer UDP destination port
-  uint64_t pad1;             // 184: reserved for Geneve option metadata, zero
+  uint8_t tun_opts_len;  // 184: bytes of Geneve options (0..252, a multiple of 4); mask: 0 or 0xff
+  uint8_t pad1[7];       // 185: always zero
+  // ---- cache lines 3..6: Geneve options, defined only in their last tun_opts_len bytes ----
+  uint8_t tun_opts[256];  // 192: the option TLVs as on the wire, right-aligned
 
-  static constexpr size_t kWords = 24;
+  static constexpr size_t kWords = 56;      // all of it, for masks and flow keys
+  static constexpr size_t kHeadWords = 24;  // what key extraction always writes
+  static constexpr size_t kHeadBytes = kHeadWords * 8;
+
+  // The options of a key (not of a mask, whose tun_opts_len is 0xff).
+  const uint8_t* tun_opts_data() const { return tun_opts + sizeof tun_opts - tun_opts_len; }
+  uint8_t* tun_opts_data() { return tun_opts + sizeof tun_opts - tun_opts_len; }
 
   const uint64_t* words() const { return reinterpret_cast<const uint64_t*>(this); }
   uint64_t* words() { return reinterpret_cast<uint64_t*>(this); }
   void clear() { std::memset(this, 0, sizeof *this); }
+  // Zeroes the head only: a key without options (tun_opts_len 0), for the
+  // per-packet paths that must not pay for the option area.
+  void clear_head() { std::memset(this, 0, kHeadBytes); }
 };
 
-static_assert(sizeof(FlowKey) == 192, "FlowKey must stay 24 words");
+// A key's head alone: what the exact-match cache stores (emc.h).
+struct alignas(64) FlowKeyHead {
+  uint64_t w[FlowKey::kHeadWords];
+};
+static_assert(sizeof(FlowKeyHead) == FlowKey::kHeadBytes);
+
+// The longest Geneve option stream a key carries, as in the kernel datapath
+// (whose tun_opts_len is a byte, and whose option lengths are multiples of 4).
+inline constexpr uint32_t kTunOptsMax = 252;
+
+static_assert(sizeof(FlowKey) == 448, "FlowKey must stay 56 words");
 static_assert(offsetof(FlowKey, eth_dst) == 8);
 static_assert(offsetof(FlowKey, vlan) == 24);
 static_assert(offsetof(FlowKey, ipv6_src) == 48);
@@ -107,16 +142,18 @@ static_assert(offsetof(FlowKey, ipv6_dst) == 64);
 static_assert(offsetof(FlowKey, arp_sha) == 96);
 static_assert(offsetof(FlowKey, nd_target) == 112);
 static_assert(offsetof(FlowKey, tun_id) == 128);
-static_assert(offsetof(FlowKey, pad1) == 184);
+static_assert(offsetof(FlowKey, tun_opts_len) == 184);
+static_assert(offsetof(FlowKey, tun_opts) == FlowKey::kHeadBytes);
 
-// Full-key equality, 16 bytes at a time (the key is 64-byte aligned). The
-// line holding the IPv4 addresses and L4 ports is compared first and alone:
-// it is where most microflows differ, so comparing two different keys (the
-// PMD checks each packet against the previous one) usually costs one
-// compare; equal keys are then confirmed with one OR-accumulated pass.
-inline bool keys_equal(const FlowKey& a, const FlowKey& b) {
-  const auto* x = reinterpret_cast<const __m128i*>(&a);
-  const auto* y = reinterpret_cast<const __m128i*>(&b);
+// Equality of the 192-byte heads, 16 bytes at a time (keys are 64-byte
+// aligned). The line holding the IPv4 addresses and L4 ports is compared
+// first and alone: it is where most microflows differ, so comparing two
+// different keys (the PMD checks each packet against the previous one)
+// usually costs one compare; equal keys are then confirmed with one
+// OR-accumulated pass.
+inline bool key_heads_equal(const void* a, const void* b) {
+  const auto* x = static_cast<const __m128i*>(a);
+  const auto* y = static_cast<const __m128i*>(b);
   __m128i d = _mm_xor_si128(_mm_load_si128(x + 2), _mm_load_si128(y + 2));
   if (!_mm_testz_si128(d, d)) return false;
   for (int i = 0; i < 12; ++i) {
@@ -126,7 +163,26 @@ inline bool keys_equal(const FlowKey& a, const FlowKey& b) {
   return _mm_testz_si128(d, d);
 }
 
+// Full-key equality: the heads, then the defined option bytes, if any
+// (equal heads have equal tun_opts_len; a mask's 0xff compares the 255
+// bytes a mask can use).
+inline bool keys_equal(const FlowKey& a, const FlowKey& b) {
+  if (!key_heads_equal(&a, &b)) return false;
+  if (a.tun_opts_len == 0) [[likely]]
+    return true;
+  const size_t off = sizeof a.tun_opts - a.tun_opts_len;
+  return std::memcmp(a.tun_opts + off, b.tun_opts + off, a.tun_opts_len) == 0;
+}
+
 inline bool operator==(const FlowKey& a, const FlowKey& b) { return keys_equal(a, b); }
+
+// Equality of every byte, option area included: for keys that are defined
+// in full, which masks and masked megaflow keys are (the ODP parser clears
+// them first), and for which the classifier must agree with its own
+// word-by-word matching whatever the option length says.
+inline bool keys_identical(const FlowKey& a, const FlowKey& b) {
+  return std::memcmp(&a, &b, sizeof a) == 0;
+}
 
 // A 128-bit unique flow identifier, chosen by ovs-vswitchd (or dpxctl).
 struct Ufid {

@@ -68,7 +68,7 @@ int FlowTable::put(const FlowPutArgs& args, FlowStatsSnapshot* old_stats) {
 
   Flow* flow = it->second;
   if (!(args.flags & kFlowPutModify)) return (args.flags & kFlowPutCreate) ? EEXIST : EINVAL;
-  if (!(flow->key == key) || !(flow->mask == args.mask)) return EINVAL;
+  if (!keys_identical(flow->key, key) || !keys_identical(flow->mask, args.mask)) return EINVAL;
 
   if (args.flags & kFlowPutZeroStats) {
     // Read and zero each counter in one atomic step, so packets a PMD counts

@@ -42,12 +42,13 @@ inline constexpr uint32_t kFlowMagic = 0xf10e'a11e;
 inline constexpr uint32_t kFlowPoison = 0xdead'f10e;
 
 struct alignas(64) Flow {
-  // ---- cache lines 0-2: the masked key, compared by the classifier (PMD).
+  // ---- cache lines 0-6: the masked key, compared by the classifier (PMD).
   // Most megaflows only match words of the first line, so a lookup usually
-  // touches one line of the flow.
+  // touches one line of the flow; lines 3-6 (Geneve options) only for the
+  // flows whose mask covers options.
   FlowKey key;
 
-  // ---- cache line 3: read by PMDs on every hit ----
+  // ---- cache line 7: read by PMDs on every hit ----
   // The action program; replaced by a modify (release store), the old one is
   // freed after a grace period. PMDs load it with acquire once per burst.
   std::atomic<const ActionProgram*> actions{nullptr};
@@ -57,7 +58,7 @@ struct alignas(64) Flow {
   // kFlowMagic while allocated, kFlowPoison once freed.
   uint32_t magic = kFlowMagic;
 
-  // ---- cache line 4: stats, written by PMDs once per flow per burst ----
+  // ---- cache line 8: stats, written by PMDs once per flow per burst ----
   // Relaxed atomics: several PMDs may hit one flow; the control thread reads
   // and may zero them. mutable so that PMDs, which see const Flow*, account.
   alignas(64) mutable std::atomic<uint64_t> packets{0};
@@ -78,11 +79,11 @@ struct alignas(64) Flow {
 };
 
 static_assert(offsetof(Flow, key) == 0);
-static_assert(offsetof(Flow, actions) == 192, "actions must start cache line 3");
-static_assert(offsetof(Flow, magic) < 256);
-static_assert(offsetof(Flow, packets) == 256, "stats must have their own cache line");
-static_assert(offsetof(Flow, tcp_flags) < 320);
-static_assert(offsetof(Flow, mask) == 320);
+static_assert(offsetof(Flow, actions) == 448, "actions must start cache line 7");
+static_assert(offsetof(Flow, magic) < 512);
+static_assert(offsetof(Flow, packets) == 512, "stats must have their own cache line");
+static_assert(offsetof(Flow, tcp_flags) < 576);
+static_assert(offsetof(Flow, mask) == 576);
 static_assert(std::atomic<const ActionProgram*>::is_always_lock_free);
 static_assert(std::atomic<uint64_t>::is_always_lock_free);
 

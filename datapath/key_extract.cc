@@ -332,6 +332,11 @@ inline ExtractDrop extract(const uint8_t* pkt, uint32_t len, uint32_t avail,
     _mm_store_si128(lines + 9, _mm_load_si128(tun + 9));
     _mm_store_si128(lines + 10, _mm_load_si128(tun + 10));
     _mm_store_si128(lines + 11, _mm_load_si128(tun + 11));
+    // Geneve options: only their defined bytes (flow_key.h).
+    if (const uint32_t n = md.tunnel->tun_opts_len) [[unlikely]] {
+      const size_t off = sizeof key->tun_opts - n;
+      std::memcpy(key->tun_opts + off, md.tunnel->tun_opts + off, n);
+    }
   }
   key->in_port = md.in_port;
   key->recirc_id = md.recirc_id;

@@ -86,10 +86,11 @@ struct PacketMetadata {
   uint32_t dp_hash = 0;    // set by a previous hash action, else 0
   uint32_t skb_mark = 0;   // packet mark
   uint32_t priority = 0;   // skb priority
-  // Tunnel metadata of a decapsulated packet: its last cache line (offsets
-  // 128..191, tun_id through pad1) is copied into the key; the rest of
-  // *tunnel is ignored. Null means no tunnel (that line is zeroed). Borrowed
-  // for the duration of the call only.
+  // Tunnel metadata of a decapsulated packet: its tunnel line (offsets
+  // 128..191, tun_id through pad1) is copied into the key, and so are its
+  // Geneve options when tun_opts_len is not zero; the rest of *tunnel is
+  // ignored. Null means no tunnel (that line is zeroed, and so is
+  // tun_opts_len). Borrowed for the duration of the call only.
   const FlowKey* tunnel = nullptr;
 };
 
@@ -129,8 +130,10 @@ static_assert(kExtractDropNames.back() != nullptr, "a drop reason has no name");
 const char* extract_drop_name(ExtractDrop reason);
 
 // Fills *key from the `len` bytes at `pkt` (an Ethernet frame) and `md`.
-// Every byte of *key is written (the previous contents do not matter), so
-// two packets of one microflow give byte-identical keys. Returns kNone on
+// Every byte of the key's head is written, and the Geneve options of
+// md.tunnel if it has any (the previous contents do not matter: the option
+// area is defined only in its last tun_opts_len bytes, flow_key.h), so two
+// packets of one microflow give equal keys (keys_equal). Returns kNone on
 // success, otherwise the reason to drop the packet (see the policy above).
 // `pkt` is only read and must not overlap *key. md.tunnel may be `key`
 // itself (a decap stage that wrote the tunnel line in place): that line is

@@ -14,6 +14,7 @@
 #include <string_view>
 #include <vector>
 
+#include "geneve_opts.h"
 #include "nlattr.h"
 
 namespace dpx {
@@ -341,6 +342,7 @@ class Compiler {
 
   bool compile_tunnel(std::span<const uint8_t> payload) {
     TunnelMeta t{};
+    std::span<const uint8_t> opts;
     bool have_ttl = false, v4 = false, v6 = false, v4_dst = false, v6_dst = false;
     NlIter it(payload);
     NlAttr a;
@@ -394,6 +396,13 @@ class Compiler {
           if (ok) std::memcpy(t.ipv6_dst, a.payload.data(), 16);
           v6 = v6_dst = true;
           break;
+        case OVS_TUNNEL_KEY_ATTR_GENEVE_OPTS:
+          if (const char* why = geneve_opts_check(a.payload)) {
+            return fail(std::string("set(tunnel): bad GENEVE_OPTS (") + why + ")");
+          }
+          opts = a.payload;
+          t.opts_len = static_cast<uint8_t>(a.payload.size());
+          break;
         case OVS_TUNNEL_KEY_ATTR_PAD:
           break;
         default:
@@ -411,7 +420,12 @@ class Compiler {
     if (v4 && v6) return fail("set(tunnel): both IPv4 and IPv6 addresses");
     if (!v4_dst && !v6_dst) return fail("set(tunnel): no destination address");
     if (!have_ttl) return fail("set(tunnel): no ttl");
-    return add(ActionOp::kSetTunnel, 0, 0, &t, sizeof t);
+    // The record's data: the TunnelMeta (opts pointer null; the executor
+    // points it at the bytes that follow), then the options.
+    std::vector<uint8_t> data(sizeof t + opts.size());
+    std::memcpy(data.data(), &t, sizeof t);
+    if (!opts.empty()) std::memcpy(data.data() + sizeof t, opts.data(), opts.size());
+    return add(ActionOp::kSetTunnel, 0, 0, data.data(), data.size());
   }
 
   std::string* err_;

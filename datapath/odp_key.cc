@@ -6,6 +6,8 @@
 #include <cstdio>
 #include <cstring>
 
+#include "geneve_opts.h"
+
 namespace dpx {
 namespace {
 
@@ -78,7 +80,46 @@ int collect(std::span<const uint8_t> buf, Level* lv, const char* what, std::stri
   return 0;
 }
 
-int decode_tunnel(std::span<const uint8_t> nest, bool is_mask, FlowKey* out, std::string* err) {
+// The length of the GENEVE_OPTS attribute in a key's tunnel nest, or -1.
+int key_geneve_opts_len(std::span<const uint8_t> key_nest) {
+  NlIter it(key_nest);
+  NlAttr a;
+  while (it.next(&a)) {
+    if (a.type == OVS_TUNNEL_KEY_ATTR_GENEVE_OPTS) return static_cast<int>(a.payload.size());
+  }
+  return -1;
+}
+
+// Geneve options, as the kernel's genev_tun_opt_from_nlattr(): right-aligned
+// in tun_opts; a key records their length, a mask must have the key's length
+// and then matches the length exactly (flow_key.h explains why it must).
+int decode_geneve_opts(std::span<const uint8_t> opts, std::span<const uint8_t> key_nest,
+                       bool is_mask, FlowKey* out, std::string* err) {
+  if (!is_mask) {
+    if (const char* why = geneve_opts_check(opts)) {
+      return fail(err, std::string("OVS_TUNNEL_KEY_ATTR_GENEVE_OPTS: ") + why);
+    }
+    out->tun_opts_len = static_cast<uint8_t>(opts.size());
+  } else {
+    const int klen = key_geneve_opts_len(key_nest);
+    if (klen < 0) return fail(err, "mask has OVS_TUNNEL_KEY_ATTR_GENEVE_OPTS but the key has none");
+    if (opts.size() != size_t(klen)) {
+      return fail(err, "OVS_TUNNEL_KEY_ATTR_GENEVE_OPTS mask length " +
+                           std::to_string(opts.size()) + " differs from the key's " +
+                           std::to_string(klen));
+    }
+    out->tun_opts_len = 0xff;
+  }
+  if (!opts.empty()) {
+    std::memcpy(out->tun_opts + sizeof out->tun_opts - opts.size(), opts.data(), opts.size());
+  }
+  return 0;
+}
+
+// `key_nest` is the key's OVS_KEY_ATTR_TUNNEL payload (the same as `nest`
+// for a key): a mask's GENEVE_OPTS is read against the key's.
+int decode_tunnel(std::span<const uint8_t> nest, std::span<const uint8_t> key_nest, bool is_mask,
+                  FlowKey* out, std::string* err) {
   static constexpr const char* kName[OVS_TUNNEL_KEY_ATTR_MAX + 1] = {
       "ID",  "IPV4_SRC",    "IPV4_DST",         "TOS",    "TTL",        "DONT_FRAGMENT", "CSUM",
       "OAM", "GENEVE_OPTS", "TP_SRC",           "TP_DST", "VXLAN_OPTS", "IPV6_SRC",      "IPV6_DST",
@@ -96,6 +137,12 @@ int decode_tunnel(std::span<const uint8_t> nest, bool is_mask, FlowKey* out, std
     if (a.type == OVS_TUNNEL_KEY_ATTR_PAD) continue;
     if (!odp_tun_attr_supported(a.type)) {
       return fail(err, name + " is not supported by dpx");
+    }
+    if (a.type == OVS_TUNNEL_KEY_ATTR_GENEVE_OPTS) {
+      if (seen & (1u << a.type)) return fail(err, "duplicate " + name);
+      seen |= 1u << a.type;
+      if (int r = decode_geneve_opts(a.payload, key_nest, is_mask, out, err)) return r;
+      continue;
     }
     const int want = odp_tun_attr_len(a.type);
     if (a.payload.size() != size_t(want)) {
@@ -197,7 +244,9 @@ int decode(std::span<const uint8_t> keybuf, std::span<const uint8_t> maskbuf, bo
   out->dp_hash = S->get<uint32_t>(OVS_KEY_ATTR_DP_HASH);
   if (S->has(OVS_KEY_ATTR_TUNNEL)) {
     S->use(OVS_KEY_ATTR_TUNNEL);
-    if ((r = decode_tunnel(S->a[OVS_KEY_ATTR_TUNNEL], is_mask, out, err))) return r;
+    const auto key_nest =
+        K->has(OVS_KEY_ATTR_TUNNEL) ? K->a[OVS_KEY_ATTR_TUNNEL] : std::span<const uint8_t>{};
+    if ((r = decode_tunnel(S->a[OVS_KEY_ATTR_TUNNEL], key_nest, is_mask, out, err))) return r;
   }
   bool ethernet = K->has(OVS_KEY_ATTR_ETHERNET);
   if (S->has(OVS_KEY_ATTR_ETHERNET)) {
@@ -435,13 +484,13 @@ void exact_mask(std::span<const uint8_t> key, bool tunnel, NlBuf* out) {
 }
 
 bool has_tunnel(const FlowKey& k) {
-  for (size_t i = offsetof(FlowKey, tun_id) / 8; i < offsetof(FlowKey, pad1) / 8; ++i) {
+  for (size_t i = offsetof(FlowKey, tun_id) / 8; i < FlowKey::kHeadWords; ++i) {
     if (k.words()[i]) return true;
   }
   return false;
 }
 
-void put_tunnel(const FlowKey& v, NlWriter* w) {
+void put_tunnel(const FlowKey& v, const FlowKey& k, NlWriter* w) {
   static constexpr uint8_t kZero16[16] = {};
   size_t c = w->begin_nested(OVS_KEY_ATTR_TUNNEL);
   if (v.tun_id || (v.tun_flags & kTunFlagKey)) w->put(OVS_TUNNEL_KEY_ATTR_ID, v.tun_id);
@@ -458,6 +507,12 @@ void put_tunnel(const FlowKey& v, NlWriter* w) {
   if (v.tun_tp_src) w->put(OVS_TUNNEL_KEY_ATTR_TP_SRC, v.tun_tp_src);
   if (v.tun_tp_dst) w->put(OVS_TUNNEL_KEY_ATTR_TP_DST, v.tun_tp_dst);
   if (v.tun_flags & kTunFlagOam) w->put_flag(OVS_TUNNEL_KEY_ATTR_OAM);
+  // The key's options (its length decides for a mask, as in the kernel);
+  // a mask that matches the length exactly says so even for no options.
+  if (v.tun_opts_len) {
+    const uint8_t* p = v.tun_opts + sizeof v.tun_opts - k.tun_opts_len;
+    w->put(OVS_TUNNEL_KEY_ATTR_GENEVE_OPTS, p, k.tun_opts_len);
+  }
   w->end_nested(c);
 }
 
@@ -468,7 +523,7 @@ void encode(const FlowKey& v, const FlowKey& k, bool is_mask, NlBuf* out) {
   w.put<uint32_t>(OVS_KEY_ATTR_RECIRC_ID, v.recirc_id);
   w.put<uint32_t>(OVS_KEY_ATTR_DP_HASH, v.dp_hash);
   w.put<uint32_t>(OVS_KEY_ATTR_PRIORITY, v.priority);
-  if (has_tunnel(k) || (is_mask && has_tunnel(v))) put_tunnel(v, &w);
+  if (has_tunnel(k) || (is_mask && has_tunnel(v))) put_tunnel(v, k, &w);
   w.put<uint32_t>(OVS_KEY_ATTR_IN_PORT, v.in_port);
   w.put<uint32_t>(OVS_KEY_ATTR_SKB_MARK, v.skb_mark);
   ovs_key_ethernet eth;
@@ -653,6 +708,7 @@ int odp_tun_attr_len(uint16_t type) {
 }
 
 bool odp_tun_attr_supported(uint16_t type) {
+  if (type == OVS_TUNNEL_KEY_ATTR_GENEVE_OPTS) return true;  // variable: geneve_opts_check()
   return type <= OVS_TUNNEL_KEY_ATTR_MAX && odp_tun_attr_len(type) != kOdpVariable;
 }
 

@@ -11,7 +11,8 @@
 //
 // Supported key attributes: PRIORITY, IN_PORT, SKB_MARK, RECIRC_ID, DP_HASH,
 // TUNNEL (ID, IPV4_SRC/DST, IPV6_SRC/DST, TOS, TTL, DONT_FRAGMENT, CSUM, OAM,
-// TP_SRC, TP_DST; PAD is ignored as the kernel's own output contains it),
+// TP_SRC, TP_DST, GENEVE_OPTS; PAD is ignored as the kernel's own output
+// contains it),
 // ETHERNET, VLAN + ENCAP (at most two tags), ETHERTYPE, IPV4, IPV6, TCP, UDP,
 // SCTP, TCP_FLAGS, ICMP, ICMPV6, ARP, ND. Everything else is EINVAL.
 //
@@ -25,6 +26,10 @@
 //    in the kernel's sw_flow_key; masks likewise.
 //  - The ARP opcode is stored in nw_proto; a key opcode above 255 is EINVAL
 //    as in the kernel. An exact opcode mask (0xff) is written back as 0xffff.
+//  - GENEVE_OPTS (variable length): in a key, a well-formed option stream
+//    of at most 252 bytes (geneve_opts.h); in a mask, exactly as long as the
+//    key's, and then the option length is matched exactly (mask
+//    tun_opts_len 0xff), as in the kernel's genev_tun_opt_from_nlattr().
 //  - VLAN: the TCI keeps the CFI ("tag present") bit as on the wire ABI; a
 //    key tag without CFI must have TCI 0 and an empty ENCAP (a truncated
 //    header) and is kept as vlan[i] = {tpid, 0}.

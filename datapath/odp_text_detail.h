@@ -5,6 +5,11 @@
 
 #include <cstdint>
 #include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "flow_key.h"
 
 namespace dpx::odp_text_detail {
 
@@ -67,5 +72,18 @@ inline const char* tun_flag_name(uint32_t bit) {
       return nullptr;
   }
 }
+
+// Geneve options in tunnel(...) (odp_text_geneve.cc). format_geneve()
+// appends "geneve({class=..,type=..,len=..,0x..}...)," for the option
+// stream `k` and, when has_mask, its mask `m`, as OVS's
+// format_odp_tun_geneve() does. parse_geneve() reads what follows
+// "geneve(" up to and including its ')': the options into *key and their
+// masks into *mask (a field or data without "/mask" is exact, an omitted
+// field wildcarded, the reserved bits never matched). It returns the
+// characters it used, or 0 with the reason in *why.
+void format_geneve(std::string* o, std::span<const uint8_t> k, std::span<const uint8_t> m,
+                   bool has_mask, bool verbose);
+size_t parse_geneve(std::string_view s, std::vector<uint8_t>* key, std::vector<uint8_t>* mask,
+                    std::string* why);
 
 }  // namespace dpx::odp_text_detail

@@ -354,6 +354,10 @@ void format_tunnel(std::string* o, const Attr& a, const Attr* ma, bool verbose) 
     }
     int want = odp_tun_attr_len(t.type);
     if (t.type == OVS_TUNNEL_KEY_ATTR_PAD) return;
+    if (t.type == OVS_TUNNEL_KEY_ATTR_GENEVE_OPTS) {
+      format_geneve(o, t.p, ma ? mt.p : std::span<const uint8_t>{}, ma != nullptr, verbose);
+      return;
+    }
     if (want < 0 || t.p.size() != size_t(want) || (ma && mt.p.size() != size_t(want))) {
       format_unknown_key(o, t, ma ? &mt : nullptr);
       return;

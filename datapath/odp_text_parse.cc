@@ -323,6 +323,16 @@ bool parse_tunnel(Parser& p, NlBuf* key, NlBuf* mask) {
     uint16_t t;
     size_t len;
     bool r;
+    if (sep == '(' && n == "geneve") {
+      std::vector<uint8_t> gk, gm;
+      std::string why;
+      const size_t used = parse_geneve(p.rest(), &gk, &gm, &why);
+      if (!used) return p.error(why);
+      p.lit(p.rest().substr(0, used));
+      kw.put(OVS_TUNNEL_KEY_ATTR_GENEVE_OPTS, gk.data(), gk.size());
+      mw.put(OVS_TUNNEL_KEY_ATTR_GENEVE_OPTS, gm.data(), gm.size());
+      return true;
+    }
     if (sep == '(') {
       if (n != "flags") return false;
       uint32_t f, fm;

@@ -82,6 +82,8 @@ struct Pmd::Sink {
     um->egress_tun_port = a.has_egress_tun_port() ? a.egress_tun_port() : 0;
     um->orig_len = m->pkt_len;
     um->state = st;
+    if (st.tun.opts_len) [[unlikely]]
+      std::memcpy(um->tun_opts, st.tun.opts, st.tun.opts_len);
     um->userdata_len = static_cast<uint16_t>(ud.size());
     if (!ud.empty()) std::memcpy(um->userdata, ud.data(), ud.size());
     if (rte_ring_sp_enqueue(pmd->upcall_ring_, cp) != 0) {
@@ -98,6 +100,9 @@ struct Pmd::Sink {
     const uint32_t i = pmd->rq_n_++;
     pmd->rq_pkts_[i] = m;
     pmd->rq_states_[i] = st;
+    // The options st borrows do not outlive this pass (TunnelMeta).
+    if (st.tun.opts_len) [[unlikely]]
+      std::memcpy(pmd->rq_opts_[i], st.tun.opts, st.tun.opts_len);
     pmd->rq_depth_[i] = static_cast<uint8_t>(pmd->cur_depth_ + 1);
     pmd->counters.recirculations.add();
   }
@@ -435,7 +440,12 @@ void Pmd::process(rte_mbuf** pkts, uint32_t n, uint32_t in_port, const PacketSta
       continue;
     }
     PacketState st = states ? states[from[i]] : PacketState::from_key(keys[i]);
-    if (states) st.trunc_max_len = 0;
+    if (states) {
+      st.trunc_max_len = 0;
+      // The options now live in the key for the rest of the pass (after
+      // decap, states[] points into the headroom, which actions may reuse).
+      st.tun.opts = keys[i].tun_opts_data();
+    }
     execute_actions(*prog, pkts[i], keys[i], st, sink);
     ++i;
   }
@@ -456,6 +466,8 @@ void Pmd::handle_misses(rte_mbuf** pkts, const FlowKey* const* keys, uint32_t n)
     um->egress_tun_port = 0;
     um->orig_len = pkts[i]->pkt_len;
     um->state = PacketState::from_key(*keys[i]);
+    if (keys[i]->tun_opts_len) [[unlikely]]
+      std::memcpy(um->tun_opts, keys[i]->tun_opts_data(), keys[i]->tun_opts_len);
   }
   const unsigned q =
       rte_ring_sp_enqueue_burst(upcall_ring_, reinterpret_cast<void**>(pkts), n, nullptr);
@@ -473,18 +485,27 @@ void Pmd::run_recirculations() {
     const uint32_t n = std::min(rq_n_, kMaxBurst);
     rte_mbuf* pkts[kMaxBurst];
     PacketState states[kMaxBurst];
+    uint8_t opts[kMaxBurst][kTunOptsMax];  // Geneve options of this round's states
     const uint32_t depth = rq_depth_[0];
     // Take a prefix of packets of the same depth; later ones wait.
     uint32_t take = 0;
     while (take < n && rq_depth_[take] == depth) {
       pkts[take] = rq_pkts_[take];
       states[take] = rq_states_[take];
+      if (const uint8_t len = states[take].tun.opts_len) [[unlikely]] {
+        std::memcpy(opts[take], rq_opts_[take], len);
+        states[take].tun.opts = opts[take];
+      }
       ++take;
     }
     std::memmove(rq_pkts_, rq_pkts_ + take, (rq_n_ - take) * sizeof rq_pkts_[0]);
     std::memmove(rq_states_, rq_states_ + take, (rq_n_ - take) * sizeof rq_states_[0]);
     std::memmove(rq_depth_, rq_depth_ + take, (rq_n_ - take) * sizeof rq_depth_[0]);
     rq_n_ -= take;
+    for (uint32_t j = 0; j < rq_n_; ++j) {
+      if (const uint8_t len = rq_states_[j].tun.opts_len) [[unlikely]]
+        std::memcpy(rq_opts_[j], rq_opts_[j + take], len);
+    }
     process(pkts, take, 0, states, depth, nullptr);
   }
 }
@@ -685,8 +706,7 @@ void Pmd::tunnel_output_run(const ActionProgram& prog, uint8_t slot, rte_mbuf** 
     // A packet with offload requests is segmented first, on its own; the
     // packets around it form the runs.
     if (pkts[i]->ol_flags & kTxOffloadRequests) [[unlikely]] {
-      TunnelMeta tun;
-      std::memcpy(&tun, prog.begin()[0].data(), sizeof tun);
+      const TunnelMeta tun = set_tunnel_meta(prog.begin()[0]);
       tunnel_output(prog.begin()[1].arg0, slot, pkts[i], tun, hashes[i]);
       ++i;
       continue;
@@ -701,8 +721,7 @@ void Pmd::tunnel_output_run(const ActionProgram& prog, uint8_t slot, rte_mbuf** 
 void Pmd::encap_run(const ActionProgram& prog, uint8_t slot, rte_mbuf** pkts,
                     const uint32_t* hashes, uint32_t n) {
   const Action* a = prog.begin();
-  TunnelMeta tun;
-  std::memcpy(&tun, a[0].data(), sizeof tun);
+  const TunnelMeta tun = set_tunnel_meta(a[0]);
   uint32_t underlay = kTunnelNoPort;
   const uint32_t k = tunnel_encap_run(tnl_, *shared_->tunnels, index_, a[1].arg0, slot, tun, pkts,
                                       hashes, n, now_ms_, &underlay);

@@ -71,8 +71,11 @@ struct UpcallMeta {
   uint32_t pid;
   uint32_t egress_tun_port;
   uint32_t orig_len;  // packet length before a trunc()
-  PacketState state;
+  PacketState state;  // state.tun.opts is stale: the options are in tun_opts
   uint8_t userdata[kMaxUpcallUserdata];
+  // The packet's Geneve options (state.tun.opts_len bytes), copied because
+  // what state.tun.opts points at does not outlive the pass.
+  uint8_t tun_opts[kTunOptsMax];
 };
 
 // An EXECUTE request of the control thread, run by PMD 0 so that only PMDs
@@ -92,7 +95,8 @@ inline constexpr uint16_t kMbufPrivSize = static_cast<uint16_t>(
     (sizeof(UpcallMeta) + RTE_MBUF_PRIV_ALIGN - 1) & ~(RTE_MBUF_PRIV_ALIGN - 1));
 
 // Key-extraction metadata for a packet's next pass from its state. A
-// tunnel (rare) is passed through `scratch`, whose tunnel line receives it.
+// tunnel (rare) is passed through `scratch`, whose tunnel line receives it
+// (and its option area the Geneve options st.tun.opts points at).
 inline PacketMetadata metadata_from_state(const PacketState& st, FlowKey* scratch) {
   PacketMetadata md;
   md.in_port = st.in_port;
@@ -100,12 +104,14 @@ inline PacketMetadata metadata_from_state(const PacketState& st, FlowKey* scratc
   md.dp_hash = st.dp_hash;
   md.skb_mark = st.skb_mark;
   md.priority = st.priority;
-  static_assert(sizeof(TunnelMeta) == offsetof(FlowKey, pad1) - offsetof(FlowKey, tun_id));
+  static_assert(kTunnelMetaKeyBytes == offsetof(FlowKey, tun_opts_len) - offsetof(FlowKey, tun_id));
   const bool has_tunnel = st.tun.tun_id | st.tun.ipv4_dst | st.tun.ipv4_src | st.tun.flags |
-                          st.tun.ipv6_dst[15] | st.tun.ipv6_dst[0];
+                          st.tun.ipv6_dst[15] | st.tun.ipv6_dst[0] | st.tun.opts_len;
   if (has_tunnel) [[unlikely]] {
-    std::memcpy(&scratch->tun_id, &st.tun, sizeof st.tun);
-    scratch->pad1 = 0;
+    std::memcpy(&scratch->tun_id, &st.tun, kTunnelMetaKeyBytes);
+    std::memset(&scratch->tun_opts_len, 0, 8);
+    scratch->tun_opts_len = st.tun.opts_len;
+    if (st.tun.opts_len) std::memcpy(scratch->tun_opts_data(), st.tun.opts, st.tun.opts_len);
     md.tunnel = scratch;
   }
   return md;
@@ -319,6 +325,7 @@ class Pmd {
   rte_mbuf* rq_pkts_[kRecircQueue];
   PacketState rq_states_[kRecircQueue];
   uint8_t rq_depth_[kRecircQueue];
+  uint8_t rq_opts_[kRecircQueue][kTunOptsMax];  // Geneve options of rq_states_[i]
   uint32_t rq_n_ = 0;
   uint32_t cur_depth_ = 0;  // pass number of the packet whose actions run now
 

@@ -66,7 +66,7 @@ inline bool mask_is_simple(const FlowKey& mask) {
 // The FlowKey the classifier looks up for a simple key (first pass:
 // recirc_id 0, no other metadata).
 inline void simple_to_flow_key(const SimpleKey& s, FlowKey* k) {
-  k->clear();
+  k->clear_head();
   k->in_port = s.in_port;
   k->eth_type = s.eth_type;
   k->nw_frag = s.nw_frag;

@@ -39,7 +39,7 @@ TEST(Emc, HitAndMiss) {
   // The full key is compared: a key differing in the last word misses even
   // when handed the same hash.
   FlowKey k1b = k1;
-  k1b.pad1 = 1;
+  k1b.pad1[0] = 1;
   EXPECT_EQ(emc.lookup(k1b, hash_key(k1)), nullptr);
   EXPECT_EQ(emc.lookup(k1b, hash_key(k1b)), nullptr);
 

@@ -128,7 +128,7 @@ std::string diff(const FlowKey& got, const FlowKey& want) {
   std::ostringstream os;
   const auto* g = reinterpret_cast<const uint8_t*>(&got);
   const auto* w = reinterpret_cast<const uint8_t*>(&want);
-  for (size_t i = 0; i < sizeof(FlowKey); ++i) {
+  for (size_t i = 0; i < FlowKey::kHeadBytes; ++i) {  // the options are compared by ==
     if (g[i] != w[i]) {
       os << " [byte " << i << ": got 0x" << std::hex << int{g[i]} << " want 0x" << int{w[i]}
          << std::dec << "]";
@@ -607,10 +607,14 @@ TEST(KeyExtractTest, OtherEthertypeHasL2Only) {
 
 TEST(KeyExtractTest, TunnelMetadataIsCopied) {
   FlowKey tun;
-  std::memset(static_cast<void*>(&tun), 0x3c, sizeof tun);  // only offsets 128..191 count
-  tun.tun_id = htobe64(5000);
+  std::memset(static_cast<void*>(&tun), 0x3c, sizeof tun);  // only offsets 128..191 count,
+  tun.tun_id = htobe64(5000);                               // and the options
   tun.tun_ipv4_src = htonl(0x01020304);
   tun.tun_flags = kTunFlagKey;
+  tun.tun_opts_len = 8;
+  std::memset(tun.pad1, 0, sizeof tun.pad1);
+  const uint8_t opts[8] = {0x01, 0x02, 0x80, 0x01, 0xde, 0xad, 0xbe, 0xef};
+  std::memcpy(tun.tun_opts_data(), opts, 8);
   PacketMetadata md = kMd;
   md.tunnel = &tun;
   Pkt p;
@@ -624,7 +628,9 @@ TEST(KeyExtractTest, TunnelMetadataIsCopied) {
   want.tp_src = htons(1);
   want.tp_dst = htons(2);
   std::memcpy(want.words() + 16, tun.words() + 16, 64);
+  std::memcpy(want.tun_opts_data(), opts, 8);
   EXPECT_KEY(k, want);
+  EXPECT_EQ(std::memcmp(k.tun_opts_data(), opts, 8), 0);
 
   // The decap stage may have written the tunnel line into the key itself.
   FlowKey in_place = tun;
@@ -653,7 +659,9 @@ TEST(KeyExtractTest, SameMicroflowGivesIdenticalKeys) {
   std::memset(static_cast<void*>(&kb), 0xff, sizeof kb);
   ASSERT_EQ(extract_key(a.b, a.n, kMd, &ka), ExtractDrop::kNone);
   ASSERT_EQ(extract_key(b.b, b.n, kMd, &kb), ExtractDrop::kNone);
-  EXPECT_EQ(std::memcmp(&ka, &kb, sizeof ka), 0) << diff(ka, kb);
+  // The whole head; the option area is undefined without options (flow_key.h).
+  EXPECT_EQ(std::memcmp(&ka, &kb, FlowKey::kHeadBytes), 0) << diff(ka, kb);
+  EXPECT_EQ(ka.tun_opts_len, 0);
   EXPECT_EQ(hash_key(ka), hash_key(kb));
 }
 
@@ -986,11 +994,21 @@ TEST(FlowHashTest, SingleBitChangesAreNotCollisions) {
   base.clear();
   base.eth_type = htons(0x0800);
   std::set<uint32_t> seen = {hash_key(base)};
-  for (size_t bit = 0; bit < sizeof(FlowKey) * 8; ++bit) {
+  for (size_t bit = 0; bit < FlowKey::kHeadBytes * 8; ++bit) {
     FlowKey k = base;
     reinterpret_cast<uint8_t*>(&k)[bit / 8] ^= static_cast<uint8_t>(1u << (bit % 8));
     EXPECT_TRUE(seen.insert(hash_key(k)).second) << "bit " << bit;
   }
+  // Geneve options count, but only their defined bytes (flow_key.h).
+  FlowKey opts = base;
+  opts.tun_opts_len = 8;
+  std::memset(opts.tun_opts_data(), 0x11, 8);
+  const uint32_t h = hash_key(opts);
+  EXPECT_TRUE(seen.insert(h).second);
+  opts.tun_opts[0] ^= 0xff;  // outside the options: undefined, not hashed
+  EXPECT_EQ(hash_key(opts), h);
+  opts.tun_opts_data()[7] ^= 1;
+  EXPECT_NE(hash_key(opts), h);
 }
 
 TEST(FlowHashTest, BasisLengthAndOrderMatter) {

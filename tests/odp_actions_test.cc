@@ -254,7 +254,12 @@ TEST(OdpActions, SetIpv6) {
   EXPECT_EQ(v.ipv6_src[3], htonl(1));
 }
 
-void put_tunnel(NlWriter& w, bool with_geneve = false) {
+// with_geneve: two Geneve options, class 0x0102 type 0x80 (critical) with
+// one word of data and class 0xffff type 1 with none.
+constexpr uint8_t kGeneveOpts[12] = {0x01, 0x02, 0x80, 0x01, 0xde, 0xad,
+                                     0xbe, 0xef, 0xff, 0xff, 0x01, 0x00};
+
+void put_tunnel(NlWriter& w, bool with_geneve = false, bool with_vxlan_opts = false) {
   size_t s = w.begin_nested(OVS_ACTION_ATTR_SET);
   size_t t = w.begin_nested(OVS_KEY_ATTR_TUNNEL);
   w.put<uint64_t>(OVS_TUNNEL_KEY_ATTR_ID, htobe64(5000));
@@ -266,7 +271,8 @@ void put_tunnel(NlWriter& w, bool with_geneve = false) {
   w.put_flag(OVS_TUNNEL_KEY_ATTR_CSUM);
   w.put<uint16_t>(OVS_TUNNEL_KEY_ATTR_TP_SRC, htons(33333));
   w.put<uint16_t>(OVS_TUNNEL_KEY_ATTR_TP_DST, htons(4789));
-  if (with_geneve) w.put<uint64_t>(OVS_TUNNEL_KEY_ATTR_GENEVE_OPTS, 0);
+  if (with_geneve) w.put(OVS_TUNNEL_KEY_ATTR_GENEVE_OPTS, kGeneveOpts, sizeof kGeneveOpts);
+  if (with_vxlan_opts) w.put<uint32_t>(OVS_TUNNEL_KEY_ATTR_VXLAN_OPTS, 0);
   w.end_nested(t);
   w.end_nested(s);
 }
@@ -433,8 +439,24 @@ TEST(OdpActions, UnsupportedSetKeysAreNamed) {
   }
   NlBuf b;
   NlWriter w(&b);
+  put_tunnel(w, /*with_geneve=*/false, /*with_vxlan_opts=*/true);
+  compile_fails(b, "vxlan_opts");
+}
+
+// Geneve options follow the TunnelMeta in the record's data.
+TEST(OdpActions, SetTunnelWithGeneveOptions) {
+  NlBuf b;
+  NlWriter w(&b);
   put_tunnel(w, /*with_geneve=*/true);
-  compile_fails(b, "geneve_opts");
+  auto p = compile_ok(b);
+  ASSERT_TRUE(p);
+  const Action& a = p->begin()[0];
+  ASSERT_EQ(a.op, ActionOp::kSetTunnel);
+  ASSERT_EQ(a.data_len, sizeof(TunnelMeta) + sizeof kGeneveOpts);
+  TunnelMeta t;
+  std::memcpy(&t, a.data(), sizeof t);
+  EXPECT_EQ(t.opts_len, sizeof kGeneveOpts);
+  EXPECT_EQ(std::memcmp(a.data() + sizeof t, kGeneveOpts, sizeof kGeneveOpts), 0);
 }
 
 TEST(OdpActions, MalformedAttributesAreRefused) {

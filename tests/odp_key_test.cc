@@ -514,10 +514,16 @@ TEST(OdpKeyReject, Tunnel) {
   expect_reject(tunnel_key([](NlWriter& w) {
                   w.put<uint32_t>(OVS_TUNNEL_KEY_ATTR_IPV4_DST, 1);
                   w.put<uint8_t>(OVS_TUNNEL_KEY_ATTR_TTL, 1);
-                  uint8_t opt[8] = {};
+                  uint8_t opt[4] = {0xff, 0xff, 0x01, 0x01};  // one word of data, missing
                   w.put(OVS_TUNNEL_KEY_ATTR_GENEVE_OPTS, opt, sizeof opt);
                 }),
-                "OVS_TUNNEL_KEY_ATTR_GENEVE_OPTS is not supported");
+                "OVS_TUNNEL_KEY_ATTR_GENEVE_OPTS: option length past the end");
+  expect_reject(tunnel_key([](NlWriter& w) {
+                  w.put<uint32_t>(OVS_TUNNEL_KEY_ATTR_IPV4_DST, 1);
+                  w.put<uint8_t>(OVS_TUNNEL_KEY_ATTR_TTL, 1);
+                  w.put<uint32_t>(OVS_TUNNEL_KEY_ATTR_VXLAN_OPTS, 0);
+                }),
+                "OVS_TUNNEL_KEY_ATTR_VXLAN_OPTS is not supported");
   expect_reject(tunnel_key([](NlWriter& w) {
                   w.put<uint32_t>(OVS_TUNNEL_KEY_ATTR_IPV4_DST, 1);
                   uint8_t a6[16] = {1};

@@ -138,6 +138,8 @@ TEST_F(TunnelCodec6Test, DecapMatchesScapyAndFillsTheIpv6Metadata) {
       {"vxlan6_zero_csum", kVxlanOdp, 42, kTunFlagKey, 64, 0, 4789},
       {"vxlan6_tc", kVxlan8472Odp, 0xabcdef, kTunFlagKey | kTunFlagCsum, 17, 0xb8, 8472},
       {"geneve6_opts", kGeneveOdp, 7, kTunFlagKey | kTunFlagCsum | kTunFlagOam, 64, 0, 6081},
+      // Hop-by-hop (Router Alert) and destination options headers, walked.
+      {"vxlan6_exthdrs", kVxlanOdp, 42, kTunFlagKey | kTunFlagCsum, 64, 0, 4789},
   };
   for (const Case& c : cases) {
     SCOPED_TRACE(c.fixture);
@@ -392,12 +394,6 @@ const Malformed kMalformed[] = {
        fix_udp_csum(b);
      },
      TunnelDrop::kGeneveBadOptionLength},
-    {"Geneve critical option", "geneve6_opts",
-     [](Bytes& b) {
-       b[kTh + 1] |= 0x40;
-       fix_udp_csum(b);
-     },
-     TunnelDrop::kGeneveCriticalOption},
     {"inner frame shorter than Ethernet", "vxlan6_zero_csum",
      [](Bytes& b) {
        b.resize(kTh + 8 + 13);
@@ -413,6 +409,18 @@ const Malformed kMalformed[] = {
      TunnelDrop::kDecapIpv6ExtHeader},
     {"destination options header", "vxlan6_zero_csum", [](Bytes& b) { b[kIp + 6] = 60; },
      TunnelDrop::kDecapIpv6ExtHeader},
+    // vxlan6_exthdrs: hop-by-hop at 54 (next 60, Router Alert at 56),
+    // destination options at 62 (next UDP), UDP at 70.
+    {"hop-by-hop option to discard if unknown", "vxlan6_exthdrs", [](Bytes& b) { b[56] = 0xc5; },
+     TunnelDrop::kDecapIpv6ExtHeader},
+    {"hop-by-hop header after the first", "vxlan6_exthdrs", [](Bytes& b) { b[54] = 0; },
+     TunnelDrop::kDecapIpv6ExtHeader},
+    {"fragment header after destination options", "vxlan6_exthdrs", [](Bytes& b) { b[62] = 44; },
+     TunnelDrop::kDecapIpv6ExtHeader},
+    {"option running past its header", "vxlan6_exthdrs", [](Bytes& b) { b[65] = 5; },
+     TunnelDrop::kDecapIpv6ExtHeader},
+    {"payload length inside the extension headers", "vxlan6_exthdrs",
+     [](Bytes& b) { set16(b, kIp + 4, 12); }, TunnelDrop::kDecapBadIpLength},
 };
 
 TEST_F(TunnelCodec6Test, MalformedIpv6TunnelPacketsAreDroppedAndCountedByReason) {

@@ -245,8 +245,6 @@ const Malformed kMalformed[] = {
      TunnelDrop::kGeneveBadOptionLength},
     {"Geneve options that do not add up", "geneve_opts", [](Bytes& b) { b[53] = 0x02; },
      TunnelDrop::kGeneveBadOptionLength},
-    {"Geneve critical option", "geneve_opts", [](Bytes& b) { b[43] |= 0x40; },
-     TunnelDrop::kGeneveCriticalOption},
     {"Geneve carrying IPv4, not Ethernet", "geneve_basic", [](Bytes& b) { set16(b, 44, 0x0800); },
      TunnelDrop::kGeneveBadProtocol},
     {"inner frame shorter than Ethernet", "vxlan_basic", [](Bytes& b) { cut(b, 50 + 13); },

@@ -113,8 +113,13 @@ UnderlayVerdict decap_tunnel(const TunnelPortInfo& tp, rte_mbuf* m, const uint8_
       off += 4 + (th[kTunnelHdrLen + off + 3] & 0x1fu) * 4;
       if (off > opt_len) return fail(out, TunnelDrop::kGeneveBadOptionLength);
     }
-    if (w0 & kGeneveFlagCritical) return fail(out, TunnelDrop::kGeneveCriticalOption);
+    // Options, critical ones (C bit) included, go into the flow key as the
+    // kernel's collect-metadata Geneve gives them to its datapath: the
+    // flows decide, and ovs-vswitchd drops a packet whose critical option
+    // it does not know (RFC 8926 section 3.4).
     if (w0 & kGeneveFlagOam) flags |= kTunFlagOam;
+    t.opts_len = static_cast<uint8_t>(opt_len);
+    t.opts = th + kTunnelHdrLen;
     hdr_len += opt_len;
   }
   const uint32_t inner_off = l3_end + kUdpHdrLen + hdr_len;
@@ -207,6 +212,42 @@ bool is_ipv6_ext_header(uint8_t nh) {
          nh == 140;
 }
 
+// Walks the hop-by-hop and destination options headers after the fixed
+// IPv6 header at `ip` (`avail` bytes from there) up to an upper-layer
+// header. True if that header is UDP, with *l3_len = the bytes before it.
+// False (drop) for any other extension header, more than kMaxIpv6Options
+// headers, a hop-by-hop header anywhere but first (RFC 8200 4.1), a header
+// past the frame, or an option whose type says "discard if unrecognised"
+// (RFC 8200 4.2: the two high bits not 00): dpx implements no option, so it
+// skips only Pad1, PadN and the types a node may ignore.
+bool ipv6_skip_options(const uint8_t* ip, uint32_t avail, uint32_t* l3_len) {
+  constexpr int kMaxIpv6Options = 4;
+  uint8_t next = ip[6];
+  uint32_t off = kIpv6HdrLen;
+  for (int i = 0; i < kMaxIpv6Options && (next == 0 || next == 60); ++i) {
+    if (next == 0 && i != 0) return false;
+    if (off + 8 > avail) return false;
+    const uint8_t* h = ip + off;
+    const uint32_t hlen = (uint32_t{h[1]} + 1) * 8;
+    if (off + hlen > avail) return false;
+    for (uint32_t o = 2; o < hlen;) {
+      const uint8_t type = h[o];
+      if (type == 0) {  // Pad1
+        ++o;
+        continue;
+      }
+      if (o + 2 > hlen || o + 2 + h[o + 1] > hlen) return false;
+      if (type != 1 && (type >> 6) != 0) return false;  // not PadN, not skippable
+      o += 2 + h[o + 1];
+    }
+    next = h[0];
+    off += hlen;
+  }
+  if (next != IPPROTO_UDP) return false;
+  *l3_len = off;
+  return true;
+}
+
 UnderlayVerdict classify_ipv6(const UnderlaySnapshot& s, const UnderlayPortInfo& port, rte_mbuf* m,
                               const uint8_t* p, uint32_t len, DecapResult* out, TunnelMeta& t) {
   if (len < kEthHdrLen + kIpv6HdrLen || s.n_vteps6 == 0) return UnderlayVerdict::kPlain;
@@ -217,24 +258,34 @@ UnderlayVerdict classify_ipv6(const UnderlaySnapshot& s, const UnderlayPortInfo&
     return is_nd_for_us(s, port, p, len) ? UnderlayVerdict::kPunt : UnderlayVerdict::kPlain;
   if (nh != IPPROTO_UDP && !is_ipv6_ext_header(nh)) return UnderlayVerdict::kPlain;
   if (!s.is_local6(ip + 24) || std::memcmp(p, port.mac, 6) != 0) return UnderlayVerdict::kPlain;
-  // To a VTEP address of ours with extension headers: dpx does not walk
-  // them (nor reassemble fragments), and these addresses exist for the
-  // tunnels, so such a packet is dropped with its own reason rather than
-  // bridged as if it were someone else's.
-  if (nh != IPPROTO_UDP) return fail(out, TunnelDrop::kDecapIpv6ExtHeader);
-  if (kEthHdrLen + kIpv6HdrLen + kUdpHdrLen > len) return UnderlayVerdict::kPlain;
-  const uint8_t* udp = ip + kIpv6HdrLen;
+  // To a VTEP address of ours with extension headers: hop-by-hop and
+  // destination options are walked (ipv6_skip_options), anything else
+  // (routing, fragment, AH, ESP, ...) is dropped with its own reason rather
+  // than bridged as if it were someone else's: dpx reassembles nothing and
+  // those addresses exist for the tunnels.
+  uint32_t l3_len = kIpv6HdrLen;
+  if (nh != IPPROTO_UDP) [[unlikely]] {
+    if (!ipv6_skip_options(ip, len - kEthHdrLen, &l3_len))
+      return fail(out, TunnelDrop::kDecapIpv6ExtHeader);
+  }
+  if (kEthHdrLen + l3_len + kUdpHdrLen > len) {
+    return l3_len == kIpv6HdrLen ? UnderlayVerdict::kPlain
+                                 : fail(out, TunnelDrop::kDecapBadIpLength);
+  }
+  const uint8_t* udp = ip + l3_len;
   const TunnelPortInfo* tp = s.tunnel_by_udp_port(be16_at(udp + 2));
   if (!tp) return UnderlayVerdict::kPlain;
 
   // Ours: from here on, anything wrong is a counted drop. IPv6 has no
-  // header checksum; the payload length must cover UDP and fit the frame
-  // (0 would be a jumbogram, which needs a hop-by-hop option).
+  // header checksum; the payload length must cover the extension headers
+  // and UDP and fit the frame (0 would be a jumbogram, which needs a
+  // hop-by-hop option dpx does not accept).
+  const uint32_t ext_len = l3_len - kIpv6HdrLen;
   const uint32_t plen = rte_be_to_cpu_16(be16_at(ip + 4));
-  if (plen < kUdpHdrLen || kEthHdrLen + kIpv6HdrLen + plen > len)
+  if (plen < ext_len + kUdpHdrLen || kEthHdrLen + kIpv6HdrLen + plen > len)
     return fail(out, TunnelDrop::kDecapBadIpLength);
   const uint32_t ulen = rte_be_to_cpu_16(be16_at(udp + 4));
-  if (ulen < kUdpHdrLen || ulen > plen) return fail(out, TunnelDrop::kDecapBadUdpLength);
+  if (ulen < kUdpHdrLen || ulen > plen - ext_len) return fail(out, TunnelDrop::kDecapBadUdpLength);
   if (ulen < kUdpHdrLen + kTunnelHdrLen) return fail(out, TunnelDrop::kDecapTruncated);
   // A zero UDP checksum is accepted: RFC 6935 and 6936 allow it for tunnel
   // protocols over IPv6, and VXLAN (RFC 7348) and Geneve (RFC 8926) use the
@@ -248,7 +299,7 @@ UnderlayVerdict classify_ipv6(const UnderlaySnapshot& s, const UnderlayPortInfo&
   std::memcpy(t.ipv6_dst, ip + 24, 16);
   t.tos = static_cast<uint8_t>((ip[0] & 0x0f) << 4 | ip[1] >> 4);  // traffic class
   t.ttl = ip[7];                                                   // hop limit
-  return decap_tunnel(*tp, m, udp, ulen, kEthHdrLen + kIpv6HdrLen, out, t);
+  return decap_tunnel(*tp, m, udp, ulen, kEthHdrLen + l3_len, out, t);
 }
 
 // underlay_classify(), with the tunnel metadata of a decapsulated packet

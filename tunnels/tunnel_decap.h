@@ -11,7 +11,8 @@
 //    extraction with in_port = the tunnel port and the tunnel metadata the
 //    kernel datapath would give it: tun_id = VNI, outer IPv4 or IPv6 source
 //    and destination, TOS (IPv6: traffic class), TTL (IPv6: hop limit), UDP source and destination
-//    ports, flags key, csum when the outer UDP checksum is non-zero, oam for Geneve's O bit.
+//    ports, flags key, csum when the outer UDP checksum is non-zero, oam for Geneve's O bit,
+//    and Geneve's options.
 //  - punt: an ARP frame whose target is a VTEP address of this port; it is
 //    handed to the control thread, which answers requests and learns
 //    replies (tunnel_ctl.h).
@@ -23,15 +24,15 @@
 //      UDP checksum that does not verify, VXLAN without the I flag or with
 //      any other flag or reserved bit set (as Linux and OVS), Geneve version
 //      other than 0, protocol other than Ethernet, options that do not fit
-//      or do not add up to the option length, the C (critical options) bit
-//      (dpx does not process options, and RFC 8926 says a packet with a
-//      critical option the endpoint does not process must be dropped), an
-//      inner frame shorter than an Ethernet header. Over IPv6: payload
-//      length below UDP or past the frame, UDP length past the payload, a
-//      non-zero UDP checksum that does not verify (zero is accepted, RFC
-//      6935), and any extension header on a packet to a local VTEP.
-//    Geneve options without the C bit are skipped: they are not yet part of
-//    the flow key (OVS_TUNNEL_KEY_ATTR_GENEVE_OPTS is refused in flows).
+//      or do not add up to the option length, an inner frame shorter than
+//      an Ethernet header. Over IPv6: payload length below UDP or past the
+//      frame, UDP length past the payload, a non-zero UDP checksum that
+//      does not verify (zero is accepted, RFC 6935), and any extension
+//      header on a packet to a local VTEP other than well-formed hop-by-hop
+//      and destination options headers with skippable options (walked).
+//    Geneve options (critical ones included, as the kernel passes them) go
+//    into the tunnel metadata: tun.opts points at them in the packet's
+//    headroom, where key extraction copies them from into the flow key.
 //
 // Chained (multi-segment) frames are plain: the PMD drops them before key
 // extraction anyway. Nothing is read past the frame.
@@ -57,7 +58,7 @@ struct DecapResult {
   uint32_t tunnel_odp = 0;              // kDecap: the tunnel port the packet arrives on
   uint8_t slot = 0;                     // kDecap: its counter slot
   TunnelDrop why = TunnelDrop::kCount;  // kDrop: the reason
-  TunnelMeta tun;                       // kDecap: the tunnel metadata (else unspecified)
+  TunnelMeta tun;                       // kDecap: the tunnel metadata (else not set)
 };
 
 // Classifies one frame received on underlay port `port` and, for a tunnel

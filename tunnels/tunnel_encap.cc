@@ -5,6 +5,8 @@
 
 #include <type_traits>
 
+#include "geneve_opts.h"
+
 namespace dpx {
 
 namespace {
@@ -19,6 +21,41 @@ void template_udp(uint8_t* udp, TunnelType type, uint16_t udp_port) {
   put16(udp + 2, udp_port);
   uint8_t* th = udp + kUdpHdrLen;
   put32(th, rte_cpu_to_be_32(type == TunnelType::kVxlan ? kVxlanFlagI : kGeneveProtoEthernet));
+}
+
+// Bytes of Geneve options the outer header carries: the packet's options on
+// a Geneve port; a VXLAN port has nowhere to put them and ignores them, as
+// Linux's vxlan does.
+inline uint32_t geneve_opts_len(TunnelType type, const TunnelMeta& tun) {
+  return type == TunnelType::kGeneve ? tun.opts_len : 0;
+}
+
+// Writes the options after the Geneve header at `th` (a template copy, whose
+// option length is 0 and C flag clear) and sets both, as OVS's and Linux's
+// Geneve senders do: Opt Len in 4-byte words, C if an option is critical.
+void put_geneve_opts(uint8_t* th, const TunnelMeta& tun) {
+  th[0] = static_cast<uint8_t>(tun.opts_len / 4);  // version 0
+  if (geneve_opts_critical(tun.opts, tun.opts_len)) th[1] |= kGeneveFlagCritical >> 16;
+  std::memcpy(th + kTunnelHdrLen, tun.opts, tun.opts_len);
+}
+
+// Makes room for `need` bytes in front of a packet. The 128 bytes of
+// headroom an mbuf starts with hold any outer header without options, but
+// not one with up to 252 bytes of Geneve options; such a packet is moved
+// back within its own buffer when the tailroom allows (a copy, on this rare
+// path only; no allocation). False: no room either way.
+bool ensure_headroom(rte_mbuf* m, uint32_t need) {
+  const uint32_t head = rte_pktmbuf_headroom(m);
+  if (head >= need) [[likely]]
+    return true;
+  const uint32_t shift = need - head;
+  if (m->nb_segs != 1 || !RTE_MBUF_DIRECT(m) || rte_mbuf_refcnt_read(m) != 1 ||
+      rte_pktmbuf_tailroom(m) < shift)
+    return false;
+  uint8_t* d = rte_pktmbuf_mtod(m, uint8_t*);
+  std::memmove(d + shift, d, m->data_len);
+  m->data_off = static_cast<uint16_t>(m->data_off + shift);
+  return true;
 }
 
 // The UDP checksum (to store) of the `ulen`-byte datagram at `l4_off` in `m`
@@ -36,7 +73,9 @@ uint16_t udp_checksum_from(uint32_t phdr, const rte_mbuf* m, uint32_t l4_off, ui
 }
 
 // The UDP checksum of the datagram after the IPv4 header `ip`.
-uint16_t udp_checksum(const rte_mbuf* m, const uint8_t* ip, uint32_t ulen) {
+// Inlined into both IPv4 header writers.
+[[gnu::always_inline]] inline uint16_t udp_checksum(const rte_mbuf* m, const uint8_t* ip,
+                                                    uint32_t ulen) {
   return udp_checksum_from(rte_ipv4_phdr_cksum(reinterpret_cast<const rte_ipv4_hdr*>(ip), 0), m,
                            kEthHdrLen + kIpv4HdrLen, ulen);
 }
@@ -102,13 +141,33 @@ void encap_build_template6(const UnderlaySnapshot::Resolution6& r, TunnelType ty
   template_udp(ip + kIpv6HdrLen, type, udp_port);
 }
 
-TunnelDrop encap_write6(const uint8_t* tmpl, uint32_t mtu, TunnelType type, rte_mbuf* m,
-                        const TunnelMeta& tun, uint16_t udp_src) {
-  const uint32_t ulen = rte_pktmbuf_pkt_len(m) + kUdpHdrLen + kTunnelHdrLen;
+void encap_build_template(const UnderlaySnapshot::Resolution& r, TunnelType type, uint16_t udp_port,
+                          uint32_t dst, uint8_t* hdr) {
+  eth_frame_start(hdr, kOuterIpv4Len, r.mac, r.port->mac, 0x0800);
+  uint8_t* ip = hdr + kEthHdrLen;
+  ip[0] = 0x45;
+  ip[9] = IPPROTO_UDP;
+  put32(ip + 12, r.src);
+  put32(ip + 16, dst);
+  template_udp(ip + kIpv4HdrLen, type, udp_port);
+}
+
+namespace {
+
+// The header writers, specialised on whether Geneve options follow the
+// header, so that packets without them run the code they ran before
+// options existed (the choice is one branch in the public wrappers).
+template <bool kOpts>
+TunnelDrop write6(const uint8_t* tmpl, uint32_t mtu, TunnelType type, rte_mbuf* m,
+                  const TunnelMeta& tun, uint16_t udp_src) {
+  const uint32_t olen = kOpts ? tun.opts_len : 0;
+  const uint32_t ulen = rte_pktmbuf_pkt_len(m) + kUdpHdrLen + kTunnelHdrLen + olen;
   if (kIpv6HdrLen + ulen > mtu) return TunnelDrop::kEncapTooBig;
-  auto* p = reinterpret_cast<uint8_t*>(rte_pktmbuf_prepend(m, kOuterIpv6Len));
+  if (kOpts && !ensure_headroom(m, kOuterIpv6Len + olen)) return TunnelDrop::kEncapNoHeadroom;
+  auto* p = reinterpret_cast<uint8_t*>(rte_pktmbuf_prepend(m, kOuterIpv6Len + olen));
   if (!p) return TunnelDrop::kEncapNoHeadroom;
   std::memcpy(p, tmpl, kOuterIpv6Len);
+  if (kOpts) put_geneve_opts(p + kOuterIpv6Len - kTunnelHdrLen, tun);
   uint8_t* ip = p + kEthHdrLen;
   // Version 6, traffic class = tos across the first two bytes, flow label 0.
   ip[0] = static_cast<uint8_t>(0x60 | tun.tos >> 4);
@@ -129,15 +188,46 @@ TunnelDrop encap_write6(const uint8_t* tmpl, uint32_t mtu, TunnelType type, rte_
   return TunnelDrop::kCount;
 }
 
-void encap_build_template(const UnderlaySnapshot::Resolution& r, TunnelType type, uint16_t udp_port,
-                          uint32_t dst, uint8_t* hdr) {
-  eth_frame_start(hdr, kOuterIpv4Len, r.mac, r.port->mac, 0x0800);
-  uint8_t* ip = hdr + kEthHdrLen;
-  ip[0] = 0x45;
-  ip[9] = IPPROTO_UDP;
-  put32(ip + 12, r.src);
-  put32(ip + 16, dst);
-  template_udp(ip + kIpv4HdrLen, type, udp_port);
+// A packet with Geneve options, written whole on its own: the options'
+// length varies per flow and is rare, so the run's prepared header (which
+// has no room for them) is not used.
+TunnelDrop write4_opts(const uint8_t* tmpl, uint32_t mtu, TunnelType type, rte_mbuf* m,
+                       const TunnelMeta& tun, uint16_t udp_src, uint16_t ip_id) {
+  const uint32_t olen = tun.opts_len;
+  const uint32_t ip_len = rte_pktmbuf_pkt_len(m) + kIpv4HdrLen + kUdpHdrLen + kTunnelHdrLen + olen;
+  if (ip_len > mtu) return TunnelDrop::kEncapTooBig;
+  if (!ensure_headroom(m, kOuterIpv4Len + olen)) return TunnelDrop::kEncapNoHeadroom;
+  auto* p = reinterpret_cast<uint8_t*>(rte_pktmbuf_prepend(m, kOuterIpv4Len + olen));
+  if (!p) return TunnelDrop::kEncapNoHeadroom;
+  std::memcpy(p, tmpl, kOuterIpv4Len);
+  put_geneve_opts(p + kOuterIpv4Len - kTunnelHdrLen, tun);
+  uint8_t* ip = p + kEthHdrLen;
+  ip[1] = tun.tos;
+  put16(ip + 2, rte_cpu_to_be_16(static_cast<uint16_t>(ip_len)));
+  put16(ip + 4, rte_cpu_to_be_16(ip_id));
+  put16(ip + 6, (tun.flags & kTunFlagDontFragment) ? RTE_BE16(0x4000) : 0);
+  ip[8] = tun.ttl ? tun.ttl : kTunnelDefaultTtl;
+  put16(ip + 10, rte_ipv4_cksum(reinterpret_cast<const rte_ipv4_hdr*>(ip)));
+  uint8_t* udp = ip + kIpv4HdrLen;
+  put16(udp, udp_src);
+  if (tun.tp_dst) put16(udp + 2, tun.tp_dst);
+  put16(udp + 4, rte_cpu_to_be_16(static_cast<uint16_t>(ip_len - kIpv4HdrLen)));
+  uint8_t* th = udp + kUdpHdrLen;
+  put32(th + 4, rte_cpu_to_be_32(static_cast<uint32_t>(rte_be_to_cpu_64(tun.tun_id)) << 8));
+  if (type == TunnelType::kGeneve && (tun.flags & kTunFlagOam)) th[1] |= 0x80;
+  if (tun.flags & kTunFlagCsum) put16(udp + 6, udp_checksum(m, ip, ip_len - kIpv4HdrLen));
+  m->ol_flags &= ~RTE_MBUF_F_TX_OFFLOAD_MASK;
+  m->tx_offload = 0;
+  m->packet_type = 0;
+  return TunnelDrop::kCount;
+}
+
+}  // namespace
+
+TunnelDrop encap_write6(const uint8_t* tmpl, uint32_t mtu, TunnelType type, rte_mbuf* m,
+                        const TunnelMeta& tun, uint16_t udp_src) {
+  return geneve_opts_len(type, tun) ? write6<true>(tmpl, mtu, type, m, tun, udp_src)
+                                    : write6<false>(tmpl, mtu, type, m, tun, udp_src);
 }
 
 namespace {
@@ -232,6 +322,30 @@ void drop_all(TunnelPmd& t, rte_mbuf** pkts, uint32_t n, TunnelDrop why) {
   t.counters.drop(why, n);
 }
 
+// Encapsulates the n packets of a run with `write(m, udp_src)` (returns
+// TunnelDrop::kCount on success), compacting pkts to the ones written
+// (order kept) and counting the rest by reason. Returns how many remain.
+template <typename Write>
+uint32_t encap_each(TunnelPmd& t, uint8_t slot, rte_mbuf** pkts, const uint32_t* hashes, uint32_t n,
+                    Write write) {
+  uint32_t k = 0;
+  uint64_t bytes = 0;
+  for (uint32_t i = 0; i < n; ++i) {
+    rte_mbuf* m = pkts[i];
+    const uint32_t inner_len = rte_pktmbuf_pkt_len(m);
+    const TunnelDrop why = write(m, tunnel_udp_src_port(hashes[i]));
+    if (why != TunnelDrop::kCount) [[unlikely]] {
+      rte_pktmbuf_free(m);
+      t.counters.drop(why);
+      continue;
+    }
+    bytes += inner_len;
+    pkts[k++] = m;
+  }
+  if (k) t.counters.encap[slot].add(k, bytes);
+  return k;
+}
+
 // The IPv6 underlay: one packet at a time (the 70-byte template and the
 // mandatory UDP checksum leave little to share across a run).
 uint32_t encap_run6(TunnelPmd& t, const TunnelShared& sh, const UnderlaySnapshot& s,
@@ -257,23 +371,9 @@ uint32_t encap_run6(TunnelPmd& t, const TunnelShared& sh, const UnderlaySnapshot
     return 0;
   }
   *underlay_odp = e.underlay_odp;
-  uint32_t k = 0;
-  uint64_t bytes = 0;
-  for (uint32_t i = 0; i < n; ++i) {
-    rte_mbuf* m = pkts[i];
-    const uint32_t inner_len = rte_pktmbuf_pkt_len(m);
-    const TunnelDrop why =
-        encap_write6(e.hdr, e.mtu, e.type, m, tun, tunnel_udp_src_port(hashes[i]));
-    if (why != TunnelDrop::kCount) [[unlikely]] {
-      rte_pktmbuf_free(m);
-      t.counters.drop(why);
-      continue;
-    }
-    bytes += inner_len;
-    pkts[k++] = m;
-  }
-  if (k) t.counters.encap[slot].add(k, bytes);
-  return k;
+  return encap_each(t, slot, pkts, hashes, n, [&](rte_mbuf* m, uint16_t udp_src) {
+    return encap_write6(e.hdr, e.mtu, e.type, m, tun, udp_src);
+  });
 }
 
 }  // namespace
@@ -304,29 +404,19 @@ uint32_t tunnel_encap_run(TunnelPmd& t, const TunnelShared& sh, uint32_t pmd_ind
     return 0;
   }
   *underlay_odp = e.underlay_odp;
+  const bool df = tun.flags & kTunFlagDontFragment;
+  // Identification: 0 with DF (RFC 6864 lets atomic datagrams carry any
+  // value), else a per-PMD counter.
+  if (geneve_opts_len(e.type, tun)) [[unlikely]]
+    return encap_each(t, slot, pkts, hashes, n, [&](rte_mbuf* m, uint16_t udp_src) {
+      return write4_opts(e.hdr, e.mtu, e.type, m, tun, udp_src, df ? 0 : t.ip_id++);
+    });
   PreparedIpv4 h;
   prepare_ipv4(e.hdr, e.type, tun, &h);
-  const bool df = tun.flags & kTunFlagDontFragment;
   const bool csum = tun.flags & kTunFlagCsum;
-  uint32_t k = 0;
-  uint64_t bytes = 0;
-  for (uint32_t i = 0; i < n; ++i) {
-    rte_mbuf* m = pkts[i];
-    const uint32_t inner_len = rte_pktmbuf_pkt_len(m);
-    // Identification: 0 with DF (RFC 6864 lets atomic datagrams carry any
-    // value), else a per-PMD counter.
-    const uint16_t ip_id = df ? 0 : t.ip_id++;
-    const TunnelDrop why = encap_write(h, e.mtu, csum, m, tunnel_udp_src_port(hashes[i]), ip_id);
-    if (why != TunnelDrop::kCount) [[unlikely]] {
-      rte_pktmbuf_free(m);
-      t.counters.drop(why);
-      continue;
-    }
-    bytes += inner_len;
-    pkts[k++] = m;
-  }
-  if (k) t.counters.encap[slot].add(k, bytes);
-  return k;
+  return encap_each(t, slot, pkts, hashes, n, [&](rte_mbuf* m, uint16_t udp_src) {
+    return encap_write(h, e.mtu, csum, m, udp_src, df ? 0 : t.ip_id++);
+  });
 }
 
 uint32_t tunnel_encap(TunnelPmd& t, const TunnelShared& sh, uint32_t pmd_index, uint32_t tunnel_odp,

@@ -81,7 +81,6 @@ inline constexpr uint8_t kTunnelDefaultTtl = 64;
   X(kVxlanReservedBits, "vxlan_reserved_bits") /* other flags or reserved bits set */           \
   X(kGeneveBadVersion, "geneve_bad_version")                                                    \
   X(kGeneveBadOptionLength, "geneve_bad_option_length") /* options past the packet */           \
-  X(kGeneveCriticalOption, "geneve_critical_option")    /* C bit: options not handled */        \
   X(kGeneveBadProtocol, "geneve_bad_protocol")          /* not Ethernet inside */               \
   X(kDecapInnerRunt, "decap_inner_runt")                /* inner frame < 14 bytes */            \
   X(kDecapIpv6ExtHeader, "decap_ipv6_ext_header")       /* to a VTEP, not walked */             \

@@ -15,7 +15,8 @@ import sys
 
 from scapy.all import Ether, IP, IPv6, UDP, Raw, wrpcap
 from scapy.layers.inet6 import (ICMPv6ND_NA, ICMPv6ND_NS, ICMPv6NDOptDstLLAddr,
-                                ICMPv6NDOptSrcLLAddr)
+                                ICMPv6NDOptSrcLLAddr, IPv6ExtHdrDestOpt,
+                                IPv6ExtHdrHopByHop, PadN, RouterAlert)
 from scapy.contrib.geneve import GENEVE, GeneveOptions
 from scapy.layers.vxlan import VXLAN
 
@@ -55,6 +56,14 @@ def main(out_dir):
         # flow label 0, VNI 0xabcdef, UDP port 8472, checksum computed.
         "vxlan6_hlim": outer(hlim=17, tc=0xb8, dport=8472) /
                        VXLAN(vni=0xabcdef, flags=0x08) / i,
+        # VNI 42 behind a hop-by-hop header (a Router Alert option, which a
+        # node may skip) and a destination options header (padding only):
+        # decap walks them; UDP checksum computed.
+        "vxlan6_exthdrs": (Ether(dst=NH_MAC, src=PORT_MAC) /
+                           IPv6(src=LOCAL_VTEP, dst=REMOTE_VTEP, hlim=64) /
+                           IPv6ExtHdrHopByHop(options=[RouterAlert(value=0)]) /
+                           IPv6ExtHdrDestOpt(options=[PadN(optdata=b"\x00\x00\x00\x00")]) /
+                           UDP(sport=SPORT, dport=4789) / VXLAN(vni=42, flags=0x08) / i),
         # Geneve, VNI 42, OAM, no options.
         "geneve6_oam": outer(dport=6081) / GENEVE(vni=42, proto=0x6558, oam=1) / i,
         # Geneve, VNI 7, OAM, two non-critical options.

@@ -54,12 +54,29 @@ def main(out_dir):
         "geneve_basic": outer(dport=6081) / GENEVE(vni=42, proto=0x6558) / i,
         # Geneve with the OAM bit (flags(oam) in set(tunnel)).
         "geneve_oam": outer(dport=6081) / GENEVE(vni=42, proto=0x6558, oam=1) / i,
-        # Geneve with two non-critical options (received only: dpx does not
-        # put options in the key yet, and skips non-critical ones).
+        # Geneve with two non-critical options (decap: they go into the
+        # flow key's tunnel metadata byte for byte).
         "geneve_opts": outer(dport=6081) /
                        GENEVE(vni=7, proto=0x6558, options=[
                            GeneveOptions(classid=0x0102, type=0x05, data=b"abcd"),
                            GeneveOptions(classid=0xffff, type=0x10, data=b"01234567")]) / i,
+        # Encap of set(tunnel(...,geneve({class=0x102,type=0x80,len=4,
+        # 0xa0b0c0d}{class=0xffff,type=0x10,len=8,0x3031323334353637}))):
+        # Opt Len 5 (words), and the C flag because type 0x80 is critical,
+        # as OVS and Linux set them (scapy is told, not asked).
+        "geneve_opts_tx": outer(dport=6081) /
+                          GENEVE(vni=42, proto=0x6558, critical=1, options=[
+                              GeneveOptions(classid=0x0102, type=0x80,
+                                            data=bytes([0x0a, 0x0b, 0x0c, 0x0d])),
+                              GeneveOptions(classid=0xffff, type=0x10, data=b"01234567")]) / i,
+        # The largest single option (124 bytes with its header): the outer
+        # headers no longer fit a fresh mbuf's 128 bytes of headroom. Opt
+        # Len (31 words) is given: scapy's GENEVE.post_build masks the
+        # length it computes with 0x2f instead of 0x3f, which loses bit 4.
+        "geneve_opts_big": outer(dport=6081) /
+                           GENEVE(vni=42, proto=0x6558, optionlen=31, options=[
+                               GeneveOptions(classid=0x0104, type=0x01,
+                                             data=bytes(range(120)))]) / i,
     }
     for name, pkt in cases.items():
         pkt = Ether(bytes(pkt))  # freeze lengths and checksums
