@@ -101,7 +101,8 @@ std::unique_ptr<Datapath> Datapath::create(const DpxdOptions& opts,
   }
   const uint32_t n_pmds = static_cast<uint32_t>(pmd_lcores.size());
   dp->rcu_ = std::make_unique<Rcu>(n_pmds);
-  dp->flows_ = std::make_unique<FlowTable>(dp->rcu_.get(), free_action_program, opts.flow_limit);
+  dp->flows_ = std::make_unique<FlowTable>(dp->rcu_.get(), free_action_program, opts.flow_limit,
+                                           opts.cpu_isa);
   Pmd::Shared& sh = dp->shared_;
   sh.flows = dp->flows_.get();
   sh.rcu = dp->rcu_.get();
@@ -111,7 +112,7 @@ std::unique_ptr<Datapath> Datapath::create(const DpxdOptions& opts,
   dp->upcall_offload_ = std::make_unique<SwOffload>(dp->pool_, dp->indirect_pool_);
   sh.sleep_max_us.store(opts.pmd_sleep_max_us);
   sh.set_emc_insert_inv_prob(opts.emc_insert_inv_prob);
-  sh.tsc_per_ms = std::max<uint64_t>(1, rte_get_tsc_hz() / 1000);
+  sh.set_tsc_per_ms(rte_get_tsc_hz() / 1000);
   sh.tsc_base = rte_rdtsc();
   sh.ms_base = monotonic_ms();
   for (uint32_t i = 0; i < n_pmds; ++i) {
@@ -444,6 +445,7 @@ int Datapath::pmd_stats(std::vector<PmdStats>* out, std::string*) {
     s.sleep_us = c.sleep_us.get();
     s.rx_batches = c.rx_batches.get();
     s.recirculations = c.recirculations.get();
+    s.cpu_isa = cpu_isa_name(flows_->classifier().isa());
     for (size_t i = 0; i < c.extract_drops.size(); ++i) {
       if (static_cast<ExtractDrop>(i) == ExtractDrop::kNone) continue;
       s.drops.push_back({extract_drop_name(static_cast<ExtractDrop>(i)), c.extract_drops[i].get()});

@@ -52,6 +52,7 @@
 #include "flow_key.h"
 #include "flow_table.h"
 #include "rcu.h"
+#include "simple_match.h"
 
 namespace dpx {
 
@@ -166,6 +167,10 @@ class Emc {
   // Drops the entries whose flow is marked dead. Returns how many.
   uint32_t sweep_dead() {
     uint32_t dropped = 0;
+    if (simple_flow_ && simple_flow_->dead.load(std::memory_order_acquire)) {
+      simple_flow_ = nullptr;
+      dropped++;
+    }
     for (uint32_t i = 0; i <= mask_; i++) {
       const Flow* f = meta_[i].flow;
       if (f != nullptr && f->dead.load(std::memory_order_acquire)) {
@@ -179,6 +184,21 @@ class Emc {
   // Drops every entry without looking at the flows.
   void clear() {
     for (uint32_t i = 0; i <= mask_; i++) meta_[i].flow = nullptr;
+    simple_flow_ = nullptr;
+  }
+
+  // One more entry, for simple mode (simple_match.h): the flow of the last
+  // simple key the classifier resolved, so that a PMD forwarding one simple
+  // key needs no classifier lookup per burst. It lives under the same rules
+  // as the other entries (inserted only with a flow the classifier returned
+  // in the current burst, swept and cleared with them), so the
+  // two-grace-period argument above covers it too.
+  const Flow* simple_lookup(const SimpleKey& k) const {
+    return simple_flow_ && simple_keys_equal(k, simple_key_) ? simple_flow_ : nullptr;
+  }
+  void simple_insert(const SimpleKey& k, const Flow* flow) {
+    simple_key_ = k;
+    simple_flow_ = flow;
   }
 
   // Entries in use (a linear scan; for tests and statistics).
@@ -200,6 +220,8 @@ class Emc {
   static bool same_key(const FlowKey& a, const FlowKey& b) { return keys_equal(a, b); }
 
   uint32_t mask_;
+  SimpleKey simple_key_{};
+  const Flow* simple_flow_ = nullptr;  // nullptr: the simple entry is free
   std::unique_ptr<Meta[]> meta_;
   std::unique_ptr<FlowKey[]> keys_;
 };

@@ -7,6 +7,8 @@
 #include <string>
 #include <vector>
 
+#include "cpu_isa.h"
+
 namespace dpx {
 
 struct DpxdOptions {
@@ -17,12 +19,13 @@ struct DpxdOptions {
   bool no_huge = false;
   std::string log_level = "info";  // error | warning | info | debug
   uint32_t flow_limit = 200000;
-  uint32_t pmd_sleep_max_us = 250;    // 0 = PMDs never sleep (busy poll)
-  uint32_t upcall_queue_size = 4096;  // per PMD, power of two
+  uint32_t pmd_sleep_max_us = 250;     // 0 = PMDs never sleep (busy poll)
+  uint32_t upcall_queue_size = 4096;   // per PMD, power of two
   uint32_t emc_insert_inv_prob = 100;  // insert 1 in N classifier hits into the EMC; 0 = never
-  uint32_t mbufs = 32768;             // packet buffers in the pool
-  std::string file_prefix = "dpxd";   // EAL runtime file prefix (one per dpxd instance)
-  std::vector<std::string> eal_args;  // passed through after "--"
+  uint32_t mbufs = 32768;              // packet buffers in the pool
+  std::string file_prefix = "dpxd";    // EAL runtime file prefix (one per dpxd instance)
+  CpuIsa cpu_isa = cpu_isa_best();     // vector level of the lookup functions (cpu_isa.h)
+  std::vector<std::string> eal_args;   // passed through after "--"
 };
 
 enum class ParseResult { kRun, kExitOk, kError };

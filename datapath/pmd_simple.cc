@@ -6,21 +6,37 @@
 
 namespace dpx {
 
+// Per packet, the loop below only extracts the simple key, compares it with
+// the previous packet's and appends the packet to the current run of one
+// flow (its bytes and TCP flags in registers). Everything else, the lookup
+// (the EMC's simple entry, else the classifier), the action check, flow
+// stats and the tx hand-over, happens once per run: usually once per burst.
 uint32_t Pmd::process_simple(rte_mbuf** pkts, uint32_t n, uint32_t in_port) {
+  // A run: consecutive packets of mine[] forwarded by one flow to one port.
+  struct Run {
+    const Flow* flow;
+    uint32_t port;
+    uint32_t first;  // index in mine[]
+    uint64_t bytes;
+    uint16_t tcp_flags;
+  };
   rte_mbuf* mine[kMaxBurst];
-  const Flow* flows[kMaxBurst];
-  uint16_t tcp_flags[kMaxBurst];
-  uint32_t ports[kMaxBurst];
-  uint32_t n_mine = 0, n_rest = 0, n_miss = 0;
-  SimpleKey key{}, prev{};
-  const Flow* prev_flow = nullptr;
-  bool have_prev = false;
-  alignas(64) FlowKey fk;
+  Run runs[kMaxBurst];
+  uint32_t n_mine = 0, n_runs = 0, n_rest = 0, n_miss = 0;
+  // What the previous simple key led to. Packets that take the full path
+  // in between leave it alone.
+  enum class Verdict : uint8_t { kNone, kForward, kFullPath, kMiss };
+  Verdict verdict = Verdict::kNone;
+  SimpleKey prev{};
+  uint64_t run_bytes = 0;  // of the open run, runs[n_runs - 1]
+  uint16_t run_flags = 0;
+  alignas(64) FlowKey fk;  // the FlowKey of prev, when the classifier was asked
   const Classifier& cls = shared_->flows->classifier();
 
   for (uint32_t i = 0; i < n; ++i) {
     rte_mbuf* m = pkts[i];
     if (i + 1 < n) rte_prefetch0(rte_pktmbuf_mtod(pkts[i + 1], void*));
+    SimpleKey key;
     uint16_t flags;
     if (m->nb_segs != 1 || !simple_extract(rte_pktmbuf_mtod(m, const uint8_t*), m->data_len,
                                            in_port, &key, &flags)) [[unlikely]] {
@@ -29,56 +45,63 @@ uint32_t Pmd::process_simple(rte_mbuf** pkts, uint32_t n, uint32_t in_port) {
     }
     // A burst is usually one simple key (one port, one ethertype), so one
     // classifier lookup serves the whole run.
-    if (!have_prev || !simple_keys_equal(key, prev)) {
-      simple_to_flow_key(key, &fk);
-      prev_flow = cls.lookup(fk);
+    if (verdict == Verdict::kNone || !simple_keys_equal(key, prev)) [[unlikely]] {
       prev = key;
-      have_prev = true;
+      // The EMC's simple entry usually knows the key from the last burst.
+      const Flow* flow = emc_.simple_lookup(key);
+      if (!flow) [[unlikely]] {
+        simple_to_flow_key(key, &fk);
+        flow = cls.lookup(fk);
+        if (flow) emc_.simple_insert(key, flow);
+      }
+      // Only plain forwarding is finished here. Any other program runs on
+      // the ordinary path, with the packet's full key (hash, userspace and
+      // set actions read it).
+      const ActionProgram* prog = flow ? flow->actions.load(std::memory_order_acquire) : nullptr;
+      if (!flow) {
+        verdict = Verdict::kMiss;
+      } else if (!plain_output(*prog)) {
+        verdict = Verdict::kFullPath;
+      } else {
+        verdict = Verdict::kForward;
+        if (n_runs == 0 || runs[n_runs - 1].flow != flow) {
+          if (n_runs) {
+            runs[n_runs - 1].bytes = run_bytes;
+            runs[n_runs - 1].tcp_flags = run_flags;
+          }
+          runs[n_runs++] = {flow, prog->begin()->arg0, n_mine, 0, 0};
+          run_bytes = 0;
+          run_flags = 0;
+        }
+      }
     }
-    if (!prev_flow) [[unlikely]] {
+    if (verdict == Verdict::kForward) [[likely]] {
+      mine[n_mine++] = m;
+      run_bytes += m->pkt_len;
+      run_flags |= flags;
+    } else if (verdict == Verdict::kFullPath) {
+      pkts[n_rest++] = m;
+    } else {
       const FlowKey* kp = &fk;
       handle_misses(&m, &kp, 1);
       ++n_miss;
-      continue;
     }
-    // Only plain forwarding is finished here. Any other program runs on the
-    // ordinary path, with the packet's full key (hash, userspace and set
-    // actions read it).
-    const ActionProgram* prog = prev_flow->actions.load(std::memory_order_acquire);
-    if (!plain_output(*prog)) {
-      pkts[n_rest++] = m;
-      continue;
-    }
-    mine[n_mine] = m;
-    flows[n_mine] = prev_flow;
-    ports[n_mine] = prog->begin()->arg0;
-    tcp_flags[n_mine++] = flags;
+  }
+  if (n_runs) {
+    runs[n_runs - 1].bytes = run_bytes;
+    runs[n_runs - 1].tcp_flags = run_flags;
   }
   counters.passes.add(n_mine + n_miss);
   counters.megaflow_hits.add(n_mine);
   // One subtable: every simple flow has the same mask, and a miss searched it too.
   counters.masks_visited.add(n_mine + n_miss);
 
-  // Flow stats once per run of one flow, then the packets to their ports in
-  // arrival order.
-  for (uint32_t i = 0; i < n_mine;) {
-    const Flow* f = flows[i];
-    uint32_t j = i;
-    uint64_t bytes = 0;
-    uint16_t fl = 0;
-    for (; j < n_mine && flows[j] == f; ++j) {
-      bytes += mine[j]->pkt_len;
-      fl |= tcp_flags[j];
-    }
-    flow_account(f, j - i, bytes, fl, now_ms_);
-    i = j;
-  }
-  // Usually the whole burst goes to one port: hand over runs, not packets.
-  for (uint32_t i = 0; i < n_mine;) {
-    uint32_t j = i + 1;
-    while (j < n_mine && ports[j] == ports[i]) ++j;
-    tx_enqueue_run(ports[i], &mine[i], j - i);
-    i = j;
+  // Flow stats once per run, and the runs to their ports in arrival order.
+  for (uint32_t r = 0; r < n_runs; ++r) {
+    const Run& run = runs[r];
+    const uint32_t count = (r + 1 < n_runs ? runs[r + 1].first : n_mine) - run.first;
+    flow_account(run.flow, count, run.bytes, run.tcp_flags, now_ms_);
+    tx_enqueue_run(run.port, &mine[run.first], count, run.bytes);
   }
   return n_rest;
 }

@@ -2,6 +2,7 @@
 // the PMD quiescent helpers that drive sweeping from the removal epoch.
 #include "emc.h"
 
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
 
 #include <memory>
@@ -137,6 +138,31 @@ TEST(Emc, SweepDropsOnlyDeadFlows) {
   EXPECT_EQ(emc.lookup(k2, hash_key(k2)), nullptr);
   emc.clear();
   EXPECT_EQ(emc.count(), 0u);
+}
+
+// The simple-mode entry answers only its own simple key, and is swept and
+// cleared like the other entries.
+TEST(Emc, SimpleEntryFollowsTheEntriesRules) {
+  Emc emc(16);
+  Flow f;
+  SimpleKey a{}, b{};
+  a.in_port = 1;
+  a.eth_type = htons(0x0800);
+  b = a;
+  b.vlan[0].tci = htons(0x1005);
+  EXPECT_EQ(emc.simple_lookup(a), nullptr);
+  emc.simple_insert(a, &f);
+  EXPECT_EQ(emc.simple_lookup(a), &f);
+  EXPECT_EQ(emc.simple_lookup(b), nullptr);
+  EXPECT_EQ(emc.sweep_dead(), 0u);
+  EXPECT_EQ(emc.simple_lookup(a), &f);
+  f.dead.store(true);
+  EXPECT_EQ(emc.sweep_dead(), 1u);
+  EXPECT_EQ(emc.simple_lookup(a), nullptr);
+  Flow g;
+  emc.simple_insert(b, &g);
+  emc.clear();
+  EXPECT_EQ(emc.simple_lookup(b), nullptr);
 }
 
 // pmd_quiescent sweeps only when the removal epoch moved, and before
