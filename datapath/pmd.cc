@@ -202,6 +202,7 @@ void Pmd::run() {
         offloads_ |= e.offloads;
         got += n;
         uint64_t bytes = 0;
+#pragma GCC unroll 4
         for (uint16_t i = 0; i < n; ++i) bytes += pkts[i]->pkt_len;
         e.port->rxq_counters[e.qid].add(n, bytes);
         counters.rx_batches.add();

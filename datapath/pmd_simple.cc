@@ -43,9 +43,18 @@ uint32_t Pmd::process_simple(rte_mbuf** pkts, uint32_t n, uint32_t in_port) {
       pkts[n_rest++] = m;  // full key extraction decides (and counts drops)
       continue;
     }
+    // The common case first: the same key as the previous packet, which
+    // was forwarded; the packet joins the open run.
+    const bool same = verdict != Verdict::kNone && simple_keys_equal(key, prev);
+    if (same && verdict == Verdict::kForward) [[likely]] {
+      mine[n_mine++] = m;
+      run_bytes += m->pkt_len;
+      run_flags |= flags;
+      continue;
+    }
     // A burst is usually one simple key (one port, one ethertype), so one
-    // classifier lookup serves the whole run.
-    if (verdict == Verdict::kNone || !simple_keys_equal(key, prev)) [[unlikely]] {
+    // lookup serves the whole run.
+    if (!same) {
       prev = key;
       // The EMC's simple entry usually knows the key from the last burst.
       const Flow* flow = emc_.simple_lookup(key);
@@ -75,7 +84,7 @@ uint32_t Pmd::process_simple(rte_mbuf** pkts, uint32_t n, uint32_t in_port) {
         }
       }
     }
-    if (verdict == Verdict::kForward) [[likely]] {
+    if (verdict == Verdict::kForward) {
       mine[n_mine++] = m;
       run_bytes += m->pkt_len;
       run_flags |= flags;

@@ -114,10 +114,10 @@ inline bool simple_extract(const uint8_t* p, uint32_t len, uint32_t in_port, Sim
   // Ethernet and a minimal IPv4 header: no packet shorter than this passes
   // the checks below whatever its tags.
   if (len < 14 + 20) return false;
-  uint32_t off = 12;
-  uint16_t type = load_u16(p + off);  // network order
+  uint32_t off = 14;  // the IPv4 header of an untagged frame
   uint64_t vlans = 0;
-  if (type == be16(0x8100) || type == be16(0x88a8)) [[unlikely]] {
+  if (uint16_t type = load_u16(p + 12); type != be16(0x0800)) [[unlikely]] {
+    off = 12;
     for (int i = 0; i < 2 && (type == be16(0x8100) || type == be16(0x88a8)); ++i) {
       if (len - off < 6) return false;
       const uint16_t tci = load_u16(p + off + 2) | be16(kVlanCfi);
@@ -125,14 +125,14 @@ inline bool simple_extract(const uint8_t* p, uint32_t len, uint32_t in_port, Sim
       off += 4;
       type = load_u16(p + off);
     }
+    if (type != be16(0x0800)) return false;
+    off += 2;
+    if (len - off < 20) return false;  // untagged, len >= 34 says so already
   }
-  if (type != be16(0x0800)) return false;
-  off += 2;
   // The same IPv4 checks as key extraction; failures take the full path,
   // which drops the packet with the precise reason. (hlen <= size follows
   // from hlen <= tot <= size.)
   const uint32_t size = len - off;
-  if (size < 20) return false;
   const uint8_t* ip = p + off;
   const uint32_t hlen = (ip[0] & 0x0fu) * 4;
   const uint32_t tot = be16(load_u16(ip + 2));
