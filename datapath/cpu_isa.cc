@@ -27,6 +27,8 @@ bool parse_cpu_isa(std::string_view s, CpuIsa* out) {
 bool cpu_isa_supported(CpuIsa isa) {
   // __builtin_cpu_supports reads CPUID once (libgcc's constructor) and also
   // checks XCR0, so a level counts only when the OS saves its registers.
+  // The explicit init makes calls from other constructors safe too.
+  __builtin_cpu_init();
   switch (isa) {
     case CpuIsa::kSse42:
       return __builtin_cpu_supports("sse4.2");
