@@ -12,7 +12,8 @@
 # Prints the PMD's instructions per packet in all, and split into the pcap
 # driver's rx, the null driver's tx, and dpxd's own work (the rest).
 # Needs valgrind; no hugepages (--no-huge). valgrind has no AVX-512, so the
-# ISA dpxd picks under it is AVX2 at most. KEEP=1 keeps the callgrind output.
+# ISA dpxd picks under it is AVX2 at most. KEEP=1 keeps the callgrind output;
+# MATCH=full measures the full path (see below).
 set -euo pipefail
 
 build=$(realpath "${1:?usage: $0 BUILD_DIR [FLOWS [SECONDS [CPU_ISA]]]}")
@@ -51,7 +52,13 @@ for _ in $(seq 600); do
   sleep 0.2
 done
 ctl add-port sink dpdk "net_null0,no-rx=1" --port-no 2 >/dev/null
-ctl add-flow "in_port(1),eth(),eth_type(0x0800),ipv4(frag=no)" 2 >/dev/null
+# MATCH=full: a megaflow on the IPv4 destination too, so dpxd leaves simple
+# mode and packets take key extraction, the EMC and the classifier.
+if [[ "${MATCH:-simple}" == full ]]; then
+  ctl add-flow "in_port(1),eth(),eth_type(0x0800),ipv4(dst=10.0.0.1,frag=no)" 2 >/dev/null
+else
+  ctl add-flow "in_port(1),eth(),eth_type(0x0800),ipv4(frag=no)" 2 >/dev/null
+fi
 ctl add-port src dpdk "net_pcap0,rx_pcap=$dir/in.pcap,infinite_rx=1" --port-no 1 >/dev/null
 sleep "$seconds"
 # Without its source the PMD goes idle (and sleeps): the counters are final.

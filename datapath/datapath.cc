@@ -113,6 +113,7 @@ std::unique_ptr<Datapath> Datapath::create(const DpxdOptions& opts,
   sh.sleep_max_us.store(opts.pmd_sleep_max_us);
   sh.set_emc_insert_inv_prob(opts.emc_insert_inv_prob);
   sh.set_tsc_per_ms(rte_get_tsc_hz() / 1000);
+  sh.cpu_isa = opts.cpu_isa;
   sh.tsc_base = rte_rdtsc();
   sh.ms_base = monotonic_ms();
   for (uint32_t i = 0; i < n_pmds; ++i) {

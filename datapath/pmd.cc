@@ -129,6 +129,7 @@ Pmd::Pmd(uint32_t index, unsigned lcore, Shared* shared)
     : index_(index),
       lcore_(lcore),
       shared_(shared),
+      emc_(Emc::kDefaultEntries, shared->cpu_isa),
       rng_(0x9e3779b9u ^ (index + 1)),
       sw_offload_(shared->pool, shared->indirect_pool) {
   tx_slot_.fill(-1);
@@ -321,8 +322,7 @@ void Pmd::process(rte_mbuf** pkts, uint32_t n, uint32_t in_port, const PacketSta
         emc_.prefetch(hashes[i]);
       }
     }
-    for (uint32_t i = 0; i < n; ++i)
-      flows[i] = same[i] ? flows[i - 1] : emc_.lookup(keys[i], hashes[i]);
+    emc_.lookup_run(keys, hashes, same, n, flows);
   } else {
     std::fill_n(flows, n, nullptr);
   }

@@ -164,6 +164,7 @@ class Pmd {
     }
     std::atomic<uint32_t> sleep_max_us{250};
     TunnelShared* tunnels = nullptr;  // tunnel stages (tunnels/); null: none
+    CpuIsa cpu_isa = CpuIsa::kSse42;  // vector level of the EMC's compares (cpu_isa.h)
     uint64_t tsc_per_ms = 1;
     uint64_t tsc_base = 0, ms_base = 0;  // CLOCK_MONOTONIC ms at tsc_base
     // 2^64 / tsc_per_ms rounded up, so that now_ms() multiplies instead of
