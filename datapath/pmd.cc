@@ -402,9 +402,15 @@ void Pmd::process(rte_mbuf** pkts, uint32_t n, uint32_t in_port, const PacketSta
     if (!f) continue;
     const ActionProgram* prog = f->actions.load(std::memory_order_acquire);
     // Plain forwarding (one output, nothing else) needs no packet state and
-    // no executor: the most common program takes the shortest path.
+    // no executor: the most common program takes the shortest path, and the
+    // run of packets of this flow that starts here goes to the port's tx
+    // batch in one hand-over.
     if (plain_output(*prog)) {
-      tx_enqueue(prog->begin()->arg0, pkts[i]);
+      uint32_t j = i + 1;
+      uint64_t bytes = pkts[i]->pkt_len;
+      for (; j < n && flows[j] == f; ++j) bytes += pkts[j]->pkt_len;
+      tx_enqueue_run(prog->begin()->arg0, &pkts[i], j - i, bytes);
+      i = j - 1;
       continue;
     }
     PacketState st = states ? states[from[i]] : PacketState::from_key(keys[i]);
