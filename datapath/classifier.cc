@@ -7,154 +7,31 @@
 #include <new>
 #include <utility>
 
-#include "flow_hash.h"
-#include "flow_table.h"
+#include "classifier_detail.h"
 #include "rcu.h"
 
 namespace dpx {
 
-namespace {
-
-constexpr uint32_t kSlots = 4;                // slots per bucket
-constexpr uint32_t kMinBuckets = 4;           // smallest table: 16 slots
-constexpr uint32_t kHashBasis = 0x6d65'6761;  // any constant; "mega"
-
-// A removed slot. Never reused: a slot goes empty -> flow -> tombstone, so
-// its signature is written once, before its flow pointer is published.
-// Signatures only filter: a match is always confirmed on the flow's key, so a
-// reader racing an insert at worst misses the flow being added.
-const Flow* const kTombstone = reinterpret_cast<const Flow*>(uintptr_t{1});
-
-inline bool is_flow(const Flow* f) { return reinterpret_cast<uintptr_t>(f) > 1; }
-
-// One cache line: four 32-bit signatures (the full hash), four flow pointers
-// and an overflow flag. A key's home bucket is hash & bucket_mask; an insert
-// that finds its home bucket full sets the bucket's overflow flag and moves
-// to the next one (linear probing by bucket). A lookup therefore stops at the
-// first bucket without the flag: with the load factor kept under 3/4 a miss,
-// the common case in a tuple space search, usually reads one cache line.
-struct alignas(64) Bucket {
-  std::atomic<uint32_t> sig[kSlots];
-  std::atomic<const Flow*> flow[kSlots];
-  std::atomic<uint8_t> overflow;  // set once, cleared only by a rebuild
-};
-static_assert(sizeof(Bucket) == 64);
-
-// Bit s set when slot s's signature equals h: no branch per slot.
-inline uint32_t sig_matches(const Bucket& b, uint32_t h) {
-  uint32_t m = 0;
-  for (uint32_t s = 0; s < kSlots; s++)
-    m |= uint32_t{b.sig[s].load(std::memory_order_relaxed) == h} << s;
-  return m;
-}
-
-struct Table {
-  uint32_t bucket_mask;  // n_buckets - 1, n_buckets a power of two
-  Bucket* buckets;
-
-  static Table* create(uint32_t n_buckets) {
-    void* mem = std::aligned_alloc(64, size_t{n_buckets} * sizeof(Bucket));
-    if (mem == nullptr) throw std::bad_alloc();
-    // Value-initialised: null pointers, zero signatures, no overflow.
-    auto* buckets = static_cast<Bucket*>(mem);
-    for (uint32_t i = 0; i < n_buckets; i++) new (&buckets[i]) Bucket();
-    return new Table{n_buckets - 1, buckets};
-  }
-  static void destroy(Table* t) {
-    std::free(t->buckets);
-    delete t;
-  }
-  uint32_t slots() const { return (bucket_mask + 1) * kSlots; }
-};
-
-}  // namespace
-
-struct Classifier::Subtable {
-  // Hashes the still-unmatched keys (bits of `todo`) with this subtable's
-  // mask, then finds their flows. Returns the bits of the keys it matched and
-  // sets out[] for them.
-  using LookupFn = uint64_t (*)(const Subtable& st, const Table& t, const FlowKey* const keys[],
-                                uint64_t todo, const Flow* out[]);
-
-  // ---- read by PMDs; fixed at creation ----
-  LookupFn lookup_fn;
-  std::atomic<Table*> table{nullptr};  // replaced when rebuilt
-  uint32_t n_words = 0;                // non-zero words of the mask
-  uint8_t word_index[FlowKey::kWords];
-  uint64_t mask_words[FlowKey::kWords];  // mask_words[j] = mask word word_index[j]
-  // ---- written by PMDs: its own cache line ----
-  alignas(64) std::atomic<uint64_t> hits{0};
-  // ---- writer only ----
-  alignas(64) FlowKey mask;
-  uint32_t live = 0;  // flows present
-  uint32_t used = 0;  // live + tombstones in the current table
-
-  explicit Subtable(const FlowKey& m);
-  ~Subtable() { Table::destroy(table.load(std::memory_order_relaxed)); }
-
-  // The hash of key & mask over this subtable's words; the same function
-  // serves readers (packet keys) and the writer (flow keys).
-  template <uint32_t N>
-  uint32_t hash(const FlowKey& key) const {
-    const uint32_t nw = N ? N : n_words;
-    uint64_t buf[FlowKey::kWords];
-    const uint64_t* w = key.words();
-    for (uint32_t j = 0; j < nw; j++) buf[j] = w[word_index[j]] & mask_words[j];
-    return hash_words_crc(buf, nw, kHashBasis);
-  }
-  template <uint32_t N>
-  bool matches(const FlowKey& key, const Flow& flow) const {
-    const uint32_t nw = N ? N : n_words;
-    const uint64_t* w = key.words();
-    const uint64_t* fw = flow.key.words();
-    uint64_t diff = 0;
-    for (uint32_t j = 0; j < nw; j++)
-      diff |= (w[word_index[j]] & mask_words[j]) ^ fw[word_index[j]];
-    return diff == 0;
-  }
-};
+using namespace classifier_detail;
 
 namespace {
 
-using Subtable = Classifier::Subtable;
+// The scalar lookup for a mask of N words (0: any number).
+template <uint32_t N>
+struct ScalarOps {
+  static uint32_t hash(const Subtable& st, const FlowKey& key) { return st.hash<N>(key); }
+  static bool matches(const Subtable& st, const FlowKey& key, const Flow& flow) {
+    return st.matches<N>(key, flow);
+  }
+};
 
-// The staged lookup, specialised on the mask's word count N (0: generic).
 template <uint32_t N>
 uint64_t lookup_shape(const Subtable& st, const Table& t, const FlowKey* const keys[],
                       uint64_t todo, const Flow* out[]) {
-  uint32_t hashes[Classifier::kMaxBatch];
-  // Stage 1: hash every key and prefetch its first bucket.
-  for (uint64_t m = todo; m != 0; m &= m - 1) {
-    uint32_t i = std::countr_zero(m);
-    uint32_t h = st.hash<N>(*keys[i]);
-    hashes[i] = h;
-    __builtin_prefetch(&t.buckets[h & t.bucket_mask]);
-  }
-  // Stage 2: probe and compare.
-  uint64_t found = 0;
-  for (uint64_t m = todo; m != 0; m &= m - 1) {
-    uint32_t i = std::countr_zero(m);
-    const uint32_t h = hashes[i];
-    uint32_t b = h & t.bucket_mask;
-    for (;;) {
-      const Bucket& bucket = t.buckets[b];
-      for (uint32_t cand = sig_matches(bucket, h); cand != 0; cand &= cand - 1) {
-        const Flow* f = bucket.flow[std::countr_zero(cand)].load(std::memory_order_acquire);
-        if (is_flow(f) && st.matches<N>(*keys[i], *f)) {
-          out[i] = f;
-          found |= uint64_t{1} << i;
-          goto next_key;
-        }
-      }
-      if (!bucket.overflow.load(std::memory_order_relaxed)) break;
-      b = (b + 1) & t.bucket_mask;
-    }
-  next_key:;
-  }
-  return found;
+  return lookup_staged<ScalarOps<N>>(st, t, keys, todo, out);
 }
 
-Subtable::LookupFn pick_lookup(uint32_t n_words) {
+Subtable::LookupFn pick_scalar_lookup(uint32_t n_words) {
   switch (n_words) {
     case 1:
       return lookup_shape<1>;
@@ -205,16 +82,50 @@ uint32_t buckets_for(uint32_t live) {
 
 }  // namespace
 
-Classifier::Subtable::Subtable(const FlowKey& m) : mask(m) {
+Subtable::LookupFn classifier_detail::pick_lookup(uint32_t n_words, CpuIsa isa) {
+  // Up to 8 words the scalar lookups are unrolled for their word count and
+  // beat the vector ones, whose per-quarter or per-line steps (permute or
+  // compress, store, popcount) cost more than a few word loads: callgrind
+  // counted 20 % more instructions per key for avx2 on 3-word masks. Past 8
+  // words the scalar lookup is the generic loop and the vectors win (10
+  // words: 13-29 % fewer instructions per key); bench/classifier_callgrind.sh.
+  if (n_words <= 8) return pick_scalar_lookup(n_words);
+  switch (isa) {
+    case CpuIsa::kAvx512:
+      return lookup_avx512;
+    case CpuIsa::kAvx2:
+      return lookup_avx2;
+    case CpuIsa::kSse42:
+      break;
+  }
+  return pick_scalar_lookup(n_words);
+}
+
+Classifier::Subtable::Subtable(const FlowKey& m, CpuIsa isa) : mask(m) {
   const uint64_t* w = m.words();
   for (uint32_t i = 0; i < FlowKey::kWords; i++) {
+    full_mask[i] = w[i];
     if (w[i] != 0) {
       word_index[n_words] = static_cast<uint8_t>(i);
       mask_words[n_words] = w[i];
       n_words++;
     }
   }
-  lookup_fn = pick_lookup(n_words);
+  static_assert(FlowKey::kWords % 8 == 0, "the vector lookups work in 64-byte lines");
+  for (uint32_t l = 0; l < FlowKey::kWords / 8; l++) {
+    uint8_t bits = 0;
+    for (uint32_t j = 0; j < 8; j++) bits |= uint8_t{w[8 * l + j] != 0} << j;
+    if (bits == 0) continue;
+    line[n_lines] = static_cast<uint8_t>(l);
+    line_bits[n_lines++] = bits;
+    for (uint32_t q = 0; q < 2; q++) {
+      if (const uint8_t qb = (bits >> (4 * q)) & 0xf) {
+        quarter[n_quarters] = static_cast<uint8_t>(2 * l + q);
+        quarter_bits[n_quarters++] = qb;
+      }
+    }
+  }
+  lookup_fn = pick_lookup(n_words, isa);
   table.store(Table::create(kMinBuckets), std::memory_order_relaxed);
 }
 
@@ -222,7 +133,7 @@ struct Classifier::SubtableList {
   std::vector<Subtable*> subtables;  // rank order; immutable once published
 };
 
-Classifier::Classifier(Rcu* rcu) : rcu_(rcu), list_(new SubtableList) {}
+Classifier::Classifier(Rcu* rcu, CpuIsa isa) : rcu_(rcu), isa_(isa), list_(new SubtableList) {}
 
 Classifier::~Classifier() {
   const SubtableList* list = list_.load(std::memory_order_relaxed);
@@ -278,7 +189,7 @@ void Classifier::publish(SubtableList* list) {
 void Classifier::insert(const Flow* flow) {
   Subtable* st = find_subtable(flow->mask);
   const bool fresh = st == nullptr;
-  if (fresh) st = new Subtable(flow->mask);
+  if (fresh) st = new Subtable(flow->mask, isa_);
 
   Table* t = st->table.load(std::memory_order_relaxed);
   if (uint64_t{st->used + 1} * 4 > uint64_t{t->slots()} * 3) {

@@ -38,6 +38,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "cpu_isa.h"
 #include "flow_key.h"
 
 namespace dpx {
@@ -51,8 +52,10 @@ class Classifier {
   // chunks of this size.
   static constexpr uint32_t kMaxBatch = 64;
 
-  // `rcu` must outlive the classifier and every callback it defers.
-  explicit Classifier(Rcu* rcu);
+  // `rcu` must outlive the classifier and every callback it defers. `isa`
+  // picks the subtables' lookup functions (cpu_isa.h); the caller checked
+  // that this CPU supports it.
+  explicit Classifier(Rcu* rcu, CpuIsa isa = CpuIsa::kSse42);
   // Frees every subtable at once: no reader may be running any more. Flows
   // are not owned and are left alone.
   ~Classifier();
@@ -85,6 +88,7 @@ class Classifier {
   void rank_subtables();
 
   size_t subtable_count() const;
+  CpuIsa isa() const { return isa_; }
   size_t flow_count() const { return flows_; }
 
   // Implementation types, defined in classifier.cc.
@@ -96,6 +100,7 @@ class Classifier {
   void publish(SubtableList* list);
 
   Rcu* rcu_;
+  const CpuIsa isa_;
   std::atomic<const SubtableList*> list_;  // read by PMDs
   size_t flows_ = 0;                       // writer only
 };

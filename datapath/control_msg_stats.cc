@@ -39,6 +39,8 @@ int get_pmd(std::span<const uint8_t> b, PmdStats* p, std::string* err) {
       ok = r.u32(a, &p->core, "CORE");
     } else if (a.type == DPX_PMD_A_NUMA) {
       ok = r.u32(a, &p->numa, "NUMA");
+    } else if (a.type == DPX_PMD_A_CPU_ISA) {
+      ok = r.str(a, &p->cpu_isa, "CPU_ISA");
     } else if (a.type == DPX_PMD_A_DROP) {
       ok = nested(r, a, &p->drops.emplace_back(), get_drop);
     } else {
@@ -95,6 +97,7 @@ int encode_pmd_stats(std::span<const PmdStats> pmds, NlBuf* b) {
     w.u32(DPX_PMD_A_CORE, p.core);
     w.u32(DPX_PMD_A_NUMA, p.numa);
     put_counters(w, kPmdCounters, p);
+    if (!p.cpu_isa.empty()) w.str(DPX_PMD_A_CPU_ISA, p.cpu_isa);
     for (const auto& d : p.drops) put_drop(w, DPX_PMD_A_DROP, d);
     w.end(c);
   }

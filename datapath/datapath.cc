@@ -103,7 +103,8 @@ std::unique_ptr<Datapath> Datapath::create(const DpxdOptions& opts,
   }
   const uint32_t n_pmds = static_cast<uint32_t>(pmd_lcores.size());
   dp->rcu_ = std::make_unique<Rcu>(n_pmds);
-  dp->flows_ = std::make_unique<FlowTable>(dp->rcu_.get(), free_action_program, opts.flow_limit);
+  dp->flows_ = std::make_unique<FlowTable>(dp->rcu_.get(), free_action_program, opts.flow_limit,
+                                           opts.cpu_isa);
   Pmd::Shared& sh = dp->shared_;
   sh.flows = dp->flows_.get();
   sh.rcu = dp->rcu_.get();
@@ -116,6 +117,7 @@ std::unique_ptr<Datapath> Datapath::create(const DpxdOptions& opts,
   sh.clock = std::make_unique<TscClock>(rte_get_tsc_hz() / 1000000);
   sh.clock->anchor(rte_rdtsc(), monotonic_us());
   dp->last_clock_anchor_ms_ = monotonic_ms();
+  sh.cpu_isa = opts.cpu_isa;
   for (uint32_t i = 0; i < n_pmds; ++i) {
     auto pmd = Pmd::create(i, pmd_lcores[i], &dp->shared_, opts.upcall_queue_size, err);
     if (!pmd) return nullptr;
@@ -456,6 +458,7 @@ int Datapath::pmd_stats(std::vector<PmdStats>* out, std::string*) {
     s.sleep_us = c.sleep_us.get();
     s.rx_batches = c.rx_batches.get();
     s.recirculations = c.recirculations.get();
+    s.cpu_isa = cpu_isa_name(flows_->classifier().isa());
     for (size_t i = 0; i < c.extract_drops.size(); ++i) {
       if (static_cast<ExtractDrop>(i) == ExtractDrop::kNone) continue;
       s.drops.push_back({extract_drop_name(static_cast<ExtractDrop>(i)), c.extract_drops[i].get()});

@@ -54,10 +54,12 @@
 #include <cstdint>
 #include <memory>
 
+#include "cpu_isa.h"
 #include "flow_hash.h"
 #include "flow_key.h"
 #include "flow_table.h"
 #include "rcu.h"
+#include "simple_match.h"
 
 namespace dpx {
 
@@ -95,8 +97,11 @@ class Emc {
  public:
   static constexpr uint32_t kDefaultEntries = 8192;
 
-  // `entries` is rounded up to a power of two (at least 2).
-  explicit Emc(uint32_t entries = kDefaultEntries) {
+  // `entries` is rounded up to a power of two (at least 2). `isa` picks the
+  // full-key compare of lookup_run() (cpu_isa.h); the caller checked that
+  // this CPU supports it.
+  explicit Emc(uint32_t entries = kDefaultEntries, CpuIsa isa = CpuIsa::kSse42)
+      : lookup_run_fn_(pick_lookup_run(isa)) {
     uint32_t n = 2;
     while (n < entries) n <<= 1;
     mask_ = n - 1;
@@ -143,14 +148,38 @@ class Emc {
   }
 
   const Flow* lookup(const FlowKey& key, uint32_t hash) const {
+    return lookup_with<SseKeyEq>(key, hash);
+  }
+
+  // The PMD's burst: for i < n, out[i] = out[i - 1] if same[i] (the key
+  // equals the previous one; same[0] must be false), else the cached flow
+  // of keys[i] (hash hashes[i]) or nullptr. Its full-key compares use the
+  // vector level the cache was created with: one indirect call per burst.
+  void lookup_run(const FlowKey* keys, const uint32_t* hashes, const bool* same, uint32_t n,
+                  const Flow** out) const {
+    lookup_run_fn_(*this, keys, hashes, same, n, out);
+  }
+
+  // lookup() with the full-key compare KeyEq::equal(a, b), and lookup_run()
+  // built on it: the vector variants (emc_simd.cc) instantiate them.
+  template <class KeyEq>
+  const Flow* lookup_with(const FlowKey& key, uint32_t hash) const {
     uint32_t a = first(hash);
-    if (meta_[a].hash == hash && meta_[a].flow != nullptr && same_key(keys_[a], key))
+    if (meta_[a].hash == hash && meta_[a].flow != nullptr && KeyEq::equal(keys_[a], key))
       return meta_[a].flow;
     uint32_t b = second(hash);
-    if (meta_[b].hash == hash && meta_[b].flow != nullptr && same_key(keys_[b], key))
+    if (meta_[b].hash == hash && meta_[b].flow != nullptr && KeyEq::equal(keys_[b], key))
       return meta_[b].flow;
     return nullptr;
   }
+  template <class KeyEq>
+  static void lookup_run_with(const Emc& emc, const FlowKey* keys, const uint32_t* hashes,
+                              const bool* same, uint32_t n, const Flow** out) {
+    for (uint32_t i = 0; i < n; i++)
+      out[i] = same[i] ? out[i - 1] : emc.lookup_with<KeyEq>(keys[i], hashes[i]);
+  }
+  using LookupRunFn = void (*)(const Emc&, const FlowKey*, const uint32_t*, const bool*, uint32_t,
+                               const Flow**);
 
   // Caches key -> flow. `flow` must be a live flow the PMD got from the
   // classifier in the current burst.
@@ -174,6 +203,10 @@ class Emc {
   // Drops the entries whose flow is marked dead. Returns how many.
   uint32_t sweep_dead() {
     uint32_t dropped = 0;
+    if (simple_flow_ && simple_flow_->dead.load(std::memory_order_acquire)) {
+      simple_flow_ = nullptr;
+      dropped++;
+    }
     for (uint32_t i = 0; i <= mask_; i++) {
       const Flow* f = meta_[i].flow;
       if (f != nullptr && f->dead.load(std::memory_order_acquire)) {
@@ -187,6 +220,21 @@ class Emc {
   // Drops every entry without looking at the flows.
   void clear() {
     for (uint32_t i = 0; i <= mask_; i++) meta_[i].flow = nullptr;
+    simple_flow_ = nullptr;
+  }
+
+  // One more entry, for simple mode (simple_match.h): the flow of the last
+  // simple key the classifier resolved, so that a PMD forwarding one simple
+  // key needs no classifier lookup per burst. It lives under the same rules
+  // as the other entries (inserted only with a flow the classifier returned
+  // in the current burst, swept and cleared with them), so the
+  // two-grace-period argument above covers it too.
+  const Flow* simple_lookup(const SimpleKey& k) const {
+    return simple_flow_ && simple_keys_equal(k, simple_key_) ? simple_flow_ : nullptr;
+  }
+  void simple_insert(const SimpleKey& k, const Flow* flow) {
+    simple_key_ = k;
+    simple_flow_ = flow;
   }
 
   // Entries in use (a linear scan; for tests and statistics).
@@ -206,11 +254,38 @@ class Emc {
   uint32_t second(uint32_t h) const { return (h >> 16 | h << 16) & mask_; }
 
   static bool same_key(const FlowKeyHead& a, const FlowKey& b) { return key_heads_equal(&a, &b); }
+  // The full-key compare of lookups: the heads (cached keys have no
+  // options, and a key's option length is in its head).
+  struct SseKeyEq {
+    static bool equal(const FlowKeyHead& a, const FlowKey& b) { return key_heads_equal(&a, &b); }
+  };
+  static LookupRunFn pick_lookup_run(CpuIsa isa);
 
+  LookupRunFn lookup_run_fn_;
   uint32_t mask_;
+  SimpleKey simple_key_{};
+  const Flow* simple_flow_ = nullptr;  // nullptr: the simple entry is free
   std::unique_ptr<Meta[]> meta_;
   std::unique_ptr<FlowKeyHead[]> keys_;
 };
+
+// Emc::lookup_run with AVX2 / AVX-512 full-key compares (emc_simd.cc).
+void emc_lookup_run_avx2(const Emc&, const FlowKey*, const uint32_t*, const bool*, uint32_t,
+                         const Flow**);
+void emc_lookup_run_avx512(const Emc&, const FlowKey*, const uint32_t*, const bool*, uint32_t,
+                           const Flow**);
+
+inline Emc::LookupRunFn Emc::pick_lookup_run(CpuIsa isa) {
+  switch (isa) {
+    case CpuIsa::kAvx512:
+      return emc_lookup_run_avx512;
+    case CpuIsa::kAvx2:
+      return emc_lookup_run_avx2;
+    case CpuIsa::kSse42:
+      break;
+  }
+  return lookup_run_with<SseKeyEq>;
+}
 
 // A PMD's view of RCU and of the flow table's removal epoch.
 struct PmdRcuState {

@@ -25,8 +25,9 @@ FlowStatsSnapshot flow_stats(const Flow& flow) {
   return s;
 }
 
-FlowTable::FlowTable(Rcu* rcu, void (*free_actions)(const ActionProgram*), uint32_t max_flows)
-    : rcu_(rcu), free_actions_(free_actions), max_flows_(max_flows), cls_(rcu) {}
+FlowTable::FlowTable(Rcu* rcu, void (*free_actions)(const ActionProgram*), uint32_t max_flows,
+                     CpuIsa isa)
+    : rcu_(rcu), free_actions_(free_actions), max_flows_(max_flows), cls_(rcu, isa) {}
 
 FlowTable::~FlowTable() {
   // The classifier (destroyed after this body) never dereferences flows when

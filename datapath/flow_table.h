@@ -131,8 +131,9 @@ class FlowTable {
 
   // `rcu` must outlive the table. `free_actions` frees an ActionProgram (it
   // runs on the control thread, in Rcu::reclaim or the destructor).
+  // `isa` picks the classifier's lookup functions (cpu_isa.h).
   FlowTable(Rcu* rcu, void (*free_actions)(const ActionProgram*),
-            uint32_t max_flows = kDefaultMaxFlows);
+            uint32_t max_flows = kDefaultMaxFlows, CpuIsa isa = CpuIsa::kSse42);
   // Frees every flow at once: no PMD may be reading any more.
   ~FlowTable();
   FlowTable(const FlowTable&) = delete;

@@ -55,6 +55,7 @@ ParseResult parse_dpxd_options(int argc, const char* const* argv, DpxdOptions* o
   const unsigned ncpu = std::max(1u, std::thread::hardware_concurrency());
   std::string pmd_cores = ncpu > 1 ? "1" : "0";
   std::string config;
+  std::string cpu_isa = "auto";
   po::options_description desc(
       "Usage: dpxd [OPTIONS] [-- EAL-ARGS]\n\n"
       "The dpx userspace datapath: owns DPDK ports, runs PMD threads, serves a control socket.\n"
@@ -89,7 +90,10 @@ ParseResult parse_dpxd_options(int argc, const char* const* argv, DpxdOptions* o
      "0: never), so that many short microflows do not thrash it")
     ("mbufs", po::value(&o.mbufs)->default_value(o.mbufs), "packet buffers in the mempool")
     ("file-prefix", po::value(&o.file_prefix)->default_value(o.file_prefix),
-     "DPDK runtime file prefix; give each dpxd on a host its own");
+     "DPDK runtime file prefix; give each dpxd on a host its own")
+    ("cpu-isa", po::value(&cpu_isa)->default_value(cpu_isa),
+     "vector instructions for the flow lookups: auto (the widest this CPU has), sse42 (the "
+     "baseline), avx2 or avx512");
   // clang-format on
   po::variables_map vm;
   try {
@@ -117,6 +121,15 @@ ParseResult parse_dpxd_options(int argc, const char* const* argv, DpxdOptions* o
   if (vm.count("version")) {
     *message = "dpxd 0.1.0";
     return ParseResult::kExitOk;
+  }
+  if (cpu_isa == "auto") {
+    o.cpu_isa = cpu_isa_best();
+  } else if (!parse_cpu_isa(cpu_isa, &o.cpu_isa)) {
+    *message = "--cpu-isa: '" + cpu_isa + "' is not one of auto, sse42, avx2, avx512";
+    return ParseResult::kError;
+  } else if (!cpu_isa_supported(o.cpu_isa)) {
+    *message = "--cpu-isa: this CPU does not support " + cpu_isa;
+    return ParseResult::kError;
   }
   if (!parse_core_list(pmd_cores, &o.pmd_cores)) {
     *message = "--pmd-cores: '" + pmd_cores + "' is not a CPU list like 1 or 1,3 or 2-3";

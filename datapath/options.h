@@ -7,6 +7,8 @@
 #include <string>
 #include <vector>
 
+#include "cpu_isa.h"
+
 namespace dpx {
 
 struct DpxdOptions {
@@ -23,6 +25,7 @@ struct DpxdOptions {
   uint32_t emc_insert_inv_prob = 100;  // insert 1 in N classifier hits into the EMC; 0 = never
   uint32_t mbufs = 32768;              // packet buffers in the pool
   std::string file_prefix = "dpxd";    // EAL runtime file prefix (one per dpxd instance)
+  CpuIsa cpu_isa = cpu_isa_best();     // vector level of the lookup functions (cpu_isa.h)
   std::vector<std::string> eal_args;   // passed through after "--"
 };
 

@@ -142,6 +142,7 @@ Pmd::Pmd(uint32_t index, unsigned lcore, Shared* shared)
     : index_(index),
       lcore_(lcore),
       shared_(shared),
+      emc_(Emc::kDefaultEntries, shared->cpu_isa),
       rng_(0x9e3779b9u ^ (index + 1)),
       sw_offload_(shared->pool, shared->indirect_pool) {
   tx_slot_.fill(-1);
@@ -176,9 +177,11 @@ void Pmd::run() {
   PmdRcuState rs = pmd_rcu_state(rcu, index_, *shared_->flows);
   uint32_t idle_iters = 0, sleep_us = 0;
   rte_mbuf* pkts[kMaxBurst];
+  // One TSC read per iteration: an iteration starts when the previous one
+  // (or the previous sleep) ended.
+  uint64_t t0 = rte_rdtsc();
 
   while (!stop_.load(std::memory_order_acquire)) {
-    const uint64_t t0 = rte_rdtsc();
     now_ms_ = clock_reader_.now_ms(*shared_->clock, t0);
     uint32_t got = 0;
     // The poll list (and the ports in it) stay valid until this thread's
@@ -219,6 +222,7 @@ void Pmd::run() {
         offloads_ |= e.offloads;
         got += n;
         uint64_t bytes = 0;
+#pragma GCC unroll 4
         for (uint16_t i = 0; i < n; ++i) bytes += pkts[i]->pkt_len;
         e.port->rxq_counters[e.qid].add(n, bytes);
         counters.rx_batches.add();
@@ -247,6 +251,7 @@ void Pmd::run() {
     } else {
       counters.idle_cycles.add(t1 - t0);
     }
+    t0 = t1;
     pmd_quiescent(rs, emc_);
 
     // Idle back-off: after a run of empty polls, sleep for exponentially
@@ -262,9 +267,10 @@ void Pmd::run() {
     sleep_us = std::min(max_us, sleep_us ? sleep_us * 2 : 1);
     pmd_offline(rs);
     timespec ts{0, static_cast<long>(sleep_us) * 1000};
-    const uint64_t s0 = rte_rdtsc();
     nanosleep(&ts, nullptr);
-    counters.idle_cycles.add(rte_rdtsc() - s0);
+    const uint64_t s1 = rte_rdtsc();
+    counters.idle_cycles.add(s1 - t0);
+    t0 = s1;
     pmd_online(rs, emc_);
     counters.sleeps.add();
     counters.sleep_us.add(sleep_us);
@@ -339,8 +345,7 @@ void Pmd::process(rte_mbuf** pkts, uint32_t n, uint32_t in_port, const PacketSta
         emc_.prefetch(hashes[i]);
       }
     }
-    for (uint32_t i = 0; i < n; ++i)
-      flows[i] = same[i] ? flows[i - 1] : emc_.lookup(keys[i], hashes[i]);
+    emc_.lookup_run(keys, hashes, same, n, flows);
   } else {
     std::fill_n(flows, n, nullptr);
   }
@@ -423,9 +428,15 @@ void Pmd::process(rte_mbuf** pkts, uint32_t n, uint32_t in_port, const PacketSta
     }
     const ActionProgram* prog = f->actions.load(std::memory_order_acquire);
     // Plain forwarding (one output, nothing else) needs no packet state and
-    // no executor: the most common program takes the shortest path.
+    // no executor: the most common program takes the shortest path, and the
+    // run of packets of this flow that starts here goes to the port's tx
+    // batch in one hand-over.
     if (plain_output(*prog)) {
-      tx_enqueue(prog->begin()->arg0, pkts[i++]);
+      uint32_t j = i + 1;
+      uint64_t bytes = pkts[i]->pkt_len;
+      for (; j < n && flows[j] == f; ++j) bytes += pkts[j]->pkt_len;
+      tx_enqueue_run(prog->begin()->arg0, &pkts[i], j - i, bytes);
+      i = j;
       continue;
     }
     // A tunnel output needs nothing of the packet's state either (set
@@ -560,6 +571,7 @@ inline Pmd::TxBatch& Pmd::tx_batch_for(uint32_t odp_port) {
     tx_slot_[odp_port] = static_cast<int8_t>(slot);
     tx_[slot].odp_port = odp_port;
     tx_[slot].n = 0;
+    tx_[slot].bytes = 0;
   }
   return tx_[slot];
 }
@@ -569,22 +581,27 @@ void Pmd::tx_enqueue(uint32_t odp_port, rte_mbuf* m) {
     return drop(m, PmdDrop::kNoSuchPort);
   TxBatch& b = tx_batch_for(odp_port);
   b.pkts[b.n++] = m;
+  b.bytes += m->pkt_len;
   // A full batch goes out at once; its slot stays for the rest of the burst.
   if (b.n == kMaxBurst) send_batch(b);
 }
 
-void Pmd::tx_enqueue_run(uint32_t odp_port, rte_mbuf* const* pkts, uint32_t n) {
+void Pmd::tx_enqueue_run(uint32_t odp_port, rte_mbuf* const* pkts, uint32_t n, uint64_t bytes) {
   if (odp_port >= kMaxPorts) [[unlikely]] {
     for (uint32_t i = 0; i < n; ++i) drop(pkts[i], PmdDrop::kNoSuchPort);
     return;
   }
   TxBatch& b = tx_batch_for(odp_port);
-  while (n) {
-    const uint32_t k = std::min<uint32_t>(n, kMaxBurst - b.n);
-    std::memcpy(&b.pkts[b.n], pkts, k * sizeof *pkts);
-    b.n = static_cast<uint16_t>(b.n + k);
-    pkts += k;
-    n -= k;
+  if (b.n + n <= kMaxBurst) [[likely]] {  // the run fits: its byte count is known
+    std::memcpy(&b.pkts[b.n], pkts, n * sizeof *pkts);
+    b.n = static_cast<uint16_t>(b.n + n);
+    b.bytes += bytes;
+    if (b.n == kMaxBurst) send_batch(b);
+    return;
+  }
+  for (uint32_t i = 0; i < n; ++i) {
+    b.pkts[b.n++] = pkts[i];
+    b.bytes += pkts[i]->pkt_len;
     if (b.n == kMaxBurst) send_batch(b);
   }
 }
@@ -594,6 +611,7 @@ void Pmd::send_batch(TxBatch& b) {
   if (!p) {
     for (uint16_t i = 0; i < b.n; ++i) drop(b.pkts[i], PmdDrop::kNoSuchPort);
     b.n = 0;
+    b.bytes = 0;
     return;
   }
   if (offloads_) [[unlikely]] {
@@ -602,8 +620,9 @@ void Pmd::send_batch(TxBatch& b) {
       if (offload_needed(b.pkts[i], capa)) return send_batch_offload(p, b, capa);
     }
   }
-  transmit(p, b.pkts, b.n);
+  transmit(p, b.pkts, b.n, b.bytes);
   b.n = 0;
+  b.bytes = 0;
 }
 
 // The batch in order, with each packet that needs it replaced by what
@@ -613,27 +632,30 @@ void Pmd::send_batch_offload(Port* p, TxBatch& b, uint64_t capa) {
   constexpr uint32_t kCap = kMaxBurst + kMaxGsoSegments;
   rte_mbuf* out[kCap];
   uint32_t n_out = 0;
+  // Segments and completed packets differ from the batch's: count afresh.
+  auto send = [&] {
+    uint64_t bytes = 0;
+    for (uint32_t i = 0; i < n_out; ++i) bytes += out[i]->pkt_len;
+    transmit(p, out, static_cast<uint16_t>(n_out), bytes);
+    n_out = 0;
+  };
   for (uint16_t i = 0; i < b.n; ++i) {
     rte_mbuf* m = b.pkts[i];
     if (!offload_needed(m, capa)) {
       out[n_out++] = m;
     } else {
-      if (n_out + kMaxGsoSegments > kCap) {
-        transmit(p, out, static_cast<uint16_t>(n_out));
-        n_out = 0;
-      }
+      if (n_out + kMaxGsoSegments > kCap) send();
       if (const PmdDrop why = sw_offload_.complete(m, capa, out, &n_out); why != PmdDrop::kCount)
         drop(nullptr, why);
     }
   }
-  if (n_out) transmit(p, out, static_cast<uint16_t>(n_out));
+  if (n_out) send();
   b.n = 0;
+  b.bytes = 0;
 }
 
-void Pmd::transmit(Port* p, rte_mbuf** pkts, uint16_t n) {
+void Pmd::transmit(Port* p, rte_mbuf** pkts, uint16_t n, uint64_t bytes) {
   const uint16_t q = static_cast<uint16_t>(index_ % p->n_txq());
-  uint64_t bytes = 0;
-  for (uint16_t i = 0; i < n; ++i) bytes += pkts[i]->pkt_len;
   uint16_t sent;
   if (p->tx_shared()) [[unlikely]] {
     rte_spinlock_lock(&p->tx_lock);

@@ -174,6 +174,7 @@ class Pmd {
     TunnelShared* tunnels = nullptr;  // tunnel stages (tunnels/); null: none
     // Flows' `used` clock, re-anchored by the control thread (tsc_clock.h).
     std::unique_ptr<TscClock> clock;
+    CpuIsa cpu_isa = CpuIsa::kSse42;  // vector level of the EMC's compares (cpu_isa.h)
   };
 
   // Control thread. `index` is the PMD's RCU thread id and tx queue number.
@@ -235,14 +236,21 @@ class Pmd {
   void run_exec_jobs();
   void run_reinjected();
   void tx_enqueue(uint32_t odp_port, rte_mbuf* m);
-  // The same for n packets to one port, with one batch lookup.
-  void tx_enqueue_run(uint32_t odp_port, rte_mbuf* const* pkts, uint32_t n);
+  // The same for n packets to one port, with one batch lookup; `bytes` is
+  // the sum of their pkt_len.
+  void tx_enqueue_run(uint32_t odp_port, rte_mbuf* const* pkts, uint32_t n, uint64_t bytes);
+  // The same, summing the run's bytes itself.
+  void tx_enqueue_run(uint32_t odp_port, rte_mbuf* const* pkts, uint32_t n) {
+    uint64_t bytes = 0;
+    for (uint32_t i = 0; i < n; ++i) bytes += pkts[i]->pkt_len;
+    tx_enqueue_run(odp_port, pkts, n, bytes);
+  }
   struct TxBatch;
   TxBatch& tx_batch_for(uint32_t odp_port);
   void send_batch(TxBatch& b);
-  // Hands n packets to port p's tx queue and counts them; drops what the
-  // device does not take.
-  void transmit(Port* p, rte_mbuf** pkts, uint16_t n);
+  // Hands n packets of `bytes` bytes in all to port p's tx queue and counts
+  // them; drops what the device does not take.
+  void transmit(Port* p, rte_mbuf** pkts, uint16_t n, uint64_t bytes);
   // send_batch() for a batch with packets that need software offload.
   void send_batch_offload(Port* p, TxBatch& b, uint64_t capa);
   void flush_tx();
@@ -313,6 +321,7 @@ class Pmd {
   struct TxBatch {
     uint32_t odp_port;
     uint16_t n;
+    uint64_t bytes;  // pkt_len of pkts[0..n), summed as they are added
     rte_mbuf* pkts[kMaxBurst];
   };
   static constexpr uint32_t kMaxTxBatches = 16;

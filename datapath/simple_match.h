@@ -24,6 +24,7 @@
 // Thread-safety: pure functions.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <cstring>
 
@@ -39,6 +40,9 @@ struct alignas(16) SimpleKey {
   VlanTag vlan[2];
 };
 static_assert(sizeof(SimpleKey) == 16);
+// simple_extract() writes the key as two little-endian 64-bit words.
+static_assert(offsetof(SimpleKey, eth_type) == 4 && offsetof(SimpleKey, nw_frag) == 6 &&
+              offsetof(SimpleKey, nw_tos) == 7 && offsetof(SimpleKey, vlan) == 8);
 
 inline bool simple_keys_equal(const SimpleKey& a, const SimpleKey& b) {
   uint64_t x[2], y[2];
@@ -75,63 +79,91 @@ inline void simple_to_flow_key(const SimpleKey& s, FlowKey* k) {
   k->vlan[1] = s.vlan[1];
 }
 
+namespace simple_detail {
+
+inline uint16_t load_u16(const uint8_t* p) {
+  uint16_t v;
+  std::memcpy(&v, p, 2);
+  return v;
+}
+constexpr uint16_t be16(uint16_t v) { return static_cast<uint16_t>(v << 8 | v >> 8); }
+
+// The smallest L4 length key extraction accepts per IP protocol (0: any):
+// TCP's 20-byte header (its flags go into the flow's stats), UDP's 8, SCTP's
+// 12, ICMP's type, code, checksum and 4 more bytes.
+struct MinL4 {
+  uint8_t len[256];
+  constexpr MinL4() : len{} {
+    len[6] = 20;
+    len[17] = 8;
+    len[132] = 12;
+    len[1] = 8;
+  }
+};
+inline constexpr MinL4 kMinL4;
+
+}  // namespace simple_detail
+
 // Fills *k and *tcp_flags (host order, for flow stats) from an Ethernet
 // frame of `len` bytes received on `in_port`. Returns false when the packet
 // must take full key extraction instead (see the contract above).
+//
+// The PMD runs this on every packet in simple mode, so it is written for
+// the common frame, untagged IPv4: fields are read in network order and
+// compared with byte-swapped constants, and the key is built in two 64-bit
+// words, which the caller then compares with the previous packet's key in
+// registers.
 inline bool simple_extract(const uint8_t* p, uint32_t len, uint32_t in_port, SimpleKey* k,
                            uint16_t* tcp_flags) {
-  auto be16_at = [p](uint32_t off) { return static_cast<uint16_t>(p[off] << 8 | p[off + 1]); };
-  if (len < 14) return false;
-  k->in_port = in_port;
-  k->nw_frag = 0;
-  k->nw_tos = 0;
-  k->vlan[0] = {};
-  k->vlan[1] = {};
-  uint32_t off = 12;
-  uint16_t type = be16_at(off);
-  for (int i = 0; i < 2 && (type == 0x8100 || type == 0x88a8); ++i) {
-    if (len - off < 6) return false;
-    k->vlan[i].tpid = __builtin_bswap16(type);
-    k->vlan[i].tci = __builtin_bswap16(static_cast<uint16_t>(be16_at(off + 2) | kVlanCfi));
-    off += 4;
-    type = be16_at(off);
+  using simple_detail::be16;
+  using simple_detail::load_u16;
+  // Ethernet and a minimal IPv4 header: no packet shorter than this passes
+  // the checks below whatever its tags.
+  if (len < 14 + 20) return false;
+  uint32_t off = 14;  // the IPv4 header of an untagged frame
+  uint64_t vlans = 0;
+  if (uint16_t type = load_u16(p + 12); type != be16(0x0800)) [[unlikely]] {
+    off = 12;
+    for (int i = 0; i < 2 && (type == be16(0x8100) || type == be16(0x88a8)); ++i) {
+      if (len - off < 6) return false;
+      const uint16_t tci = load_u16(p + off + 2) | be16(kVlanCfi);
+      vlans |= (uint64_t{type} | uint64_t{tci} << 16) << (32 * i);
+      off += 4;
+      type = load_u16(p + off);
+    }
+    if (type != be16(0x0800)) return false;
+    off += 2;
+    if (len - off < 20) return false;  // untagged, len >= 34 says so already
   }
-  if (type != 0x0800) return false;
-  k->eth_type = __builtin_bswap16(type);
-  off += 2;
   // The same IPv4 checks as key extraction; failures take the full path,
-  // which drops the packet with the precise reason.
+  // which drops the packet with the precise reason. (hlen <= size follows
+  // from hlen <= tot <= size.)
   const uint32_t size = len - off;
-  if (size < 20) return false;
   const uint8_t* ip = p + off;
   const uint32_t hlen = (ip[0] & 0x0fu) * 4;
-  const uint32_t tot = static_cast<uint32_t>(ip[2] << 8 | ip[3]);
-  if (hlen < 20 || hlen > size || tot < hlen || tot > size) return false;
-  k->nw_tos = ip[1];
-  const uint16_t frag = static_cast<uint16_t>(ip[6] << 8 | ip[7]);
+  const uint32_t tot = be16(load_u16(ip + 2));
+  if (hlen < 20 || tot < hlen || tot > size) return false;
+  const uint16_t frag = load_u16(ip + 6);  // network order
+  uint64_t nw_frag = 0;
   *tcp_flags = 0;
-  if (frag & 0x3fff) {
-    k->nw_frag = kFragAny;
-    if (frag & 0x1fff) {
-      k->nw_frag = kFragAny | kFragLater;
-      return true;  // later fragments carry no L4 header
+  bool l4_checks = true;
+  if (frag & be16(0x3fff)) [[unlikely]] {
+    nw_frag = kFragAny;
+    if (frag & be16(0x1fff)) {
+      nw_frag = kFragAny | kFragLater;
+      l4_checks = false;  // later fragments carry no L4 header
     }
   }
-  const uint32_t l4 = tot - hlen;
-  switch (ip[9]) {
-    case 6:  // TCP: its flags go into the flow's stats
-      if (l4 < 20) return false;
-      *tcp_flags = static_cast<uint16_t>((ip[hlen + 12] << 8 | ip[hlen + 13]) & 0x0fff);
-      return true;
-    case 17:  // UDP
-      return l4 >= 8;
-    case 132:  // SCTP
-      return l4 >= 12;
-    case 1:            // ICMP
-      return l4 >= 8;  // type, code, checksum and 4 more bytes, as key extraction wants
-    default:
-      return true;
+  if (l4_checks) {
+    const uint8_t proto = ip[9];
+    if (tot - hlen < simple_detail::kMinL4.len[proto]) return false;
+    if (proto == 6) *tcp_flags = static_cast<uint16_t>(be16(load_u16(ip + hlen + 12)) & 0x0fff);
   }
+  // SimpleKey's layout: in_port, eth_type, nw_frag, nw_tos | vlan[0], vlan[1].
+  const uint64_t w[2] = {
+      in_port | uint64_t{be16(0x0800)} << 32 | nw_frag << 48 | uint64_t{ip[1]} << 56, vlans};
+  std::memcpy(k, w, sizeof w);
+  return true;
 }
 
 // What full key extraction would put in nw_proto, ipv4_src and ipv4_dst

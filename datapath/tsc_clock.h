@@ -28,7 +28,9 @@ class TscClock {
   static constexpr uint64_t kAnchorIntervalMs = 100;
 
   // tsc_per_us: TSC ticks per microsecond (at least 1).
-  explicit TscClock(uint64_t tsc_per_us) : tsc_per_us_(tsc_per_us ? tsc_per_us : 1) {}
+  explicit TscClock(uint64_t tsc_per_us)
+      : tsc_per_us_(tsc_per_us > 1 ? tsc_per_us : 1),
+        us_per_tsc_q64_(tsc_per_us_ == 1 ? 0 : UINT64_MAX / tsc_per_us_ + 1) {}
 
   // Writer: from now on, TSC value `tsc` is CLOCK_MONOTONIC time `us`
   // (microseconds). Call before readers start, then periodically.
@@ -59,7 +61,7 @@ class TscClock {
         }
       }
       // A TSC read just before a newer anchor: that anchor's time.
-      const uint64_t us = tsc > tsc_base_ ? us_base_ + (tsc - tsc_base_) / c.tsc_per_us_ : us_base_;
+      const uint64_t us = tsc > tsc_base_ ? us_base_ + c.ticks_to_us(tsc - tsc_base_) : us_base_;
       return us / 1000;
     }
 
@@ -69,7 +71,17 @@ class TscClock {
   };
 
  private:
+  // d / tsc_per_us_ as a multiplication by the rounded-up reciprocal 2^64 /
+  // tsc_per_us_: a 64-bit division costs tens of cycles, in every PMD
+  // iteration. Exact while d < 2^64 / tsc_per_us_ ticks (days), and d is
+  // at most one anchor interval here.
+  uint64_t ticks_to_us(uint64_t d) const {
+    if (us_per_tsc_q64_ == 0) return d;  // one tick per microsecond (tests)
+    return static_cast<uint64_t>((static_cast<unsigned __int128>(d) * us_per_tsc_q64_) >> 64);
+  }
+
   const uint64_t tsc_per_us_;
+  const uint64_t us_per_tsc_q64_;  // 0 when tsc_per_us_ is 1
   std::atomic<uint32_t> seq_{0};
   std::atomic<uint64_t> tsc_base_{0}, us_base_{0};
 };

@@ -8,6 +8,8 @@
 #include <algorithm>
 #include <memory>
 #include <random>
+#include <string>
+#include <tuple>
 #include <vector>
 
 #include "flow_table.h"
@@ -32,7 +34,8 @@ bool flow_matches(const Flow& f, const FlowKey& k) {
 // brute force.
 class Harness {
  public:
-  explicit Harness(uint32_t seed) : rng_(seed), rcu_(4), cls_(&rcu_) {}
+  explicit Harness(uint32_t seed, CpuIsa isa = CpuIsa::kSse42)
+      : rng_(seed), rcu_(4), cls_(&rcu_, isa) {}
   ~Harness() {
     rcu_.synchronize();
     for (Flow* f : live_) delete f;
@@ -240,13 +243,15 @@ TEST(Classifier, CountsSubtablesSearched) {
   rcu.synchronize();
 }
 
-class ClassifierRandom : public ::testing::TestWithParam<uint32_t> {};
+// Every lookup variant this CPU can run (cpu_isa.h) against the reference.
+class ClassifierRandom : public ::testing::TestWithParam<std::tuple<uint32_t, CpuIsa>> {};
 
 TEST_P(ClassifierRandom, MatchesBruteForce) {
-  const uint32_t n_shapes = GetParam();
+  const auto [n_shapes, isa] = GetParam();
+  if (!cpu_isa_supported(isa)) GTEST_SKIP() << "this CPU has no " << cpu_isa_name(isa);
   for (uint32_t seed = 1; seed <= 3; seed++) {
     SCOPED_TRACE(testing::Message() << "shapes " << n_shapes << " seed " << seed);
-    Harness h(seed * 100 + n_shapes);
+    Harness h(seed * 100 + n_shapes, isa);
     std::vector<FlowKey> masks;
     for (uint32_t i = 0; i < n_shapes; i++) masks.push_back(h.random_mask());
 
@@ -276,7 +281,14 @@ TEST_P(ClassifierRandom, MatchesBruteForce) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Shapes, ClassifierRandom, ::testing::Values(1u, 2u, 5u, 20u));
+INSTANTIATE_TEST_SUITE_P(Shapes, ClassifierRandom,
+                         ::testing::Combine(::testing::Values(1u, 2u, 5u, 20u),
+                                            ::testing::Values(CpuIsa::kSse42, CpuIsa::kAvx2,
+                                                              CpuIsa::kAvx512)),
+                         [](const auto& info) {
+                           return std::to_string(std::get<0>(info.param)) + "_" +
+                                  cpu_isa_name(std::get<1>(info.param));
+                         });
 
 TEST(Classifier, GrowthPastInitialTableWithChurn) {
   Harness h(7);

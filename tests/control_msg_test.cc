@@ -447,7 +447,7 @@ TEST(ControlMsg, Stats) {
   NlBuf b;
   encode_dp_stats(DpStats{1, 2, 3, 4, 5, 6, 7, 8, 9}, &b);
   check_strict(b, decoder(decode_dp_stats));
-  std::vector<PmdStats> pmds{{2, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, {}},
+  std::vector<PmdStats> pmds{{2, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, "", {}},
                              {3,
                               1,
                               11,
@@ -463,6 +463,7 @@ TEST(ControlMsg, Stats) {
                               21,
                               22,
                               23,
+                              "avx512",
                               {{"runt_frame", 4}, {"tx_queue_full", 0}}}};
   b.clear();
   ASSERT_EQ(encode_pmd_stats(pmds, &b), 0);

@@ -10,6 +10,7 @@
 #include <cstdlib>
 #include <sstream>
 
+#include "cpu_isa.h"
 #include "support/dpxd_process.h"
 #include "support/netns.h"
 #include "support/pcap_file.h"
@@ -198,6 +199,10 @@ TEST_F(DpxctlTest, PortsAddShowDelete) {
         "port 1: sink2 (dpdk: devargs=net_null_sink2,no-rx=1)", "RX packets:0", "TX packets:0",
         "rxq 0: packets:0", "txq 0: packets:0"})
     EXPECT_NE(show.find(want), std::string::npos) << "no \"" << want << "\" in:\n" << show;
+  // dpxd started with the default --cpu-isa=auto: the widest level this CPU has.
+  const std::string isa = std::string("cpu isa: ") + cpu_isa_name(cpu_isa_best()) + "\n";
+  EXPECT_NE(show.find(isa), std::string::npos) << "no \"" << isa << "\" in:\n" << show;
+  EXPECT_NE(ok({"pmd-stats-show"}).find(isa), std::string::npos);
   // Ports sort by number.
   EXPECT_LT(show.find("port 1: sink2"), show.find("port 7: sink"));
 

@@ -52,6 +52,30 @@ TEST(Options, BadValuesAreRejectedWithTheOptionName) {
   }
 }
 
+// --cpu-isa: auto picks the widest level the CPU has; an explicit level is
+// taken if the CPU has it and refused, naming the option, if not.
+TEST(Options, CpuIsa) {
+  DpxdOptions o;
+  std::string msg;
+  ASSERT_EQ(parse({}, &o, &msg), ParseResult::kRun) << msg;
+  EXPECT_EQ(o.cpu_isa, cpu_isa_best());
+  ASSERT_EQ(parse({"--cpu-isa", "sse42"}, &o, &msg), ParseResult::kRun) << msg;
+  EXPECT_EQ(o.cpu_isa, CpuIsa::kSse42);
+  for (CpuIsa isa : {CpuIsa::kAvx2, CpuIsa::kAvx512}) {
+    const std::string name = cpu_isa_name(isa);
+    const auto r = parse({"--cpu-isa", name.c_str()}, &o, &msg);
+    if (cpu_isa_supported(isa)) {
+      ASSERT_EQ(r, ParseResult::kRun) << msg;
+      EXPECT_EQ(o.cpu_isa, isa);
+    } else {
+      ASSERT_EQ(r, ParseResult::kError);
+      EXPECT_NE(msg.find("does not support"), std::string::npos) << msg;
+    }
+  }
+  ASSERT_EQ(parse({"--cpu-isa", "avx"}, &o, &msg), ParseResult::kError);
+  EXPECT_NE(msg.find("--cpu-isa"), std::string::npos) << msg;
+}
+
 TEST(Options, CoreLists) {
   std::vector<unsigned> v;
   EXPECT_TRUE(parse_core_list("1", &v));

@@ -27,6 +27,22 @@ TEST(TscClock, FollowsItsAnchors) {
   EXPECT_EQ(r.now_ms(clock, 1'000'000'000), 8100u);
 }
 
+// The reader converts ticks with a multiplication by a reciprocal, not a
+// division: it must still give exactly floor(ticks / rate) for real rates,
+// at the boundaries where a division rounds down.
+TEST(TscClock, TickConversionIsExactAtRealRates) {
+  for (uint64_t rate : {uint64_t{2}, uint64_t{3}, uint64_t{1999}, uint64_t{2300}, uint64_t{3999}}) {
+    TscClock clock(rate);
+    clock.anchor(0, 0);
+    TscClock::Reader r;
+    for (uint64_t ms : {uint64_t{1}, uint64_t{100}, uint64_t{999}, uint64_t{86'400'000}}) {
+      const uint64_t tick = ms * 1000 * rate;  // exactly ms milliseconds
+      EXPECT_EQ(r.now_ms(clock, tick), ms) << "rate " << rate;
+      EXPECT_EQ(r.now_ms(clock, tick - 1), ms - 1) << "rate " << rate;
+    }
+  }
+}
+
 TEST(TscClock, ZeroRateIsClampedToOne) {
   TscClock clock(0);
   clock.anchor(0, 0);

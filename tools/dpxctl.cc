@@ -217,6 +217,10 @@ int cmd_show(ControlClient& c) {
   std::printf("  emc hits: %" PRIu64 "\n", s.emc_hit);
   std::printf("  upcall queue drops: %" PRIu64 "\n", s.upcall_queue_drops);
   if (s.flow_limit) std::printf("  flow limit: %" PRIu64 "\n", s.flow_limit);
+  // Every PMD runs the lookups at the datapath's one vector level.
+  std::vector<PmdStats> pmds;
+  if (c.pmd_stats(&pmds, &err) == 0 && !pmds.empty() && !pmds[0].cpu_isa.empty())
+    std::printf("  cpu isa: %s\n", pmds[0].cpu_isa.c_str());
   for (const auto& p : ports) print_port(p);
   return 0;
 }
@@ -334,6 +338,7 @@ int cmd_pmd_stats_show(ControlClient& c) {
   for (const auto& p : pmds) {
     uint64_t cycles = p.busy_cycles + p.idle_cycles;
     std::printf("pmd thread numa_id %u core_id %u:\n", p.numa, p.core);
+    if (!p.cpu_isa.empty()) std::printf("  cpu isa: %s\n", p.cpu_isa.c_str());
     std::printf("  packets received: %" PRIu64 "\n", p.packets);
     std::printf("  packet recirculations: %" PRIu64 "\n", p.recirculations);
     std::printf("  avg. datapath passes per packet: %.2f\n", ratio(p.passes, p.packets));
