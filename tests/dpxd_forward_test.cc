@@ -13,6 +13,7 @@
 #include "control_msg.h"
 #include "nlattr.h"
 #include "odp_text.h"
+#include "support/dpxd_client.h"
 #include "support/dpxd_process.h"
 #include "support/pcap_file.h"
 
@@ -390,13 +391,7 @@ TEST(SimpleMode, SwitchesWithTheInstalledMasks) {
   ControlClient c;
   ASSERT_EQ(c.connect(dpxd.socket(), &err), 0) << err;
   auto port_add = [&](const std::string& name, const std::string& devargs, uint32_t odp) {
-    PortAddRequest req;
-    req.name = name;
-    req.type = "dpdk";
-    req.devargs = devargs;
-    req.odp_port = odp;
-    PortInfo info;
-    ASSERT_EQ(c.port_add(req, &info, &err), 0) << err;
+    add_dpdk_port(c, name, devargs, odp);
   };
   auto port_del = [&](const std::string& name) {
     PortRef ref;

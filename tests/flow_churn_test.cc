@@ -39,6 +39,7 @@
 
 #include "control_client.h"
 #include "odp_text.h"
+#include "support/dpxd_client.h"
 #include "support/dpxd_process.h"
 #include "support/pcap_file.h"
 
@@ -166,14 +167,7 @@ class FlowChurn : public ::testing::Test {
   }
 
   void add_port(const std::string& name, const std::string& devargs, uint32_t odp) {
-    PortAddRequest req;
-    req.name = name;
-    req.type = "dpdk";
-    req.devargs = devargs;
-    req.odp_port = odp;
-    PortInfo info;
-    std::string err;
-    ASSERT_EQ(client_.port_add(req, &info, &err), 0) << name << ": " << err;
+    add_dpdk_port(client_, name, devargs, odp);
   }
 
   PortStats port_stats(uint32_t odp) {

@@ -10,6 +10,7 @@
 
 #include "control_client.h"
 #include "odp_text.h"
+#include "support/dpxd_client.h"
 #include "support/dpxd_process.h"
 #include "support/pcap_file.h"
 
@@ -40,13 +41,7 @@ TEST(PmdAlloc, NoHeapAllocationWhileForwarding) {
                             static_cast<uint16_t>(1000 + i), 53, 18, i));
   ASSERT_TRUE(write_pcap(dpxd.dir() + "/in.pcap", in));
   auto add_port = [&](const std::string& name, const std::string& devargs, uint32_t odp) {
-    PortAddRequest req;
-    req.name = name;
-    req.type = "dpdk";
-    req.devargs = devargs;
-    req.odp_port = odp;
-    PortInfo info;
-    ASSERT_EQ(c.port_add(req, &info, &err), 0) << err;
+    add_dpdk_port(c, name, devargs, odp);
   };
   auto add_flow = [&](const std::string& flow, const std::string& actions, uint32_t id) {
     FlowPutEntry e;

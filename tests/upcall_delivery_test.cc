@@ -12,6 +12,7 @@
 #include "control_client.h"
 #include "control_msg.h"
 #include "odp_text.h"
+#include "support/dpxd_client.h"
 #include "support/dpxd_process.h"
 #include "support/pcap_file.h"
 
@@ -93,13 +94,7 @@ TEST(UpcallDelivery, MissesWaitingWhenTheirFlowArrivesAreForwardedNotUpcalled) {
   const std::string pcap = dpxd.dir() + "/in.pcap";
   ASSERT_TRUE(write_pcap(pcap, in));
   auto add_port = [&](const std::string& name, const std::string& devargs, uint32_t odp) {
-    PortAddRequest req;
-    req.name = name;
-    req.type = "dpdk";
-    req.devargs = devargs;
-    req.odp_port = odp;
-    PortInfo info;
-    ASSERT_EQ(c.port_add(req, &info, &err), 0) << err;
+    add_dpdk_port(c, name, devargs, odp);
   };
   auto port_tx = [&](const std::string& name) {
     PortRef ref;

@@ -39,6 +39,7 @@
 #include <string>
 #include <vector>
 
+#include "cli_parse.h"
 #include "latency_histogram.h"
 
 namespace po = boost::program_options;
@@ -446,17 +447,7 @@ int parse_options(int argc, char** argv, Config* cfg) {
       "seconds to wait for the first packet through the switch")(
       "mbufs", po::value(&cfg->mbufs)->default_value(8191), "packet buffers");
   po::variables_map vm;
-  try {
-    po::store(po::parse_command_line(argc, argv, desc), vm);
-    if (vm.count("help")) {
-      std::cout << desc << "\n";
-      return 0;
-    }
-    po::notify(vm);
-  } catch (const po::error& e) {
-    std::cerr << "dpx-latgen: " << e.what() << "\n";
-    return 2;
-  }
+  if (const int rc = parse_tool_args(argc, argv, desc, &vm, "dpx-latgen"); rc >= 0) return rc;
   std::string err;
   if (cfg->frame < kMinFrame || cfg->frame > 1514) err = "--size must be 60..1514";
   if (cfg->tx_port == cfg->rx_port) err = "--tx-port and --rx-port must differ";

@@ -9,6 +9,8 @@
 #include <string>
 #include <vector>
 
+#include "cli_parse.h"
+
 namespace po = boost::program_options;
 
 namespace {
@@ -49,17 +51,7 @@ int main(int argc, char** argv) {
       "frame size in bytes without FCS (60..9000, i.e. 64-byte frames are 60 here "
       "plus FCS; 64 means 64 written bytes), or imix");
   po::variables_map vm;
-  try {
-    po::store(po::parse_command_line(argc, argv, desc), vm);
-    if (vm.count("help")) {
-      std::cout << desc << "\n";
-      return 0;
-    }
-    po::notify(vm);
-  } catch (const po::error& e) {
-    std::cerr << "dpx-pcapgen: " << e.what() << "\n";
-    return 2;
-  }
+  if (const int rc = dpx::parse_tool_args(argc, argv, desc, &vm, "dpx-pcapgen"); rc >= 0) return rc;
   if (flows < 1 || flows > (1u << 24)) {
     std::cerr << "dpx-pcapgen: --flows must be 1..16777216\n";
     return 2;

@@ -1,5 +1,5 @@
 // Control-socket steps integration tests repeat, with gtest assertions: put
-// one flow written in the ODP text format, read back a port.
+// one flow written in the ODP text format, add a DPDK port, read back a port.
 #pragma once
 
 #include <gtest/gtest.h>
@@ -27,6 +27,20 @@ inline void put_flow(ControlClient& c, const std::string& flow, const std::strin
   ASSERT_EQ(c.flow_put(std::span<const FlowPutEntry>(&e, 1), &res, &err), 0) << err;
   ASSERT_EQ(res.size(), 1u);
   ASSERT_EQ(res[0].error, 0) << flow << " -> " << actions << ": " << res[0].message;
+}
+
+// Adds DPDK port `name` (ethdev `devargs`) as odp port `odp`; fails the test
+// unless dpxd accepts it.
+inline void add_dpdk_port(ControlClient& c, const std::string& name, const std::string& devargs,
+                          uint32_t odp) {
+  PortAddRequest req;
+  req.name = name;
+  req.type = "dpdk";
+  req.devargs = devargs;
+  req.odp_port = odp;
+  PortInfo info;
+  std::string err;
+  ASSERT_EQ(c.port_add(req, &info, &err), 0) << name << ": " << err;
 }
 
 // Port `odp` as dpxd reports it (a test failure, and an empty PortInfo, if
