@@ -131,10 +131,14 @@ bool vnet_to_mbuf(const virtio_net_hdr& vh, rte_mbuf* m) {
   }
   m->l2_len = l2;
   m->l3_len = start - l2;
-  if (gso == VIRTIO_NET_HDR_GSO_TCPV4) {
-    // We offered TSO4 only (tap_port.h); anything else here is malformed.
-    if (!(ol & RTE_MBUF_F_TX_IPV4) || !(ol & RTE_MBUF_F_TX_TCP_CKSUM) || vh.gso_size == 0 ||
-        start + 20 > len)
+  if (gso == VIRTIO_NET_HDR_GSO_TCPV4 || gso == VIRTIO_NET_HDR_GSO_TCPV6) {
+    // We offered TSO4 and TSO6 (tap_port.h): the GSO type must agree with
+    // the frame's IP version, and the checksum must be TCP's. An IPv6 TSO
+    // frame gets the flags vhost rx gives one (RTE_MBUF_F_TX_IPV6 and
+    // RTE_MBUF_F_TX_TCP_SEG), which SwOffload::segment_tcp6() cuts for a
+    // port without TSO. UFO and ECN-marked GSO were not offered.
+    const uint64_t ip = gso == VIRTIO_NET_HDR_GSO_TCPV4 ? RTE_MBUF_F_TX_IPV4 : RTE_MBUF_F_TX_IPV6;
+    if (!(ol & ip) || !(ol & RTE_MBUF_F_TX_TCP_CKSUM) || vh.gso_size == 0 || start + 20 > len)
       return false;
     const uint32_t l4 = (p[start + 12] >> 4) * 4u;
     if (l4 < 20 || start + l4 > len) return false;
@@ -228,7 +232,8 @@ int TapPort::create(uint32_t odp_port, PortConfig cfg, std::unique_ptr<TapPort>*
     int hdr_size = sizeof(virtio_net_hdr);
     if (ioctl(fd, TUNSETVNETHDRSZ, &hdr_size) != 0)
       return sys_err(err, "tap " + ifname + ": TUNSETVNETHDRSZ");
-    if (ioctl(fd, TUNSETOFFLOAD, static_cast<unsigned long>(TUN_F_CSUM | TUN_F_TSO4)) != 0)
+    if (ioctl(fd, TUNSETOFFLOAD,
+              static_cast<unsigned long>(TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6)) != 0)
       return sys_err(err, "tap " + ifname + ": TUNSETOFFLOAD");
   }
   const uint32_t mtu = port->config().mtu;

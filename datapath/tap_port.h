@@ -3,15 +3,20 @@
 // to dpxd.
 //
 // The device is opened with IFF_TAP | IFF_NO_PI | IFF_VNET_HDR and the
-// offloads TUN_F_CSUM | TUN_F_TSO4, so the kernel hands dpxd TCP/IPv4 in
-// segments of up to 64 KB with the checksum left undone, and takes them
-// back the same way: TCP between two tap ports crosses the switch as 64 KB
-// frames, and the kernel segments (or not, if the receiver is local) at the
-// end. A virtio-net header in front of each frame carries the offload
-// metadata; it is translated to and from DPDK's mbuf offload flags (the
-// contract of Port::tx_offload_capa(), port.h). TSO6 is not offered: DPDK
-// 22.11's rte_gso cannot segment TCP/IPv6, so such a frame could not go to
-// a port without TSO (offload.h); IPv6 TCP still gets checksum offload.
+// offloads TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6, so the kernel hands dpxd
+// TCP over IPv4 and IPv6 in segments of up to 64 KB with the checksum left
+// undone, and takes them back the same way: TCP between two tap ports
+// crosses the switch as 64 KB frames, and the kernel segments (or not, if
+// the receiver is local) at the end. A virtio-net header in front of each
+// frame carries the offload metadata; it is translated to and from DPDK's
+// mbuf offload flags (the contract of Port::tx_offload_capa(), port.h): a
+// GSO_TCPV4 or GSO_TCPV6 frame becomes RTE_MBUF_F_TX_TCP_SEG with
+// RTE_MBUF_F_TX_IPV4 or RTE_MBUF_F_TX_IPV6, as vhost rx marks them. A TSO
+// frame that must leave through a port without TSO is segmented in
+// software (offload.h: rte_gso for IPv4, SwOffload's own segmenter for
+// IPv6, since DPDK 22.11's rte_gso cannot cut TCP/IPv6). UFO and
+// ECN-marked GSO are not offered (TUN_F_UFO, TUN_F_TSO_ECN): the kernel
+// segments those itself.
 //
 // Options (PortConfig::options):
 //   ifname=NAME  the kernel interface name (default: the port name;
