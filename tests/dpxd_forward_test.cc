@@ -7,6 +7,7 @@
 #include <sys/socket.h>
 #include <sys/un.h>
 
+#include <csignal>
 #include <random>
 
 #include "control_client.h"
@@ -372,6 +373,24 @@ TEST(DpxdProcessLife, CleanShutdownAndBadOptions) {
     EXPECT_EQ(WEXITSTATUS(st), 2);
     EXPECT_NE(dpxd.log().find("flow-limit"), std::string::npos) << dpxd.log();
   }
+}
+
+// A dpxd that dies without cleaning up (here SIGKILL, as a crash would) leaves
+// its EAL runtime directory with the telemetry sockets in it; the test
+// fixture removes them, so that failing tests leave nothing behind either.
+TEST(DpxdProcessLife, FixtureCleansUpAfterAKilledDpxd) {
+  {
+    DpxdProcess dpxd;
+    std::string err;
+    ASSERT_TRUE(dpxd.start({}, &err)) << err;
+    ASSERT_TRUE(std::filesystem::exists(DpxdProcess::runtime_dir()));
+    ASSERT_EQ(kill(dpxd.pid(), SIGKILL), 0);
+    const int st = dpxd.stop();
+    EXPECT_TRUE(WIFSIGNALED(st)) << "status " << st;
+    EXPECT_FALSE(std::filesystem::is_empty(DpxdProcess::runtime_dir()))
+        << "dpxd left nothing to clean up; the test proves nothing";
+  }
+  EXPECT_FALSE(std::filesystem::exists(DpxdProcess::runtime_dir()));
 }
 
 }  // namespace

@@ -57,9 +57,9 @@ TEST(TscClock, ZeroRateIsClampedToOne) {
 TEST(TscClock, ReadersNeverSeeATornAnchor) {
   constexpr uint64_t kT = 1'000'000'000;
   // The writer publishes a fixed number of anchors and the reader reads
-  // until the writer is done (and at least kMinReads times), so the two
-  // overlap however the threads are scheduled, and the last read sees the
-  // last anchor.
+  // until after it saw the writer done (and at least kMinReads times), so
+  // the two overlap however the threads are scheduled, and the last read in
+  // the loop sees the last anchor.
   constexpr uint64_t kAnchors = 200'000;
   constexpr int kMinReads = 2'000'000;
   TscClock clock(1);
@@ -71,13 +71,16 @@ TEST(TscClock, ReadersNeverSeeATornAnchor) {
   });
   TscClock::Reader r;
   uint64_t bad = 0, last_k = 0, changes = 0;
-  for (int i = 0; i < kMinReads || !done.load(std::memory_order_acquire); ++i) {
+  for (int i = 0;; ++i) {
+    // Sampled before the read: a read after the writer finished ends the loop.
+    const bool writer_done = done.load(std::memory_order_acquire);
     const uint64_t m = r.now_ms(clock, kT * 1000) - kT;  // k^2 - k
     uint64_t k = last_k;
     while (k * k - k < m) ++k;  // anchors only move forward
     if (k * k - k != m) ++bad;
     if (k != last_k) ++changes;
     last_k = k;
+    if (writer_done && i >= kMinReads) break;
   }
   writer.join();
   const uint64_t m = r.now_ms(clock, kT * 1000) - kT;

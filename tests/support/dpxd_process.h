@@ -29,8 +29,12 @@ class DpxdProcess {
   }
   ~DpxdProcess() {
     stop();
-    // dpxd removes its (empty) EAL runtime directory when it exits; after a
-    // SIGKILL this does it. rmdir() leaves a non-empty one alone.
+    // dpxd removes its EAL runtime directory (and the telemetry sockets in
+    // it) when it exits; after a SIGKILL or a crash this does it. Only the
+    // files DPDK leaves there are removed: rmdir() leaves a directory with
+    // anything else alone.
+    for (const char* f : {"/dpdk_telemetry.v2", "/dpdk_telemetry"})
+      unlink((runtime_dir() + f).c_str());
     rmdir(runtime_dir().c_str());
     std::error_code ec;
     std::filesystem::remove_all(dir_, ec);
