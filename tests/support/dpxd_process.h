@@ -33,8 +33,9 @@ class DpxdProcess {
     // it) when it exits; after a SIGKILL or a crash this does it. Only the
     // files DPDK leaves there are removed: rmdir() leaves a directory with
     // anything else alone.
-    for (const char* f : {"/dpdk_telemetry.v2", "/dpdk_telemetry"})
-      unlink((runtime_dir() + f).c_str());
+    // (The sockets dpxd_main.cc removes: v2, and the legacy one, which
+    // the sanitizer builds register.)
+    for (const char* f : {"/dpdk_telemetry.v2", "/telemetry"}) unlink((runtime_dir() + f).c_str());
     rmdir(runtime_dir().c_str());
     std::error_code ec;
     std::filesystem::remove_all(dir_, ec);
