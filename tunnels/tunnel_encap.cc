@@ -73,7 +73,6 @@ uint16_t udp_checksum_from(uint32_t phdr, const rte_mbuf* m, uint32_t l4_off, ui
 }
 
 // The UDP checksum of the datagram after the IPv4 header `ip`.
-// Inlined into both IPv4 header writers.
 [[gnu::always_inline]] inline uint16_t udp_checksum(const rte_mbuf* m, const uint8_t* ip,
                                                     uint32_t ulen) {
   return udp_checksum_from(rte_ipv4_phdr_cksum(reinterpret_cast<const rte_ipv4_hdr*>(ip), 0), m,
@@ -188,40 +187,6 @@ TunnelDrop write6(const uint8_t* tmpl, uint32_t mtu, TunnelType type, rte_mbuf* 
   return TunnelDrop::kCount;
 }
 
-// A packet with Geneve options, written whole on its own: the options'
-// length varies per flow and is rare, so the run's prepared header (which
-// has no room for them) is not used.
-TunnelDrop write4_opts(const uint8_t* tmpl, uint32_t mtu, TunnelType type, rte_mbuf* m,
-                       const TunnelMeta& tun, uint16_t udp_src, uint16_t ip_id) {
-  const uint32_t olen = tun.opts_len;
-  const uint32_t ip_len = rte_pktmbuf_pkt_len(m) + kIpv4HdrLen + kUdpHdrLen + kTunnelHdrLen + olen;
-  if (ip_len > mtu) return TunnelDrop::kEncapTooBig;
-  if (!ensure_headroom(m, kOuterIpv4Len + olen)) return TunnelDrop::kEncapNoHeadroom;
-  auto* p = reinterpret_cast<uint8_t*>(rte_pktmbuf_prepend(m, kOuterIpv4Len + olen));
-  if (!p) return TunnelDrop::kEncapNoHeadroom;
-  std::memcpy(p, tmpl, kOuterIpv4Len);
-  put_geneve_opts(p + kOuterIpv4Len - kTunnelHdrLen, tun);
-  uint8_t* ip = p + kEthHdrLen;
-  ip[1] = tun.tos;
-  put16(ip + 2, rte_cpu_to_be_16(static_cast<uint16_t>(ip_len)));
-  put16(ip + 4, rte_cpu_to_be_16(ip_id));
-  put16(ip + 6, (tun.flags & kTunFlagDontFragment) ? RTE_BE16(0x4000) : 0);
-  ip[8] = tun.ttl ? tun.ttl : kTunnelDefaultTtl;
-  put16(ip + 10, rte_ipv4_cksum(reinterpret_cast<const rte_ipv4_hdr*>(ip)));
-  uint8_t* udp = ip + kIpv4HdrLen;
-  put16(udp, udp_src);
-  if (tun.tp_dst) put16(udp + 2, tun.tp_dst);
-  put16(udp + 4, rte_cpu_to_be_16(static_cast<uint16_t>(ip_len - kIpv4HdrLen)));
-  uint8_t* th = udp + kUdpHdrLen;
-  put32(th + 4, rte_cpu_to_be_32(static_cast<uint32_t>(rte_be_to_cpu_64(tun.tun_id)) << 8));
-  if (type == TunnelType::kGeneve && (tun.flags & kTunFlagOam)) th[1] |= 0x80;
-  if (tun.flags & kTunFlagCsum) put16(udp + 6, udp_checksum(m, ip, ip_len - kIpv4HdrLen));
-  m->ol_flags &= ~RTE_MBUF_F_TX_OFFLOAD_MASK;
-  m->tx_offload = 0;
-  m->packet_type = 0;
-  return TunnelDrop::kCount;
-}
-
 }  // namespace
 
 TunnelDrop encap_write6(const uint8_t* tmpl, uint32_t mtu, TunnelType type, rte_mbuf* m,
@@ -260,18 +225,24 @@ void prepare_ipv4(const uint8_t* tmpl, TunnelType type, const TunnelMeta& tun, P
 
 // Prepends the prepared headers `h` to m and completes them: IPv4 total
 // length, identification `ip_id` (host order) and checksum, UDP source port
-// `udp_src` (be16) and length, and the UDP checksum when `csum`. Returns
+// `udp_src` (be16) and length, and the UDP checksum when `csum`. With kOpts,
+// the Geneve options of `tun` follow the Geneve header (the IPv4 header's
+// checksum does not cover them, so the prepared sum still holds). Returns
 // TunnelDrop::kCount on success; kEncapTooBig (outer IPv4 packet longer than
 // `mtu`) or kEncapNoHeadroom with m unchanged otherwise.
+template <bool kOpts>
 inline TunnelDrop encap_write(const PreparedIpv4& h, uint32_t mtu, bool csum, rte_mbuf* m,
-                              uint16_t udp_src, uint16_t ip_id) {
-  const uint32_t ip_len = rte_pktmbuf_pkt_len(m) + kIpv4HdrLen + kUdpHdrLen + kTunnelHdrLen;
+                              uint16_t udp_src, uint16_t ip_id, const TunnelMeta& tun) {
+  const uint32_t olen = kOpts ? tun.opts_len : 0;
+  const uint32_t ip_len = rte_pktmbuf_pkt_len(m) + kIpv4HdrLen + kUdpHdrLen + kTunnelHdrLen + olen;
   if (ip_len > mtu) [[unlikely]]
     return TunnelDrop::kEncapTooBig;
-  auto* p = reinterpret_cast<uint8_t*>(rte_pktmbuf_prepend(m, kOuterIpv4Len));
+  if (kOpts && !ensure_headroom(m, kOuterIpv4Len + olen)) return TunnelDrop::kEncapNoHeadroom;
+  auto* p = reinterpret_cast<uint8_t*>(rte_pktmbuf_prepend(m, kOuterIpv4Len + olen));
   if (!p) [[unlikely]]
     return TunnelDrop::kEncapNoHeadroom;
   std::memcpy(p, h.hdr, kOuterIpv4Len);
+  if (kOpts) put_geneve_opts(p + kOuterIpv4Len - kTunnelHdrLen, tun);
   uint8_t* ip = p + kEthHdrLen;
   const uint16_t len_be = rte_cpu_to_be_16(static_cast<uint16_t>(ip_len));
   const uint16_t id_be = rte_cpu_to_be_16(ip_id);
@@ -405,17 +376,17 @@ uint32_t tunnel_encap_run(TunnelPmd& t, const TunnelShared& sh, uint32_t pmd_ind
   }
   *underlay_odp = e.underlay_odp;
   const bool df = tun.flags & kTunFlagDontFragment;
+  PreparedIpv4 h;
+  prepare_ipv4(e.hdr, e.type, tun, &h);
+  const bool csum = tun.flags & kTunFlagCsum;
   // Identification: 0 with DF (RFC 6864 lets atomic datagrams carry any
   // value), else a per-PMD counter.
   if (geneve_opts_len(e.type, tun)) [[unlikely]]
     return encap_each(t, slot, pkts, hashes, n, [&](rte_mbuf* m, uint16_t udp_src) {
-      return write4_opts(e.hdr, e.mtu, e.type, m, tun, udp_src, df ? 0 : t.ip_id++);
+      return encap_write<true>(h, e.mtu, csum, m, udp_src, df ? 0 : t.ip_id++, tun);
     });
-  PreparedIpv4 h;
-  prepare_ipv4(e.hdr, e.type, tun, &h);
-  const bool csum = tun.flags & kTunFlagCsum;
   return encap_each(t, slot, pkts, hashes, n, [&](rte_mbuf* m, uint16_t udp_src) {
-    return encap_write(h, e.mtu, csum, m, udp_src, df ? 0 : t.ip_id++);
+    return encap_write<false>(h, e.mtu, csum, m, udp_src, df ? 0 : t.ip_id++, tun);
   });
 }
 
