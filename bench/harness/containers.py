@@ -10,27 +10,41 @@ UDP: datagrams received per second). Variants alternate within each round,
 and each is set up afresh and torn down for every sample.
 
 One host:
-  bridge      veth pairs, host ends in a Linux bridge
-  macvlan     macvlan devices (bridge mode) on a dummy parent, no veth
-  ovs-afxdp   Debian's ovs-vswitchd-dpdk, datapath_type=netdev, ports of
-              OVS type `afxdp` on the veths' host ends (OVS userspace with
-              AF_XDP; Debian's OVS 3.1 has the afxdp netdev compiled in),
-              NORMAL flow, one PMD on the PMD CPU
-  dpx-afxdp   dpxd programmed by our ovs-vswitchd, the veths' host ends as
-              `system` ports (AF_XDP sockets in dpxd), NORMAL flow
-  dpx-tap     dpxd with a `tap` port per container (programmed by dpxctl:
-              `add-port NAME tap`, one flow each way); the tap device is
-              created by dpxd and moved into the container's namespace, or
-              created there by `--option netns=NS` when dpxd's tap has it
+  bridge        veth pairs, host ends in a Linux bridge
+  macvlan       macvlan devices (bridge mode) on a dummy parent, no veth
+  ovs-afxdp     Debian's ovs-vswitchd-dpdk, datapath_type=netdev, ports of
+                OVS type `afxdp` on the veths' host ends (OVS userspace with
+                AF_XDP; Debian's OVS 3.1 has the afxdp netdev compiled in),
+                NORMAL flow, one PMD on the PMD CPU
+  ovs-dpdk      the same ovs-vswitchd-dpdk with `type=dpdk` ports on the
+                veths' host ends through DPDK's net_af_xdp driver (the one
+                dpxd's afxdp ports use; net_af_packet if it cannot attach),
+                NORMAL flow, one PMD on the PMD CPU
+  dpx-afxdp     dpxd programmed by our ovs-vswitchd, the veths' host ends as
+                `system` ports (AF_XDP sockets in dpxd), NORMAL flow
+  dpx-ovs-tap   dpxd programmed by our ovs-vswitchd, containers attached as
+                dpx-cni's default (tap) mode does: `type=tap options:netns=
+                options:ifname=eth0`, dpxd creates the tap in the container
+  dpx-tap       dpxd with a `tap` port per container (programmed by dpxctl:
+                `add-port NAME tap`, one flow each way); the tap device is
+                created by dpxd and moved into the container's namespace, or
+                created there by `--option netns=NS` when dpxd's tap has it
 
 Two emulated hosts (each a namespace with its own underlay veth to the
 other, 192.168.77.1 and .2/24, and a container behind it):
-  kernel-vxlan  a Linux bridge with a VXLAN device (VNI 42) in each host
-  dpx-vxlan     a dpxd in each host namespace (as tests/tunnel_e2e_test.cc):
-                port 1 the container's veth, port 2 the underlay veth (AF_XDP
-                both, af_packet if AF_XDP fails), port 3 vxlan_sys_4789, the
-                VTEP on port 2, one flow each way programmed by dpxctl; the
-                two PMDs share the PMD CPU
+  kernel-vxlan    a Linux bridge with a VXLAN device (VNI 42) in each host
+  ovs-dpdk-vxlan  an ovs-vswitchd-dpdk with its own ovsdb in each host:
+                  container veth and underlay veth as net_af_xdp ports, a
+                  vxlan port, native tunneling (the VTEP on the bridge's
+                  LOCAL port, the peer's MAC by tnl/arp/set)
+  dpx-vxlan       a dpxd in each host namespace (as tests/tunnel_e2e_test.cc):
+                  port 1 the container's veth, port 2 the underlay veth (AF_XDP
+                  both, af_packet if AF_XDP fails), port 3 vxlan_sys_4789, the
+                  VTEP on port 2, one flow each way programmed by dpxctl
+  dpx-vxlan-tap   the same with the container attached by a tap dpxd creates
+                  as its eth0 (TSO: segments cut in software before encap)
+In the two-host rows of switches, the two PMDs share the PMD CPU, each
+backing off when idle (SHARED_CPU_SLEEP_US).
 
 The AF_XDP variants turn off the containers' tx checksum offload (`ethtool
 -K eth0 tx off`): AF_XDP copies frames as they are, and a frame whose
