@@ -4,8 +4,9 @@ The estimate adds, per sample, the parts the harness waits for on purpose
 (warm-up, window, the flows' settling, iperf3's runs, dpx-latgen's phases)
 and a fixed cost for starting and stopping the switch, taken from the
 quick runs' records (start-up to the first packet at the sink is about
-0.5 s). Checked against the quick run of 2026-11-21 11:50 (3 rounds of
-scenario 1, 7 container variants, no micro-benchmarks): estimated 4.3
+0.5 s; a container variant with 1 s iperf3 runs took 2 to 8 s, 4 s on
+average). Checked against the quick run of 2026-11-21 11:50 (3 rounds of
+scenario 1, 7 container variants, no micro-benchmarks): estimated 4.1
 minutes, measured 4.1. It is an estimate: a loaded machine, or many rules
 to install (scenario 2), makes a run longer.
 """
@@ -19,10 +20,10 @@ START_STOP_S = 0.8
 STORM_S = 3.0
 # Scenario 7, per variant and round: namespaces, links and the switch(es)
 # set up and torn down, the first ping, two iperf3 servers started.
-CONTAINER_SETUP_S = 3.0
+CONTAINER_SETUP_S = 2.0
 # Scenario 7: the pause between the TCP and the UDP run, and iperf3's own
 # start and end (connection, JSON) around each of them.
-IPERF_EXTRA_S = 1.2
+IPERF_EXTRA_S = 0.5
 # Installing OpenFlow rules (ovs-ofctl add-flows) and setting their
 # megaflows up by upcalls, per rule, for switches programmed through OVS:
 # a guess that only matters for scenario 2's 100,000 rules.
