@@ -410,8 +410,9 @@ class OvsDpdk(Switch):
 
         netns: run ovs-vswitchd in a network namespace (its tap ports
         appear there): True for one of its own, made here and deleted by
-        stop(), or the name of an existing one, left to its owner; hwaddr: the bridge's MAC; secure: fail_mode
-        secure (only the harness's rules) rather than the NORMAL flow;
+        stop(), or the name of an existing one, left to its owner;
+        hwaddr: the bridge's MAC; secure: fail_mode secure (only the
+        harness's rules) rather than the NORMAL flow;
         dpdk: initialise DPDK (not needed for afxdp ports); hold: start with
         other_config:flow-restore-wait=true (no upcalls, no flows) until
         release().
