@@ -6,7 +6,9 @@
 # DPDK) and a free CPU 1, where every switch's PMD runs in turn.
 #
 # Usage: bench/run.sh [--quick] [--build-dir DIR] [--no-install] [HARNESS-OPTIONS...]
-#   --quick        short windows and no 1M-flow rows: under 5 minutes
+#   --quick        short windows and no 1M-flow rows: under 5 minutes (the
+#                  full run: under 30; `--plan` prints the harness's estimate
+#                  of either, with the samples it would take, and exits)
 #   --build-dir    dpx build tree (default: build; configured if missing)
 #   --no-install   skip scripts/install-deps.sh
 # Other options go to the harness (python3 -m harness --help from bench/),
@@ -26,7 +28,7 @@ while (($#)); do
     --quick) quick=(--quick) ;;
     --build-dir) build=$(realpath -m "$2"); shift ;;
     --no-install) install=0 ;;
-    -h|--help) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) pass+=("$1") ;;
   esac
   shift
@@ -40,7 +42,9 @@ fi
 
 # The pcap source keeps every packet of its file in an mbuf, so the pools
 # grow with the flow count: 1M microflows (full run) need about 3 GB for
-# dpxd or testpmd, OVS-DPDK's pool is about 1 GB. One switch runs at a time.
+# dpxd or testpmd, OVS-DPDK's pool is about 1 GB. One switch runs at a time,
+# but for scenario 7's two-host rows: two OVS-DPDK (about 760 MB of
+# hugepages each) or two dpxd (about 600 MB each) at once.
 pages=$(( ${#quick[@]} ? 2048 : 3072 ))
 bash "$repo/scripts/hugepages.sh" "$pages"
 

@@ -208,21 +208,53 @@ a round, each set up afresh; median (lowest–highest). The switches' PMDs (OVS,
 dpxd) run on the PMD CPU; iperf3 and the kernel's side of veth, bridge and
 VXLAN run wherever the kernel puts them, on a two-core machine sharing the
 PMD's CPU. The AF_XDP rows turn the containers' tx checksum offload off
-(AF_XDP copies frames as they are), which costs TCP its offloads. OVS
-userspace uses Debian's ovs-vswitchd-dpdk with ports of OVS type `afxdp`
-(compiled into Debian's OVS 3.1), NORMAL flow; dpxd (OVS) has the veths as
-`system` ports (AF_XDP sockets in dpxd), NORMAL flow; dpxd's tap row is
-programmed with dpxctl (a tap per container, one flow each way), with
-whatever dpxd's `tap` port type does in this build (the row's label says
-whether dpxd created the tap in the container's namespace or the harness
-moved it there). The two-host row puts each container behind a host
-namespace with a Linux bridge and a kernel VXLAN device (VNI 42) over a veth
-underlay; in the dpxd VXLAN row each host namespace runs its own dpxd (the
-container's veth and the underlay veth as AF_XDP ports, `vxlan_sys_4789`,
-the VTEP with `dpxctl tnl-ip add`, one flow each way, as
-tests/tunnel_e2e_test.cc), and the two PMDs share the PMD CPU; containers
-have an MTU of 1450 in both VXLAN rows. Not measured yet: OVS-DPDK with DPDK
-ports on the veths, and OVS-DPDK VXLAN between two emulated hosts."""
+(AF_XDP copies frames as they are), which costs TCP its offloads: every
+1,398-byte segment crosses the switch as a packet of its own. AF_XDP on a
+veth attaches in driver mode (`xdp`, not `xdpgeneric`) and copies (a veth has
+no zero-copy). OVS userspace uses Debian's ovs-vswitchd-dpdk with ports of
+OVS type `afxdp` (compiled into Debian's OVS 3.1), NORMAL flow; OVS-DPDK is
+the same ovs-vswitchd-dpdk with `type=dpdk` ports, `dpdk-devargs=net_af_xdp<n>,
+iface=<veth>` (DPDK's AF_XDP driver, as dpxd's `afxdp` ports use; a row
+says so if it fell back to net_af_packet), NORMAL flow, one PMD on the PMD
+CPU; dpxd (OVS) has the veths as `system` ports (AF_XDP sockets in dpxd),
+NORMAL flow. Tap rows keep TCP's offloads: dpxd (OVS), tap ports attaches
+the containers as dpx-cni's default mode does (docs/cni.md: `type=tap
+options:netns=... options:ifname=eth0` on a `datapath_type=dpx` bridge, dpxd
+creates the tap as the container's eth0, NORMAL flow); dpxd's dpxctl tap row
+is programmed with dpxctl (a tap per container, one flow each way; the row's
+label says whether dpxd created the tap in the container's namespace or the
+harness moved it there). The two-host rows put each container behind a host
+namespace, the hosts joined by an underlay veth pair (192.168.77.1 and .2),
+containers with an MTU of 1450: kernel VXLAN is a Linux bridge with a VXLAN
+device (VNI 42) in each host; OVS-DPDK VXLAN runs an ovs-vswitchd-dpdk with
+its own ovsdb in each host (a `--file-prefix` each), the container's veth and
+the underlay veth as net_af_xdp ports and a `vxlan` port to the other host,
+native tunneling as in scenario 4 (the VTEP address on the bridge's own
+port, underlay packets to it and encapsulated ones from it to the underlay,
+the peer's MAC with `ovs-appctl tnl/arp/set`); in the dpxd VXLAN rows each
+host runs its own dpxd (port 1 the container, port 2 the underlay veth as an
+AF_XDP port, `vxlan_sys_4789`, the VTEP with `dpxctl tnl-ip add`, one flow
+each way, as tests/tunnel_e2e_test.cc), the container attached by its veth
+(AF_XDP) or by a tap dpxd creates as its eth0 (TSO: dpxd receives 64 KB
+segments and cuts them to the inner MSS in software before encapsulating,
+datapath/offload.cc). In every two-host row but the kernel's, two PMDs share
+the PMD CPU; both back off when idle, so that one switch's empty polls do
+not take the time slices the other needs: dpxd with `--pmd-sleep-max-us
+250` (its default: after 128 empty polls it sleeps 1 µs, doubling up to
+250), OVS with `other_config:pmd-maxsleep=250` (OVS 3.1: each iteration in
+which no queue gave 16 packets or more sleeps 1 µs longer, up to 250).
+Busy-polling both PMDs on one CPU, as an earlier version of this table did
+for dpxd, makes every packet wait for the other PMD's time slice. The
+overlay rows of switches do per-segment work where the kernel's VXLAN
+carries 64 KB GSO packets end to end: the underlay has no offload (an
+AF_XDP socket carries single frames), so each 1,450-byte packet is copied
+into the sending host's AF_XDP socket and out of the receiving host's, and
+in the tap row dpxd cuts each 64 KB segment from the container into about
+35 packets before encapsulating them and writes them to the receiving
+container's tap one by one (in dpxd's port counters, the underlay and the
+receiving tap count about 35 packets for each one the sending tap
+received). The JSON has, per sample, the share of the TCP run each PMD
+spent on its CPU and waiting for it (`tcp_pmd_cpu`)."""
 
 
 SETUP_TEXT = """\

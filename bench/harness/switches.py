@@ -352,7 +352,11 @@ class OvsDpdk(Switch):
         self.ovsdb = None
         self.vswitchd = None
         self.netns = None
+        self.own_netns = False  # boot() made self.netns and deletes it
         self.guest = None
+        # other_config:pmd-maxsleep (us): 0 busy-polls, as OVS-DPDK does by
+        # default; rows whose PMDs share one CPU set it (scenario 7).
+        self.pmd_maxsleep = 0
         # The bridge's own port is a tap device of that name (OVS-DPDK's,
         # or dpxd's for dpx) in the host's namespace: unique per run, so
         # that no other user's self.br gets in the way.
@@ -373,7 +377,9 @@ class OvsDpdk(Switch):
     def _other_config(self):
         return ["other_config:dpdk-init=true",
                 f"other_config:pmd-cpu-mask={1 << self.cpu:#x}",
-                f'other_config:dpdk-extra="--file-prefix={self.prefix} --no-pci"']
+                f'other_config:dpdk-extra="--file-prefix={self.prefix} --no-pci"'] + (
+                    [f"other_config:pmd-maxsleep={self.pmd_maxsleep}"] if self.pmd_maxsleep
+                    else [])
 
     def _vswitchd_cmd(self):
         d = self.dir
@@ -402,9 +408,11 @@ class OvsDpdk(Switch):
     def boot(self, netns=False, hwaddr=None, secure=True, dpdk=True, hold=False):
         """Starts ovsdb-server and ovs-vswitchd and creates the bridge self.br.
 
-        netns: run ovs-vswitchd in a network namespace of its own (its tap
-        ports appear there); hwaddr: the bridge's MAC; secure: fail_mode
-        secure (only the harness's rules) rather than the NORMAL flow;
+        netns: run ovs-vswitchd in a network namespace (its tap ports
+        appear there): True for one of its own, made here and deleted by
+        stop(), or the name of an existing one, left to its owner;
+        hwaddr: the bridge's MAC; secure: fail_mode secure (only the
+        harness's rules) rather than the NORMAL flow;
         dpdk: initialise DPDK (not needed for afxdp ports); hold: start with
         other_config:flow-restore-wait=true (no upcalls, no flows) until
         release().
@@ -425,9 +433,13 @@ class OvsDpdk(Switch):
         if other:
             self.vsctl("--no-wait", "set", "Open_vSwitch", ".", *other)
         cmd = self._vswitchd_cmd()
-        if netns:
+        if netns is True:
             self.netns = f"dpxbench{os.getpid()}{self.name}"
             run(["ip", "netns", "add", self.netns])
+            self.own_netns = True
+        elif netns:
+            self.netns = netns
+        if self.netns:
             cmd = ["ip", "netns", "exec", self.netns] + cmd
         self.vswitchd = spawn(cmd, env=self.env,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -564,9 +576,9 @@ class OvsDpdk(Switch):
         # name) goes too.
         if os.path.exists(f"/sys/class/net/{self.br}"):
             run(["ip", "link", "del", self.br], check=False)
-        if self.netns:
+        if self.netns and self.own_netns:
             run(["ip", "netns", "del", self.netns], check=False)
-            self.netns = None
+        self.netns = None
 
     def stop(self):
         self._stop_ovs()
@@ -592,6 +604,9 @@ class Dpxd(Switch):
         self.log = os.path.join(self.dir, "dpxd.log")
         self.proc = None
         self.netns = None  # run dpxd in this network namespace (scenario 7)
+        # --pmd-sleep-max-us: 0 busy-polls as OVS-DPDK does by default;
+        # rows whose PMDs share one CPU let them back off (scenario 7).
+        self.sleep_max_us = 0
 
     def dpxctl(self, *args, timeout=60):
         return run([self.dpxctl_bin, "--socket", self.sock, *args], timeout=timeout)
@@ -604,7 +619,7 @@ class Dpxd(Switch):
         mbufs = max(32768, packets + 32768)
         socket_mem = 512 + mbufs * 2560 // (1 << 20)
         cmd = [self.dpxd, "--pmd-cores", str(self.cpu), "--control-core", "0",
-               "--pmd-sleep-max-us", "0", "--control-socket", self.sock,
+               "--pmd-sleep-max-us", str(self.sleep_max_us), "--control-socket", self.sock,
                "--file-prefix", self.prefix, "--socket-mem", str(socket_mem),
                "--mbufs", str(mbufs), "--flow-limit", str(flow_limit),
                "--log-level", "warning", "--", "--no-pci"]
