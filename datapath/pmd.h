@@ -220,6 +220,14 @@ class Pmd {
   void process(rte_mbuf** pkts, uint32_t n, uint32_t in_port, const PacketState* states,
                uint32_t depth, QueueCounters* rxq);
   void handle_misses(rte_mbuf** pkts, const FlowKey* const* keys, uint32_t n);
+  // Stage 2 of a pass (pmd_lookup.cc): flows[i] = the megaflow of packet i
+  // (key keys[i]) for i < n, from a megaflow run, the EMC or the
+  // classifier; a miss gets nullptr and its packet goes to handle_misses().
+  void lookup_flows(rte_mbuf** pkts, const FlowKey* keys, uint32_t n, const Flow** flows);
+  // The same for the packets idx[0..m) (ascending) alone, staged: EMC
+  // probes and classifier lookups of the whole set overlap.
+  void lookup_staged(rte_mbuf** pkts, const FlowKey* keys, const uint32_t* idx, uint32_t m,
+                     const Flow** flows);
   // The simple-match pass of a first-pass burst (pmd_simple.cc). Handles
   // what it can and leaves the packets that need full key extraction at the
   // front of pkts; returns their number.
