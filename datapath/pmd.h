@@ -90,9 +90,17 @@ struct ExecJob {
   std::atomic<bool> done{false};
 };
 
-// Private-area size the packet mempool must be created with.
+// Private-area size the packet mempool must be created with: UpcallMeta,
+// rounded up to whole cache lines. The private area lies between the mbuf
+// header (two lines) and the headroom (RTE_PKTMBUF_HEADROOM, whole lines),
+// so this keeps each frame starting on a line: a 64-byte frame is then one
+// line, not two, for every copy and parse of it (at 528 bytes it started
+// 16 bytes into a line, which cost one line more per packet wherever its
+// data is not in the cache, e.g. a pcap source replaying 100,000 frames).
 inline constexpr uint16_t kMbufPrivSize = static_cast<uint16_t>(
-    (sizeof(UpcallMeta) + RTE_MBUF_PRIV_ALIGN - 1) & ~(RTE_MBUF_PRIV_ALIGN - 1));
+    (sizeof(UpcallMeta) + RTE_CACHE_LINE_SIZE - 1) & ~(RTE_CACHE_LINE_SIZE - 1));
+static_assert(kMbufPrivSize % RTE_MBUF_PRIV_ALIGN == 0);
+static_assert((sizeof(rte_mbuf) + kMbufPrivSize + RTE_PKTMBUF_HEADROOM) % RTE_CACHE_LINE_SIZE == 0);
 
 // Key-extraction metadata for a packet's next pass from its state. A
 // tunnel (rare) is passed through `scratch`, whose tunnel line receives it
