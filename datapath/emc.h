@@ -153,9 +153,9 @@ class Emc {
 
   // The PMD's burst: for i < n, out[i] = out[i - 1] if same[i] (the key
   // equals the previous one; same[0] must be false), else the cached flow
-  // of keys[i] (hash hashes[i]) or nullptr. Its full-key compares use the
+  // of *keys[i] (hash hashes[i]) or nullptr. Its full-key compares use the
   // vector level the cache was created with: one indirect call per burst.
-  void lookup_run(const FlowKey* keys, const uint32_t* hashes, const bool* same, uint32_t n,
+  void lookup_run(const FlowKey* const* keys, const uint32_t* hashes, const bool* same, uint32_t n,
                   const Flow** out) const {
     lookup_run_fn_(*this, keys, hashes, same, n, out);
   }
@@ -173,13 +173,13 @@ class Emc {
     return nullptr;
   }
   template <class KeyEq>
-  static void lookup_run_with(const Emc& emc, const FlowKey* keys, const uint32_t* hashes,
+  static void lookup_run_with(const Emc& emc, const FlowKey* const* keys, const uint32_t* hashes,
                               const bool* same, uint32_t n, const Flow** out) {
     for (uint32_t i = 0; i < n; i++)
-      out[i] = same[i] ? out[i - 1] : emc.lookup_with<KeyEq>(keys[i], hashes[i]);
+      out[i] = same[i] ? out[i - 1] : emc.lookup_with<KeyEq>(*keys[i], hashes[i]);
   }
-  using LookupRunFn = void (*)(const Emc&, const FlowKey*, const uint32_t*, const bool*, uint32_t,
-                               const Flow**);
+  using LookupRunFn = void (*)(const Emc&, const FlowKey* const*, const uint32_t*, const bool*,
+                               uint32_t, const Flow**);
 
   // Caches key -> flow. `flow` must be a live flow the PMD got from the
   // classifier in the current burst.
@@ -270,10 +270,10 @@ class Emc {
 };
 
 // Emc::lookup_run with AVX2 / AVX-512 full-key compares (emc_simd.cc).
-void emc_lookup_run_avx2(const Emc&, const FlowKey*, const uint32_t*, const bool*, uint32_t,
+void emc_lookup_run_avx2(const Emc&, const FlowKey* const*, const uint32_t*, const bool*, uint32_t,
                          const Flow**);
-void emc_lookup_run_avx512(const Emc&, const FlowKey*, const uint32_t*, const bool*, uint32_t,
-                           const Flow**);
+void emc_lookup_run_avx512(const Emc&, const FlowKey* const*, const uint32_t*, const bool*,
+                           uint32_t, const Flow**);
 
 inline Emc::LookupRunFn Emc::pick_lookup_run(CpuIsa isa) {
   switch (isa) {

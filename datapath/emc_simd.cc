@@ -41,7 +41,7 @@ struct Avx512KeyEq {
 // flatten: the lookup loop and the compares are inlined here, compiled for
 // this function's ISA.
 __attribute__((target("avx2"), flatten)) void emc_lookup_run_avx2(const Emc& emc,
-                                                                  const FlowKey* keys,
+                                                                  const FlowKey* const* keys,
                                                                   const uint32_t* hashes,
                                                                   const bool* same, uint32_t n,
                                                                   const Flow** out) {
@@ -49,8 +49,8 @@ __attribute__((target("avx2"), flatten)) void emc_lookup_run_avx2(const Emc& emc
 }
 
 __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx2"), flatten)) void
-emc_lookup_run_avx512(const Emc& emc, const FlowKey* keys, const uint32_t* hashes, const bool* same,
-                      uint32_t n, const Flow** out) {
+emc_lookup_run_avx512(const Emc& emc, const FlowKey* const* keys, const uint32_t* hashes,
+                      const bool* same, uint32_t n, const Flow** out) {
   Emc::lookup_run_with<Avx512KeyEq>(emc, keys, hashes, same, n, out);
 }
 

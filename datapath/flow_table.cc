@@ -16,6 +16,22 @@ FlowKey mask_key(const FlowKey& key, const FlowKey& mask) {
 
 }  // namespace
 
+void flow_set_run_words(Flow* flow) {
+  const uint64_t* m = flow->mask.words();
+  uint8_t n = 0;
+  for (size_t i = 0; i < FlowKey::kWords; i++) {
+    if (m[i] == 0) continue;
+    // Packet keys are defined in their head only (the option area past
+    // tun_opts_len is not written), so a mask on options has no run.
+    if (i >= FlowKey::kHeadWords) {
+      flow->n_run_words = Flow::kNoRunWords;
+      return;
+    }
+    flow->run_words[n++] = static_cast<uint8_t>(i);
+  }
+  flow->n_run_words = n;
+}
+
 FlowStatsSnapshot flow_stats(const Flow& flow) {
   FlowStatsSnapshot s;
   s.packets = flow.packets.load(std::memory_order_relaxed);
@@ -53,6 +69,7 @@ int FlowTable::put(const FlowPutArgs& args, FlowStatsSnapshot* old_stats) {
     auto* flow = new Flow;
     flow->key = key;
     flow->mask = args.mask;
+    flow_set_run_words(flow);
     flow->actions.store(args.program, std::memory_order_relaxed);
     flow->ufid = args.ufid;
     flow->dump_seq = next_seq_++;

@@ -57,6 +57,13 @@ struct alignas(64) Flow {
   std::atomic<bool> dead{false};
   // kFlowMagic while allocated, kFlowPoison once freed.
   uint32_t magic = kFlowMagic;
+  // The non-zero words of `mask` (indexes into FlowKey::words(), ascending),
+  // for the PMD's megaflow runs (flow_in_run()); kNoRunWords when the mask
+  // covers Geneve options, which a run does not compare. Set before the
+  // flow is published, never changed (a modify keeps the mask).
+  static constexpr uint8_t kNoRunWords = 0xff;
+  uint8_t n_run_words = kNoRunWords;
+  uint8_t run_words[FlowKey::kHeadWords];
 
   // ---- cache line 8: stats, written by PMDs once per flow per burst ----
   // Relaxed atomics: several PMDs may hit one flow; the control thread reads
@@ -80,7 +87,7 @@ struct alignas(64) Flow {
 
 static_assert(offsetof(Flow, key) == 0);
 static_assert(offsetof(Flow, actions) == 448, "actions must start cache line 7");
-static_assert(offsetof(Flow, magic) < 512);
+static_assert(offsetof(Flow, run_words) + FlowKey::kHeadWords <= 512);
 static_assert(offsetof(Flow, packets) == 512, "stats must have their own cache line");
 static_assert(offsetof(Flow, tcp_flags) < 576);
 static_assert(offsetof(Flow, mask) == 576);
@@ -95,6 +102,29 @@ inline void flow_account(const Flow* flow, uint32_t packets, uint64_t bytes, uin
   flow->bytes.fetch_add(bytes, std::memory_order_relaxed);
   flow->used_ms.store(now_ms, std::memory_order_relaxed);
   if (tcp_flags != 0) flow->tcp_flags.fetch_or(tcp_flags, std::memory_order_relaxed);
+}
+
+// Sets flow->n_run_words and run_words from flow->mask (control thread,
+// before the flow is published).
+void flow_set_run_words(Flow* flow);
+
+// True if the packet key `key` belongs to `flow`, i.e. (key & mask) == the
+// flow's key, compared on the mask's non-zero words only: a PMD asks this of
+// the packets that follow one whose flow it looked up, so that a run of
+// packets of one megaflow (any number of microflows) costs one lookup. The
+// flow must have run words (n_run_words != kNoRunWords). The mask words it
+// reads lie in the flow's cold lines, which the first compare of a burst
+// brings into the cache for the rest.
+inline bool flow_in_run(const FlowKey& key, const Flow& flow) {
+  const uint64_t* k = key.words();
+  const uint64_t* f = flow.key.words();
+  const uint64_t* m = flow.mask.words();
+  uint64_t diff = 0;
+  for (uint32_t j = 0; j < flow.n_run_words; ++j) {
+    const uint32_t w = flow.run_words[j];
+    diff |= (k[w] & m[w]) ^ f[w];
+  }
+  return diff == 0;
 }
 
 struct FlowStatsSnapshot {

@@ -288,7 +288,6 @@ void Pmd::process(rte_mbuf** pkts, uint32_t n, uint32_t in_port, const PacketSta
   // Stage 1: key extraction. Malformed packets leave the burst here with
   // their reason counted; the survivors are compacted in place.
   alignas(64) FlowKey keys[kMaxBurst];
-  const FlowKey* key_ptrs[kMaxBurst];
   PacketMetadata md;
   md.in_port = in_port;
   alignas(64) FlowKey tunnel_scratch;
@@ -314,76 +313,16 @@ void Pmd::process(rte_mbuf** pkts, uint32_t n, uint32_t in_port, const PacketSta
     }
     pkts[k] = m;
     from[k] = i;
-    key_ptrs[k] = &keys[k];
     ++k;
   }
   n = k;
   if (n == 0) return;
   counters.passes.add(n);
 
-  // Stage 2: exact-match cache, then the megaflow classifier for its misses.
+  // Stage 2: each packet's megaflow, from megaflow runs, the exact-match
+  // cache and the classifier (pmd_lookup.cc); misses go to upcalls.
   const Flow* flows[kMaxBurst];
-  uint32_t hashes[kMaxBurst];
-  const bool emc_on = shared_->emc_enabled.load(std::memory_order_relaxed);
-  const uint32_t insert_threshold = shared_->emc_insert_threshold.load(std::memory_order_relaxed);
-  uint32_t n_emc = 0, n_cls = 0;
-  if (emc_on) {
-    // Runs of one microflow (a TCP burst, a UDP stream) are common: a packet
-    // whose key equals the previous one's takes that packet's flow without a
-    // hash or an EMC probe. The others are hashed and their entries
-    // prefetched first, then looked up, so the probes' cache misses overlap.
-    bool same[kMaxBurst];
-    same[0] = false;
-    hashes[0] = emc_hash(keys[0]);
-    emc_.prefetch(hashes[0]);
-    for (uint32_t i = 1; i < n; ++i) {
-      same[i] = keys_equal(keys[i], keys[i - 1]);
-      if (same[i]) {
-        hashes[i] = hashes[i - 1];
-      } else {
-        hashes[i] = emc_hash(keys[i]);
-        emc_.prefetch(hashes[i]);
-      }
-    }
-    emc_.lookup_run(keys, hashes, same, n, flows);
-  } else {
-    std::fill_n(flows, n, nullptr);
-  }
-  const FlowKey* miss_keys[kMaxBurst];
-  uint32_t miss_idx[kMaxBurst];
-  uint32_t n_miss = 0;
-  for (uint32_t i = 0; i < n; ++i) {
-    if (flows[i]) {
-      ++n_emc;
-    } else {
-      miss_keys[n_miss] = key_ptrs[i];
-      miss_idx[n_miss++] = i;
-    }
-  }
-  if (n_miss) {
-    const Flow* found[kMaxBurst];
-    counters.masks_visited.add(shared_->flows->classifier().lookup_batch(miss_keys, n_miss, found));
-    rte_mbuf* upcall_pkts[kMaxBurst];
-    const FlowKey* upcall_keys[kMaxBurst];
-    uint32_t n_up = 0;
-    for (uint32_t j = 0; j < n_miss; ++j) {
-      const uint32_t i = miss_idx[j];
-      flows[i] = found[j];
-      if (found[j]) {
-        ++n_cls;
-        // As OVS does (emc-insert-inv-prob): insert only a fraction of
-        // hits, so that a long-lived microflow soon gets an entry while a
-        // crowd of short ones does not keep evicting each other.
-        if (emc_on && next_random() <= insert_threshold) emc_.insert(keys[i], hashes[i], found[j]);
-      } else {
-        upcall_pkts[n_up] = pkts[i];
-        upcall_keys[n_up++] = &keys[i];
-      }
-    }
-    if (n_up) handle_misses(upcall_pkts, upcall_keys, n_up);
-  }
-  counters.emc_hits.add(n_emc);
-  counters.megaflow_hits.add(n_cls);
+  lookup_flows(pkts, keys, n, flows);
 
   // Stage 3: flow stats, accumulated per flow over the burst so each flow's
   // shared counters are written once per burst, not once per packet.

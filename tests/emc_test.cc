@@ -208,7 +208,9 @@ TEST(Emc, LookupRunVariantsAgreeWithLookup) {
         same[i] = i > 0 && keys_equal(keys[i], keys[i - 1]);
       }
       out[32] = reinterpret_cast<const Flow*>(uintptr_t{0xc0ffee});
-      emc.lookup_run(keys, hashes, same, 32, out);
+      const FlowKey* key_ptrs[32];
+      for (uint32_t i = 0; i < 32; i++) key_ptrs[i] = &keys[i];
+      emc.lookup_run(key_ptrs, hashes, same, 32, out);
       ASSERT_EQ(out[32], reinterpret_cast<const Flow*>(uintptr_t{0xc0ffee}));
       for (uint32_t i = 0; i < 32; i++) {
         ASSERT_EQ(out[i], emc.lookup(keys[i], hashes[i])) << "round " << round << " key " << i;

@@ -95,6 +95,49 @@ TEST_F(FlowTableTest, CreateMasksKeyAndKeepsAttributes) {
   EXPECT_EQ(t.classifier().lookup(pkt), f);
 }
 
+// Megaflow runs (flow_in_run) decide exactly what the classifier decides:
+// random masks over the key head, random flows under them, and packet keys
+// equal to a flow's key except for random bits, inside the mask or not.
+// A mask on Geneve options gets no run words.
+TEST_F(FlowTableTest, RunWordsMatchExactlyWhatTheClassifierMatches) {
+  std::mt19937_64 rng(11);
+  FlowTable t(&rcu, free_test_program, 1000);
+  for (uint32_t n = 0; n < 200; ++n) {
+    FlowPutArgs a;
+    a.key.clear();
+    a.mask.clear();
+    for (size_t w = 0; w < FlowKey::kHeadWords; ++w) {
+      if (rng() % 4 == 0) a.mask.words()[w] = rng() | 1;
+      a.key.words()[w] = rng();
+    }
+    a.key.tun_opts_len = a.mask.tun_opts_len = 0;
+    a.ufid = ufid_n(n + 100);
+    a.program = new_program(n);
+    ASSERT_EQ(t.put(a, nullptr), 0);
+    const Flow* f = t.find(a.ufid);
+    ASSERT_NE(f, nullptr);
+    uint32_t nonzero = 0;
+    for (size_t w = 0; w < FlowKey::kWords; ++w) nonzero += f->mask.words()[w] != 0;
+    ASSERT_EQ(f->n_run_words, nonzero);
+    for (int k = 0; k < 50; ++k) {
+      FlowKey pkt = a.key;
+      if (k % 2) pkt.words()[rng() % FlowKey::kHeadWords] ^= uint64_t{1} << (rng() % 64);
+      bool want = true;
+      for (size_t w = 0; w < FlowKey::kWords; ++w)
+        want &= (pkt.words()[w] & f->mask.words()[w]) == f->key.words()[w];
+      ASSERT_EQ(flow_in_run(pkt, *f), want) << "flow " << n << " key " << k;
+    }
+    ASSERT_EQ(t.del(a.ufid, nullptr), 0);
+  }
+  FlowPutArgs g = args_for(1);
+  g.mask.tun_opts_len = 0xff;
+  g.key.tun_opts_len = 4;
+  g.mask.tun_opts[255] = 0xff;
+  g.program = new_program(1);
+  ASSERT_EQ(t.put(g, nullptr), 0);
+  EXPECT_EQ(t.find(g.ufid)->n_run_words, Flow::kNoRunWords);
+}
+
 TEST_F(FlowTableTest, ErrnoPaths) {
   FlowTable t(&rcu, free_test_program, 2);
   FlowPutArgs a = args_for(1);
