@@ -225,16 +225,18 @@ void BM_EmcLookupRun(benchmark::State& state) {
   constexpr uint32_t kBursts = 64;
   std::vector<FlowKey> bk(kBursts * kBurst);
   std::vector<uint32_t> bh(bk.size());
+  std::vector<const FlowKey*> bp(bk.size());  // lookup_run() takes key pointers
   for (size_t i = 0; i < bk.size(); i++) {
     bk[i] = burst_keys[rng() % burst_keys.size()];
     bh[i] = emc_hash(bk[i]);
+    bp[i] = &bk[i];
   }
   bool same[kBurst] = {};
   const Flow* out[kBurst];
   uint32_t b = 0;
   uint64_t misses = 0;
   for (auto _ : state) {
-    emc.lookup_run(&bk[b * kBurst], &bh[b * kBurst], same, kBurst, out);
+    emc.lookup_run(&bp[b * kBurst], &bh[b * kBurst], same, kBurst, out);
     b = (b + 1) % kBursts;
     for (uint32_t i = 0; i < kBurst; i++) misses += out[i] == nullptr;
     benchmark::DoNotOptimize(out);
