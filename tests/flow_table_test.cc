@@ -82,8 +82,8 @@ TEST_F(FlowTableTest, CreateMasksKeyAndKeepsAttributes) {
   EXPECT_EQ(t.size(), 1u);
   const Flow* f = t.find(a.ufid);
   ASSERT_NE(f, nullptr);
-  EXPECT_EQ(f->key.tp_dst, 0);  // masked
-  EXPECT_EQ(f->key.ipv4_dst, 5u);
+  EXPECT_EQ(f->key().tp_dst, 0);  // masked
+  EXPECT_EQ(f->key().ipv4_dst, 5u);
   EXPECT_EQ(f->ufid, a.ufid);
   EXPECT_EQ(f->key_attrs, NlBuf(std::begin(key_attrs), std::end(key_attrs)));
   EXPECT_EQ(f->mask_attrs, NlBuf(std::begin(mask_attrs), std::end(mask_attrs)));
@@ -270,7 +270,7 @@ TEST_F(FlowTableTest, DumpCursorAcrossModification) {
     cursor = t.dump(cursor, 7, &out);
     EXPECT_LE(out.size(), 7u);
     for (const Flow* f : out) {
-      uint32_t id = f->key.ipv4_dst;
+      uint32_t id = f->key().ipv4_dst;
       EXPECT_EQ(removed.count(id), 0u) << "dumped a flow deleted before";
       seen[id]++;
     }
@@ -300,7 +300,7 @@ TEST_F(FlowTableTest, DumpCursorAcrossModification) {
   do {
     std::vector<const Flow*> out;
     cursor = t.dump(cursor, 50, &out);
-    for (const Flow* f : out) EXPECT_TRUE(all.insert(f->key.ipv4_dst).second);
+    for (const Flow* f : out) EXPECT_TRUE(all.insert(f->key().ipv4_dst).second);
   } while (cursor != 0);
   EXPECT_EQ(all, present);
 }
@@ -398,8 +398,9 @@ TEST(FlowTableConcurrency, ReaderNeverSeesFreedFlow) {
       }
       const ActionProgram* p = f->actions.load(std::memory_order_acquire);
       if (p == nullptr || as_test(p)->magic != kProgMagic) bad_magic++;
+      const FlowKey fk = f->key(), fm = f->mask();
       for (size_t w = 0; w < FlowKey::kWords; w++)
-        if ((k.words()[w] & f->mask.words()[w]) != f->key.words()[w]) {
+        if ((k.words()[w] & fm.words()[w]) != fk.words()[w]) {
           bad_match++;
           return;
         }
