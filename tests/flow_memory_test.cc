@@ -65,7 +65,7 @@ FlowKey tunnel_key(uint32_t vni, const std::vector<uint8_t>& opts, std::mt19937_
   k.tun_ipv4_dst = htobe32(0x0a000002);
   k.tun_flags = kTunFlagKey;
   k.tun_opts_len = static_cast<uint8_t>(opts.size());
-  std::memcpy(k.tun_opts_data(), opts.data(), opts.size());
+  if (!opts.empty()) std::memcpy(k.tun_opts_data(), opts.data(), opts.size());
   return k;
 }
 
