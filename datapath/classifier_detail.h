@@ -95,7 +95,7 @@ struct Classifier::Subtable {
   alignas(64) std::atomic<uint64_t> hits{0};
   // ---- writer only ----
   alignas(64) uint32_t live = 0;  // flows present
-  uint32_t used = 0;  // live + tombstones in the current table
+  uint32_t used = 0;              // live + tombstones in the current table
 
   Subtable(const FlowKey& m, CpuIsa isa);
   ~Subtable() { classifier_detail::Table::destroy(table.load(std::memory_order_relaxed)); }
