@@ -101,7 +101,7 @@ Subtable::LookupFn classifier_detail::pick_lookup(uint32_t n_words, CpuIsa isa) 
   return pick_scalar_lookup(n_words);
 }
 
-Classifier::Subtable::Subtable(const FlowKey& m, CpuIsa isa) : mask(m) {
+Classifier::Subtable::Subtable(const FlowKey& m, CpuIsa isa) {
   const uint64_t* w = m.words();
   for (uint32_t i = 0; i < FlowKey::kWords; i++) {
     full_mask[i] = w[i];
@@ -176,7 +176,7 @@ const Flow* Classifier::lookup(const FlowKey& key) const {
 
 Classifier::Subtable* Classifier::find_subtable(const FlowKey& mask) const {
   for (Subtable* st : list_.load(std::memory_order_relaxed)->subtables) {
-    if (keys_identical(st->mask, mask)) return st;
+    if (std::memcmp(st->full_mask, mask.words(), sizeof st->full_mask) == 0) return st;
   }
   return nullptr;
 }
@@ -187,9 +187,10 @@ void Classifier::publish(SubtableList* list) {
 }
 
 void Classifier::insert(const Flow* flow) {
-  Subtable* st = find_subtable(flow->mask);
+  const FlowKey mask = flow->mask();
+  Subtable* st = find_subtable(mask);
   const bool fresh = st == nullptr;
-  if (fresh) st = new Subtable(flow->mask, isa_);
+  if (fresh) st = new Subtable(mask, isa_);
 
   Table* t = st->table.load(std::memory_order_relaxed);
   if (uint64_t{st->used + 1} * 4 > uint64_t{t->slots()} * 3) {
@@ -208,7 +209,7 @@ void Classifier::insert(const Flow* flow) {
     rcu_->defer([t] { Table::destroy(t); });
     t = nt;
   }
-  table_put(t, st->hash<0>(flow->key), flow);
+  table_put(t, st->hash<0>(flow->key_words()), flow);
   st->live++;
   st->used++;
   flows_++;
@@ -223,10 +224,10 @@ void Classifier::insert(const Flow* flow) {
 }
 
 void Classifier::remove(const Flow* flow) {
-  Subtable* st = find_subtable(flow->mask);
+  Subtable* st = find_subtable(flow->mask());
   if (st == nullptr) return;
   Table* t = st->table.load(std::memory_order_relaxed);
-  uint32_t b = st->hash<0>(flow->key) & t->bucket_mask;
+  uint32_t b = st->hash<0>(flow->key_words()) & t->bucket_mask;
   for (;;) {
     Bucket& bucket = t->buckets[b];
     for (uint32_t s = 0; s < kSlots; s++) {
@@ -258,7 +259,7 @@ const Flow* Classifier::find_exact(const FlowKey& masked_key, const FlowKey& mas
     const Bucket& bucket = t->buckets[b];
     for (uint32_t cand = sig_matches(bucket, h); cand != 0; cand &= cand - 1) {
       const Flow* f = bucket.flow[std::countr_zero(cand)].load(std::memory_order_relaxed);
-      if (is_flow(f) && keys_identical(f->key, masked_key)) return f;
+      if (is_flow(f) && f->key_is(masked_key)) return f;
     }
     if (!bucket.overflow.load(std::memory_order_relaxed)) return nullptr;
     b = (b + 1) & t->bucket_mask;

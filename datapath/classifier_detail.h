@@ -89,32 +89,38 @@ struct Classifier::Subtable {
   uint8_t n_lines = 0, n_quarters = 0;
   uint8_t line[FlowKey::kWords / 8], line_bits[FlowKey::kWords / 8];
   uint8_t quarter[FlowKey::kWords / 4], quarter_bits[FlowKey::kWords / 4];
-  alignas(64) uint64_t full_mask[FlowKey::kWords];  // the mask, word for word
+  // The mask, word for word (the writer also finds subtables by it).
+  alignas(64) uint64_t full_mask[FlowKey::kWords];
   // ---- written by PMDs: its own cache line ----
   alignas(64) std::atomic<uint64_t> hits{0};
   // ---- writer only ----
-  alignas(64) FlowKey mask;
-  uint32_t live = 0;  // flows present
-  uint32_t used = 0;  // live + tombstones in the current table
+  alignas(64) uint32_t live = 0;  // flows present
+  uint32_t used = 0;              // live + tombstones in the current table
 
   Subtable(const FlowKey& m, CpuIsa isa);
   ~Subtable() { classifier_detail::Table::destroy(table.load(std::memory_order_relaxed)); }
 
   // The hash of key & mask over this subtable's words; the same function
   // serves readers (packet keys) and the writer (flow keys).
+  // Flow keys pass their key_words(), of which only the mask's words are
+  // read: a subtable whose mask has no option word never reads past the head
+  // (Flow).
   template <uint32_t N>
-  uint32_t hash(const FlowKey& key) const {
+  uint32_t hash(const uint64_t* w) const {
     const uint32_t nw = N ? N : n_words;
     uint64_t buf[FlowKey::kWords];
-    const uint64_t* w = key.words();
     for (uint32_t j = 0; j < nw; j++) buf[j] = w[word_index[j]] & mask_words[j];
     return hash_words_crc(buf, nw, classifier_detail::kHashBasis);
+  }
+  template <uint32_t N>
+  uint32_t hash(const FlowKey& key) const {
+    return hash<N>(key.words());
   }
   template <uint32_t N>
   bool matches(const FlowKey& key, const Flow& flow) const {
     const uint32_t nw = N ? N : n_words;
     const uint64_t* w = key.words();
-    const uint64_t* fw = flow.key.words();
+    const uint64_t* fw = flow.key_words();
     uint64_t diff = 0;
     for (uint32_t j = 0; j < nw; j++)
       diff |= (w[word_index[j]] & mask_words[j]) ^ fw[word_index[j]];

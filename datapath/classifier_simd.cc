@@ -71,7 +71,7 @@ struct Avx2Ops {
   DPX_TARGET_AVX2 static bool matches(const Subtable& st, const FlowKey& key, const Flow& flow) {
     const auto* k = reinterpret_cast<const __m256i*>(key.words());
     const auto* m = reinterpret_cast<const __m256i*>(st.full_mask);
-    const auto* f = reinterpret_cast<const __m256i*>(flow.key.words());
+    const auto* f = reinterpret_cast<const __m256i*>(flow.key_words());
     __m256i diff = _mm256_setzero_si256();
     for (uint32_t j = 0; j < st.n_quarters; j++) {
       const uint32_t q = st.quarter[j];
@@ -100,7 +100,7 @@ struct Avx512Ops {
   DPX_TARGET_AVX512 static bool matches(const Subtable& st, const FlowKey& key, const Flow& flow) {
     const auto* k = reinterpret_cast<const __m512i*>(key.words());
     const auto* m = reinterpret_cast<const __m512i*>(st.full_mask);
-    const auto* f = reinterpret_cast<const __m512i*>(flow.key.words());
+    const auto* f = reinterpret_cast<const __m512i*>(flow.key_words());
     __mmask8 diff = 0;
     for (uint32_t j = 0; j < st.n_lines; j++) {
       const uint32_t l = st.line[j];

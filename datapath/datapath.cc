@@ -262,7 +262,7 @@ void Datapath::flow_put(std::span<const FlowPutEntry> entries, std::span<FlowPut
 void Datapath::flow_del(std::span<const Ufid> ufids, std::span<FlowDelResult> results) {
   // Simple mode comes back in tick(), once these flows are gone.
   for (const Ufid& u : ufids)
-    if (const Flow* f = flows_->find(u); f && !mask_is_simple(f->mask)) --non_simple_flows_;
+    if (const Flow* f = flows_->find(u); f && !mask_is_simple(f->mask())) --non_simple_flows_;
   // The reply carries each flow's final stats, which ovs-vswitchd credits
   // to its rules. Read at unlink time they are not final: a PMD may be in
   // the middle of a burst that found the flow, or hit it in its exact-match

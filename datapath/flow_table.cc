@@ -1,6 +1,8 @@
 #include "flow_table.h"
 
 #include <cerrno>
+#include <cstring>
+#include <new>
 
 #include "rcu.h"
 
@@ -14,21 +16,67 @@ FlowKey mask_key(const FlowKey& key, const FlowKey& mask) {
   return out;
 }
 
+constexpr size_t kOptWords = FlowKey::kWords - FlowKey::kHeadWords;
+
+bool mask_has_opts(const FlowKey& mask) {
+  uint64_t any = 0;
+  for (size_t i = FlowKey::kHeadWords; i < FlowKey::kWords; i++) any |= mask.words()[i];
+  return any != 0;
+}
+
 }  // namespace
 
+size_t Flow::alloc_size(const FlowKey& mask) {
+  return sizeof(Flow) + (mask_has_opts(mask) ? 2 * kOptWords * 8 : 0);
+}
+
+Flow* Flow::create(const FlowKey& key, const FlowKey& mask) {
+  const bool opts = mask_has_opts(mask);
+  void* mem = ::operator new (alloc_size(mask), std::align_val_t{alignof(Flow)});
+  Flow* f = new (mem) Flow(opts);
+  const uint32_t n = f->key_word_count();
+  for (uint32_t i = 0; i < n; i++) f->key_head.w[i] = key.words()[i] & mask.words()[i];
+  std::memcpy(f->mask_head.w, mask.words(), FlowKey::kHeadBytes);
+  if (opts) std::memcpy(f->tail() + kOptWords, mask.words() + FlowKey::kHeadWords, kOptWords * 8);
+  return f;
+}
+
+void Flow::destroy(Flow* flow) {
+  flow->magic = kFlowPoison;
+  flow->~Flow();
+  ::operator delete (flow, std::align_val_t{alignof(Flow)});
+}
+
+FlowKey Flow::key() const {
+  FlowKey k;
+  k.clear();
+  std::memcpy(k.words(), key_words(), size_t{key_word_count()} * 8);
+  return k;
+}
+
+FlowKey Flow::mask() const {
+  FlowKey m;
+  m.clear();
+  std::memcpy(m.words(), mask_head.w, FlowKey::kHeadBytes);
+  if (has_opts) std::memcpy(m.words() + FlowKey::kHeadWords, mask_opts(), kOptWords * 8);
+  return m;
+}
+
+bool Flow::key_is(const FlowKey& masked_key) const {
+  return std::memcmp(key_words(), masked_key.words(), size_t{key_word_count()} * 8) == 0;
+}
+
 void flow_set_run_words(Flow* flow) {
-  const uint64_t* m = flow->mask.words();
-  uint8_t n = 0;
-  for (size_t i = 0; i < FlowKey::kWords; i++) {
-    if (m[i] == 0) continue;
-    // Packet keys are defined in their head only (the option area past
-    // tun_opts_len is not written), so a mask on options has no run.
-    if (i >= FlowKey::kHeadWords) {
-      flow->n_run_words = Flow::kNoRunWords;
-      return;
-    }
-    flow->run_words[n++] = static_cast<uint8_t>(i);
+  // Packet keys are defined in their head only (the option area past
+  // tun_opts_len is not written), so a mask on options has no run.
+  if (flow->has_opts) {
+    flow->n_run_words = Flow::kNoRunWords;
+    return;
   }
+  const uint64_t* m = flow->mask_head.w;
+  uint8_t n = 0;
+  for (size_t i = 0; i < FlowKey::kHeadWords; i++)
+    if (m[i] != 0) flow->run_words[n++] = static_cast<uint8_t>(i);
   flow->n_run_words = n;
 }
 
@@ -53,8 +101,7 @@ FlowTable::~FlowTable() {
 
 void FlowTable::destroy(Flow* flow, void (*free_actions)(const ActionProgram*)) {
   if (const ActionProgram* p = flow->actions.load(std::memory_order_relaxed)) free_actions(p);
-  flow->magic = kFlowPoison;
-  delete flow;
+  Flow::destroy(flow);
 }
 
 int FlowTable::put(const FlowPutArgs& args, FlowStatsSnapshot* old_stats) {
@@ -66,9 +113,7 @@ int FlowTable::put(const FlowPutArgs& args, FlowStatsSnapshot* old_stats) {
     if (by_ufid_.size() >= max_flows_) return EFBIG;
     if (cls_.find_exact(key, args.mask) != nullptr) return EEXIST;
 
-    auto* flow = new Flow;
-    flow->key = key;
-    flow->mask = args.mask;
+    Flow* flow = Flow::create(key, args.mask);
     flow_set_run_words(flow);
     flow->actions.store(args.program, std::memory_order_relaxed);
     flow->ufid = args.ufid;
@@ -86,7 +131,7 @@ int FlowTable::put(const FlowPutArgs& args, FlowStatsSnapshot* old_stats) {
 
   Flow* flow = it->second;
   if (!(args.flags & kFlowPutModify)) return (args.flags & kFlowPutCreate) ? EEXIST : EINVAL;
-  if (!keys_identical(flow->key, key) || !keys_identical(flow->mask, args.mask)) return EINVAL;
+  if (!flow->key_is(key) || !keys_identical(flow->mask(), args.mask)) return EINVAL;
 
   if (args.flags & kFlowPutZeroStats) {
     // Read and zero each counter in one atomic step, so packets a PMD counts

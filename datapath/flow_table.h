@@ -23,6 +23,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <span>
 #include <unordered_map>
 #include <vector>
@@ -41,31 +42,33 @@ class Rcu;
 inline constexpr uint32_t kFlowMagic = 0xf10e'a11e;
 inline constexpr uint32_t kFlowPoison = 0xdead'f10e;
 
+// A megaflow. Flows are variable-sized, so they are made by create() and
+// freed by destroy() only (FlowPtr for an owning handle): a flow whose mask
+// covers no Geneve option byte (almost every flow) stores only the 192-byte
+// heads of its key and mask; one whose mask covers options also stores the
+// two 256-byte option areas, after the fixed part. The key is the last
+// member, so its option area follows its head in memory and the classifier
+// reads key_words() as one 56-word key for those flows; for the others it
+// never reads past the head, because their subtable's mask has no option
+// word (FlowKey's layout puts the options after the head).
 struct alignas(64) Flow {
-  // ---- cache lines 0-6: the masked key, compared by the classifier (PMD).
-  // Most megaflows only match words of the first line, so a lookup usually
-  // touches one line of the flow; lines 3-6 (Geneve options) only for the
-  // flows whose mask covers options.
-  FlowKey key;
-
-  // ---- cache line 7: read by PMDs on every hit ----
+  // ---- cache line 0: read by PMDs on every hit, then fixed cold fields ----
   // The action program; replaced by a modify (release store), the old one is
   // freed after a grace period. PMDs load it with acquire once per burst.
   std::atomic<const ActionProgram*> actions{nullptr};
   // Set (release) by the control thread when the flow is removed, before the
   // removal epoch is bumped; exact-match caches drop dead flows (emc.h).
   std::atomic<bool> dead{false};
+  // The key and mask have their option areas (the mask covers options).
+  const bool has_opts;
   // kFlowMagic while allocated, kFlowPoison once freed.
   uint32_t magic = kFlowMagic;
-  // The non-zero words of `mask` (indexes into FlowKey::words(), ascending),
-  // for the PMD's megaflow runs (flow_in_run()); kNoRunWords when the mask
-  // covers Geneve options, which a run does not compare. Set before the
-  // flow is published, never changed (a modify keeps the mask).
-  static constexpr uint8_t kNoRunWords = 0xff;
-  uint8_t n_run_words = kNoRunWords;
-  uint8_t run_words[FlowKey::kHeadWords];
+  // Control thread only, written once before the flow is published.
+  Ufid ufid{};
+  uint64_t dump_seq = 0;  // creation order, the dump cursor (never reused)
+  NlBuf key_attrs;        // the ODP key as put, returned by dumps unchanged
 
-  // ---- cache line 8: stats, written by PMDs once per flow per burst ----
+  // ---- cache line 1: stats, written by PMDs once per flow per burst ----
   // Relaxed atomics: several PMDs may hit one flow; the control thread reads
   // and may zero them. mutable so that PMDs, which see const Flow*, account.
   alignas(64) mutable std::atomic<uint64_t> packets{0};
@@ -76,23 +79,76 @@ struct alignas(64) Flow {
   mutable std::atomic<uint16_t> tcp_flags{0};
 
   // ---- cold: control thread only ----
-  alignas(64) FlowKey mask;
-  Ufid ufid{};
-  uint64_t dump_seq = 0;  // creation order, the dump cursor (never reused)
-  // The ODP attributes as put, returned by dumps unchanged.
-  NlBuf key_attrs;
-  NlBuf mask_attrs;
-  NlBuf action_attrs;
+  NlBuf mask_attrs;    // as put
+  NlBuf action_attrs;  // as put or last modified
+  // The non-zero words of the mask (indexes into FlowKey::words(), ascending),
+  // for the PMD's megaflow runs (flow_in_run()); kNoRunWords when the mask
+  // covers Geneve options, which a run does not compare. Set before the
+  // flow is published, never changed (a modify keeps the mask). Read-only
+  // for PMDs, so they share a line with the cold attributes, not the stats.
+  static constexpr uint8_t kNoRunWords = 0xff;
+  uint8_t n_run_words = kNoRunWords;
+  uint8_t run_words[FlowKey::kHeadWords];
+  FlowKeyHead mask_head{};
+
+  // ---- last: the masked key, compared by the classifier (PMD) ----
+  // Most megaflows only match words of its first line, so a lookup usually
+  // touches that line and line 0. With has_opts, the key's option area
+  // (FlowKey::tun_opts) follows, then the mask's.
+  FlowKeyHead key_head{};
+
+  // A flow without options whose key and mask are zero (it matches every
+  // packet): fixed-size, for tests that only need flow identities. Flows
+  // that match something come from create() and go through destroy().
+  Flow() : has_opts(false) {}
+  ~Flow() = default;
+  Flow(const Flow&) = delete;
+  Flow& operator=(const Flow&) = delete;
+
+  // A flow matching `mask` whose key is `key & mask`; has_opts if the mask
+  // covers any option byte. Throws std::bad_alloc.
+  static Flow* create(const FlowKey& key, const FlowKey& mask);
+  // Frees a flow from create() (not its action program).
+  static void destroy(Flow* flow);
+  // The bytes create() allocates for a flow with this mask.
+  static size_t alloc_size(const FlowKey& mask);
+
+  // The masked key's words: key_word_count() of them, the rest of a FlowKey
+  // being zero (the mask has no word there).
+  const uint64_t* key_words() const { return key_head.w; }
+  uint32_t key_word_count() const { return has_opts ? FlowKey::kWords : FlowKey::kHeadWords; }
+  // Copies of the masked key and the mask as whole FlowKeys, for the control
+  // thread and tests (448 bytes each: not for PMDs).
+  FlowKey key() const;
+  FlowKey mask() const;
+  // True if this flow's masked key is `masked_key`, which must be masked by
+  // this flow's mask.
+  bool key_is(const FlowKey& masked_key) const;
+
+ private:
+  explicit Flow(bool opts) : has_opts(opts) {}
+  const uint64_t* mask_opts() const { return key_words() + FlowKey::kWords; }
+  uint64_t* tail() { return key_head.w + FlowKey::kHeadWords; }
 };
 
-static_assert(offsetof(Flow, key) == 0);
-static_assert(offsetof(Flow, actions) == 448, "actions must start cache line 7");
-static_assert(offsetof(Flow, run_words) + FlowKey::kHeadWords <= 512);
-static_assert(offsetof(Flow, packets) == 512, "stats must have their own cache line");
-static_assert(offsetof(Flow, tcp_flags) < 576);
-static_assert(offsetof(Flow, mask) == 576);
+static_assert(offsetof(Flow, actions) == 0, "PMD hit fields start cache line 0");
+static_assert(offsetof(Flow, key_attrs) + sizeof(NlBuf) <= 64);
+static_assert(offsetof(Flow, packets) == 64, "stats must have their own cache line");
+static_assert(offsetof(Flow, tcp_flags) < 128);
+static_assert(offsetof(Flow, key_head) + sizeof(FlowKeyHead) == sizeof(Flow),
+              "the key must be last: its option area follows it");
+static_assert(sizeof(Flow) == 576, "a flow without options: 9 cache lines");
+static_assert(offsetof(Flow, run_words) >= 128 &&
+                  offsetof(Flow, run_words) + FlowKey::kHeadWords <= offsetof(Flow, mask_head),
+              "run words: read-only, past the stats line");
 static_assert(std::atomic<const ActionProgram*>::is_always_lock_free);
 static_assert(std::atomic<uint64_t>::is_always_lock_free);
+
+// An owning handle on a flow that no table owns (tests, tools).
+struct FlowDeleter {
+  void operator()(Flow* f) const { Flow::destroy(f); }
+};
+using FlowPtr = std::unique_ptr<Flow, FlowDeleter>;
 
 // Accounts a burst's packets of one flow: called by a PMD once per flow per
 // burst (not per packet). `tcp_flags` in host byte order, 0 if not TCP.
@@ -104,8 +160,8 @@ inline void flow_account(const Flow* flow, uint32_t packets, uint64_t bytes, uin
   if (tcp_flags != 0) flow->tcp_flags.fetch_or(tcp_flags, std::memory_order_relaxed);
 }
 
-// Sets flow->n_run_words and run_words from flow->mask (control thread,
-// before the flow is published).
+// Sets flow->n_run_words and run_words from the flow's mask (control
+// thread, before the flow is published).
 void flow_set_run_words(Flow* flow);
 
 // True if the packet key `key` belongs to `flow`, i.e. (key & mask) == the
@@ -117,8 +173,8 @@ void flow_set_run_words(Flow* flow);
 // brings into the cache for the rest.
 inline bool flow_in_run(const FlowKey& key, const Flow& flow) {
   const uint64_t* k = key.words();
-  const uint64_t* f = flow.key.words();
-  const uint64_t* m = flow.mask.words();
+  const uint64_t* f = flow.key_words();
+  const uint64_t* m = flow.mask_head.w;  // run words are all in the head
   uint64_t diff = 0;
   for (uint32_t j = 0; j < flow.n_run_words; ++j) {
     const uint32_t w = flow.run_words[j];

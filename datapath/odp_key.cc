@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <linux/openvswitch.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstring>
 
@@ -101,9 +102,12 @@ int decode_geneve_opts(std::span<const uint8_t> opts, std::span<const uint8_t> k
     }
     out->tun_opts_len = static_cast<uint8_t>(opts.size());
   } else {
+    // A key without the attribute has no options: an empty mask attribute
+    // then says "exactly no options", as the kernel reads it.
     const int klen = key_geneve_opts_len(key_nest);
-    if (klen < 0) return fail(err, "mask has OVS_TUNNEL_KEY_ATTR_GENEVE_OPTS but the key has none");
-    if (opts.size() != size_t(klen)) {
+    if (klen < 0 && !opts.empty())
+      return fail(err, "mask has OVS_TUNNEL_KEY_ATTR_GENEVE_OPTS but the key has none");
+    if (opts.size() != size_t(std::max(klen, 0))) {
       return fail(err, "OVS_TUNNEL_KEY_ATTR_GENEVE_OPTS mask length " +
                            std::to_string(opts.size()) + " differs from the key's " +
                            std::to_string(klen));
@@ -763,7 +767,13 @@ int odp_mask_from_attrs(std::span<const uint8_t> mask, std::span<const uint8_t> 
   if (mask.empty()) {
     NlBuf exact;
     exact_mask(key, false, &exact);
-    return decode(key, exact, true, out, err);
+    if (int r = decode(key, exact, true, out, err)) return r;
+    // The kernel's exact mask covers the whole tunnel key, its flags with
+    // TUNNEL_GENEVE_OPT ("the packet has options") included, so a tunnel key
+    // without options matches only packets without options: here, a length
+    // of 0 exactly (a key with options already matches its length exactly).
+    if (has_tunnel(k)) out->tun_opts_len = 0xff;
+    return 0;
   }
   return decode(key, mask, true, out, err);
 }

@@ -58,7 +58,7 @@ TEST_P(ClassifierIsa, AgreesWithScalar) {
     SCOPED_TRACE(testing::Message() << "seed " << seed);
     std::mt19937_64 rng(seed * 7919 + static_cast<uint32_t>(isa));
     Rcu rcu(1);
-    std::vector<std::unique_ptr<Flow>> flows;
+    std::vector<FlowPtr> flows;
     {
       Classifier scalar(&rcu, CpuIsa::kSse42);
       Classifier vec(&rcu, isa);
@@ -73,10 +73,10 @@ TEST_P(ClassifierIsa, AgreesWithScalar) {
       for (int i = 0; i < 20; i++) masks.push_back(random_mask(rng));
       for (int i = 0; i < 1500; i++) {
         const FlowKey& m = masks[rng() % masks.size()];
-        auto f = std::make_unique<Flow>();
-        for (size_t w = 0; w < FlowKey::kWords; w++) f->key.words()[w] = value() & m.words()[w];
-        f->mask = m;
-        if (scalar.find_exact(f->key, m)) continue;
+        FlowKey key;
+        for (size_t w = 0; w < FlowKey::kWords; w++) key.words()[w] = value() & m.words()[w];
+        if (scalar.find_exact(key, m)) continue;
+        FlowPtr f(Flow::create(key, m));
         scalar.insert(f.get());
         vec.insert(f.get());
         flows.push_back(std::move(f));
@@ -88,7 +88,8 @@ TEST_P(ClassifierIsa, AgreesWithScalar) {
       std::vector<FlowKey> keys(kKeys);
       uint32_t hits = 0;
       for (auto& k : keys) {
-        const Flow& f = *flows[rng() % flows.size()];
+        const Flow& flow = *flows[rng() % flows.size()];
+        const struct { FlowKey key, mask; } f{flow.key(), flow.mask()};
         switch (rng() % 3) {
           case 0:  // a hit: the flow's key with random bits outside its mask
             for (size_t w = 0; w < FlowKey::kWords; w++)
@@ -148,9 +149,10 @@ TEST_P(ClassifierIsa, KernelsAgreeWithScalar) {
     if (iter % 3 == 0)  // narrow masks too: the kernels must be right for any mask
       for (size_t w = 4; w < FlowKey::kWords; w++) m.words()[w] = 0;
     const Classifier::Subtable st(m, isa);
-    Flow f;
-    for (size_t w = 0; w < FlowKey::kWords; w++) f.key.words()[w] = rng() & m.words()[w];
-    f.mask = m;
+    FlowKey fk;
+    for (size_t w = 0; w < FlowKey::kWords; w++) fk.words()[w] = rng() & m.words()[w];
+    const FlowPtr flow(Flow::create(fk, m));
+    const Flow& f = *flow;
     auto check = [&](const FlowKey& k) {
       ASSERT_EQ(hash(st, k), st.hash<0>(k));
       const bool want = st.matches<0>(k, f);
@@ -160,7 +162,7 @@ TEST_P(ClassifierIsa, KernelsAgreeWithScalar) {
     };
     FlowKey k;
     for (size_t w = 0; w < FlowKey::kWords; w++)
-      k.words()[w] = f.key.words()[w] | (rng() & ~m.words()[w]);
+      k.words()[w] = fk.words()[w] | (rng() & ~m.words()[w]);
     check(k);
     for (size_t w = 0; w < FlowKey::kWords; w++) {
       if (m.words()[w] == 0) continue;

@@ -27,7 +27,7 @@ FlowKey masked(const FlowKey& k, const FlowKey& m) {
 // Word by word over the whole key, as the classifier matches: these random
 // keys and masks do not keep the option-area invariant of flow_key.h.
 bool flow_matches(const Flow& f, const FlowKey& k) {
-  return keys_identical(masked(k, f.mask), f.key);
+  return keys_identical(masked(k, f.mask()), f.key());
 }
 
 // Owns the flows, mirrors the classifier's content, and answers lookups by
@@ -38,7 +38,7 @@ class Harness {
       : rng_(seed), rcu_(4), cls_(&rcu_, isa) {}
   ~Harness() {
     rcu_.synchronize();
-    for (Flow* f : live_) delete f;
+    for (Flow* f : live_) Flow::destroy(f);
   }
 
   std::mt19937_64& rng() { return rng_; }
@@ -86,8 +86,9 @@ class Harness {
   // A key that matches flow f (its unmasked bits random).
   FlowKey key_for(const Flow& f) {
     FlowKey k;
+    const FlowKey fk = f.key(), fm = f.mask();
     for (size_t i = 0; i < FlowKey::kWords; i++)
-      k.words()[i] = f.key.words()[i] | (word_value() & ~f.mask.words()[i]);
+      k.words()[i] = fk.words()[i] | (word_value() & ~fm.words()[i]);
     return k;
   }
 
@@ -97,11 +98,9 @@ class Harness {
     const FlowKey& m = masks[rng_() % masks.size()];
     FlowKey k = masked(random_key(), m);
     for (Flow* f : live_)
-      if (keys_identical(f->mask, m) && keys_identical(f->key, k)) return false;
+      if (keys_identical(f->mask(), m) && keys_identical(f->key(), k)) return false;
     EXPECT_EQ(cls_.find_exact(k, m), nullptr);
-    auto* f = new Flow;
-    f->key = k;
-    f->mask = m;
+    Flow* f = Flow::create(k, m);
     cls_.insert(f);
     live_.push_back(f);
     EXPECT_EQ(cls_.find_exact(k, m), f);
@@ -116,7 +115,7 @@ class Harness {
     // The classifier may still reference it until a grace period passes; no
     // reader is registered, so synchronize() returns at once.
     rcu_.synchronize();
-    delete f;
+    Flow::destroy(f);
   }
 
   // Checks `n` keys (half hitting) through lookup_batch in bursts of `burst`.
@@ -190,13 +189,14 @@ TEST(Classifier, EmptyMissesAndBurstSizes) {
 TEST(Classifier, CountsSubtablesSearched) {
   Rcu rcu(4);
   Classifier cls(&rcu);
-  std::vector<std::unique_ptr<Flow>> flows;
+  std::vector<FlowPtr> flows;
   for (size_t w : {0u, 1u, 2u}) {  // three masks, one exact word each
-    auto f = std::make_unique<Flow>();
-    f->mask.clear();
-    f->key.clear();
-    f->mask.words()[w] = ~uint64_t{0};
-    f->key.words()[w] = 7;
+    FlowKey m, k;
+    m.clear();
+    k.clear();
+    m.words()[w] = ~uint64_t{0};
+    k.words()[w] = 7;
+    FlowPtr f(Flow::create(k, m));
     cls.insert(f.get());
     flows.push_back(std::move(f));
   }
@@ -300,22 +300,22 @@ TEST(Classifier, GrowthPastInitialTableWithChurn) {
   m.words()[0] = 0xffffffff;    // in_port
   std::vector<Flow*> flows;
   for (uint32_t i = 0; i < 5000; i++) {
-    auto* f = new Flow;
-    f->key.clear();
-    f->key.words()[4] = uint64_t{i} * 0x9e3779b97f4a7c15ull;
-    f->key.words()[0] = i % 3;
-    f->mask = m;
+    FlowKey k;
+    k.clear();
+    k.words()[4] = uint64_t{i} * 0x9e3779b97f4a7c15ull;
+    k.words()[0] = i % 3;
+    Flow* f = Flow::create(k, m);
     h.cls().insert(f);
     flows.push_back(f);
     // Every ~500 flows, delete a third of them and check everything.
     if (i % 500 == 499) {
       for (size_t j = 0; j < flows.size(); j += 3) {
         h.cls().remove(flows[j]);
-        EXPECT_EQ(h.cls().find_exact(flows[j]->key, m), nullptr);
+        EXPECT_EQ(h.cls().find_exact(flows[j]->key(), m), nullptr);
         flows[j]->magic = kFlowPoison;  // freed below, after the check
       }
       for (Flow* f2 : flows) {
-        FlowKey k = f2->key;
+        FlowKey k = f2->key();
         k.words()[1] = 0x55;  // outside the mask
         const Flow* got = h.cls().lookup(k);
         if (f2->magic == kFlowPoison)
@@ -326,7 +326,7 @@ TEST(Classifier, GrowthPastInitialTableWithChurn) {
       std::vector<Flow*> kept;
       for (Flow* f2 : flows) {
         if (f2->magic == kFlowPoison)
-          delete f2;
+          Flow::destroy(f2);
         else
           kept.push_back(f2);
       }
@@ -337,7 +337,7 @@ TEST(Classifier, GrowthPastInitialTableWithChurn) {
   EXPECT_EQ(h.cls().subtable_count(), 1u);
   for (Flow* f : flows) {
     h.cls().remove(f);
-    delete f;
+    Flow::destroy(f);
   }
   EXPECT_EQ(h.cls().subtable_count(), 0u);
 }
@@ -346,15 +346,13 @@ TEST(Classifier, CatchAllMask) {
   Harness h(9);
   FlowKey zero;
   zero.clear();
-  auto* f = new Flow;
-  f->key.clear();
-  f->mask = zero;
+  Flow* f = Flow::create(zero, zero);
   h.cls().insert(f);
   FlowKey k = h.random_key();
   EXPECT_EQ(h.cls().lookup(k), f);
   h.cls().remove(f);
   EXPECT_EQ(h.cls().lookup(k), nullptr);
-  delete f;
+  Flow::destroy(f);
 }
 
 TEST(Classifier, RankOrderDecidesBetweenOverlappingFlows) {
@@ -365,13 +363,14 @@ TEST(Classifier, RankOrderDecidesBetweenOverlappingFlows) {
   m_proto.clear();
   m_proto.nw_proto = 0xff;
 
-  Flow a, b;
-  a.key.clear();
-  a.key.in_port = 1;
-  a.mask = m_port;
-  b.key.clear();
-  b.key.nw_proto = 6;
-  b.mask = m_proto;
+  FlowKey ka, kb;
+  ka.clear();
+  ka.in_port = 1;
+  kb.clear();
+  kb.nw_proto = 6;
+  FlowPtr pa(Flow::create(ka, m_port)), pb(Flow::create(kb, m_proto));
+  Flow& a = *pa;
+  Flow& b = *pb;
   h.cls().insert(&a);  // subtable of a first: it wins while unranked
   h.cls().insert(&b);
 

@@ -82,8 +82,8 @@ TEST_F(FlowTableTest, CreateMasksKeyAndKeepsAttributes) {
   EXPECT_EQ(t.size(), 1u);
   const Flow* f = t.find(a.ufid);
   ASSERT_NE(f, nullptr);
-  EXPECT_EQ(f->key.tp_dst, 0);  // masked
-  EXPECT_EQ(f->key.ipv4_dst, 5u);
+  EXPECT_EQ(f->key().tp_dst, 0);  // masked
+  EXPECT_EQ(f->key().ipv4_dst, 5u);
   EXPECT_EQ(f->ufid, a.ufid);
   EXPECT_EQ(f->key_attrs, NlBuf(std::begin(key_attrs), std::end(key_attrs)));
   EXPECT_EQ(f->mask_attrs, NlBuf(std::begin(mask_attrs), std::end(mask_attrs)));
@@ -116,15 +116,16 @@ TEST_F(FlowTableTest, RunWordsMatchExactlyWhatTheClassifierMatches) {
     ASSERT_EQ(t.put(a, nullptr), 0);
     const Flow* f = t.find(a.ufid);
     ASSERT_NE(f, nullptr);
+    const FlowKey fmask = f->mask(), fkey = f->key();
     uint32_t nonzero = 0;
-    for (size_t w = 0; w < FlowKey::kWords; ++w) nonzero += f->mask.words()[w] != 0;
+    for (size_t w = 0; w < FlowKey::kWords; ++w) nonzero += fmask.words()[w] != 0;
     ASSERT_EQ(f->n_run_words, nonzero);
     for (int k = 0; k < 50; ++k) {
       FlowKey pkt = a.key;
       if (k % 2) pkt.words()[rng() % FlowKey::kHeadWords] ^= uint64_t{1} << (rng() % 64);
       bool want = true;
       for (size_t w = 0; w < FlowKey::kWords; ++w)
-        want &= (pkt.words()[w] & f->mask.words()[w]) == f->key.words()[w];
+        want &= (pkt.words()[w] & fmask.words()[w]) == fkey.words()[w];
       ASSERT_EQ(flow_in_run(pkt, *f), want) << "flow " << n << " key " << k;
     }
     ASSERT_EQ(t.del(a.ufid, nullptr), 0);
@@ -313,7 +314,7 @@ TEST_F(FlowTableTest, DumpCursorAcrossModification) {
     cursor = t.dump(cursor, 7, &out);
     EXPECT_LE(out.size(), 7u);
     for (const Flow* f : out) {
-      uint32_t id = f->key.ipv4_dst;
+      uint32_t id = f->key().ipv4_dst;
       EXPECT_EQ(removed.count(id), 0u) << "dumped a flow deleted before";
       seen[id]++;
     }
@@ -343,7 +344,7 @@ TEST_F(FlowTableTest, DumpCursorAcrossModification) {
   do {
     std::vector<const Flow*> out;
     cursor = t.dump(cursor, 50, &out);
-    for (const Flow* f : out) EXPECT_TRUE(all.insert(f->key.ipv4_dst).second);
+    for (const Flow* f : out) EXPECT_TRUE(all.insert(f->key().ipv4_dst).second);
   } while (cursor != 0);
   EXPECT_EQ(all, present);
 }
@@ -441,8 +442,9 @@ TEST(FlowTableConcurrency, ReaderNeverSeesFreedFlow) {
       }
       const ActionProgram* p = f->actions.load(std::memory_order_acquire);
       if (p == nullptr || as_test(p)->magic != kProgMagic) bad_magic++;
+      const FlowKey fk = f->key(), fm = f->mask();
       for (size_t w = 0; w < FlowKey::kWords; w++)
-        if ((k.words()[w] & f->mask.words()[w]) != f->key.words()[w]) {
+        if ((k.words()[w] & fm.words()[w]) != fk.words()[w]) {
           bad_match++;
           return;
         }

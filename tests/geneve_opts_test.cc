@@ -189,7 +189,7 @@ TEST(GeneveOptsCodec, BadOptionStreamsAreRefused) {
     EXPECT_EQ(prog, nullptr);
   }
 
-  // A mask's options must be as long as the key's, and need key options.
+  // A mask's options must be as long as the key's, and need key options...
   const NlBuf key = tunnel_key_with_opts(rx_opts());
   FlowKey m;
   std::string err;
@@ -203,6 +203,9 @@ TEST(GeneveOptsCodec, BadOptionStreamsAreRefused) {
   w.end_nested(c);
   EXPECT_EQ(odp_mask_from_attrs(tunnel_key_with_opts(Bytes(20, 0xff)), plain, &m, &err), EINVAL);
   EXPECT_NE(err.find("the key has none"), std::string::npos) << err;
+  // ... except an empty one: "no options", exactly, as the kernel reads it.
+  ASSERT_EQ(odp_mask_from_attrs(tunnel_key_with_opts({}), plain, &m, &err), 0) << err;
+  EXPECT_EQ(m.tun_opts_len, 0xff);
 
   // Text the parser refuses.
   for (const char* bad : {"tunnel(dst=1.2.3.4,ttl=1,geneve({class=0x1,len=6,0x1}))",
@@ -290,11 +293,12 @@ TEST_F(GeneveOptsStage, ClassifierMatchesAnOptionValue) {
       "geneve({class=0x102,type=0x5,len=4,0x61620000/0xffff0000}"
       "{class=0/0,type=0/0,len=8/0,0/0}),flags(+key)),eth(),eth_type(0x0800),ipv4(frag=no)",
       &key, &mask);
-  auto flow = std::make_unique<Flow>();
+  FlowKey fkey, fmask;
   std::string err;
-  ASSERT_EQ(odp_key_from_attrs(key, &flow->key, &err), 0) << err;
-  ASSERT_EQ(odp_mask_from_attrs(mask, key, &flow->mask, &err), 0) << err;
-  for (size_t i = 0; i < FlowKey::kWords; ++i) flow->key.words()[i] &= flow->mask.words()[i];
+  ASSERT_EQ(odp_key_from_attrs(key, &fkey, &err), 0) << err;
+  ASSERT_EQ(odp_mask_from_attrs(mask, key, &fmask, &err), 0) << err;
+  const FlowPtr flow(Flow::create(fkey, fmask));
+  ASSERT_TRUE(flow->has_opts);
   Rcu rcu(1);
   Classifier cls(&rcu);
   cls.insert(flow.get());
@@ -330,6 +334,74 @@ TEST_F(GeneveOptsStage, ClassifierMatchesAnOptionValue) {
   }
   cls.remove(flow.get());
   rcu.synchronize();
+}
+
+// The kernel's contract (net/openvswitch/flow_netlink.c) for a megaflow
+// whose mask has no GENEVE_OPTS: its option length, option bytes and the
+// TUNNEL_GENEVE_OPT flag stay wildcarded, so it matches packets with any
+// options or none; ovs-vswitchd installs such megaflows for packets that had
+// no options (tun-metadata.c puts a mask's options only when the key has
+// them). A put without a mask is exact over the whole tunnel key, that flag
+// included: a tunnel key without options then matches only packets without.
+TEST_F(GeneveOptsStage, MegaflowsWithoutOptionsInTheMaskIgnoreOptions) {
+  const auto f = tunnel_fixture("geneve_opts");
+  alignas(64) FlowKey with_opts, other_opts, no_opts;
+  decap_to_key(f[1], &with_opts);
+  Bytes other = f[1];
+  other[54] ^= 0x5a;  // option data
+  decap_to_key(other, &other_opts);
+  decap_to_key(tunnel_fixture("geneve_basic")[1], &no_opts);
+  no_opts.tun_id = htobe64(7);  // only the options differ
+  ASSERT_EQ(with_opts.tun_opts_len, 20);
+  ASSERT_EQ(no_opts.tun_opts_len, 0);
+
+  NlBuf key, mask;
+  parse_flow(
+      "in_port(6),tunnel(tun_id=0x7,src=10.0.0.1,dst=10.0.0.2,ttl=64/0,flags(+key)),eth(),"
+      "eth_type(0x0800),ipv4(frag=no)",
+      &key, &mask);
+  FlowKey fkey, fmask;
+  std::string err;
+  ASSERT_EQ(odp_key_from_attrs(key, &fkey, &err), 0) << err;
+  ASSERT_EQ(odp_mask_from_attrs(mask, key, &fmask, &err), 0) << err;
+  EXPECT_EQ(fmask.tun_opts_len, 0);
+  const FlowPtr wild(Flow::create(fkey, fmask));
+  EXPECT_FALSE(wild->has_opts);
+
+  // The exact flow of the option-less packet, put without a mask.
+  alignas(64) FlowKey plain = with_opts;
+  plain.tun_opts_len = 0;
+  NlBuf plain_attrs;
+  odp_key_to_attrs(plain, &plain_attrs);
+  FlowKey pkey, pmask;
+  ASSERT_EQ(odp_key_from_attrs(plain_attrs, &pkey, &err), 0) << err;
+  ASSERT_EQ(odp_mask_from_attrs({}, plain_attrs, &pmask, &err), 0) << err;
+  EXPECT_EQ(pmask.tun_opts_len, 0xff) << "no options, exactly";
+  const FlowPtr exact(Flow::create(pkey, pmask));
+  EXPECT_FALSE(exact->has_opts);
+  // Its mask dumps as an empty GENEVE_OPTS, which parses back to the same.
+  NlBuf pmask_attrs;
+  odp_mask_to_attrs(pmask, pkey, &pmask_attrs);
+  FlowKey back;
+  ASSERT_EQ(odp_mask_from_attrs(pmask_attrs, plain_attrs, &back, &err), 0) << err;
+  EXPECT_TRUE(keys_identical(back, pmask));
+
+  Rcu rcu(1);
+  {
+    Classifier cls(&rcu);
+    cls.insert(wild.get());
+    EXPECT_EQ(cls.lookup(with_opts), wild.get());
+    EXPECT_EQ(cls.lookup(other_opts), wild.get());
+    EXPECT_EQ(cls.lookup(no_opts), wild.get());
+    cls.remove(wild.get());
+
+    cls.insert(exact.get());
+    EXPECT_EQ(cls.lookup(plain), exact.get());
+    EXPECT_EQ(cls.lookup(with_opts), nullptr);
+    EXPECT_EQ(cls.lookup(other_opts), nullptr);
+    cls.remove(exact.get());
+    rcu.synchronize();
+  }
 }
 
 // ---- set(tunnel(geneve(...))) and encap ----------------------------------
