@@ -18,9 +18,10 @@ namespace dpx {
   X(kNoSuchPort, "output_no_such_port") /* output to a removed port */              \
   X(kTxFull, "tx_queue_full")           /* device did not take it */                \
   /* Software offload (offload.h): */                                               \
-  X(kOffloadUnsupported, "offload_unsupported")  /* e.g. TSO of TCP/IPv6 */         \
-  X(kOffloadBadMetadata, "offload_bad_metadata") /* lengths/flags vs headers */     \
-  X(kOffloadNoMbuf, "offload_no_mbuf")           /* a pool ran dry */
+  X(kOffloadUnsupported, "offload_unsupported")    /* e.g. UDP segmentation */      \
+  X(kOffloadBadMetadata, "offload_bad_metadata")   /* lengths/flags vs headers */   \
+  X(kOffloadNoMbuf, "offload_no_mbuf")             /* a pool ran dry */             \
+  X(kOffloadIpv6Fragment, "offload_ipv6_fragment") /* offload of an IPv6 fragment */
 
 enum class PmdDrop : uint8_t {
 #define X(e, s) e,

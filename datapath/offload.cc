@@ -32,6 +32,88 @@ uint16_t l4_checksum(const rte_mbuf* m, uint32_t l4_off, uint32_t l4_len, uint16
 
 }  // namespace
 
+PmdDrop ipv6_upper(const uint8_t* ip6, uint32_t l3_len, Ipv6Upper* out) {
+  if (l3_len < sizeof(rte_ipv6_hdr)) return PmdDrop::kOffloadBadMetadata;
+  uint8_t proto = ip6[6];
+  const uint8_t* dst = ip6 + 24;
+  bool routed = false;
+  // Every header is at least 8 bytes, and l3_len at most 511 (its field's
+  // width): the walk ends.
+  for (uint32_t off = sizeof(rte_ipv6_hdr); off < l3_len;) {
+    const uint8_t* h = ip6 + off;
+    switch (proto) {
+      case IPPROTO_HOPOPTS:
+        // RFC 8200 4.1: only right after the IPv6 header.
+        if (off != sizeof(rte_ipv6_hdr)) return PmdDrop::kOffloadBadMetadata;
+        break;
+      case IPPROTO_DSTOPTS:
+      case IPPROTO_ROUTING:
+        break;
+      case IPPROTO_FRAGMENT:
+        return PmdDrop::kOffloadIpv6Fragment;
+      case IPPROTO_TCP:
+      case IPPROTO_UDP:
+      case IPPROTO_ICMPV6:
+      case IPPROTO_NONE:
+        return PmdDrop::kOffloadBadMetadata;  // l3_len runs past the last header
+      default:
+        return PmdDrop::kOffloadUnsupported;  // AH, ESP, anything else
+    }
+    // Hop-by-hop, destination options and routing headers share their
+    // first two bytes: next header, length in 8-byte units past the first
+    // 8 (DPDK's rte_ipv6_get_next_ext() is still experimental in 22.11).
+    if (off + 2 > l3_len) return PmdDrop::kOffloadBadMetadata;
+    const uint8_t next = h[0];
+    const uint32_t len = (h[1] + 1u) * 8;
+    if (off + len > l3_len) return PmdDrop::kOffloadBadMetadata;
+    if (proto == IPPROTO_DSTOPTS) {
+      // Mobile IPv6's home address option (RFC 6275 6.3) would make the
+      // pseudo-header's source the home address: not done here.
+      for (uint32_t i = 2; i < len;) {
+        if (h[i] == 0) {  // Pad1
+          ++i;
+          continue;
+        }
+        if (i + 2 > len || i + 2 + h[i + 1] > len) return PmdDrop::kOffloadBadMetadata;
+        if (h[i] == 0xc9) return PmdDrop::kOffloadUnsupported;
+        i += 2 + h[i + 1];
+      }
+    } else if (proto == IPPROTO_ROUTING) {
+      if (routed) return PmdDrop::kOffloadUnsupported;  // RFC 8200 4.1: at most one
+      routed = true;
+      const uint8_t type = h[2], segments_left = h[3];
+      const uint32_t n_addr = h[1] / 2;  // 16-byte addresses after the 8-byte start
+      if (segments_left != 0) {
+        // The final destination: the last address of a type 0 (RFC 2460)
+        // or type 2 (RFC 6275) header, the first of a segment routing
+        // header's list (RFC 8754 4.1: the list is in reverse order).
+        if (n_addr == 0) return PmdDrop::kOffloadBadMetadata;
+        if (type == 0 || type == 2)
+          dst = h + 8 + 16 * (n_addr - 1);
+        else if (type == 4)
+          dst = h + 8;
+        else
+          return PmdDrop::kOffloadUnsupported;
+      }
+    }
+    off += len;
+    proto = next;
+  }
+  out->proto = proto;
+  out->pseudo_dst = dst;
+  return PmdDrop::kCount;
+}
+
+uint16_t ipv6_phdr_sum(const uint8_t* ip6, const Ipv6Upper& up, uint32_t len) {
+  uint8_t ph[40];
+  std::memcpy(ph, ip6 + 8, 16);
+  std::memcpy(ph + 16, up.pseudo_dst, 16);
+  const uint32_t be_len = rte_cpu_to_be_32(len), be_proto = rte_cpu_to_be_32(up.proto);
+  std::memcpy(ph + 32, &be_len, 4);
+  std::memcpy(ph + 36, &be_proto, 4);
+  return rte_raw_cksum(ph, sizeof ph);
+}
+
 rte_mempool* offload_indirect_pool(const char* name, uint32_t n, int socket) {
   return rte_pktmbuf_pool_create(name, n, 256, 0, 0, socket);
 }
@@ -165,23 +247,28 @@ bool append_from(rte_mbuf* head, const rte_mbuf* src, uint32_t off, uint32_t len
 // payload length, the sequence number, FIN and PSH only on the last
 // segment and CWR only on the first; the TCP checksum is then completed
 // (or left to a port with TCP_CKSUM, as the pseudo-header sum with length).
-// No extension headers (l3_len must be 40): the segments would need them
-// repeated and the checksum the final destination's address.
+// Extension headers (l3_len past 40) are copied into every segment as they
+// are: none of those ipv6_upper() accepts changes per segment, and the
+// routing header's final destination only changes the pseudo-header.
 PmdDrop SwOffload::segment_tcp6(rte_mbuf* m, uint64_t capa, rte_mbuf** out, uint32_t* n_out) {
   const uint64_t ol = m->ol_flags;
   const uint32_t l2 = m->l2_len, l3 = m->l3_len, l4 = m->l4_len, mss = m->tso_segsz;
   const uint32_t hdr = l2 + l3 + l4;
   PmdDrop why = PmdDrop::kCount;
-  if (l3 > sizeof(rte_ipv6_hdr) && hdr <= rte_pktmbuf_data_len(m)) {
-    why = PmdDrop::kOffloadUnsupported;  // extension headers
-  } else if (l3 != sizeof(rte_ipv6_hdr) || l4 < kTcpMinHdr || hdr > rte_pktmbuf_data_len(m) ||
-             mss == 0) {
+  Ipv6Upper up;
+  if (l3 < sizeof(rte_ipv6_hdr) || l4 < kTcpMinHdr || hdr > rte_pktmbuf_data_len(m) || mss == 0) {
     why = PmdDrop::kOffloadBadMetadata;
   } else {
     const auto* ip = rte_pktmbuf_mtod_offset(m, const rte_ipv6_hdr*, l2);
     const auto* tcp = rte_pktmbuf_mtod_offset(m, const uint8_t*, l2 + l3);
-    if ((rte_be_to_cpu_32(ip->vtc_flow) >> 28) != 6 || ip->proto != IPPROTO_TCP ||
-        (tcp[12] >> 4) * 4u != l4 || rte_be_to_cpu_16(ip->payload_len) + l2 + l3 != m->pkt_len)
+    if ((rte_be_to_cpu_32(ip->vtc_flow) >> 28) != 6 ||
+        rte_be_to_cpu_16(ip->payload_len) + l2 + sizeof(rte_ipv6_hdr) != m->pkt_len)
+      why = PmdDrop::kOffloadBadMetadata;
+    else
+      why = ipv6_upper(reinterpret_cast<const uint8_t*>(ip), l3, &up);
+    if (why != PmdDrop::kCount)
+      ;  // refused above
+    else if (up.proto != IPPROTO_TCP || (tcp[12] >> 4) * 4u != l4)
       why = PmdDrop::kOffloadBadMetadata;
     else if ((m->pkt_len - hdr + mss - 1) / mss > kMaxGsoSegments)
       why = PmdDrop::kOffloadUnsupported;
@@ -211,12 +298,14 @@ PmdDrop SwOffload::segment_tcp6(rte_mbuf* m, uint64_t capa, rte_mbuf** out, uint
     // TCP header) are all in s's first buffer.
     auto* ip = rte_pktmbuf_mtod_offset(s, rte_ipv6_hdr*, l2);
     auto* tcp = rte_pktmbuf_mtod_offset(s, rte_tcp_hdr*, l2 + l3);
-    ip->payload_len = rte_cpu_to_be_16(static_cast<uint16_t>(l4 + len));
+    ip->payload_len = rte_cpu_to_be_16(static_cast<uint16_t>(l3 - sizeof(rte_ipv6_hdr) + l4 + len));
     tcp->sent_seq = rte_cpu_to_be_32(seq0 + off);
     if (off + len < payload)
       tcp->tcp_flags &= static_cast<uint8_t>(~(RTE_TCP_FIN_FLAG | RTE_TCP_PSH_FLAG));
     if (off != 0) tcp->tcp_flags &= static_cast<uint8_t>(~RTE_TCP_CWR_FLAG);
-    tcp->cksum = rte_ipv6_phdr_cksum(ip, 0);  // with the length: RTE_MBUF_F_TX_TCP_SEG is off
+    // The pseudo-header sum with the length: RTE_MBUF_F_TX_TCP_SEG is off.
+    // (up.pseudo_dst points into m, whose headers s copied unchanged.)
+    tcp->cksum = ipv6_phdr_sum(reinterpret_cast<const uint8_t*>(ip), up, l4 + len);
     s->ol_flags = seg_ol;
     s->l2_len = l2;
     s->l3_len = l3;
@@ -272,16 +361,19 @@ PmdDrop SwOffload::finish(rte_mbuf** mp, uint64_t capa) {
         std::memcpy(field, &c, 2);
       }
     } else if (version == 6 && !do_ip) {
-      // Extension headers between IPv6 and L4 would need the pseudo-header
-      // of the final destination; the tap port never hands those over.
-      auto* ip = reinterpret_cast<rte_ipv6_hdr*>(l3p);
+      // Extension headers: walked for the upper-layer protocol and the
+      // pseudo-header's final destination.
+      const auto* ip = reinterpret_cast<const rte_ipv6_hdr*>(l3p);
       const uint32_t plen = rte_be_to_cpu_16(ip->payload_len);
-      if (l3 != sizeof(rte_ipv6_hdr) || ip->proto != want_proto || plen < l4_need ||
-          l2 + l3 + plen > m->pkt_len)
-        return l3 != sizeof(rte_ipv6_hdr) ? PmdDrop::kOffloadUnsupported
-                                          : PmdDrop::kOffloadBadMetadata;
+      Ipv6Upper up;
+      if (const PmdDrop r = ipv6_upper(l3p, l3, &up); r != PmdDrop::kCount) return r;
+      const uint32_t ext = l3 - sizeof(rte_ipv6_hdr);
+      if (up.proto != want_proto || plen < ext + l4_need ||
+          l2 + sizeof(rte_ipv6_hdr) + plen > m->pkt_len)
+        return PmdDrop::kOffloadBadMetadata;
       std::memset(field, 0, 2);
-      const uint16_t c = l4_checksum(m, l2 + l3, plen, rte_ipv6_phdr_cksum(ip, 0), udp);
+      const uint16_t c =
+          l4_checksum(m, l2 + l3, plen - ext, ipv6_phdr_sum(l3p, up, plen - ext), udp);
       std::memcpy(field, &c, 2);
     } else {
       return PmdDrop::kOffloadBadMetadata;

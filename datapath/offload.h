@@ -19,17 +19,26 @@
 //    pool, payloads as indirect mbufs pointing into the original, so the
 //    payload is not copied) and then computes every segment's IPv4 and TCP
 //    checksums, since rte_gso leaves them stale;
-//  - segments TCP/IPv6 (no extension headers) itself, since DPDK 22.11's
-//    rte_gso cannot: each segment a copy of the headers and its share of
-//    the payload, its TCP checksum then completed like any other;
+//  - segments TCP/IPv6 itself, since DPDK 22.11's rte_gso cannot: each
+//    segment a copy of the headers (extension headers included) and its
+//    share of the payload, its TCP checksum then completed like any other;
 //  - completes a partial TCP or UDP checksum (IPv4 or IPv6) in place;
 //  - computes an IPv4 header checksum left to the device;
 //  - copies a chained packet into one mbuf for a port that cannot send
 //    chains (no RTE_ETH_TX_OFFLOAD_MULTI_SEGS).
-// UDP segmentation, TCP/IPv6 segmentation with extension headers and SCTP
-// checksums are not supported: such packets are dropped with
-// kOffloadUnsupported, so ports that produce them must not advertise those
-// offloads to their peers (no port offers UFO).
+// Between the IPv6 header and TCP or UDP (l3_len past 40 bytes), the
+// extension headers a sender's own stack puts there are walked
+// (ipv6_upper()): hop-by-hop options (first only), destination options and
+// one routing header, whose final destination the checksums' pseudo-header
+// then takes (RFC 8200 section 8.1). A fragment header is a drop of its own
+// (kOffloadIpv6Fragment: a fragment has no whole L4 packet to segment or
+// checksum); AH, ESP, any other header, a routing header whose final
+// destination dpxd cannot tell (RPL's compressed type 3) and a Mobile IPv6
+// home address option (it would change the pseudo-header's source) are
+// kOffloadUnsupported.
+// UDP segmentation and SCTP checksums are not supported: such packets are
+// dropped with kOffloadUnsupported, so ports that produce them must not
+// advertise those offloads to their peers (no port offers UFO).
 //
 // Thread-safety: one SwOffload per thread (each PMD has one, the control
 // thread another for upcalls); the pools are shared and thread-safe.
@@ -76,6 +85,27 @@ inline bool offload_needed(const rte_mbuf* m, uint64_t capa) {
       return false;
   }
 }
+
+// What follows an IPv6 header's extension headers: the upper-layer
+// protocol and the address its checksum's pseudo-header takes as the
+// destination (the IPv6 destination, or a routing header's final one).
+struct Ipv6Upper {
+  uint8_t proto = 0;
+  const uint8_t* pseudo_dst = nullptr;  // 16 bytes inside the walked headers
+};
+
+// Walks the extension headers of the IPv6 header at `ip6` up to `l3_len`
+// bytes from it (all of them readable there) and fills *out. Returns
+// PmdDrop::kCount, or why the headers are refused: kOffloadBadMetadata
+// (l3_len below 40 or not the end of a header, a header past it),
+// kOffloadIpv6Fragment, kOffloadUnsupported (see the file comment).
+PmdDrop ipv6_upper(const uint8_t* ip6, uint32_t l3_len, Ipv6Upper* out);
+
+// The folded, uncomplemented pseudo-header sum (RFC 8200 section 8.1) of
+// an upper-layer packet of `len` bytes after the IPv6 header at `ip6`, in
+// network order, as DPDK's rte_ipv6_phdr_cksum() gives it for a packet
+// without extension headers.
+uint16_t ipv6_phdr_sum(const uint8_t* ip6, const Ipv6Upper& up, uint32_t len);
 
 class SwOffload {
  public:

@@ -19,6 +19,8 @@
 #include <cstring>
 #include <utility>
 
+#include "offload.h"
+
 namespace dpx {
 
 namespace {

@@ -497,10 +497,11 @@ TEST_F(OffloadTest, RefusesWhatItCannotDo) {
   SwOffload sw(pool_, indirect_);
   rte_mbuf* out[kMaxGsoSegments];
   uint32_t n = 0;
-  // TSO of TCP/IPv6 with extension headers (l3_len past the fixed header).
+  // TSO of TCP/IPv6 whose l3_len runs into the TCP header (extension
+  // headers: offload_ext6_test.cc).
   rte_mbuf* m = as_tso6(chain(build(true, IPPROTO_TCP, 5000, true)), 1400);
   m->l3_len = kL3v6 + 8;
-  EXPECT_EQ(sw.complete(m, 0, out, &n), PmdDrop::kOffloadUnsupported);
+  EXPECT_EQ(sw.complete(m, 0, out, &n), PmdDrop::kOffloadBadMetadata);
   // TCP/IPv6 whose lengths do not describe it.
   m = as_tso6(chain(build(true, IPPROTO_TCP, 5000, true)), 1400);
   m->l4_len = 20;

@@ -16,7 +16,8 @@
 //    mbufs vanished on transmit.)
 //  - The same two cases over IPv6 (TapPortTso6Test): the tap offers TSO6,
 //    TCP/IPv6 crosses between two tap containers as large frames and
-//    reaches a port without TSO segmented by dpxd, valid checksums.
+//    reaches a port without TSO segmented by dpxd, valid checksums; also
+//    with a destination options header in every packet of the stream.
 //  - Upcalls of TSO frames come segmented.
 //  - Bad options are refused with a clear message.
 //
@@ -206,6 +207,14 @@ class TapPortTest : public ::testing::Test {
       Fd s(ns_[0]->socket(family, SOCK_STREAM));
       ASSERT_GE(s.fd, 0);
       setsockopt(s.fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+      if (dstopts_) {
+        // A destination options header (one PadN option) in every packet:
+        // the kernel's TSO6 frames then carry an extension header between
+        // IPv6 and TCP (the kernel fills in its next header).
+        const uint8_t opt[8] = {0, 0, 1, 4, 0, 0, 0, 0};
+        ASSERT_EQ(setsockopt(s.fd, IPPROTO_IPV6, IPV6_DSTOPTS, opt, sizeof opt), 0)
+            << std::strerror(errno);
+      }
       bool ok = connect(s.fd, sa, sa_len) == 0;
       size_t off = 0;
       while (ok && off < data.size()) {
@@ -246,7 +255,8 @@ class TapPortTest : public ::testing::Test {
   // Tap container A to container B on a veth `kind` port (afxdp, afpacket).
   void software_segmentation(const std::string& kind);
 
-  bool ipv6_ = false;  // set by TapPortTso6Test before SetUp()
+  bool ipv6_ = false;     // set by TapPortTso6Test before SetUp()
+  bool dstopts_ = false;  // tcp_transfer()'s sender adds a destination options header
   std::unique_ptr<NetNs> ns_[2];
   std::unique_ptr<VethPair> veth_;
   DpxdProcess dpxd_;
@@ -371,6 +381,15 @@ TEST_F(TapPortTso6Test, SoftwareSegmentationOfIpv6TowardsAfpacketAndPcap) {
   software_segmentation("afpacket");
 }
 
+// The same with a destination options header in every packet of the
+// stream: the TSO6 frames carry it between IPv6 and TCP, and the segments
+// dpxd cuts repeat it, with payload lengths that count it and TCP checksums
+// that B's kernel (no offloads on its veth) verifies.
+TEST_F(TapPortTso6Test, SoftwareSegmentationOfIpv6WithDestinationOptions) {
+  dstopts_ = true;
+  software_segmentation("afpacket");
+}
+
 void TapPortTest::software_segmentation(const std::string& kind) {
   ASSERT_NO_FATAL_FAILURE(add_tap(0, 1));
   // Container B on a veth pair whose outer end is an AF_XDP or af_packet
@@ -425,7 +444,7 @@ void TapPortTest::software_segmentation(const std::string& kind) {
   ASSERT_EQ(client_.port_del(ref, &err), 0) << err;
   std::vector<Packet> frames;
   ASSERT_TRUE(read_pcap(cap, &frames));
-  uint64_t payload = 0, data_frames = 0;
+  uint64_t payload = 0, data_frames = 0, with_dstopts = 0;
   for (size_t i = 0; i < frames.size(); ++i) {
     const Packet& f = frames[i];
     SCOPED_TRACE("frame " + std::to_string(i));
@@ -451,6 +470,14 @@ void TapPortTest::software_segmentation(const std::string& kind) {
       ASSERT_LE(14 + 40 + l4_len, f.size());
       proto = ip[6];  // MLD reports start with a hop-by-hop header: not checked
       l4 = ip + 40;
+      if (proto == IPPROTO_DSTOPTS) {  // dstopts_: skipped to the TCP header
+        const uint32_t hlen = (l4[1] + 1u) * 8;
+        ASSERT_LE(hlen, l4_len);
+        proto = l4[0];
+        l4 += hlen;
+        l4_len -= hlen;
+        ++with_dstopts;
+      }
       ph = sum16(ip + 8, 32) + proto + l4_len;  // RFC 8200 8.1
     } else {
       continue;  // ARP
@@ -469,6 +496,9 @@ void TapPortTest::software_segmentation(const std::string& kind) {
   // Retransmissions may add to it, never take away.
   EXPECT_GE(payload, kBytes);
   EXPECT_GT(data_frames, kBytes / 1500);
+  if (dstopts_) {
+    EXPECT_GE(with_dstopts, data_frames) << "the segments repeat the destination options";
+  }
 }
 
 // A userspace() action on a tap's TCP stream: the upcall copies of its 64 KB

@@ -24,6 +24,12 @@
 // with partial checksums, which the tunnel output must segment and
 // checksum in software before it encapsulates (offload.h).
 //
+// The "_tap6" instances do the same with IPv6 inside: the containers are
+// fd77::1/64 and fd77::2/64, their kernels hand over TCP/IPv6 TSO frames
+// (GSO_TCPV6), which dpxd's own IPv6 segmenter cuts (SwOffload::
+// segment_tcp6) before it encapsulates them; over the IPv4 underlay
+// (vxlan_tap6) and over the IPv6 one (vxlan6_tap6).
+//
 // The same over an IPv6 underlay (parameters vxlan6, geneve6): VTEPs
 // 2001:db8:77::1/64 and ::2, the peers found by Neighbour Discovery, the
 // outer IPv6 header and its always-present UDP checksum checked, and the
@@ -162,12 +168,24 @@ void set_timeouts(int fd) {
   setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
 }
 
-sockaddr_in sockaddr_of(const char* ip, uint16_t port) {
-  sockaddr_in sa{};
-  sa.sin_family = AF_INET;
-  sa.sin_port = htons(port);
-  inet_pton(AF_INET, ip, &sa.sin_addr);
-  return sa;
+// The socket address of an IPv4 or IPv6 address and a port; its length in
+// *len.
+sockaddr_storage sockaddr_of(const char* ip, uint16_t port, socklen_t* len) {
+  sockaddr_storage ss{};
+  if (std::strchr(ip, ':')) {
+    auto* sa = reinterpret_cast<sockaddr_in6*>(&ss);
+    sa->sin6_family = AF_INET6;
+    sa->sin6_port = htons(port);
+    EXPECT_EQ(inet_pton(AF_INET6, ip, &sa->sin6_addr), 1) << ip;
+    *len = sizeof *sa;
+  } else {
+    auto* sa = reinterpret_cast<sockaddr_in*>(&ss);
+    sa->sin_family = AF_INET;
+    sa->sin_port = htons(port);
+    EXPECT_EQ(inet_pton(AF_INET, ip, &sa->sin_addr), 1) << ip;
+    *len = sizeof *sa;
+  }
+  return ss;
 }
 
 uint32_t ip4(const char* s) {
@@ -181,7 +199,8 @@ class TunnelE2eTest : public ::testing::TestWithParam<std::string> {
   void SetUp() override {
     if (geteuid() != 0) GTEST_SKIP() << "needs root: network namespaces, veth pairs";
     const std::string param = GetParam();
-    tap_ = param.ends_with("_tap");
+    inner6_ = param.ends_with("_tap6");
+    tap_ = param.ends_with("_tap") || inner6_;
     type_ = param.substr(0, param.find('_'));
     v6_ = type_.back() == '6';
     if (v6_) type_.pop_back();
@@ -193,8 +212,12 @@ class TunnelE2eTest : public ::testing::TestWithParam<std::string> {
       ASSERT_TRUE(h.host->ok()) << h.host->error();
       h.ctr = std::make_unique<NetNs>(unique_ifname("dpxtc", side));
       ASSERT_TRUE(h.ctr->ok()) << h.ctr->error();
-      for (const NetNs* ns : {h.host.get(), h.ctr.get()})
-        ASSERT_TRUE(ns->disable_ipv6(&err)) << err;
+      ASSERT_TRUE(h.host->disable_ipv6(&err)) << err;
+      // IPv6 stays on in containers that speak it (a tap's eth0 is created
+      // later, so the default applies to it).
+      if (!inner6_) {
+        ASSERT_TRUE(h.ctr->disable_ipv6(&err)) << err;
+      }
     }
     // The underlay: one veth pair between the two host namespaces. Its ends
     // carry no address: the kernel stays out, dpxd speaks ARP and UDP.
@@ -227,9 +250,14 @@ class TunnelE2eTest : public ::testing::TestWithParam<std::string> {
       } else {
         add_port(h, h.ctr_link->a(), "afpacket", 1);
       }
-      ASSERT_TRUE(must_run(
-          h.ctr->exec({"ip", "addr", "add", kCtrIp[i] + std::string("/24"), "dev", "eth0"}), &err))
-          << err;
+      // nodad: the address is usable at once (no duplicate address
+      // detection to wait for).
+      const std::vector<std::string> addr =
+          inner6_ ? std::vector<std::string>{"ip",  "addr", "add",  kCtrIp6[i] + std::string("/64"),
+                                             "dev", "eth0", "nodad"}
+                  : std::vector<std::string>{"ip",  "addr", "add", kCtrIp[i] + std::string("/24"),
+                                             "dev", "eth0"};
+      ASSERT_TRUE(must_run(h.ctr->exec(addr), &err)) << err;
       add_port(h, h.underlay_if, "afpacket", 2);
       add_port(h, port_name(), type_, 3);
 
@@ -369,8 +397,10 @@ class TunnelE2eTest : public ::testing::TestWithParam<std::string> {
     if (th[4] != 0 || th[5] != 0 || th[6] != 42) return "wrong VNI";
     const uint8_t* inner = th + 8;
     // The inner frame is one of the containers' (their MACs are 02:... or
-    // whatever the kernel chose; it must at least be IPv4 or ARP).
+    // whatever the kernel chose; it must at least be IPv4 or ARP, or IPv6
+    // for containers that speak IPv6).
     const uint16_t itype = uint16_t(inner[12] << 8 | inner[13]);
+    if (inner6_) return itype == 0x86dd ? "" : "inner frame is not IPv6";
     if (itype != 0x0800 && itype != 0x0806) return "inner frame is neither IPv4 nor ARP";
     return "";
   }
@@ -379,8 +409,11 @@ class TunnelE2eTest : public ::testing::TestWithParam<std::string> {
   static constexpr const char* kVtep6[2] = {"2001:db8:77::1", "2001:db8:77::2"};
   bool v6_ = false;
   static constexpr const char* kCtrIp[2] = {"192.168.77.1", "192.168.77.2"};
+  static constexpr const char* kCtrIp6[2] = {"fd77::1", "fd77::2"};
   std::string type_;
-  bool tap_ = false;  // containers on tap ports (TSO) instead of veth + af_packet
+  bool tap_ = false;     // containers on tap ports (TSO) instead of veth + af_packet
+  bool inner6_ = false;  // the containers speak IPv6 (TSO6 frames from their taps)
+  const char* ctr_ip(int i) const { return inner6_ ? kCtrIp6[i] : kCtrIp[i]; }
   // The containers' MTU: the underlay's 1500 less the outer headers.
   const char* ctr_mtu() const { return v6_ ? "1430" : "1450"; }
   // Construction order; destroyed in reverse: dpxds, then veths, then namespaces.
@@ -400,14 +433,14 @@ TEST_P(TunnelE2eTest, PingAndTcpCrossTheOverlay) {
   ASSERT_TRUE(wait_until([&] { return cap.ready(); })) << "tcpdump did not start";
 
   const std::vector<std::string> ping =
-      hosts_[0].ctr->exec({"ping", "-c", "5", "-i", "0.2", "-w", "60", kCtrIp[1]});
+      hosts_[0].ctr->exec({"ping", "-c", "5", "-i", "0.2", "-w", "60", ctr_ip(1)});
   const CmdResult r = run_cmd(ping, 90);
   ASSERT_TRUE(r.ok()) << describe(ping, r) << logs();
   // tcpdump may have started capturing after the first pings went by: ping
   // on until it has its packets.
   wait_until(
       [&] {
-        if (!cap.done()) hosts_[0].ctr->run({"ping", "-c", "1", "-W", "1", kCtrIp[1]}, 10);
+        if (!cap.done()) hosts_[0].ctr->run({"ping", "-c", "1", "-W", "1", ctr_ip(1)}, 10);
         return cap.done();
       },
       100);
@@ -423,7 +456,9 @@ TEST_P(TunnelE2eTest, PingAndTcpCrossTheOverlay) {
   EXPECT_EQ(dis.output.find("bad cksum"), std::string::npos) << dis.output;
   const std::string vni = type_ == "vxlan" ? "VXLAN, flags [I] (0x08), vni 42" : "vni 0x2a";
   EXPECT_NE(dis.output.find(vni), std::string::npos) << dis.output;
-  EXPECT_NE(dis.output.find("ICMP echo request"), std::string::npos) << dis.output;
+  EXPECT_NE(dis.output.find(inner6_ ? "ICMP6, echo request" : "ICMP echo request"),
+            std::string::npos)
+      << dis.output;
 
   // Each dpxd learned the other VTEP by ARP.
   for (int i = 0; i < 2; ++i) {
@@ -444,20 +479,22 @@ TEST_P(TunnelE2eTest, PingAndTcpCrossTheOverlay) {
   std::vector<uint8_t> data(4 << 20);
   std::mt19937 rng(42);
   for (auto& b : data) b = static_cast<uint8_t>(rng());
-  const int lfd = hosts_[1].ctr->socket(AF_INET, SOCK_STREAM);
+  const int family = inner6_ ? AF_INET6 : AF_INET;
+  const int lfd = hosts_[1].ctr->socket(family, SOCK_STREAM);
   ASSERT_GE(lfd, 0) << strerror(-lfd);
   Fd listener(lfd);
-  const sockaddr_in srv = sockaddr_of(kCtrIp[1], 5201);
+  socklen_t srv_len = 0;
+  const sockaddr_storage srv = sockaddr_of(ctr_ip(1), 5201, &srv_len);
   const int one = 1;
   setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-  ASSERT_EQ(bind(lfd, reinterpret_cast<const sockaddr*>(&srv), sizeof srv), 0) << strerror(errno);
+  ASSERT_EQ(bind(lfd, reinterpret_cast<const sockaddr*>(&srv), srv_len), 0) << strerror(errno);
   ASSERT_EQ(listen(lfd, 1), 0);
   set_timeouts(lfd);
-  const int cfd = hosts_[0].ctr->socket(AF_INET, SOCK_STREAM);
+  const int cfd = hosts_[0].ctr->socket(family, SOCK_STREAM);
   ASSERT_GE(cfd, 0) << strerror(-cfd);
   Fd client(cfd);
   set_timeouts(cfd);
-  ASSERT_EQ(connect(cfd, reinterpret_cast<const sockaddr*>(&srv), sizeof srv), 0)
+  ASSERT_EQ(connect(cfd, reinterpret_cast<const sockaddr*>(&srv), srv_len), 0)
       << strerror(errno) << logs();
   Fd conn(accept(lfd, nullptr, nullptr));
   ASSERT_GE(conn.fd, 0) << strerror(errno);
@@ -506,6 +543,36 @@ TEST_P(TunnelE2eTest, PingAndTcpCrossTheOverlay) {
   ASSERT_EQ(sb.ports.size(), 1u);
   EXPECT_GT(sa.ports[0].tx_packets, 5u);
   EXPECT_GT(sb.ports[0].rx_packets, 5u);
+  if (tap_) {
+    // Segmentation happened before encapsulation: every encapsulated
+    // segment carries at most an MSS, so A sent at least the stream's
+    // length in overlay MTUs, and B received as many; A's tap handed over
+    // far fewer (large) frames; B's tap took every segment whole.
+    PortRef ref;
+    ref.odp_port = 1;
+    PortInfo tap_a, tap_b;
+    std::string err;
+    ASSERT_EQ(hosts_[0].client.port_get(ref, &tap_a, &err), 0) << err;
+    ASSERT_EQ(hosts_[1].client.port_get(ref, &tap_b, &err), 0) << err;
+    const uint64_t min_segments = data.size() / std::stoul(ctr_mtu());
+    EXPECT_GE(sa.ports[0].tx_packets, min_segments);
+    EXPECT_GE(sb.ports[0].rx_packets, min_segments);
+    EXPECT_LT(tap_a.stats.rx_packets * 2, sa.ports[0].tx_packets);
+    EXPECT_GE(tap_b.stats.tx_packets, min_segments);
+    EXPECT_EQ(
+        tap_a.stats.rx_drops + tap_a.stats.tx_drops + tap_b.stats.rx_drops + tap_b.stats.tx_drops,
+        0u);
+    // No software offload refused anything (offload.h's drop reasons).
+    for (Host& h : hosts_) {
+      std::vector<PmdStats> st;
+      ASSERT_EQ(h.client.pmd_stats(&st, &err), 0) << err;
+      for (const auto& p : st)
+        for (const auto& d : p.drops)
+          if (d.reason.starts_with("offload_")) {
+            EXPECT_EQ(d.count, 0u) << d.reason << logs();
+          }
+    }
+  }
   for (const TnlStats* s : {&sa, &sb}) {
     for (const auto& k : s->counters) {
       if (k.name.rfind("decap_", 0) == 0 || k.name.rfind("vxlan_", 0) == 0 ||
@@ -520,7 +587,7 @@ TEST_P(TunnelE2eTest, PingAndTcpCrossTheOverlay) {
 
 INSTANTIATE_TEST_SUITE_P(Tunnels, TunnelE2eTest,
                          ::testing::Values("vxlan", "geneve", "vxlan_tap", "geneve_tap", "vxlan6",
-                                           "geneve6"),
+                                           "geneve6", "vxlan_tap6", "vxlan6_tap6"),
                          [](const auto& info) { return info.param; });
 
 }  // namespace

@@ -2,7 +2,7 @@
 # End to end: two emulated hosts joined by an overlay that Open vSwitch
 # configures and dpxd builds.
 #
-#   ovs_tunnel_test.sh OVS_VSWITCHD DPXD DPXCTL vxlan|geneve
+#   ovs_tunnel_test.sh OVS_VSWITCHD DPXD DPXCTL vxlan|geneve [ipv4|ipv6]
 #
 #   netns ctr-a: eth0 10.93.0.1/24             netns ctr-b: eth0 10.93.0.2/24
 #        | veth                                       | veth
@@ -20,13 +20,21 @@
 # The wire namespace is only a cable that tcpdump can watch (packets that
 # dpxd sends and receives through AF_XDP bypass the taps of its own host).
 #
+# With ipv6 (the fifth argument) the underlay is IPv6: VTEPs fd93::1/64 and
+# fd93::2/64, found by dpxd's Neighbour Discovery, OVS's remote_ip and
+# tun_ipv6_dst IPv6 addresses, megaflows with ipv6_src/ipv6_dst in
+# tunnel(...), outer IPv6 packets with a UDP checksum on the wire, and
+# containers with an MTU of 1430 (70 bytes of outer headers). The
+# containers themselves stay IPv4.
+#
 #   1. vx0 with options:remote_ip=<other VTEP> options:key=42, NORMAL
 #      flows: ping and an iperf3 TCP stream cross; the outer packets on the
 #      wire are well-formed VXLAN (Geneve) with VNI 42 around the
 #      containers' frames; dpctl/dump-flows shows the tunnel megaflows:
 #      set(tunnel(tun_id=0x2a,dst=<other VTEP>...)) on the sending side and
 #      tunnel(tun_id=0x2a,src=<other VTEP>,dst=<own VTEP>...) in the key on
-#      the receiving side, with counters that rise;
+#      the receiving side (ipv6_dst=, ipv6_src= over IPv6), with counters
+#      that rise;
 #   2. the flow-based variant: options:remote_ip=flow options:key=flow and
 #      OpenFlow rules with set_field:...->tun_dst/tun_id: ping crosses with
 #      VNI 0x77, the decap side matches tun_id=0x77;
@@ -37,11 +45,11 @@
 #      a value the receiver does not accept stops there.
 set -euo pipefail
 
-if (($# != 4)); then
-  echo "usage: $0 OVS_VSWITCHD DPXD DPXCTL vxlan|geneve" >&2
+if (($# != 4 && $# != 5)); then
+  echo "usage: $0 OVS_VSWITCHD DPXD DPXCTL vxlan|geneve [ipv4|ipv6]" >&2
   exit 2
 fi
-VSWITCHD=$1 DPXD=$2 DPXCTL=$3 TYPE=$4
+VSWITCHD=$1 DPXD=$2 DPXCTL=$3 TYPE=$4 FAMILY=${5:-ipv4}
 case $TYPE in
   vxlan) UDP_PORT=4789 DP_PORT=vxlan_sys_4789 ;;
   geneve) UDP_PORT=6081 DP_PORT=genev_sys_6081 ;;
@@ -54,7 +62,21 @@ require_tools ovsdb-tool ovsdb-server ovs-vsctl ovs-ofctl ovs-appctl ip ping ipe
 
 HOST_A=dxha$TAG HOST_B=dxhb$TAG CTR_A=dxca$TAG CTR_B=dxcb$TAG WIRE=dxw$TAG
 IP_A=10.93.0.1 IP_B=10.93.0.2
-VTEP_A=10.0.93.1 VTEP_B=10.0.93.2
+case $FAMILY in
+  # The overlay carries 50 bytes of outer headers (VXLAN; Geneve without
+  # options) inside the underlay's 1500 over IPv4, 70 over IPv6: the
+  # containers get 1450 (1430), as with kernel VXLAN.
+  ipv4) VTEP_A=10.0.93.1 VTEP_B=10.0.93.2 VTEP_PLEN=24 CTR_MTU=1450 ;;
+  ipv6) VTEP_A=fd93::1 VTEP_B=fd93::2 VTEP_PLEN=64 CTR_MTU=1430 ;;
+  *) echo "unknown underlay family $FAMILY" >&2 && exit 2 ;;
+esac
+# The tunnel metadata's address fields, in ODP flows (dpctl/dump-flows)
+# and in OpenFlow (set_field).
+if [[ $FAMILY == ipv6 ]]; then
+  ODP_SRC=ipv6_src ODP_DST=ipv6_dst OF_DST=tun_ipv6_dst
+else
+  ODP_SRC=src ODP_DST=dst OF_DST=tun_dst
+fi
 VNI=42 VNI_FLOW=0x77
 
 lib_init
@@ -69,7 +91,9 @@ for ns in "$HOST_A" "$HOST_B" "$WIRE"; do
   ip netns exec "$ns" sysctl -q -w net.ipv6.conf.default.disable_ipv6=1
   ip -n "$ns" link set lo up
 done
-ip -n "$WIRE" link add wbr type bridge
+# No multicast snooping: the bridge must flood Neighbour Solicitations to
+# the solicited-node groups, for which no MLD report is ever sent.
+ip -n "$WIRE" link add wbr type bridge mcast_snooping 0
 ip -n "$WIRE" link set wbr up
 for side in a b; do
   host_var=HOST_${side^^}
@@ -77,11 +101,8 @@ for side in a b; do
   ip -n "$WIRE" link set "ul$side" master wbr up
   ip -n "${!host_var}" link set ul0 up
 done
-# The overlay carries 50 bytes of outer headers (VXLAN; Geneve without
-# options) inside the underlay's 1500: containers get 1450, as with kernel
-# VXLAN.
-add_container "$CTR_A" ctr0 "$IP_A/24" "$HOST_A" 1450
-add_container "$CTR_B" ctr0 "$IP_B/24" "$HOST_B" 1450
+add_container "$CTR_A" ctr0 "$IP_A/24" "$HOST_A" "$CTR_MTU"
+add_container "$CTR_B" ctr0 "$IP_B/24" "$HOST_B" "$CTR_MTU"
 
 # host SIDE: makes host a or b the current instance.
 host() {
@@ -101,8 +122,8 @@ done
 
 # The underlay is dpxd's: its VTEP address (and with it the connected route)
 # goes on the underlay port, as `ip addr add` would for the kernel datapath.
-host a && dpxctl tnl-ip add "$VTEP_A/24" ul0
-host b && dpxctl tnl-ip add "$VTEP_B/24" ul0
+host a && dpxctl tnl-ip add "$VTEP_A/$VTEP_PLEN" ul0
+host b && dpxctl tnl-ip add "$VTEP_B/$VTEP_PLEN" ul0
 
 # add_tunnel SIDE PEER_VTEP [OPTION...]: the tunnel port vx0 of br0.
 add_tunnel() {
@@ -116,33 +137,61 @@ add_tunnel() {
 ping_ok() { ip netns exec "$CTR_A" ping -c 1 -W 1 -q "$IP_B"; }
 
 # check_capture FILE VNI: every packet of the capture is a well-formed
-# outer IPv4/UDP packet between the VTEPs, to the tunnel's UDP port, with a
-# correct IPv4 header checksum, a VXLAN (Geneve) header with the VNI, and
-# one of the containers' frames inside; at least one each way.
+# outer packet between the VTEPs, to the tunnel's UDP port: over IPv4 with
+# a correct header checksum and lengths, over IPv6 with a correct payload
+# length and a UDP checksum that is present and verifies (dpxd always
+# computes it over IPv6); then a VXLAN (Geneve) header with the VNI and one
+# of the containers' frames inside; at least one each way.
 check_capture() {
-  /usr/bin/python3 - "$1" "$2" "$TYPE" "$UDP_PORT" "$VTEP_A" "$VTEP_B" "$IP_A" "$IP_B" <<'EOF'
+  /usr/bin/python3 - "$1" "$2" "$TYPE" "$UDP_PORT" "$FAMILY" "$VTEP_A" "$VTEP_B" "$IP_A" "$IP_B" <<'EOF'
+import ipaddress
 import sys
-from scapy.all import rdpcap, Ether, IP, UDP, raw
+from scapy.all import rdpcap, Ether, IP, IPv6, UDP, raw
 from scapy.layers.vxlan import VXLAN
 from scapy.contrib.geneve import GENEVE
 
-path, vni, kind, port = sys.argv[1], int(sys.argv[2], 0), sys.argv[3], int(sys.argv[4])
-vteps, ctrs = set(sys.argv[5:7]), set(sys.argv[7:9])
+path, vni, kind, port, family = sys.argv[1], int(sys.argv[2], 0), sys.argv[3], int(sys.argv[4]), sys.argv[5]
+vteps = {ipaddress.ip_address(a) for a in sys.argv[6:8]}
+ctrs = set(sys.argv[8:10])
+
+
+def ones_sum(b):
+    if len(b) % 2:
+        b += b"\0"
+    s = sum(int.from_bytes(b[i : i + 2], "big") for i in range(0, len(b), 2))
+    while s >> 16:
+        s = (s & 0xFFFF) + (s >> 16)
+    return s
+
+
 pkts = rdpcap(path)
 assert pkts, "empty capture"
 dirs = set()
 for i, p in enumerate(pkts):
     where = f"packet {i}: {p.summary()}"
-    assert p.haslayer(IP) and p.haslayer(UDP), where
-    ip = p[IP]
-    assert {ip.src, ip.dst} == vteps, where
-    hdr = raw(ip)[: ip.ihl * 4]
-    fixed = IP(hdr)
-    del fixed.chksum
-    assert IP(raw(fixed)).chksum == ip.chksum, where + ": bad IPv4 header checksum"
-    assert ip.len == len(raw(ip)), where + ": bad IPv4 total length"
+    if family == "ipv6":
+        assert p.haslayer(IPv6) and p.haslayer(UDP), where
+        ip = p[IPv6]
+        src, dst = ipaddress.ip_address(ip.src), ipaddress.ip_address(ip.dst)
+        assert ip.nh == 17, where + ": extension headers or not UDP"
+        assert ip.plen == len(raw(ip)) - 40, where + ": bad IPv6 payload length"
+        udp = raw(ip)[40:]
+        assert p[UDP].len == ip.plen, where + ": bad UDP length"
+        assert p[UDP].chksum != 0, where + ": no UDP checksum over IPv6"
+        pseudo = src.packed + dst.packed + len(udp).to_bytes(4, "big") + b"\0\0\0\x11"
+        assert ones_sum(pseudo + udp) == 0xFFFF, where + ": bad UDP checksum"
+    else:
+        assert p.haslayer(IP) and p.haslayer(UDP), where
+        ip = p[IP]
+        src, dst = ipaddress.ip_address(ip.src), ipaddress.ip_address(ip.dst)
+        hdr = raw(ip)[: ip.ihl * 4]
+        fixed = IP(hdr)
+        del fixed.chksum
+        assert IP(raw(fixed)).chksum == ip.chksum, where + ": bad IPv4 header checksum"
+        assert ip.len == len(raw(ip)), where + ": bad IPv4 total length"
+        assert p[UDP].len == ip.len - ip.ihl * 4, where + ": bad UDP length"
+    assert {src, dst} == vteps, where
     assert p[UDP].dport == port, where
-    assert p[UDP].len == ip.len - ip.ihl * 4, where + ": bad UDP length"
     payload = raw(p[UDP].payload)
     if kind == "vxlan":
         assert payload[0] == 0x08, where + ": VXLAN flags are not just I"
@@ -156,9 +205,9 @@ for i, p in enumerate(pkts):
     assert got == vni, where + f": VNI {got}, expected {vni}"
     if inner.haslayer(IP):
         assert {inner[IP].src, inner[IP].dst} == ctrs, where + ": unexpected inner packet"
-    dirs.add(ip.src)
+    dirs.add(src)
 assert dirs == vteps, f"capture has one direction only: from {dirs}"
-print(f"{len(pkts)} outer packets checked: {kind}, VNI {vni:#x}, both directions")
+print(f"{len(pkts)} outer {family} packets checked: {kind}, VNI {vni:#x}, both directions")
 EOF
 }
 
@@ -192,8 +241,8 @@ flow_of() {
 # tried again, at most five times.
 check_megaflows() {
   # The IPv4 megaflows (the ARP ones have also been set up).
-  local encap="eth_type\(0x0800\).*actions:.*set\(tunnel\(tun_id=$1,dst=${VTEP_B}[,)]"
-  local decap="tunnel\(tun_id=$1,src=$VTEP_A,dst=${VTEP_B}[,)].*eth_type\(0x0800\)"
+  local encap="eth_type\(0x0800\).*actions:.*set\(tunnel\(tun_id=$1,$ODP_DST=${VTEP_B}[,)]"
+  local decap="tunnel\(tun_id=$1,$ODP_SRC=$VTEP_A,$ODP_DST=${VTEP_B}[,)].*eth_type\(0x0800\)"
   local eu e0 du d0 eu1 e1 du1 d1 round
   for side in a b; do
     host $side
@@ -203,8 +252,9 @@ check_megaflows() {
   for round in 1 2 3 4 5; do
     read -r eu e0 <<<"$(flow_of a "$encap")"
     read -r du d0 <<<"$(flow_of b "$decap")"
-    [[ -n ${eu:-} ]] || fail "no encap megaflow set(tunnel(tun_id=$1,dst=$VTEP_B...)) on host a"
-    [[ -n ${du:-} ]] || fail "no decap megaflow tunnel(tun_id=$1,src=$VTEP_A,dst=$VTEP_B...) on host b"
+    [[ -n ${eu:-} ]] || fail "no encap megaflow set(tunnel(tun_id=$1,$ODP_DST=$VTEP_B...)) on host a"
+    [[ -n ${du:-} ]] ||
+      fail "no decap megaflow tunnel(tun_id=$1,$ODP_SRC=$VTEP_A,$ODP_DST=$VTEP_B...) on host b"
     ip netns exec "$CTR_A" ping -c 20 -i 0.02 -q "$IP_B" >/dev/null
     read -r eu1 e1 <<<"$(flow_of a "$encap" "$eu")"
     read -r du1 d1 <<<"$(flow_of b "$decap" "$du")"
@@ -220,7 +270,7 @@ check_megaflows() {
 }
 
 # ------------------------------------------------------------ 1. fixed
-step "1. $TYPE port with options:remote_ip and options:key=$VNI"
+step "1. $TYPE port with options:remote_ip=$VTEP_B ($FAMILY underlay) and options:key=$VNI"
 add_tunnel a "$VTEP_B" options:key=$VNI
 add_tunnel b "$VTEP_A" options:key=$VNI
 for side in a b; do
@@ -261,7 +311,7 @@ for side in a b; do
   host $side
   peer=$VTEP_B
   [[ $side == b ]] && peer=$VTEP_A
-  ovs-ofctl add-flow br0 "in_port=ctr0,actions=set_field:$VNI_FLOW->tun_id,set_field:$peer->tun_dst,output:vx0"
+  ovs-ofctl add-flow br0 "in_port=ctr0,actions=set_field:$VNI_FLOW->tun_id,set_field:$peer->$OF_DST,output:vx0"
   ovs-ofctl add-flow br0 "in_port=vx0,tun_id=$VNI_FLOW,actions=output:ctr0"
   ovs-ofctl dump-flows br0
 done
@@ -283,7 +333,7 @@ if [[ $TYPE == geneve ]]; then
     local peer=$VTEP_B
     [[ $1 == b ]] && peer=$VTEP_A
     ovs-ofctl del-flows br0
-    ovs-ofctl add-flow br0 "in_port=ctr0,actions=set_field:$VNI_FLOW->tun_id,set_field:$peer->tun_dst,set_field:$2->tun_metadata0,output:vx0"
+    ovs-ofctl add-flow br0 "in_port=ctr0,actions=set_field:$VNI_FLOW->tun_id,set_field:$peer->$OF_DST,set_field:$2->tun_metadata0,output:vx0"
     ovs-ofctl add-flow br0 "in_port=vx0,tun_id=$VNI_FLOW,tun_metadata0=$3,actions=output:ctr0"
   }
   for side in a b; do
