@@ -15,7 +15,14 @@ namespace dpx {
 // Tunnel outputs (set(tunnel) + output to a tunnel port) are finished here
 // too: they need only the inner flow's hash, of fields simple_extract()
 // found in the packet, and are encapsulated per run of one flow at the end.
-uint32_t Pmd::process_simple(rte_mbuf** pkts, uint32_t n, uint32_t in_port) {
+//
+// A run of decapsulated packets (tun non-null) is the same pass with the
+// run's tunnel added to every lookup: one per run and simple key, as for
+// plain packets, instead of a full key, hash and exact-match probe per
+// packet. Its misses take the full path, whose upcall carries each packet's
+// own tunnel metadata (tp_src included).
+uint32_t Pmd::process_simple(rte_mbuf** pkts, uint32_t n, uint32_t in_port, const SimpleTunnel* tun,
+                             uint8_t* rest_from) {
   // A run: consecutive packets of mine[] forwarded by one flow to one port.
   struct Run {
     const Flow* flow;
@@ -55,6 +62,7 @@ uint32_t Pmd::process_simple(rte_mbuf** pkts, uint32_t n, uint32_t in_port) {
     uint16_t flags;
     if (m->nb_segs != 1 || !simple_extract(rte_pktmbuf_mtod(m, const uint8_t*), m->data_len,
                                            in_port, &key, &flags)) [[unlikely]] {
+      if (rest_from) rest_from[n_rest] = static_cast<uint8_t>(i);
       pkts[n_rest++] = m;  // full key extraction decides (and counts drops)
       continue;
     }
@@ -72,11 +80,14 @@ uint32_t Pmd::process_simple(rte_mbuf** pkts, uint32_t n, uint32_t in_port) {
     if (!same) {
       prev = key;
       // The EMC's simple entry usually knows the key from the last burst.
-      const Flow* flow = emc_.simple_lookup(key);
+      const Flow* flow = tun ? emc_.simple_tunnel_lookup(key, *tun) : emc_.simple_lookup(key);
       if (!flow) [[unlikely]] {
-        simple_to_flow_key(key, &fk);
+        simple_to_flow_key(key, &fk, tun);
         flow = cls.lookup(fk);
-        if (flow) emc_.simple_insert(key, flow);
+        if (flow && tun)
+          emc_.simple_tunnel_insert(key, *tun, flow);
+        else if (flow)
+          emc_.simple_insert(key, flow);
       }
       // Only plain forwarding and tunnel outputs are finished here. Any
       // other program runs on the ordinary path, with the packet's full key
@@ -84,7 +95,7 @@ uint32_t Pmd::process_simple(rte_mbuf** pkts, uint32_t n, uint32_t in_port) {
       const ActionProgram* prog = flow ? flow->actions.load(std::memory_order_acquire) : nullptr;
       prev_flow = flow;
       if (!flow) {
-        verdict = Verdict::kMiss;
+        verdict = tun ? Verdict::kFullPath : Verdict::kMiss;
       } else if (plain_output(*prog)) {
         verdict = Verdict::kForward;
         if (n_runs == 0 || runs[n_runs - 1].flow != flow) {
@@ -120,6 +131,7 @@ uint32_t Pmd::process_simple(rte_mbuf** pkts, uint32_t n, uint32_t in_port) {
         break;
       }
       case Verdict::kFullPath:
+        if (rest_from) rest_from[n_rest] = static_cast<uint8_t>(i);
         pkts[n_rest++] = m;
         break;
       default: {

@@ -145,9 +145,23 @@ TEST(SimpleMatch, MaskClassification) {
   FlowKey b = m;
   b.eth_src[5] = 1;
   EXPECT_FALSE(mask_is_simple(b));
+  // The tunnel fields a decapsulated run shares are simple; the outer UDP
+  // source port, which differs per inner flow, and Geneve options are not.
   FlowKey c = m;
-  c.tun_id = 1;
-  EXPECT_FALSE(mask_is_simple(c));
+  c.tun_id = ~0ull;
+  c.tun_ipv4_src = c.tun_ipv4_dst = ~0u;
+  c.tun_ipv6_dst[15] = 0xff;
+  c.tun_flags = 0xffff;
+  c.tun_tos = c.tun_ttl = 0xff;
+  c.tun_tp_dst = 0xffff;
+  EXPECT_TRUE(mask_is_simple(c));
+  FlowKey e = c;
+  e.tun_tp_src = 0xffff;
+  EXPECT_FALSE(mask_is_simple(e));
+  FlowKey g = c;
+  g.tun_opts_len = 0xff;
+  g.tun_opts[sizeof g.tun_opts - 1] = 0xff;
+  EXPECT_FALSE(mask_is_simple(g));
   FlowKey d = m;
   d.nw_proto = 0xff;
   EXPECT_FALSE(mask_is_simple(d));
