@@ -3,6 +3,7 @@
 #include <rte_byteorder.h>
 #include <rte_ip.h>
 #include <rte_prefetch.h>
+#include <smmintrin.h>
 
 #include <algorithm>
 #include <cstddef>
@@ -391,14 +392,20 @@ bool run_header_decap(const RunHeader& h, rte_mbuf* m, uint16_t* tp_src) {
   const uint32_t len = rte_pktmbuf_data_len(m);
   if (len < 50 + kEthHdrLen || m->nb_segs != 1) return false;
   const uint8_t* p = rte_pktmbuf_mtod(m, const uint8_t*);
-  uint64_t w[6];
-  std::memcpy(w, p, sizeof w);
+  // The compare in three 16-byte vectors (the masks keep the compared
+  // bytes), then the tail.
+  const auto* q = reinterpret_cast<const __m128i*>(p);
+  const auto* c = reinterpret_cast<const __m128i*>(h.w);
+  const __m128i d0 = _mm_xor_si128(_mm_loadu_si128(q), _mm_loadu_si128(c));
+  const __m128i d1 = _mm_and_si128(
+      _mm_xor_si128(_mm_loadu_si128(q + 1), _mm_loadu_si128(c + 1)),
+      _mm_set_epi64x(static_cast<int64_t>(kRunMask3), static_cast<int64_t>(kRunMask2)));
+  const __m128i d2 = _mm_and_si128(_mm_xor_si128(_mm_loadu_si128(q + 2), _mm_loadu_si128(c + 2)),
+                                   _mm_set_epi64x(-1, static_cast<int64_t>(kRunMask4)));
+  const __m128i d = _mm_or_si128(d0, _mm_or_si128(d1, d2));
   uint16_t tail;
   std::memcpy(&tail, p + 48, 2);
-  const uint64_t diff = (w[0] ^ h.w[0]) | (w[1] ^ h.w[1]) | ((w[2] ^ h.w[2]) & kRunMask2) |
-                        ((w[3] ^ h.w[3]) & kRunMask3) | ((w[4] ^ h.w[4]) & kRunMask4) |
-                        (w[5] ^ h.w[5]) | (tail ^ h.tail);
-  if (diff != 0) return false;
+  if (!_mm_testz_si128(d, d) || tail != h.tail) return false;
   const uint8_t* ip = p + kEthHdrLen;
   const uint8_t* udp = ip + kIpv4HdrLen;
   const uint32_t tot = rte_be_to_cpu_16(be16_at(ip + 2));
