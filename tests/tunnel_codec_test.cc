@@ -558,7 +558,7 @@ TEST_F(TunnelCodecTest, RunMembersAreClassifiedAsOnTheirOwn) {
       v[at] = rng() % 4 ? static_cast<uint8_t>(v[at] ^ (1u << (rng() % 8)))
                         : static_cast<uint8_t>(rng());
     }
-    if (rng() % 8 == 0) v.resize(rng() % (v.size() + 1));
+    if (rng() % 8 == 0) v.resize(1 + rng() % v.size());  // bytes_of() needs a byte
     if (v.size() >= 34 && rng() % 2) fix_ip_csum(v);
     SCOPED_TRACE(hex_of(v));
     // Alone.
