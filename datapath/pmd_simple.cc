@@ -65,8 +65,9 @@ uint32_t Pmd::process_simple(rte_mbuf** pkts, uint32_t n, uint32_t in_port, cons
     if (i + 1 < n) rte_prefetch0(rte_pktmbuf_mtod(pkts[i + 1], void*));
     SimpleKey key;
     uint16_t flags;
+    uint32_t l3;
     if (m->nb_segs != 1 || !simple_extract(rte_pktmbuf_mtod(m, const uint8_t*), m->data_len,
-                                           in_port, &key, &flags)) [[unlikely]] {
+                                           in_port, &key, &flags, &l3)) [[unlikely]] {
       if (rest_from) rest_from[n_rest] = static_cast<uint8_t>(i);
       pkts[n_rest++] = m;  // full key extraction decides (and counts drops)
       continue;
@@ -133,7 +134,8 @@ uint32_t Pmd::process_simple(rte_mbuf** pkts, uint32_t n, uint32_t in_port, cons
         run_flags |= flags;
         break;
       case Verdict::kTunnel: {
-        const SimpleFlowFields ff = simple_flow_fields(rte_pktmbuf_mtod(m, const uint8_t*), key);
+        const SimpleFlowFields ff =
+            simple_flow_fields(rte_pktmbuf_mtod(m, const uint8_t*) + l3, key);
         tnl[n_tnl] = m;
         tnl_hashes[n_tnl++] = tunnel_flow_hash_ipv4(ff.proto, ff.addrs, ff.ports);
         tnl_bytes += m->pkt_len;

@@ -159,8 +159,10 @@ inline constexpr MinL4 kMinL4;
 // compared with byte-swapped constants, and the key is built in two 64-bit
 // words, which the caller then compares with the previous packet's key in
 // registers.
+//
+// *l3_off receives the offset of the IPv4 header (for simple_flow_fields()).
 inline bool simple_extract(const uint8_t* p, uint32_t len, uint32_t in_port, SimpleKey* k,
-                           uint16_t* tcp_flags) {
+                           uint16_t* tcp_flags, uint32_t* l3_off) {
   using simple_detail::be16;
   using simple_detail::load_u16;
   // Ethernet and a minimal IPv4 header: no packet shorter than this passes
@@ -209,24 +211,25 @@ inline bool simple_extract(const uint8_t* p, uint32_t len, uint32_t in_port, Sim
   const uint64_t w[2] = {
       in_port | uint64_t{be16(0x0800)} << 32 | nw_frag << 48 | uint64_t{ip[1]} << 56, vlans};
   std::memcpy(k, w, sizeof w);
+  *l3_off = off;
   return true;
 }
 
 // What full key extraction would put in nw_proto, ipv4_src and ipv4_dst
 // (`addrs`, the two as they lie in FlowKey) and tp_src and tp_dst (`ports`,
-// likewise) for a packet that simple_extract() accepted with key k: the
-// fields a tunnel output hashes for its UDP source port (tunnel_flow_hash),
-// which the simple pass has no full key for.
+// likewise) for a packet that simple_extract() accepted with key k, whose
+// IPv4 header is at `ip` (the frame at the l3 offset it gave): the fields a
+// tunnel output hashes for its UDP source port (tunnel_flow_hash), which the
+// simple pass has no full key for.
 struct SimpleFlowFields {
   uint64_t addrs;
   uint32_t ports;
   uint8_t proto;
 };
 
-inline SimpleFlowFields simple_flow_fields(const uint8_t* p, const SimpleKey& k) {
+inline SimpleFlowFields simple_flow_fields(const uint8_t* ip, const SimpleKey& k) {
   // simple_extract() checked that the header and L4 bytes read here are in
   // the frame.
-  const uint8_t* ip = p + 14 + (k.vlan[0].tpid ? 4 : 0) + (k.vlan[1].tpid ? 4 : 0);
   SimpleFlowFields f;
   f.proto = ip[9];
   std::memcpy(&f.addrs, ip + 12, 8);

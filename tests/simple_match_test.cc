@@ -56,7 +56,8 @@ std::vector<uint8_t> ipv4_packet(uint8_t proto, int vlans, uint16_t frag, uint32
 bool check_agreement(const std::vector<uint8_t>& p) {
   SimpleKey s{};
   uint16_t flags = 0xffff;
-  const bool simple = simple_extract(p.data(), static_cast<uint32_t>(p.size()), 7, &s, &flags);
+  uint32_t l3 = 0;
+  const bool simple = simple_extract(p.data(), static_cast<uint32_t>(p.size()), 7, &s, &flags, &l3);
   PacketMetadata md;
   md.in_port = 7;
   FlowKey k;
@@ -69,7 +70,9 @@ bool check_agreement(const std::vector<uint8_t>& p) {
     EXPECT_EQ(s.nw_tos, k.nw_tos);
     EXPECT_EQ(std::memcmp(s.vlan, k.vlan, sizeof s.vlan), 0);
     EXPECT_EQ(flags, __builtin_bswap16(k.tcp_flags));
-    const SimpleFlowFields f = simple_flow_fields(p.data(), s);
+    // The IPv4 header's offset: after the Ethernet header and the tags.
+    EXPECT_EQ(l3, 14u + (s.vlan[0].tpid ? 4 : 0) + (s.vlan[1].tpid ? 4 : 0));
+    const SimpleFlowFields f = simple_flow_fields(p.data() + l3, s);
     EXPECT_EQ(f.proto, k.nw_proto);
     EXPECT_EQ(std::memcmp(&f.addrs, &k.ipv4_src, 8), 0);
     EXPECT_EQ(std::memcmp(&f.ports, &k.tp_src, 4), 0);
