@@ -41,6 +41,7 @@ uint32_t Pmd::process_simple(rte_mbuf** pkts, uint32_t n, uint32_t in_port, cons
     const ActionProgram* prog;
     uint32_t first;  // index in tnl[]
     uint64_t bytes;
+    uint64_t ol_flags;  // of all its packets, OR-ed: any offload request?
     uint16_t tcp_flags;
     uint8_t slot;  // tunnel_output_program()
   };
@@ -49,6 +50,7 @@ uint32_t Pmd::process_simple(rte_mbuf** pkts, uint32_t n, uint32_t in_port, cons
   TnlRun tnl_runs[kMaxBurst];
   uint32_t n_tnl = 0, n_tnl_runs = 0;
   uint64_t tnl_bytes = 0;  // of the open tunnel run, tnl_runs[n_tnl_runs - 1]
+  uint64_t tnl_ol = 0;
   uint16_t tnl_flags = 0;
   // What the previous simple key led to. Packets that take the full path
   // in between leave it alone.
@@ -117,10 +119,12 @@ uint32_t Pmd::process_simple(rte_mbuf** pkts, uint32_t n, uint32_t in_port, cons
         if (n_tnl_runs == 0 || tnl_runs[n_tnl_runs - 1].flow != flow) {
           if (n_tnl_runs) {
             tnl_runs[n_tnl_runs - 1].bytes = tnl_bytes;
+            tnl_runs[n_tnl_runs - 1].ol_flags = tnl_ol;
             tnl_runs[n_tnl_runs - 1].tcp_flags = tnl_flags;
           }
-          tnl_runs[n_tnl_runs++] = {flow, prog, n_tnl, 0, 0, slot};
+          tnl_runs[n_tnl_runs++] = {flow, prog, n_tnl, 0, 0, 0, slot};
           tnl_bytes = 0;
+          tnl_ol = 0;
           tnl_flags = 0;
         }
       } else {
@@ -139,6 +143,7 @@ uint32_t Pmd::process_simple(rte_mbuf** pkts, uint32_t n, uint32_t in_port, cons
         tnl[n_tnl] = m;
         tnl_hashes[n_tnl++] = tunnel_flow_hash_ipv4(ff.proto, ff.addrs, ff.ports);
         tnl_bytes += m->pkt_len;
+        tnl_ol |= m->ol_flags;
         tnl_flags |= flags;
         break;
       }
@@ -174,13 +179,19 @@ uint32_t Pmd::process_simple(rte_mbuf** pkts, uint32_t n, uint32_t in_port, cons
   // of one flow.
   if (n_tnl_runs) {
     tnl_runs[n_tnl_runs - 1].bytes = tnl_bytes;
+    tnl_runs[n_tnl_runs - 1].ol_flags = tnl_ol;
     tnl_runs[n_tnl_runs - 1].tcp_flags = tnl_flags;
   }
   for (uint32_t r = 0; r < n_tnl_runs; ++r) {
     const TnlRun& run = tnl_runs[r];
     const uint32_t count = (r + 1 < n_tnl_runs ? tnl_runs[r + 1].first : n_tnl) - run.first;
     flow_account(run.flow, count, run.bytes, run.tcp_flags, now_ms_);
-    tunnel_output_run(*run.prog, run.slot - 1, &tnl[run.first], &tnl_hashes[run.first], count);
+    // Without offload requests (the common case) the run is encapsulated as
+    // one; tunnel_output_run() would only look for them packet by packet.
+    if (!(run.ol_flags & kTxOffloadRequests)) [[likely]]
+      encap_run(*run.prog, run.slot - 1, &tnl[run.first], &tnl_hashes[run.first], count);
+    else
+      tunnel_output_run(*run.prog, run.slot - 1, &tnl[run.first], &tnl_hashes[run.first], count);
   }
   return n_rest;
 }
