@@ -13,7 +13,6 @@
 
 #include <cstring>
 #include <memory>
-#include <random>
 #include <set>
 #include <string>
 #include <vector>
@@ -21,6 +20,7 @@
 #include "eal_env.h"
 #include "support/pcap_file.h"
 #include "support/tunnel_fixtures.h"
+#include "support/tunnel_hosts.h"
 #include "tunnel_decap.h"
 #include "tunnel_encap.h"
 
@@ -28,48 +28,6 @@ namespace dpx::test {
 namespace {
 
 using Bytes = Packet;
-
-constexpr uint8_t kPortMac[6] = {0x02, 0, 0, 0, 0xaa, 0x01};  // the encapsulating host
-constexpr uint8_t kNhMac[6] = {0x02, 0, 0, 0, 0xbb, 0x02};    // the remote VTEP
-constexpr uint32_t kUnderlayOdp = 1;
-constexpr uint32_t kVxlanOdp = 5, kGeneveOdp = 6, kVxlan8472Odp = 7;
-
-uint32_t ip4(const char* s) {
-  in_addr a;
-  EXPECT_EQ(inet_pton(AF_INET, s, &a), 1);
-  return a.s_addr;
-}
-
-// One host's view of the underlay: VTEP `vtep`/24 on underlay port 1 with
-// MAC `mac`, a connected route, the peer `peer` resolved to `peer_mac`, and
-// three tunnel ports (VXLAN 4789, Geneve 6081, VXLAN 8472).
-std::unique_ptr<UnderlaySnapshot> host_view(const char* vtep, const uint8_t* mac, const char* peer,
-                                            const uint8_t* peer_mac, uint64_t generation = 1) {
-  auto s = std::make_unique<UnderlaySnapshot>();
-  s->generation = generation;
-  s->vteps[s->n_vteps++] = {ip4(vtep), 24, kUnderlayOdp};
-  UnderlayPortInfo& p = s->ports[s->n_ports++];
-  p.odp = kUnderlayOdp;
-  std::memcpy(p.mac, mac, 6);
-  p.mtu = 1500;
-  s->tunnel_ports[s->n_tunnel_ports++] = {kVxlanOdp, TunnelType::kVxlan, htons(4789), 0};
-  s->tunnel_ports[s->n_tunnel_ports++] = {kGeneveOdp, TunnelType::kGeneve, htons(6081), 1};
-  s->tunnel_ports[s->n_tunnel_ports++] = {kVxlan8472Odp, TunnelType::kVxlan, htons(8472), 2};
-  Route r;
-  r.prefix = ip4(vtep) & prefix_mask(24);
-  r.plen = 24;
-  r.odp = kUnderlayOdp;
-  r.connected = true;
-  EXPECT_EQ(s->routes.add(r), 0);
-  if (peer) {
-    NeighbourEntry n;
-    n.odp = kUnderlayOdp;
-    n.ip = ip4(peer);
-    std::memcpy(n.mac, peer_mac, 6);
-    s->neighbours.push_back(n);
-  }
-  return s;
-}
 
 // The IPv4-underlay tunnel stages on real mbufs (tunnel_fixtures.h).
 class TunnelCodecTest : public TunnelStageTest {};
@@ -182,18 +140,6 @@ TEST_F(TunnelCodecTest, EncapThenDecapRoundTripsThroughAnOddSizedFrame) {
 }
 
 // ---- malformed tunnel packets ----------------------------------------------
-
-void fix_ip_csum(Bytes& b) {
-  set16(b, 24, 0);
-  set16(b, 24, csum_finish(csum_add_bytes(0, b.data() + 14, 20)));
-}
-// Makes the outer IPv4 and UDP lengths describe a frame cut to `len` bytes.
-void cut(Bytes& b, size_t len) {
-  b.resize(len);
-  set16(b, 16, static_cast<uint16_t>(len - 14));
-  set16(b, 38, static_cast<uint16_t>(len - 34));
-  fix_ip_csum(b);
-}
 
 struct Malformed {
   const char* name;
@@ -400,113 +346,7 @@ TEST_F(TunnelCodecTest, BurstSplitsPlainDecapPuntAndDropInOrder) {
   }
 }
 
-// ---- decap runs ---------------------------------------------------------------
-
-// `b` (an outer VXLAN frame without a UDP checksum) with another UDP source
-// port and VNI: neither is in the IPv4 header, whose checksum stays right.
-Bytes vxlan_variant(Bytes b, uint16_t sport, uint32_t vni) {
-  set16(b, 34, sport);
-  b[46] = static_cast<uint8_t>(vni >> 16);
-  b[47] = static_cast<uint8_t>(vni >> 8);
-  b[48] = static_cast<uint8_t>(vni);
-  return b;
-}
-
-TEST_F(TunnelCodecTest, DecapRunsBreakOnAnotherTunnelAndKeepEachSourcePort) {
-  auto s = host_view("10.0.0.2", kNhMac, nullptr, nullptr);
-  publish(s.get());
-  const Bytes inner = tunnel_fixture("vxlan_basic")[0];
-  const Bytes vx = tunnel_fixture("vxlan_basic")[1];
-  const Bytes gopts = tunnel_fixture("geneve_opts")[1];
-  Bytes bad_ck = vxlan_variant(vx, 1004, 42);
-  bad_ck[25] ^= 0x01;
-  Bytes other_ttl = vxlan_variant(vx, 1005, 42);  // another TTL (TunnelMeta.ttl): another run
-  other_ttl[22] = 17;
-  fix_ip_csum(other_ttl);
-  const Bytes csum = tunnel_fixture("vxlan_csum")[1];  // flags csum: another run
-  const std::vector<Bytes> in = {vxlan_variant(vx, 1000, 42),
-                                 vxlan_variant(vx, 1001, 42),
-                                 vxlan_variant(vx, 1002, 43),
-                                 vxlan_variant(vx, 1003, 42),
-                                 bad_ck,
-                                 vxlan_variant(vx, 1006, 42),
-                                 other_ttl,
-                                 csum,
-                                 gopts,
-                                 gopts,
-                                 vxlan_variant(vx, 1007, 42)};
-  rte_mbuf* pkts[16];
-  rte_mbuf* dec[16];
-  uint16_t tp_src[16];
-  DecapRun runs[16];
-  for (size_t i = 0; i < in.size(); ++i) pkts[i] = mbuf_from(in[i]);
-  uint32_t n_runs = 0;
-  ASSERT_EQ(tunnel_underlay_rx_runs(*pmd_, shared_, 0, kUnderlayOdp, pkts,
-                                    static_cast<uint32_t>(in.size()), dec, tp_src, runs, &n_runs),
-            0u);
-  // The packet with the bad checksum is dropped without breaking its run;
-  // another VNI, TTL or flag set breaks it; Geneve packets with options are
-  // runs of their own.
-  struct Want {
-    uint32_t first, n, odp;
-    uint32_t vni;
-    uint8_t ttl;
-    uint16_t flags;
-  };
-  const Want want[] = {
-      {0, 2, kVxlanOdp, 42, 64, kTunFlagKey},
-      {2, 1, kVxlanOdp, 43, 64, kTunFlagKey},
-      {3, 2, kVxlanOdp, 42, 64, kTunFlagKey},
-      {5, 1, kVxlanOdp, 42, 17, kTunFlagKey},
-      {6, 1, kVxlanOdp, 42, 64, kTunFlagKey | kTunFlagCsum},
-      {7, 1, kGeneveOdp, 7, 64, kTunFlagKey},
-      {8, 1, kGeneveOdp, 7, 64, kTunFlagKey},
-      {9, 1, kVxlanOdp, 42, 64, kTunFlagKey},
-  };
-  ASSERT_EQ(n_runs, std::size(want));
-  for (uint32_t r = 0; r < n_runs; ++r) {
-    SCOPED_TRACE(r);
-    EXPECT_EQ(runs[r].first, want[r].first);
-    EXPECT_EQ(runs[r].n, want[r].n);
-    EXPECT_EQ(runs[r].tunnel_odp, want[r].odp);
-    EXPECT_EQ(runs[r].tun.tun_id, rte_cpu_to_be_64(want[r].vni));
-    EXPECT_EQ(runs[r].tun.ttl, want[r].ttl);
-    EXPECT_EQ(runs[r].tun.flags, want[r].flags);
-    EXPECT_EQ(runs[r].tun.ipv4_src, ip4("10.0.0.1"));
-    EXPECT_EQ(runs[r].tun.opts_len, want[r].odp == kGeneveOdp ? 20 : 0);  // the fixture's options
-  }
-  // Each Geneve run's options are its own packet's.
-  EXPECT_NE(runs[5].tun.opts, runs[6].tun.opts);
-  const uint16_t want_sport[] = {1000, 1001, 1002, 1003, 1006, 1005};
-  for (uint32_t i = 0; i < std::size(want_sport); ++i)
-    EXPECT_EQ(tp_src[i], htons(want_sport[i])) << i;
-  EXPECT_EQ(tp_src[9], htons(1007));
-  const Bytes csum_inner = tunnel_fixture("vxlan_csum")[0];
-  const Bytes gopts_inner = tunnel_fixture("geneve_opts")[0];
-  for (uint32_t i = 0; i < 10; ++i) {
-    EXPECT_EQ(bytes_of(dec[i]), i == 6 ? csum_inner : i == 7 || i == 8 ? gopts_inner : inner) << i;
-    rte_pktmbuf_free(dec[i]);
-  }
-  EXPECT_EQ(pmd_->counters.drops_of(TunnelDrop::kDecapBadIpChecksum), 1u);
-  EXPECT_EQ(pmd_->counters.decap[0].packets.load(), 8u);
-  EXPECT_EQ(pmd_->counters.decap[1].packets.load(), 2u);
-
-  // The burst stage with states spelled out gives each packet its own
-  // source port and the rest of its run's metadata.
-  for (size_t i = 0; i < in.size(); ++i) pkts[i] = mbuf_from(in[i]);
-  PacketState st[16];
-  uint32_t n_dec = 0;
-  ASSERT_EQ(tunnel_underlay_rx(*pmd_, shared_, 0, kUnderlayOdp, pkts,
-                               static_cast<uint32_t>(in.size()), dec, st, &n_dec),
-            0u);
-  ASSERT_EQ(n_dec, 10u);
-  for (uint32_t i = 0; i < n_dec; ++i) {
-    EXPECT_EQ(st[i].tun.tp_src, tp_src[i]) << i;
-    EXPECT_EQ(st[i].in_port, i == 7 || i == 8 ? kGeneveOdp : kVxlanOdp) << i;
-    EXPECT_EQ(st[i].tun.tun_id, rte_cpu_to_be_64(i == 2 ? 43 : i == 7 || i == 8 ? 7 : 42)) << i;
-    rte_pktmbuf_free(dec[i]);
-  }
-}
+// ---- decap runs (more in tunnel_decap_run_test.cc) ------------------------
 
 // A packet with the outer headers of the packet before it except one broken
 // field must not pass as a member of its run: each malformed variant, between
@@ -536,80 +376,6 @@ TEST_F(TunnelCodecTest, MalformedPacketsInsideARunAreDroppedByReason) {
       rte_pktmbuf_free(dec[i]);
     }
   }
-}
-
-// A packet after one whose outer headers it may share (the run's) is
-// classified exactly as on its own: random variants of VXLAN and Geneve
-// frames (bytes flipped, mostly in the outer headers, lengths cut, the IPv4
-// checksum fixed or not), each after a good frame, get the verdict, drop
-// reason, inner bytes and metadata underlay_classify() gives them alone.
-TEST_F(TunnelCodecTest, RunMembersAreClassifiedAsOnTheirOwn) {
-  auto s = host_view("10.0.0.2", kNhMac, nullptr, nullptr);
-  publish(s.get());
-  std::mt19937 rng(5);
-  uint32_t joined = 0;
-  for (int iter = 0; iter < 20000; ++iter) {
-    const char* fx = iter % 3 == 2 ? "geneve_basic" : "vxlan_basic";
-    const Bytes good = tunnel_fixture(fx)[1];
-    Bytes v = good;
-    const int flips = static_cast<int>(rng() % 3);
-    for (int f = 0; f < flips; ++f) {
-      const size_t at = rng() % 2 ? rng() % 50 : rng() % v.size();
-      v[at] = rng() % 4 ? static_cast<uint8_t>(v[at] ^ (1u << (rng() % 8)))
-                        : static_cast<uint8_t>(rng());
-    }
-    if (rng() % 8 == 0) v.resize(1 + rng() % v.size());  // bytes_of() needs a byte
-    if (v.size() >= 34 && rng() % 2) fix_ip_csum(v);
-    SCOPED_TRACE(hex_of(v));
-    // Alone.
-    rte_mbuf* alone = mbuf_from(v);
-    DecapResult want;
-    const UnderlayVerdict verdict = underlay_classify(*s, s->ports[0], alone, &want);
-    // After a good frame.
-    pmd_->counters.reset();
-    rte_mbuf* pkts[2] = {mbuf_from(good), mbuf_from(v)};
-    rte_mbuf* dec[2];
-    uint16_t tp_src[2];
-    DecapRun runs[2];
-    uint32_t n_runs = 0;
-    const uint32_t n_plain = tunnel_underlay_rx_runs(*pmd_, shared_, 0, kUnderlayOdp, pkts, 2, dec,
-                                                     tp_src, runs, &n_runs);
-    ASSERT_GE(n_runs, 1u);
-    const uint32_t n_dec = runs[n_runs - 1].first + runs[n_runs - 1].n;
-    switch (verdict) {
-      case UnderlayVerdict::kDecap: {
-        ASSERT_EQ(n_dec, 2u);
-        ASSERT_EQ(n_plain, 0u);
-        EXPECT_EQ(bytes_of(dec[1]), bytes_of(alone));
-        EXPECT_EQ(tp_src[1], want.tun.tp_src);
-        const DecapRun& r = runs[n_runs - 1];
-        EXPECT_EQ(r.tunnel_odp, want.tunnel_odp);
-        TunnelMeta got = r.tun;
-        got.tp_src = want.tun.tp_src;
-        EXPECT_EQ(std::memcmp(&got, &want.tun, kTunnelMetaKeyBytes), 0);
-        EXPECT_EQ(got.opts_len, want.tun.opts_len);
-        joined += n_runs == 1;
-        break;
-      }
-      case UnderlayVerdict::kDrop:
-        EXPECT_EQ(n_dec, 1u);
-        EXPECT_EQ(pmd_->counters.drops_of(want.why), 1u);
-        break;
-      case UnderlayVerdict::kPlain:
-        EXPECT_EQ(n_dec, 1u);
-        ASSERT_EQ(n_plain, 1u);
-        EXPECT_EQ(bytes_of(pkts[0]), v);
-        rte_pktmbuf_free(pkts[0]);
-        break;
-      case UnderlayVerdict::kPunt:
-        ADD_FAILURE() << "a tunnel frame variant punted";
-        break;
-    }
-    for (uint32_t i = 0; i < n_dec; ++i) rte_pktmbuf_free(dec[i]);
-    rte_pktmbuf_free(alone);
-    if (::testing::Test::HasFailure()) break;
-  }
-  EXPECT_GT(joined, 5000u);  // the run's shortcut was really taken
 }
 
 TEST_F(TunnelCodecTest, NothingIsDecappedWithoutASnapshotOrOnOtherPorts) {
