@@ -424,10 +424,13 @@ bool run_header_decap(const RunHeader& h, rte_mbuf* m, uint16_t* tp_src) {
     if (sum != 0xffff) return false;
   }
   std::memcpy(tp_src, udp, 2);
-  const uint32_t inner_len = ulen - kUdpHdrLen - kTunnelHdrLen;
-  rte_pktmbuf_adj(m, 50);
-  if (rte_pktmbuf_pkt_len(m) > inner_len)
-    rte_pktmbuf_trim(m, static_cast<uint16_t>(rte_pktmbuf_pkt_len(m) - inner_len));
+  // Strip, as classify() does with rte_pktmbuf_adj() and _trim(), written
+  // out: one segment, and the inner frame (ulen - 16 <= tot - 36 <= len -
+  // 50 bytes) is all that is left of it.
+  const auto inner_len = static_cast<uint16_t>(ulen - kUdpHdrLen - kTunnelHdrLen);
+  m->data_off = static_cast<uint16_t>(m->data_off + 50);
+  m->data_len = inner_len;
+  m->pkt_len = inner_len;
   m->ol_flags = 0;
   m->packet_type = 0;
   return true;
