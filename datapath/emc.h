@@ -207,6 +207,10 @@ class Emc {
       simple_flow_ = nullptr;
       dropped++;
     }
+    if (simple_tunnel_flow_ && simple_tunnel_flow_->dead.load(std::memory_order_acquire)) {
+      simple_tunnel_flow_ = nullptr;
+      dropped++;
+    }
     for (uint32_t i = 0; i <= mask_; i++) {
       const Flow* f = meta_[i].flow;
       if (f != nullptr && f->dead.load(std::memory_order_acquire)) {
@@ -221,6 +225,7 @@ class Emc {
   void clear() {
     for (uint32_t i = 0; i <= mask_; i++) meta_[i].flow = nullptr;
     simple_flow_ = nullptr;
+    simple_tunnel_flow_ = nullptr;
   }
 
   // One more entry, for simple mode (simple_match.h): the flow of the last
@@ -235,6 +240,20 @@ class Emc {
   void simple_insert(const SimpleKey& k, const Flow* flow) {
     simple_key_ = k;
     simple_flow_ = flow;
+  }
+  // And one for decapsulated packets, whose lookups add the run's tunnel
+  // (a separate entry, so that a PMD receiving both plain and tunnel
+  // traffic keeps both).
+  const Flow* simple_tunnel_lookup(const SimpleKey& k, const SimpleTunnel& t) const {
+    return simple_tunnel_flow_ && simple_keys_equal(k, simple_tunnel_key_) &&
+                   simple_tunnels_equal(t, simple_tunnel_)
+               ? simple_tunnel_flow_
+               : nullptr;
+  }
+  void simple_tunnel_insert(const SimpleKey& k, const SimpleTunnel& t, const Flow* flow) {
+    simple_tunnel_key_ = k;
+    simple_tunnel_ = t;
+    simple_tunnel_flow_ = flow;
   }
 
   // Entries in use (a linear scan; for tests and statistics).
@@ -265,6 +284,9 @@ class Emc {
   uint32_t mask_;
   SimpleKey simple_key_{};
   const Flow* simple_flow_ = nullptr;  // nullptr: the simple entry is free
+  SimpleKey simple_tunnel_key_{};
+  SimpleTunnel simple_tunnel_{};
+  const Flow* simple_tunnel_flow_ = nullptr;  // nullptr: free
   std::unique_ptr<Meta[]> meta_;
   std::unique_ptr<FlowKeyHead[]> keys_;
 };

@@ -626,14 +626,37 @@ void Pmd::flush_tx() {
 // Decapsulates the tunnel packets of an underlay port's burst and runs them
 // through the datapath with in_port = their tunnel port; ARP for our VTEP
 // addresses goes to the control thread. Returns how many packets are left
-// in pkts (the plain ones, for the caller's own pass).
+// in pkts (the plain ones, for the caller's own pass). In simple mode each
+// run of one tunnel (tunnel_decap.h) takes the simple-match pass with the
+// run's tunnel; the packets it leaves, and every packet otherwise, take the
+// full path with their state spelled out.
 uint32_t Pmd::rx_underlay(const PollList::Entry& e, rte_mbuf** pkts, uint32_t n) {
   rte_mbuf* dec[kMaxBurst];
+  uint16_t tp_src[kMaxBurst];
+  DecapRun runs[kMaxBurst];
+  uint32_t n_runs = 0;
+  n = tunnel_underlay_rx_runs(tnl_, *shared_->tunnels, index_, e.port->odp_port(), pkts, n, dec,
+                              tp_src, runs, &n_runs);
+  if (n_runs == 0) return n;
+  const bool simple = shared_->simple_mode.load(std::memory_order_acquire);
+  rte_mbuf* full[kMaxBurst];
   PacketState states[kMaxBurst];
-  uint32_t n_dec = 0;
-  n = tunnel_underlay_rx(tnl_, *shared_->tunnels, index_, e.port->odp_port(), pkts, n, dec, states,
-                         &n_dec);
-  if (n_dec) process(dec, n_dec, 0, states, 0, &e.port->rxq_counters[e.qid]);
+  uint32_t n_full = 0;
+  for (uint32_t r = 0; r < n_runs; ++r) {
+    const DecapRun& run = runs[r];
+    rte_mbuf** p = &dec[run.first];
+    uint8_t rest_from[kMaxBurst];
+    uint32_t n_rest = run.n;
+    if (simple) {
+      const SimpleTunnel st = simple_tunnel_of(&run.tun);
+      n_rest = process_simple(p, run.n, run.tunnel_odp, &st, rest_from);
+    }
+    for (uint32_t j = 0; j < n_rest; ++j) {
+      full[n_full] = p[j];
+      decap_state(run, tp_src[run.first + (simple ? rest_from[j] : j)], &states[n_full++]);
+    }
+  }
+  if (n_full) process(full, n_full, 0, states, 0, &e.port->rxq_counters[e.qid]);
   return n;
 }
 

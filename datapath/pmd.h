@@ -238,8 +238,12 @@ class Pmd {
                      const Flow** flows);
   // The simple-match pass of a first-pass burst (pmd_simple.cc). Handles
   // what it can and leaves the packets that need full key extraction at the
-  // front of pkts; returns their number.
-  uint32_t process_simple(rte_mbuf** pkts, uint32_t n, uint32_t in_port);
+  // front of pkts; returns their number. For a run of decapsulated packets
+  // (tunnel_decap.h), `tun` is the run's tunnel and rest_from[j] receives
+  // the index in pkts of the j-th packet left (misses are left too: the
+  // full path upcalls them with their own tunnel metadata).
+  uint32_t process_simple(rte_mbuf** pkts, uint32_t n, uint32_t in_port,
+                          const SimpleTunnel* tun = nullptr, uint8_t* rest_from = nullptr);
   // True if `prog` is plain forwarding: one output, to a port that needs
   // nothing from the packet's state (a tunnel port needs its tunnel
   // metadata, so it goes through the executor).

@@ -57,7 +57,14 @@ namespace {
 // Tunnel outputs (set(tunnel) + output to a tunnel port) are finished here
 // too: they need only the inner flow's hash, of fields simple_extract()
 // found in the packet, and are encapsulated per run of one flow at the end.
-uint32_t Pmd::process_simple(rte_mbuf** pkts, uint32_t n, uint32_t in_port) {
+//
+// A run of decapsulated packets (tun non-null) is the same pass with the
+// run's tunnel added to every lookup: one per run and simple key, as for
+// plain packets, instead of a full key, hash and exact-match probe per
+// packet. Its misses take the full path, whose upcall carries each packet's
+// own tunnel metadata (tp_src included).
+uint32_t Pmd::process_simple(rte_mbuf** pkts, uint32_t n, uint32_t in_port, const SimpleTunnel* tun,
+                             uint8_t* rest_from) {
   // A run: consecutive packets of mine[] forwarded by one flow to one port.
   struct Run {
     const Flow* flow;
@@ -69,23 +76,30 @@ uint32_t Pmd::process_simple(rte_mbuf** pkts, uint32_t n, uint32_t in_port) {
   rte_mbuf* mine[kMaxBurst];
   Run runs[kMaxBurst];
   uint32_t n_mine = 0, n_runs = 0, n_rest = 0, n_miss = 0;
-  // Packets of tunnel-output flows, one entry each.
+  // Packets of tunnel-output flows, with their inner flows' hashes, in
+  // runs of one flow (consecutive in tnl[], whatever came in between).
+  struct TnlRun {
+    const Flow* flow;
+    const ActionProgram* prog;
+    uint32_t first;  // index in tnl[]
+    uint64_t bytes;
+    uint64_t ol_flags;  // of all its packets, OR-ed: any offload request?
+    uint16_t tcp_flags;
+    uint8_t slot;  // tunnel_output_program()
+  };
   rte_mbuf* tnl[kMaxBurst];
-  const Flow* tnl_flows[kMaxBurst];
-  const ActionProgram* tnl_progs[kMaxBurst];
   uint32_t tnl_hashes[kMaxBurst];
-  uint16_t tnl_tcp_flags[kMaxBurst];
-  uint8_t tnl_slots[kMaxBurst];
-  uint32_t n_tnl = 0;
+  TnlRun tnl_runs[kMaxBurst];
+  uint32_t n_tnl = 0, n_tnl_runs = 0;
+  uint64_t tnl_bytes = 0;  // of the open tunnel run, tnl_runs[n_tnl_runs - 1]
+  uint64_t tnl_ol = 0;
+  uint16_t tnl_flags = 0;
   // What the previous simple key led to. Packets that take the full path
   // in between leave it alone.
   enum class Verdict : uint8_t { kNone, kForward, kTunnel, kFullPath, kMiss };
   Verdict verdict = Verdict::kNone;
   SimpleKey prev{};
-  const Flow* prev_flow = nullptr;           // kForward, kTunnel
-  const ActionProgram* prev_prog = nullptr;  // kTunnel
-  uint8_t prev_slot = 0;                     // kTunnel: tunnel_output_program()
-  uint64_t run_bytes = 0;                    // of the open run, runs[n_runs - 1]
+  uint64_t run_bytes = 0;  // of the open run, runs[n_runs - 1]
   uint16_t run_flags = 0;
   alignas(64) FlowKey fk;  // the FlowKey of prev, when the classifier was asked
   const Classifier& cls = shared_->flows->classifier();
@@ -95,8 +109,10 @@ uint32_t Pmd::process_simple(rte_mbuf** pkts, uint32_t n, uint32_t in_port) {
     if (i + 1 < n) rte_prefetch0(rte_pktmbuf_mtod(pkts[i + 1], void*));
     SimpleKey key;
     uint16_t flags;
+    uint32_t l3;
     if (m->nb_segs != 1 || !simple_extract(rte_pktmbuf_mtod(m, const uint8_t*), m->data_len,
-                                           in_port, &key, &flags)) [[unlikely]] {
+                                           in_port, &key, &flags, &l3)) [[unlikely]] {
+      if (rest_from) rest_from[n_rest] = static_cast<uint8_t>(i);
       pkts[n_rest++] = m;  // full key extraction decides (and counts drops)
       continue;
     }
@@ -116,19 +132,21 @@ uint32_t Pmd::process_simple(rte_mbuf** pkts, uint32_t n, uint32_t in_port) {
     if (!same) {
       prev = key;
       // The EMC's simple entry usually knows the key from the last burst.
-      const Flow* flow = emc_.simple_lookup(key);
+      const Flow* flow = tun ? emc_.simple_tunnel_lookup(key, *tun) : emc_.simple_lookup(key);
       if (!flow) [[unlikely]] {
-        simple_to_flow_key(key, &fk);
+        simple_to_flow_key(key, &fk, tun);
         flow = cls.lookup(fk);
-        if (flow) emc_.simple_insert(key, flow);
+        if (flow && tun)
+          emc_.simple_tunnel_insert(key, *tun, flow);
+        else if (flow)
+          emc_.simple_insert(key, flow);
       }
       // Only plain forwarding and tunnel outputs are finished here. Any
       // other program runs on the ordinary path, with the packet's full key
       // (hash, userspace and set actions read it).
       const ActionProgram* prog = flow ? flow->actions.load(std::memory_order_acquire) : nullptr;
-      prev_flow = flow;
       if (!flow) {
-        verdict = Verdict::kMiss;
+        verdict = tun ? Verdict::kFullPath : Verdict::kMiss;
       } else if (plain_output(*prog)) {
         verdict = Verdict::kForward;
         if (n_runs == 0 || runs[n_runs - 1].flow != flow) {
@@ -140,9 +158,19 @@ uint32_t Pmd::process_simple(rte_mbuf** pkts, uint32_t n, uint32_t in_port) {
           run_bytes = 0;
           run_flags = 0;
         }
-      } else if ((prev_slot = tunnel_output_program(*prog)) != 0) {
+      } else if (const uint8_t slot = tunnel_output_program(*prog); slot != 0) {
         verdict = Verdict::kTunnel;
-        prev_prog = prog;
+        if (n_tnl_runs == 0 || tnl_runs[n_tnl_runs - 1].flow != flow) {
+          if (n_tnl_runs) {
+            tnl_runs[n_tnl_runs - 1].bytes = tnl_bytes;
+            tnl_runs[n_tnl_runs - 1].ol_flags = tnl_ol;
+            tnl_runs[n_tnl_runs - 1].tcp_flags = tnl_flags;
+          }
+          tnl_runs[n_tnl_runs++] = {flow, prog, n_tnl, 0, 0, 0, slot};
+          tnl_bytes = 0;
+          tnl_ol = 0;
+          tnl_flags = 0;
+        }
       } else {
         verdict = Verdict::kFullPath;
       }
@@ -154,16 +182,17 @@ uint32_t Pmd::process_simple(rte_mbuf** pkts, uint32_t n, uint32_t in_port) {
         run_flags |= flags;
         break;
       case Verdict::kTunnel: {
-        const SimpleFlowFields ff = simple_flow_fields(rte_pktmbuf_mtod(m, const uint8_t*), key);
+        const SimpleFlowFields ff =
+            simple_flow_fields(rte_pktmbuf_mtod(m, const uint8_t*) + l3, key);
         tnl[n_tnl] = m;
-        tnl_flows[n_tnl] = prev_flow;
-        tnl_progs[n_tnl] = prev_prog;
-        tnl_slots[n_tnl] = prev_slot;
-        tnl_tcp_flags[n_tnl] = flags;
         tnl_hashes[n_tnl++] = tunnel_flow_hash_ipv4(ff.proto, ff.addrs, ff.ports);
+        tnl_bytes += m->pkt_len;
+        tnl_ol |= m->ol_flags;
+        tnl_flags |= flags;
         break;
       }
       case Verdict::kFullPath:
+        if (rest_from) rest_from[n_rest] = static_cast<uint8_t>(i);
         pkts[n_rest++] = m;
         break;
       default: {
@@ -192,18 +221,21 @@ uint32_t Pmd::process_simple(rte_mbuf** pkts, uint32_t n, uint32_t in_port) {
   }
   // Tunnel outputs: stats (of the inner frames) and encapsulation per run
   // of one flow.
-  for (uint32_t i = 0; i < n_tnl;) {
-    const Flow* f = tnl_flows[i];
-    uint32_t j = i;
-    uint64_t bytes = 0;
-    uint16_t fl = 0;
-    for (; j < n_tnl && tnl_flows[j] == f; ++j) {
-      bytes += tnl[j]->pkt_len;
-      fl |= tnl_tcp_flags[j];
-    }
-    flow_account(f, j - i, bytes, fl, now_ms_);
-    tunnel_output_run(*tnl_progs[i], tnl_slots[i] - 1, &tnl[i], &tnl_hashes[i], j - i);
-    i = j;
+  if (n_tnl_runs) {
+    tnl_runs[n_tnl_runs - 1].bytes = tnl_bytes;
+    tnl_runs[n_tnl_runs - 1].ol_flags = tnl_ol;
+    tnl_runs[n_tnl_runs - 1].tcp_flags = tnl_flags;
+  }
+  for (uint32_t r = 0; r < n_tnl_runs; ++r) {
+    const TnlRun& run = tnl_runs[r];
+    const uint32_t count = (r + 1 < n_tnl_runs ? tnl_runs[r + 1].first : n_tnl) - run.first;
+    flow_account(run.flow, count, run.bytes, run.tcp_flags, now_ms_);
+    // Without offload requests (the common case) the run is encapsulated as
+    // one; tunnel_output_run() would only look for them packet by packet.
+    if (!(run.ol_flags & kTxOffloadRequests)) [[likely]]
+      encap_run(*run.prog, run.slot - 1, &tnl[run.first], &tnl_hashes[run.first], count);
+    else
+      tunnel_output_run(*run.prog, run.slot - 1, &tnl[run.first], &tnl_hashes[run.first], count);
   }
   return n_rest;
 }

@@ -6,7 +6,11 @@
 // the same with a tunnel output: OVS matches the ECN bits of the TOS in
 // every megaflow that outputs to a tunnel (it copies them to the outer
 // header), so without the TOS in the simple key no tunnel output would be
-// simple.
+// simple. Decapsulated packets add the tunnel metadata of their receive
+// (tun_id, outer addresses, TOS, TTL, flags, UDP destination port): a
+// megaflow of a tunnel port's traffic matches those, and they are one per
+// run of packets from one remote VTEP (tunnel_decap.h), so the PMD looks
+// the pair (simple key, run tunnel) up once per run, never per packet.
 //
 // In that mode no megaflow can tell two packets apart by any other field, so
 // the PMD builds only a 16-byte SimpleKey per packet: packets of a burst
@@ -51,7 +55,8 @@ inline bool simple_keys_equal(const SimpleKey& a, const SimpleKey& b) {
   return ((x[0] ^ y[0]) | (x[1] ^ y[1])) == 0;
 }
 
-// True if `mask` matches nothing outside the simple fields.
+// True if `mask` matches nothing outside the simple fields and the run
+// tunnel fields (SimpleTunnel below).
 inline bool mask_is_simple(const FlowKey& mask) {
   FlowKey rest = mask;
   rest.in_port = 0;
@@ -61,15 +66,55 @@ inline bool mask_is_simple(const FlowKey& mask) {
   rest.nw_tos = 0;
   rest.vlan[0] = {};
   rest.vlan[1] = {};
+  rest.tun_id = 0;
+  rest.tun_ipv4_src = 0;
+  rest.tun_ipv4_dst = 0;
+  std::memset(rest.tun_ipv6_src, 0, sizeof rest.tun_ipv6_src);
+  std::memset(rest.tun_ipv6_dst, 0, sizeof rest.tun_ipv6_dst);
+  rest.tun_flags = 0;
+  rest.tun_tos = 0;
+  rest.tun_ttl = 0;
+  rest.tun_tp_dst = 0;
   const uint64_t* w = rest.words();
   uint64_t any = 0;
   for (size_t i = 0; i < FlowKey::kWords; ++i) any |= w[i];
   return any == 0;
 }
 
+// The tunnel metadata a simple-mode megaflow may match: FlowKey's tunnel
+// line (tun_id .. tun_tp_dst, as TunnelMeta lays it out) without the outer
+// UDP source port, which a VTEP sets per inner flow (so it differs from one
+// packet to the next, where the rest of the line is one per remote VTEP)
+// and which OVS never matches (tnl_wc_init() wildcards it). Without
+// options: a Geneve packet with options is a run of its own (tunnel_decap.h).
+// Plain packets have an all-zero one, as their full key's tunnel line.
+struct SimpleTunnel {
+  static constexpr uint32_t kWords = 7;  // 56 bytes: tun_id .. tun_tp_dst
+  static constexpr uint32_t kTpSrcWord = 6;
+  static constexpr uint64_t kTpSrcMask = uint64_t{0xffff} << 32;  // bytes 52-53 of the line
+  uint64_t w[kWords];
+};
+static_assert(offsetof(FlowKey, tun_tp_src) - offsetof(FlowKey, tun_id) == 52 &&
+              offsetof(FlowKey, tun_opts_len) - offsetof(FlowKey, tun_id) == 56);
+
+// The SimpleTunnel of a tunnel line laid out as FlowKey's (at `line`).
+inline SimpleTunnel simple_tunnel_of(const void* line) {
+  SimpleTunnel t;
+  std::memcpy(t.w, line, sizeof t.w);
+  t.w[SimpleTunnel::kTpSrcWord] &= ~SimpleTunnel::kTpSrcMask;
+  return t;
+}
+
+inline bool simple_tunnels_equal(const SimpleTunnel& a, const SimpleTunnel& b) {
+  uint64_t d = 0;
+  for (uint32_t i = 0; i < SimpleTunnel::kWords; ++i) d |= a.w[i] ^ b.w[i];
+  return d == 0;
+}
+
 // The FlowKey the classifier looks up for a simple key (first pass:
-// recirc_id 0, no other metadata).
-inline void simple_to_flow_key(const SimpleKey& s, FlowKey* k) {
+// recirc_id 0, no other metadata) and, for a decapsulated packet, its
+// tunnel (null: none).
+inline void simple_to_flow_key(const SimpleKey& s, FlowKey* k, const SimpleTunnel* tun = nullptr) {
   k->clear_head();
   k->in_port = s.in_port;
   k->eth_type = s.eth_type;
@@ -77,6 +122,7 @@ inline void simple_to_flow_key(const SimpleKey& s, FlowKey* k) {
   k->nw_tos = s.nw_tos;
   k->vlan[0] = s.vlan[0];
   k->vlan[1] = s.vlan[1];
+  if (tun) std::memcpy(&k->tun_id, tun->w, sizeof tun->w);
 }
 
 namespace simple_detail {
@@ -113,8 +159,10 @@ inline constexpr MinL4 kMinL4;
 // compared with byte-swapped constants, and the key is built in two 64-bit
 // words, which the caller then compares with the previous packet's key in
 // registers.
+//
+// *l3_off receives the offset of the IPv4 header (for simple_flow_fields()).
 inline bool simple_extract(const uint8_t* p, uint32_t len, uint32_t in_port, SimpleKey* k,
-                           uint16_t* tcp_flags) {
+                           uint16_t* tcp_flags, uint32_t* l3_off) {
   using simple_detail::be16;
   using simple_detail::load_u16;
   // Ethernet and a minimal IPv4 header: no packet shorter than this passes
@@ -163,24 +211,25 @@ inline bool simple_extract(const uint8_t* p, uint32_t len, uint32_t in_port, Sim
   const uint64_t w[2] = {
       in_port | uint64_t{be16(0x0800)} << 32 | nw_frag << 48 | uint64_t{ip[1]} << 56, vlans};
   std::memcpy(k, w, sizeof w);
+  *l3_off = off;
   return true;
 }
 
 // What full key extraction would put in nw_proto, ipv4_src and ipv4_dst
 // (`addrs`, the two as they lie in FlowKey) and tp_src and tp_dst (`ports`,
-// likewise) for a packet that simple_extract() accepted with key k: the
-// fields a tunnel output hashes for its UDP source port (tunnel_flow_hash),
-// which the simple pass has no full key for.
+// likewise) for a packet that simple_extract() accepted with key k, whose
+// IPv4 header is at `ip` (the frame at the l3 offset it gave): the fields a
+// tunnel output hashes for its UDP source port (tunnel_flow_hash), which the
+// simple pass has no full key for.
 struct SimpleFlowFields {
   uint64_t addrs;
   uint32_t ports;
   uint8_t proto;
 };
 
-inline SimpleFlowFields simple_flow_fields(const uint8_t* p, const SimpleKey& k) {
+inline SimpleFlowFields simple_flow_fields(const uint8_t* ip, const SimpleKey& k) {
   // simple_extract() checked that the header and L4 bytes read here are in
   // the frame.
-  const uint8_t* ip = p + 14 + (k.vlan[0].tpid ? 4 : 0) + (k.vlan[1].tpid ? 4 : 0);
   SimpleFlowFields f;
   f.proto = ip[9];
   std::memcpy(&f.addrs, ip + 12, 8);

@@ -3,6 +3,7 @@
 #include "emc.h"
 
 #include <arpa/inet.h>
+#include <endian.h>
 #include <gtest/gtest.h>
 
 #include <memory>
@@ -163,6 +164,45 @@ TEST(Emc, SimpleEntryFollowsTheEntriesRules) {
   emc.simple_insert(b, &g);
   emc.clear();
   EXPECT_EQ(emc.simple_lookup(b), nullptr);
+}
+
+// The entry of decapsulated runs answers only its own simple key and
+// tunnel (tp_src aside), apart from the plain entry, and is swept and
+// cleared like the others.
+TEST(Emc, SimpleTunnelEntryFollowsTheEntriesRules) {
+  Emc emc(16);
+  Flow f, p;
+  SimpleKey a{};
+  a.in_port = 3;
+  a.eth_type = htons(0x0800);
+  FlowKey line{};
+  line.tun_id = htobe64(42);
+  line.tun_ipv4_src = htonl(0x0a000002);
+  line.tun_tp_src = htons(49152);
+  const SimpleTunnel t = simple_tunnel_of(&line.tun_id);
+  line.tun_tp_src = htons(50000);  // another packet of the run
+  const SimpleTunnel t2 = simple_tunnel_of(&line.tun_id);
+  EXPECT_TRUE(simple_tunnels_equal(t, t2));
+  line.tun_id = htobe64(43);
+  const SimpleTunnel other_vni = simple_tunnel_of(&line.tun_id);
+  EXPECT_FALSE(simple_tunnels_equal(t, other_vni));
+  EXPECT_EQ(emc.simple_tunnel_lookup(a, t), nullptr);
+  emc.simple_tunnel_insert(a, t, &f);
+  emc.simple_insert(a, &p);
+  EXPECT_EQ(emc.simple_tunnel_lookup(a, t2), &f);
+  EXPECT_EQ(emc.simple_tunnel_lookup(a, other_vni), nullptr);
+  EXPECT_EQ(emc.simple_lookup(a), &p);
+  SimpleKey b = a;
+  b.nw_tos = 1;
+  EXPECT_EQ(emc.simple_tunnel_lookup(b, t), nullptr);
+  f.dead.store(true);
+  EXPECT_EQ(emc.sweep_dead(), 1u);
+  EXPECT_EQ(emc.simple_tunnel_lookup(a, t), nullptr);
+  EXPECT_EQ(emc.simple_lookup(a), &p);
+  Flow g;
+  emc.simple_tunnel_insert(a, t, &g);
+  emc.clear();
+  EXPECT_EQ(emc.simple_tunnel_lookup(a, t), nullptr);
 }
 
 // lookup_run with each vector compare this CPU has (cpu_isa.h) against the

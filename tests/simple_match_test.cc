@@ -56,7 +56,8 @@ std::vector<uint8_t> ipv4_packet(uint8_t proto, int vlans, uint16_t frag, uint32
 bool check_agreement(const std::vector<uint8_t>& p) {
   SimpleKey s{};
   uint16_t flags = 0xffff;
-  const bool simple = simple_extract(p.data(), static_cast<uint32_t>(p.size()), 7, &s, &flags);
+  uint32_t l3 = 0;
+  const bool simple = simple_extract(p.data(), static_cast<uint32_t>(p.size()), 7, &s, &flags, &l3);
   PacketMetadata md;
   md.in_port = 7;
   FlowKey k;
@@ -69,7 +70,9 @@ bool check_agreement(const std::vector<uint8_t>& p) {
     EXPECT_EQ(s.nw_tos, k.nw_tos);
     EXPECT_EQ(std::memcmp(s.vlan, k.vlan, sizeof s.vlan), 0);
     EXPECT_EQ(flags, __builtin_bswap16(k.tcp_flags));
-    const SimpleFlowFields f = simple_flow_fields(p.data(), s);
+    // The IPv4 header's offset: after the Ethernet header and the tags.
+    EXPECT_EQ(l3, 14u + (s.vlan[0].tpid ? 4 : 0) + (s.vlan[1].tpid ? 4 : 0));
+    const SimpleFlowFields f = simple_flow_fields(p.data() + l3, s);
     EXPECT_EQ(f.proto, k.nw_proto);
     EXPECT_EQ(std::memcmp(&f.addrs, &k.ipv4_src, 8), 0);
     EXPECT_EQ(std::memcmp(&f.ports, &k.tp_src, 4), 0);
@@ -145,9 +148,23 @@ TEST(SimpleMatch, MaskClassification) {
   FlowKey b = m;
   b.eth_src[5] = 1;
   EXPECT_FALSE(mask_is_simple(b));
+  // The tunnel fields a decapsulated run shares are simple; the outer UDP
+  // source port, which differs per inner flow, and Geneve options are not.
   FlowKey c = m;
-  c.tun_id = 1;
-  EXPECT_FALSE(mask_is_simple(c));
+  c.tun_id = ~0ull;
+  c.tun_ipv4_src = c.tun_ipv4_dst = ~0u;
+  c.tun_ipv6_dst[15] = 0xff;
+  c.tun_flags = 0xffff;
+  c.tun_tos = c.tun_ttl = 0xff;
+  c.tun_tp_dst = 0xffff;
+  EXPECT_TRUE(mask_is_simple(c));
+  FlowKey e = c;
+  e.tun_tp_src = 0xffff;
+  EXPECT_FALSE(mask_is_simple(e));
+  FlowKey g = c;
+  g.tun_opts_len = 0xff;
+  g.tun_opts[sizeof g.tun_opts - 1] = 0xff;
+  EXPECT_FALSE(mask_is_simple(g));
   FlowKey d = m;
   d.nw_proto = 0xff;
   EXPECT_FALSE(mask_is_simple(d));

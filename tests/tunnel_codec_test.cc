@@ -20,6 +20,7 @@
 #include "eal_env.h"
 #include "support/pcap_file.h"
 #include "support/tunnel_fixtures.h"
+#include "support/tunnel_hosts.h"
 #include "tunnel_decap.h"
 #include "tunnel_encap.h"
 
@@ -27,48 +28,6 @@ namespace dpx::test {
 namespace {
 
 using Bytes = Packet;
-
-constexpr uint8_t kPortMac[6] = {0x02, 0, 0, 0, 0xaa, 0x01};  // the encapsulating host
-constexpr uint8_t kNhMac[6] = {0x02, 0, 0, 0, 0xbb, 0x02};    // the remote VTEP
-constexpr uint32_t kUnderlayOdp = 1;
-constexpr uint32_t kVxlanOdp = 5, kGeneveOdp = 6, kVxlan8472Odp = 7;
-
-uint32_t ip4(const char* s) {
-  in_addr a;
-  EXPECT_EQ(inet_pton(AF_INET, s, &a), 1);
-  return a.s_addr;
-}
-
-// One host's view of the underlay: VTEP `vtep`/24 on underlay port 1 with
-// MAC `mac`, a connected route, the peer `peer` resolved to `peer_mac`, and
-// three tunnel ports (VXLAN 4789, Geneve 6081, VXLAN 8472).
-std::unique_ptr<UnderlaySnapshot> host_view(const char* vtep, const uint8_t* mac, const char* peer,
-                                            const uint8_t* peer_mac, uint64_t generation = 1) {
-  auto s = std::make_unique<UnderlaySnapshot>();
-  s->generation = generation;
-  s->vteps[s->n_vteps++] = {ip4(vtep), 24, kUnderlayOdp};
-  UnderlayPortInfo& p = s->ports[s->n_ports++];
-  p.odp = kUnderlayOdp;
-  std::memcpy(p.mac, mac, 6);
-  p.mtu = 1500;
-  s->tunnel_ports[s->n_tunnel_ports++] = {kVxlanOdp, TunnelType::kVxlan, htons(4789), 0};
-  s->tunnel_ports[s->n_tunnel_ports++] = {kGeneveOdp, TunnelType::kGeneve, htons(6081), 1};
-  s->tunnel_ports[s->n_tunnel_ports++] = {kVxlan8472Odp, TunnelType::kVxlan, htons(8472), 2};
-  Route r;
-  r.prefix = ip4(vtep) & prefix_mask(24);
-  r.plen = 24;
-  r.odp = kUnderlayOdp;
-  r.connected = true;
-  EXPECT_EQ(s->routes.add(r), 0);
-  if (peer) {
-    NeighbourEntry n;
-    n.odp = kUnderlayOdp;
-    n.ip = ip4(peer);
-    std::memcpy(n.mac, peer_mac, 6);
-    s->neighbours.push_back(n);
-  }
-  return s;
-}
 
 // The IPv4-underlay tunnel stages on real mbufs (tunnel_fixtures.h).
 class TunnelCodecTest : public TunnelStageTest {};
@@ -181,18 +140,6 @@ TEST_F(TunnelCodecTest, EncapThenDecapRoundTripsThroughAnOddSizedFrame) {
 }
 
 // ---- malformed tunnel packets ----------------------------------------------
-
-void fix_ip_csum(Bytes& b) {
-  set16(b, 24, 0);
-  set16(b, 24, csum_finish(csum_add_bytes(0, b.data() + 14, 20)));
-}
-// Makes the outer IPv4 and UDP lengths describe a frame cut to `len` bytes.
-void cut(Bytes& b, size_t len) {
-  b.resize(len);
-  set16(b, 16, static_cast<uint16_t>(len - 14));
-  set16(b, 38, static_cast<uint16_t>(len - 34));
-  fix_ip_csum(b);
-}
 
 struct Malformed {
   const char* name;
@@ -396,6 +343,38 @@ TEST_F(TunnelCodecTest, BurstSplitsPlainDecapPuntAndDropInOrder) {
     }
     EXPECT_EQ(pmd_->counters.drops_of(TunnelDrop::kVxlanNoIFlag), want_drop);
     EXPECT_EQ(pmd_->counters.arp_punted.load(), want_punt);
+  }
+}
+
+// ---- decap runs (more in tunnel_decap_run_test.cc) ------------------------
+
+// A packet with the outer headers of the packet before it except one broken
+// field must not pass as a member of its run: each malformed variant, between
+// two good packets of its fixture, is dropped for its own reason.
+TEST_F(TunnelCodecTest, MalformedPacketsInsideARunAreDroppedByReason) {
+  auto s = host_view("10.0.0.2", kNhMac, nullptr, nullptr);
+  publish(s.get());
+  for (const Malformed& c : kMalformed) {
+    SCOPED_TRACE(c.name);
+    pmd_->counters.reset();
+    const auto f = tunnel_fixture(c.fixture);
+    Bytes bad = f[1];
+    c.mutate(bad);
+    rte_mbuf* pkts[3] = {mbuf_from(f[1]), mbuf_from(bad), mbuf_from(f[1])};
+    rte_mbuf* dec[3];
+    uint16_t tp_src[3];
+    DecapRun runs[3];
+    uint32_t n_runs = 0;
+    ASSERT_EQ(tunnel_underlay_rx_runs(*pmd_, shared_, 0, kUnderlayOdp, pkts, 3, dec, tp_src, runs,
+                                      &n_runs),
+              0u);
+    ASSERT_EQ(n_runs, c.fixture == std::string("geneve_opts") ? 2u : 1u);
+    EXPECT_EQ(runs[0].n + (n_runs == 2 ? runs[1].n : 0), 2u);
+    EXPECT_EQ(pmd_->counters.drops_of(c.why), 1u);
+    for (int i = 0; i < 2; ++i) {
+      EXPECT_EQ(bytes_of(dec[i]), f[0]);
+      rte_pktmbuf_free(dec[i]);
+    }
   }
 }
 

@@ -9,6 +9,7 @@
 // once on the full one, encapsulated identically.
 #include <gtest/gtest.h>
 
+#include <array>
 #include <cstdio>
 #include <cstring>
 #include <set>
@@ -330,6 +331,90 @@ TEST_F(TunnelCtlTest, TunnelFlowsEncapsulateAlikeOnTheSimpleAndTheFullPath) {
     ports.insert(sport);
   }
   EXPECT_GT(ports.size(), n / 2) << "the flows' source ports hardly spread";
+}
+
+// Decapsulation on the simple-match pass: VXLAN frames from one remote VTEP
+// in runs of two VNIs (the UDP source port different in every frame, one
+// frame with a bad outer IPv4 checksum inside a run), replayed endlessly into
+// an underlay port, reach the sink of their VNI's megaflow byte for byte,
+// the flows count them, and the broken frame is dropped and counted.
+TEST_F(TunnelCtlTest, TunnelRunsAreDecapsulatedToTheirVniOnTheSimplePass) {
+  const std::string in = dpxd_.dir() + "/vxlan.pcap";
+  const std::string out[2] = {dpxd_.dir() + "/s5.pcap", dpxd_.dir() + "/s6.pcap"};
+  ok({"add-port", "s5", "dpdk", "net_pcap_s5,tx_pcap=" + out[0], "--port-no", "5"});
+  ok({"add-port", "s6", "dpdk", "net_pcap_s6,tx_pcap=" + out[1], "--port-no", "6"});
+  ok({"add-port", "vxlan_sys_4789", "vxlan", "--port-no", "2"});
+  const uint8_t remote_mac[6] = {2, 0, 0, 0, 0xbb, 2};
+  const uint8_t dst[6] = {2, 0, 0, 0, 0, 2}, src[6] = {2, 0, 0, 0, 0, 1};
+  // A frame of the file: inner frame i, VNI 42 or 43 in runs of 4.
+  std::vector<Packet> inner;
+  std::vector<uint32_t> vni;
+  for (uint32_t i = 0; i < 24; ++i) {
+    inner.push_back(udp_packet(dst, src, 0xc0a80100 + i, 0xc0a80201,
+                               static_cast<uint16_t>(1000 + i), 53, 20, i));
+    vni.push_back(i / 4 % 2 ? 43 : 42);
+  }
+  constexpr uint32_t kBad = 5;  // the second of a VNI 43 run
+  for (const char* f : {"0x2a", "0x2b"})
+    ok({"add-flow",
+        std::string("recirc_id(0),in_port(2),tunnel(tun_id=") + f +
+            ",src=10.0.0.2,dst=10.0.0.1,ttl=0/0),eth(),eth_type(0x0800),ipv4(frag=no)",
+        f == std::string("0x2a") ? "5" : "6"});
+  // The frames are for the underlay port's MAC, which net_pcap derives
+  // from a count of its devices: the one after s6's.
+  std::array<uint8_t, 6> mac = port(6).mac;
+  mac[5] = static_cast<uint8_t>(mac[5] + 1);
+  std::vector<Packet> file;
+  for (uint32_t i = 0; i < inner.size(); ++i) {
+    Packet p = udp_packet(mac.data(), remote_mac, 0x0a000002, 0x0a000001,
+                          static_cast<uint16_t>(49152 + i), 4789, 8 + inner[i].size());
+    const uint8_t vx[8] = {0x08, 0, 0, 0, 0, 0, static_cast<uint8_t>(vni[i]), 0};
+    std::memcpy(p.data() + 42, vx, 8);
+    std::memcpy(p.data() + 50, inner[i].data(), inner[i].size());
+    if (i == kBad) p[25] ^= 0x01;
+    file.push_back(p);
+  }
+  ASSERT_TRUE(write_pcap(in, file));
+  ok({"add-port", "u0", "dpdk", "net_pcap_u0,rx_pcap=" + in + ",infinite_rx=1", "--port-no", "1"});
+  ASSERT_EQ(port(1).mac, mac) << "the underlay port's MAC is not the one the frames are for";
+  // Until the VTEP address is there, the frames are plain (and missed).
+  ok({"tnl-ip", "add", "10.0.0.1/24", "u0"});
+  ASSERT_TRUE(wait_until([&] {
+    return port(5).stats.tx_packets >= 400 && port(6).stats.tx_packets >= 400;
+  })) << ok({"show"})
+      << ok({"tnl-stats"});
+  ok({"del-port", "u0"});
+  const std::string show = ok({"show"});
+  EXPECT_NE(show.find("emc hits: 0\n"), std::string::npos) << "not the simple pass:\n" << show;
+  EXPECT_GT(counter("decap_bad_ip_checksum"), 0u);
+  const uint64_t sent[2] = {port(5).stats.tx_packets, port(6).stats.tx_packets};
+  // Each flow counted what its sink sent.
+  const std::string flows = ok({"dump-flows"});
+  for (int f = 0; f < 2; ++f) {
+    const size_t at = flows.find(f == 0 ? "tun_id=0x2a" : "tun_id=0x2b");
+    ASSERT_NE(at, std::string::npos) << flows;
+    const size_t pk = flows.find("packets:", at);
+    ASSERT_NE(pk, std::string::npos) << flows;
+    EXPECT_EQ(std::stoull(flows.substr(pk + 8)), sent[f]) << flows;
+  }
+  ok({"del-port", "s5"});
+  ok({"del-port", "s6"});
+  for (int f = 0; f < 2; ++f) {
+    SCOPED_TRACE(out[f]);
+    std::vector<Packet> pkts;
+    ASSERT_TRUE(read_pcap(out[f], &pkts));
+    EXPECT_EQ(pkts.size(), sent[f]);
+    std::set<uint32_t> seen;
+    for (const Packet& p : pkts) {
+      uint32_t i = 0;
+      while (i < inner.size() && inner[i] != p) ++i;
+      ASSERT_LT(i, inner.size()) << "not an inner frame: " << hex_of(p);
+      EXPECT_EQ(vni[i], f == 0 ? 42u : 43u) << "frame " << i << " reached the other VNI's sink";
+      EXPECT_NE(i, kBad) << "the frame with the bad outer checksum was forwarded";
+      seen.insert(i);
+    }
+    EXPECT_EQ(seen.size(), f == 0 ? 12u : 11u);
+  }
 }
 
 // An NS or NA frame (as scapy built them in tests/data/nd_ns_na.pcap) with

@@ -2,7 +2,11 @@
 
 #include <rte_byteorder.h>
 #include <rte_ip.h>
+#include <rte_prefetch.h>
+#include <smmintrin.h>
 
+#include <algorithm>
+#include <cstddef>
 #include <cstring>
 
 namespace dpx {
@@ -54,6 +58,21 @@ bool is_nd_for_us(const UnderlaySnapshot& s, const UnderlayPortInfo& port, const
     return std::memcmp(p, port.mac, 6) == 0 || std::memcmp(p, group_mac, 6) == 0;
   }
   return type == 136 && std::memcmp(p, port.mac, 6) == 0 && s.is_local6_on(ip + 24, port.odp);
+}
+
+// Whether a packet with tunnel metadata `a` joins the run of `b`
+// (DecapRun): the same metadata but for tp_src, and no Geneve options.
+// TunnelMeta's first 64 bytes are compared as words; pad is zero.
+bool same_run(const TunnelMeta& a, const TunnelMeta& b) {
+  static_assert(offsetof(TunnelMeta, tp_src) == 52 && offsetof(TunnelMeta, opts_len) == 56 &&
+                offsetof(TunnelMeta, opts) == 64);
+  uint64_t x[8], y[8];
+  std::memcpy(x, &a, sizeof x);
+  std::memcpy(y, &b, sizeof y);
+  x[6] ^= (x[6] ^ y[6]) & (uint64_t{0xffff} << 32);  // tp_src (bytes 52-53) as b's
+  uint64_t diff = 0;
+  for (int i = 0; i < 8; ++i) diff |= x[i] ^ y[i];
+  return diff == 0 && a.opts_len == 0;
 }
 
 UnderlayVerdict fail(DecapResult* out, TunnelDrop why) {
@@ -326,6 +345,97 @@ UnderlayVerdict classify(const UnderlaySnapshot& s, const UnderlayPortInfo& port
   return UnderlayVerdict::kPlain;
 }
 
+// The outer headers of the last packet decapsulated by classify(), for
+// the packets after it with the same ones: a sender's packets to one VTEP
+// and VNI differ only in the IPv4 total length, identification and
+// checksum and the UDP source port and length. Such a packet needs only
+// those checked (lengths, header checksum); everything classify() decided
+// from the other bytes (ours, which tunnel port, VXLAN flags, the metadata)
+// holds for it too. Only plain IPv4 headers (20 bytes) with a zero UDP
+// checksum and no Geneve options are kept, so that the 50 bytes compared
+// are all there is, and the metadata (whose csum flag the UDP checksum
+// decides) is the same.
+struct RunHeader {
+  bool valid = false;
+  uint64_t w[6];    // bytes 0..47 of the outer frame
+  uint16_t tail;    // bytes 48..49: the end of the VXLAN/Geneve header
+  uint32_t ip_sum;  // raw sum of the IPv4 header with length, id and checksum zero
+};
+
+// Bytes compared of words 2, 3 and 4 (the others are compared whole):
+// word 2 (bytes 16..23) without the IPv4 total length and identification,
+// word 3 (24..31) without the header checksum, word 4 (32..39) without the
+// UDP source port and length. Little-endian: byte i of a word is bits 8i..8i+7.
+constexpr uint64_t kRunMask2 = 0xffffffff00000000ull;
+constexpr uint64_t kRunMask3 = 0xffffffffffff0000ull;
+constexpr uint64_t kRunMask4 = 0x0000ffff0000ffffull;
+
+// Keeps m's outer headers (m as received, `hdr_len` bytes of tunnel
+// header) in h if they qualify, else invalidates h.
+void run_header_keep(RunHeader* h, const uint8_t* p, uint32_t hdr_len) {
+  const uint8_t* ip = p + kEthHdrLen;
+  h->valid = ip[0] == 0x45 && hdr_len == kTunnelHdrLen && be16_at(ip + kIpv4HdrLen + 6) == 0;
+  if (!h->valid) return;
+  std::memcpy(h->w, p, sizeof h->w);
+  std::memcpy(&h->tail, p + 48, 2);
+  uint64_t sum = 0;
+  for (uint32_t i = 0; i < kIpv4HdrLen; i += 2)
+    if (i != 2 && i != 4 && i != 10) sum += be16_at(ip + i);
+  h->ip_sum = static_cast<uint32_t>(sum);
+}
+
+// A packet with the headers kept in h, validated as classify() would and
+// stripped: returns false, m untouched, if it is not one (or fails any
+// check: classify() then says why). *tp_src receives its UDP source port.
+bool run_header_decap(const RunHeader& h, rte_mbuf* m, uint16_t* tp_src) {
+  static_assert(kEthHdrLen + kIpv4HdrLen + kUdpHdrLen + kTunnelHdrLen == 50);
+  const uint32_t len = rte_pktmbuf_data_len(m);
+  if (len < 50 + kEthHdrLen || m->nb_segs != 1) return false;
+  const uint8_t* p = rte_pktmbuf_mtod(m, const uint8_t*);
+  // The compare in three 16-byte vectors (the masks keep the compared
+  // bytes), then the tail.
+  const auto* q = reinterpret_cast<const __m128i*>(p);
+  const auto* c = reinterpret_cast<const __m128i*>(h.w);
+  const __m128i d0 = _mm_xor_si128(_mm_loadu_si128(q), _mm_loadu_si128(c));
+  const __m128i d1 = _mm_and_si128(
+      _mm_xor_si128(_mm_loadu_si128(q + 1), _mm_loadu_si128(c + 1)),
+      _mm_set_epi64x(static_cast<int64_t>(kRunMask3), static_cast<int64_t>(kRunMask2)));
+  const __m128i d2 = _mm_and_si128(_mm_xor_si128(_mm_loadu_si128(q + 2), _mm_loadu_si128(c + 2)),
+                                   _mm_set_epi64x(-1, static_cast<int64_t>(kRunMask4)));
+  const __m128i d = _mm_or_si128(d0, _mm_or_si128(d1, d2));
+  uint16_t tail;
+  std::memcpy(&tail, p + 48, 2);
+  if (!_mm_testz_si128(d, d) || tail != h.tail) return false;
+  const uint8_t* ip = p + kEthHdrLen;
+  const uint8_t* udp = ip + kIpv4HdrLen;
+  const uint32_t tot = rte_be_to_cpu_16(be16_at(ip + 2));
+  const uint32_t ulen = rte_be_to_cpu_16(be16_at(udp + 4));
+  if (tot > len - kEthHdrLen || tot < kIpv4HdrLen || ulen > tot - kIpv4HdrLen ||
+      ulen < kUdpHdrLen + kTunnelHdrLen + kEthHdrLen)
+    return false;
+  // The header checksum, unless the NIC verified it (a NIC's "bad" goes to
+  // classify(), which counts the drop).
+  const uint64_t ip_ck = m->ol_flags & RTE_MBUF_F_RX_IP_CKSUM_MASK;
+  if (ip_ck != RTE_MBUF_F_RX_IP_CKSUM_GOOD) {
+    if (ip_ck == RTE_MBUF_F_RX_IP_CKSUM_BAD) return false;
+    uint32_t sum = h.ip_sum + be16_at(ip + 2) + be16_at(ip + 4) + be16_at(ip + 10);
+    sum = (sum & 0xffff) + (sum >> 16);
+    sum = (sum & 0xffff) + (sum >> 16);
+    if (sum != 0xffff) return false;
+  }
+  std::memcpy(tp_src, udp, 2);
+  // Strip, as classify() does with rte_pktmbuf_adj() and _trim(), written
+  // out: one segment, and the inner frame (ulen - 16 <= tot - 36 <= len -
+  // 50 bytes) is all that is left of it.
+  const auto inner_len = static_cast<uint16_t>(ulen - kUdpHdrLen - kTunnelHdrLen);
+  m->data_off = static_cast<uint16_t>(m->data_off + 50);
+  m->data_len = inner_len;
+  m->pkt_len = inner_len;
+  m->ol_flags = 0;
+  m->packet_type = 0;
+  return true;
+}
+
 }  // namespace
 
 UnderlayVerdict underlay_classify(const UnderlaySnapshot& s, const UnderlayPortInfo& port,
@@ -333,46 +443,56 @@ UnderlayVerdict underlay_classify(const UnderlaySnapshot& s, const UnderlayPortI
   return classify(s, port, m, out, out->tun);
 }
 
-uint32_t tunnel_underlay_rx(TunnelPmd& t, const TunnelShared& sh, uint32_t pmd_index,
-                            uint32_t in_odp, rte_mbuf** pkts, uint32_t n, rte_mbuf** dec_pkts,
-                            PacketState* dec_states, uint32_t* n_dec) {
-  *n_dec = 0;
+uint32_t tunnel_underlay_rx_runs(TunnelPmd& t, const TunnelShared& sh, uint32_t pmd_index,
+                                 uint32_t in_odp, rte_mbuf** pkts, uint32_t n, rte_mbuf** dec_pkts,
+                                 uint16_t* dec_tp_src, DecapRun* runs, uint32_t* n_runs) {
+  *n_runs = 0;
   const UnderlaySnapshot* s = sh.snapshot.load(std::memory_order_acquire);
   if (!s) return n;
   const UnderlayPortInfo* port = s->port(in_odp);
   if (!port) return n;
-  uint32_t k = 0, d = 0;
-  // The decap counters, per tunnel port, added once per run of one port's
-  // packets rather than per packet.
-  uint8_t run_slot = 0;
-  uint32_t run_n = 0;
+  uint32_t k = 0, d = 0, r = 0;
+  // The decap counters, per tunnel port, added once per run rather than
+  // per packet.
   uint64_t run_bytes = 0;
+  TunnelMeta cur;
+  RunHeader last;  // of the last packet decapsulated, which is in runs[r - 1]
   for (uint32_t i = 0; i < n; ++i) {
     rte_mbuf* m = pkts[i];
-    DecapResult r;
-    // A decapsulated packet's metadata goes straight into its next-pass
-    // state; for the other verdicts that slot is taken by the next packet.
-    PacketState& st = dec_states[d];
-    switch (classify(*s, *port, m, &r, st.tun)) {
+    if (i + 1 < n) rte_prefetch0(rte_pktmbuf_mtod(pkts[i + 1], void*));
+    // The common case: the outer headers of the packet before (the run's).
+    if (last.valid && run_header_decap(last, m, &dec_tp_src[d])) [[likely]] {
+      ++runs[r - 1].n;
+      run_bytes += rte_pktmbuf_pkt_len(m);
+      dec_pkts[d++] = m;
+      continue;
+    }
+    const uint8_t* outer = rte_pktmbuf_mtod(m, const uint8_t*);
+    DecapResult res;
+    switch (classify(*s, *port, m, &res, cur)) {
       case UnderlayVerdict::kPlain:
         pkts[k++] = m;
         break;
       case UnderlayVerdict::kDecap:
-        st.in_port = r.tunnel_odp;
-        st.recirc_id = 0;
-        st.dp_hash = 0;
-        st.skb_mark = 0;
-        st.priority = 0;
-        st.trunc_max_len = 0;
-        dec_pkts[d++] = m;
-        if (run_n && r.slot != run_slot) {
-          t.counters.decap[run_slot].add(run_n, run_bytes);
-          run_n = 0;
+        if (r == 0 || runs[r - 1].tunnel_odp != res.tunnel_odp || !same_run(cur, runs[r - 1].tun))
+            [[unlikely]] {
+          if (r) t.counters.decap[runs[r - 1].slot].add(runs[r - 1].n, run_bytes);
           run_bytes = 0;
+          DecapRun& nr = runs[r++];
+          nr.first = d;
+          nr.n = 0;
+          nr.tunnel_odp = res.tunnel_odp;
+          nr.slot = res.slot;
+          nr.tun = cur;
         }
-        run_slot = r.slot;
-        ++run_n;
+        ++runs[r - 1].n;
         run_bytes += rte_pktmbuf_pkt_len(m);
+        dec_tp_src[d] = cur.tp_src;
+        dec_pkts[d++] = m;
+        // The stripped headers are still there, in front of the inner frame.
+        run_header_keep(&last, outer,
+                        static_cast<uint32_t>(rte_pktmbuf_mtod(m, const uint8_t*) - outer) -
+                            (kEthHdrLen + kIpv4HdrLen + kUdpHdrLen));
         break;
       case UnderlayVerdict::kPunt: {
         TunnelEvent ev{TunnelEvent::kArpPacket, in_odp, 0, 0, m, {}};
@@ -386,11 +506,35 @@ uint32_t tunnel_underlay_rx(TunnelPmd& t, const TunnelShared& sh, uint32_t pmd_i
       }
       case UnderlayVerdict::kDrop:
         rte_pktmbuf_free(m);
-        t.counters.drop(r.why);
+        t.counters.drop(res.why);
         break;
     }
   }
-  if (run_n) t.counters.decap[run_slot].add(run_n, run_bytes);
+  if (r) t.counters.decap[runs[r - 1].slot].add(runs[r - 1].n, run_bytes);
+  *n_runs = r;
+  return k;
+}
+
+uint32_t tunnel_underlay_rx(TunnelPmd& t, const TunnelShared& sh, uint32_t pmd_index,
+                            uint32_t in_odp, rte_mbuf** pkts, uint32_t n, rte_mbuf** dec_pkts,
+                            PacketState* dec_states, uint32_t* n_dec) {
+  // In chunks, so that the runs fit on the stack whatever n is.
+  constexpr uint32_t kChunk = 32;
+  uint32_t k = 0, d = 0;
+  for (uint32_t off = 0; off < n; off += kChunk) {
+    const uint32_t c = std::min(kChunk, n - off);
+    uint16_t tp_src[kChunk];
+    DecapRun runs[kChunk];
+    uint32_t n_runs = 0;
+    const uint32_t plain = tunnel_underlay_rx_runs(t, sh, pmd_index, in_odp, pkts + off, c,
+                                                   dec_pkts + d, tp_src, runs, &n_runs);
+    std::memmove(pkts + k, pkts + off, plain * sizeof *pkts);  // k <= off
+    k += plain;
+    for (uint32_t r = 0; r < n_runs; ++r)
+      for (uint32_t j = runs[r].first; j < runs[r].first + runs[r].n; ++j)
+        decap_state(runs[r], tp_src[j], &dec_states[d + j]);
+    if (n_runs) d += runs[n_runs - 1].first + runs[n_runs - 1].n;
+  }
   *n_dec = d;
   return k;
 }

@@ -68,14 +68,49 @@ struct DecapResult {
 UnderlayVerdict underlay_classify(const UnderlaySnapshot& s, const UnderlayPortInfo& port,
                                   rte_mbuf* m, DecapResult* out);
 
+// A run: consecutive decapsulated packets of a burst (in dec_pkts order) to
+// one tunnel port whose tunnel metadata is the same but for the outer UDP
+// source port, which a VTEP sets per inner flow. Packets from one remote
+// VTEP and VNI are one run however many inner flows they carry, so what
+// depends only on the tunnel (its counters, the simple-match lookup,
+// pmd_simple.cc) is done once per run. A Geneve packet with options is a
+// run of its own (its options lie in its own headroom).
+struct DecapRun {
+  uint32_t first;  // index of its first packet in dec_pkts
+  uint32_t n;      // its packets: dec_pkts[first .. first + n)
+  uint32_t tunnel_odp;
+  uint8_t slot;    // the tunnel port's counter slot
+  TunnelMeta tun;  // the run's metadata; tp_src is its first packet's
+};
+
 // The stage over one rx burst of underlay port `in_odp`. Plain packets stay
-// in pkts, compacted in order; the return value is their number. Decapped
-// packets go to dec_pkts with their next pass's state in dec_states
-// (in_port = the tunnel port, the tunnel metadata, nothing else), *n_dec of
-// them; dec_pkts and dec_states need room for n. ARP punts go to the
-// control thread through sh.events[pmd_index]; drops are freed and counted
-// in t.counters. With no snapshot, or if in_odp is not an underlay port in
-// it, every packet is plain.
+// in pkts, compacted in order; the return value is their number.
+// Decapsulated packets go to dec_pkts, their outer UDP source ports to
+// dec_tp_src (be16, same index), in runs (above), *n_runs of them; the
+// three arrays need room for n. ARP punts go to the control thread through
+// sh.events[pmd_index]; drops are freed and counted in t.counters. With no
+// snapshot, or if in_odp is not an underlay port in it, every packet is
+// plain.
+uint32_t tunnel_underlay_rx_runs(TunnelPmd& t, const TunnelShared& sh, uint32_t pmd_index,
+                                 uint32_t in_odp, rte_mbuf** pkts, uint32_t n, rte_mbuf** dec_pkts,
+                                 uint16_t* dec_tp_src, DecapRun* runs, uint32_t* n_runs);
+
+// The next pass's state of a packet of run `r` with outer UDP source port
+// `tp_src`: in_port = the tunnel port, the tunnel metadata, nothing else.
+inline void decap_state(const DecapRun& r, uint16_t tp_src, PacketState* st) {
+  st->in_port = r.tunnel_odp;
+  st->recirc_id = 0;
+  st->dp_hash = 0;
+  st->skb_mark = 0;
+  st->priority = 0;
+  st->trunc_max_len = 0;
+  st->tun = r.tun;
+  st->tun.tp_src = tp_src;
+}
+
+// The same stage with every decapsulated packet's state spelled out: they
+// go to dec_pkts with their next pass's state (decap_state()) in
+// dec_states, *n_dec of them; dec_pkts and dec_states need room for n.
 uint32_t tunnel_underlay_rx(TunnelPmd& t, const TunnelShared& sh, uint32_t pmd_index,
                             uint32_t in_odp, rte_mbuf** pkts, uint32_t n, rte_mbuf** dec_pkts,
                             PacketState* dec_states, uint32_t* n_dec);
