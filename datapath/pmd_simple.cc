@@ -34,7 +34,8 @@ namespace {
     }
     SimpleKey key;
     uint16_t f;
-    if (m->nb_segs != 1 || !simple_extract(p, m->data_len, in_port, &key, &f) ||
+    uint32_t l3;  // only tunnel outputs need it; a forward run does not
+    if (m->nb_segs != 1 || !simple_extract(p, m->data_len, in_port, &key, &f, &l3) ||
         !simple_keys_equal(key, k))
       break;
     mine[nm++] = m;
