@@ -44,9 +44,13 @@ struct TapGroCounts {
 //
 // Cost per burst: a header parse per packet, and for each run of two or
 // more candidates one rte_gro_reassemble_burst() call, which zeroes its
-// on-stack tables (some 20 KB in 22.11, a few thousand cycles) and then
-// scans the run's connections linearly per packet. No system calls, locks
-// or allocation.
+// on-stack tables (all four GRO types', some 21 KB in 22.11, whatever
+// types are asked for) and then scans the run's connections linearly per
+// packet. Measured with callgrind (tests/tap_gro_test): about 80
+// instructions per packet here, 200 per candidate in rte_gro, and the
+// 21 KB memset per call, which is worth it against the one writev() and
+// one trip through the container's stack saved per merged segment. No
+// system calls, locks or allocation.
 uint16_t tap_gro_merge(rte_mbuf** pkts, uint16_t n, TapGroCounts* counts);
 
 }  // namespace dpx

@@ -45,7 +45,10 @@
 // The I/O is a system call per packet (readv/writev on the tap fd), as in
 // OVS's netdev-linux: a tap fd is a kernel interface with no batched read,
 // the one exception to the PMD's no-system-call rule. The calls are
-// non-blocking and bounded by the burst size.
+// non-blocking and bounded by the burst size. On output, consecutive
+// TCP/IPv4 segments of a connection are first merged into one GSO frame
+// (tap_gro.h), so traffic that arrived cut to the MTU costs one write per
+// merged frame, not per segment.
 #pragma once
 
 #include <atomic>
