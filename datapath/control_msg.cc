@@ -86,13 +86,16 @@ void put_port_info(Writer& w, const PortInfo& p) {
     w.end(qc);
   }
   for (const auto& d : p.drops) put_drop(w, DPX_PORT_A_DROP, d);
+  for (const auto& d : p.counters) put_drop(w, DPX_PORT_A_COUNTER, d);
   w.end(c);
 }
 
 // The inside of one DPX_CTL_A_PORT of a reply.
 int get_port_info(std::span<const uint8_t> b, PortInfo* p, std::string* err) {
   *p = {};
-  Reader r(b, "PORT", err, bit(DPX_PORT_A_OPTION) | bit(DPX_PORT_A_QUEUE) | bit(DPX_PORT_A_DROP));
+  Reader r(b, "PORT", err,
+           bit(DPX_PORT_A_OPTION) | bit(DPX_PORT_A_QUEUE) | bit(DPX_PORT_A_DROP) |
+               bit(DPX_PORT_A_COUNTER));
   NlAttr a;
   while (r.next(&a)) {
     bool ok;
@@ -138,6 +141,9 @@ int get_port_info(std::span<const uint8_t> b, PortInfo* p, std::string* err) {
         break;
       case DPX_PORT_A_DROP:
         ok = nested(r, a, &p->drops.emplace_back(), get_drop);
+        break;
+      case DPX_PORT_A_COUNTER:
+        ok = nested(r, a, &p->counters.emplace_back(), get_drop);
         break;
       default:
         ok = r.unknown(a);

@@ -137,6 +137,8 @@ struct PortInfo {
   PortStats stats;
   std::vector<QueueStats> queues;
   std::vector<DropCount> drops;  // every drop reason of the port, zero or not
+  // Named counters of the port type that are not drops (a tap's tx_gro_*).
+  std::vector<DropCount> counters;
   friend bool operator==(const PortInfo&, const PortInfo&) = default;
 };
 // One port (PORT_ADD / PORT_GET reply).

@@ -173,7 +173,8 @@ enum dpx_port_attr {
   DPX_PORT_A_STATS = 12,     /* nested enum dpx_port_stats_attr */
   DPX_PORT_A_QUEUE = 13,     /* nested enum dpx_queue_attr; repeated */
   DPX_PORT_A_DROP = 14,      /* nested enum dpx_drop_attr; repeated */
-  DPX_PORT_A_MAX = 14
+  DPX_PORT_A_COUNTER = 15,   /* nested enum dpx_drop_attr; repeated: other named events */
+  DPX_PORT_A_MAX = 15
 };
 
 enum dpx_port_stats_attr {

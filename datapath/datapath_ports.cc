@@ -235,6 +235,10 @@ void Datapath::fill_port_info(const Port& p, PortInfo* out) const {
   out->drops.push_back({"rx_missed", di.hw_rx_missed});
   out->drops.push_back({"rx_nombuf", di.rx_nombuf});
   out->drops.push_back({"tx_queue_full", tx_drops});
+  if (di.tx_gro) {
+    out->counters.push_back({"tx_gro_frames", di.tx_gro_frames});
+    out->counters.push_back({"tx_gro_segments", di.tx_gro_segments});
+  }
 }
 
 int Datapath::port_get(const PortRef& ref, PortInfo* out, std::string* err) {

@@ -116,6 +116,10 @@ class Port {
     uint64_t hw_rx_packets = 0, hw_rx_bytes = 0, hw_rx_missed = 0, hw_rx_errors = 0;
     uint64_t hw_tx_packets = 0, hw_tx_bytes = 0, hw_tx_errors = 0;
     uint64_t rx_nombuf = 0;
+    // Output coalescing (tap ports, tap_gro.h): whether the port merges, and
+    // how many merged frames it wrote from how many segments.
+    bool tx_gro = false;
+    uint64_t tx_gro_frames = 0, tx_gro_segments = 0;
   };
   virtual void device_info(DeviceInfo* out) const = 0;
 

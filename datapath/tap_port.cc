@@ -20,6 +20,7 @@
 #include <utility>
 
 #include "offload.h"
+#include "tap_gro.h"
 
 namespace dpx {
 
@@ -190,17 +191,24 @@ void mbuf_to_vnet(rte_mbuf* m, virtio_net_hdr* vh) {
 int TapPort::create(uint32_t odp_port, PortConfig cfg, std::unique_ptr<TapPort>* out,
                     std::string* err) {
   if (!cfg.devargs.empty()) {
-    *err = "port type tap takes no devargs (options: ifname=NAME, netns=NS, mtu=N)";
+    *err = "port type tap takes no devargs (options: ifname=NAME, netns=NS, gro=on|off, mtu=N)";
     return EINVAL;
   }
   std::string ifname = cfg.name, netns;
+  bool gro = true;
   for (const auto& [k, v] : cfg.options) {
     if (k == "ifname") {
       ifname = v;
     } else if (k == "netns") {
       netns = v;
+    } else if (k == "gro") {
+      if (v != "on" && v != "off" && v != "true" && v != "false") {
+        *err = "option gro must be on, off, true or false, not '" + v + "'";
+        return EINVAL;
+      }
+      gro = v == "on" || v == "true";
     } else {
-      *err = "unknown option '" + k + "' for port type tap (known: ifname, netns, mtu)";
+      *err = "unknown option '" + k + "' for port type tap (known: ifname, netns, gro, mtu)";
       return EINVAL;
     }
   }
@@ -259,6 +267,9 @@ int TapPort::create(uint32_t odp_port, PortConfig cfg, std::unique_ptr<TapPort>*
     return sys_err(err, "tap " + ifname + ": cannot set the link up");
 
   port->ifname_ = ifname;
+  // Every queue negotiated TSO4 above (or the port was refused), so merged
+  // TCP/IPv4 frames are welcome unless the user said otherwise.
+  port->gro_ = gro;
   port->sock_ = sock.release();
   *out = std::move(port);
   return 0;
@@ -347,11 +358,23 @@ uint16_t TapPort::rx_burst(uint16_t qid, rte_mbuf** pkts, uint16_t n) {
 
 uint16_t TapPort::tx_burst(uint16_t qid, rte_mbuf** pkts, uint16_t n) {
   const int fd = q_[qid].fd;
+  // Segments of one TCP/IPv4 connection leave as one GSO frame (tap_gro.h):
+  // one writev() and one pass through the container's stack instead of
+  // one per segment. Merged segments hang off their frame's first mbuf.
+  uint16_t n_frames = n;
+  if (gro_ && n > 1) {
+    TapGroCounts c;
+    n_frames = tap_gro_merge(pkts, n, &c);
+    if (c.frames) {
+      tx_gro_frames_.fetch_add(c.frames, std::memory_order_relaxed);
+      tx_gro_segments_.fetch_add(c.segments, std::memory_order_relaxed);
+    }
+  }
   iovec iov[kMaxTxIov + 1];
   virtio_net_hdr vh;
   iov[0] = {&vh, sizeof vh};
   uint16_t i = 0;
-  for (; i < n; ++i) {
+  for (; i < n_frames; ++i) {
     rte_mbuf* m = pkts[i];
     if (m->nb_segs > kMaxTxIov) [[unlikely]] {
       tx_errors_.fetch_add(1, std::memory_order_relaxed);
@@ -370,7 +393,14 @@ uint16_t TapPort::tx_burst(uint16_t qid, rte_mbuf** pkts, uint16_t n) {
     }
     rte_pktmbuf_free(m);
   }
-  return i;
+  if (i == n_frames) return n;
+  // The kernel's queue is full: the caller drops pkts[result, n). After
+  // merging, the frames not written are pkts[i, n_frames) and the slots
+  // behind them are stale, so move those frames to the end of the array
+  // (the caller then counts a merged frame as one drop).
+  const uint16_t left = static_cast<uint16_t>(n_frames - i);
+  std::memmove(pkts + (n - left), pkts + i, left * sizeof *pkts);
+  return static_cast<uint16_t>(n - left);
 }
 
 uint64_t TapPort::tx_offload_capa() const {
@@ -390,6 +420,9 @@ void TapPort::device_info(DeviceInfo* out) const {
       rx_bad_vnet_.load(std::memory_order_relaxed) + rx_errors_.load(std::memory_order_relaxed);
   out->hw_tx_errors = tx_errors_.load(std::memory_order_relaxed);
   out->rx_nombuf = rx_nombuf_.load(std::memory_order_relaxed);
+  out->tx_gro = gro_;
+  out->tx_gro_frames = tx_gro_frames_.load(std::memory_order_relaxed);
+  out->tx_gro_segments = tx_gro_segments_.load(std::memory_order_relaxed);
 }
 
 }  // namespace dpx

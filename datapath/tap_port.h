@@ -24,6 +24,10 @@
 //   netns=NS     the network namespace to create the device in: a path
 //                (/var/run/netns/X, /proc/PID/ns/net, as CNI's CNI_NETNS)
 //                or a bare name under /var/run/netns.
+//   gro=on|off   merge consecutive TCP/IPv4 segments of a connection in a
+//                transmit burst into one GSO frame (tap_gro.h; default on,
+//                since the device always negotiates TSO4). Counted as the
+//                port's tx_gro_frames and tx_gro_segments (dpxctl show).
 // and the datapath's mtu option. Any other option is refused.
 //
 // dpxd sets the link up when the port is added (and leaves addresses to the
@@ -41,7 +45,10 @@
 // The I/O is a system call per packet (readv/writev on the tap fd), as in
 // OVS's netdev-linux: a tap fd is a kernel interface with no batched read,
 // the one exception to the PMD's no-system-call rule. The calls are
-// non-blocking and bounded by the burst size.
+// non-blocking and bounded by the burst size. On output, consecutive
+// TCP/IPv4 segments of a connection are first merged into one GSO frame
+// (tap_gro.h), so traffic that arrived cut to the MTU costs one write per
+// merged frame, not per segment.
 #pragma once
 
 #include <atomic>
@@ -97,10 +104,13 @@ class TapPort final : public Port {
   uint16_t n_txq_ = 1;
   Queue q_[kMaxQueuesPerPort];
   // Counted by the PMD that owns the queue, read by the control thread.
-  std::atomic<uint64_t> rx_bad_vnet_{0};  // frames with an unusable virtio-net header
-  std::atomic<uint64_t> rx_errors_{0};    // read errors other than EAGAIN
-  std::atomic<uint64_t> rx_nombuf_{0};    // bursts cut short by an empty pool
-  std::atomic<uint64_t> tx_errors_{0};    // frames the kernel refused (link down, ...)
+  std::atomic<uint64_t> rx_bad_vnet_{0};      // frames with an unusable virtio-net header
+  std::atomic<uint64_t> rx_errors_{0};        // read errors other than EAGAIN
+  std::atomic<uint64_t> rx_nombuf_{0};        // bursts cut short by an empty pool
+  std::atomic<uint64_t> tx_errors_{0};        // frames the kernel refused (link down, ...)
+  bool gro_ = true;                           // merge TCP/IPv4 segments on output (tap_gro.h)
+  std::atomic<uint64_t> tx_gro_frames_{0};    // frames written that were merged
+  std::atomic<uint64_t> tx_gro_segments_{0};  // the segments merged into them
 };
 
 }  // namespace dpx

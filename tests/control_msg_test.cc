@@ -51,6 +51,7 @@ PortInfo sample_port() {
   p.stats = {1, 2, 3, 4, 5, 6, 7, 8};
   p.queues = {{0, false, 10, 640, 1}, {1, false, 11, 704, 0}, {0, true, 12, 768, 2}};
   p.drops = {{"rx_no_mbuf", 9}, {"tx_full", 0}};
+  p.counters = {{"tx_gro_frames", 4}, {"tx_gro_segments", 40}};
   return p;
 }
 

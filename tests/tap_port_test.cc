@@ -18,6 +18,10 @@
 //    TCP/IPv6 crosses between two tap containers as large frames and
 //    reaches a port without TSO segmented by dpxd, valid checksums; also
 //    with a destination options header in every packet of the stream.
+//  - Output coalescing (tap_gro.h): container A sends MSS-size segments
+//    (TSO and GSO off), dpxd merges them on output to B's tap: the stream
+//    arrives byte-exact, B's kernel receives fewer frames than A sent
+//    segments, and the port counts the merged frames. UDP crosses intact.
 //  - Upcalls of TSO frames come segmented.
 //  - Bad options are refused with a clear message.
 //
@@ -323,6 +327,86 @@ TEST_F(TapPortTest, PingAndIperfWithTsoBetweenTwoTapContainers) {
   EXPECT_EQ(after.stats.rx_errors, 0u) << "no malformed virtio-net headers";
 }
 
+// The counter `name` among the port's named counters, or -1 if absent.
+int64_t port_counter(const PortInfo& p, const std::string& name) {
+  for (const auto& c : p.counters)
+    if (c.reason == name) return static_cast<int64_t>(c.count);
+  return -1;
+}
+
+uint64_t sysfs_counter(const NetNs& ns, const std::string& what) {
+  const CmdResult r = ns.run({"cat", "/sys/class/net/eth0/statistics/" + what});
+  EXPECT_TRUE(r.ok()) << r.output;
+  return std::strtoull(r.output.c_str(), nullptr, 10);
+}
+
+TEST_F(TapPortTest, MergesMssSegmentsIntoGsoFramesTowardsATap) {
+  ASSERT_NO_FATAL_FAILURE(add_tap(0, 1));
+  ASSERT_NO_FATAL_FAILURE(add_tap(1, 2));
+  ASSERT_NO_FATAL_FAILURE(add_flow("in_port(1)", "2", 1));
+  ASSERT_NO_FATAL_FAILURE(add_flow("in_port(2)", "1", 2));
+  // A sends what an MTU-bound path would deliver: one segment per frame.
+  std::string err;
+  ASSERT_TRUE(must_run(ns_[0]->exec({"ethtool", "-K", "eth0", "tso", "off", "gso", "off"}), &err))
+      << err;
+  ASSERT_NO_FATAL_FAILURE(ping(0, 1));
+
+  const PortInfo in0 = port(1), out0 = port(2);
+  ASSERT_GE(port_counter(out0, "tx_gro_segments"), 0) << "a tap port merges by default";
+  const uint64_t b_rx0 = sysfs_counter(*ns_[1], "rx_packets");
+  ASSERT_NO_FATAL_FAILURE(tcp_transfer(16 << 20));
+  const PortInfo in1 = port(1), out1 = port(2);
+  const uint64_t b_rx = sysfs_counter(*ns_[1], "rx_packets") - b_rx0;
+
+  // A's data came in as MTU-size frames...
+  const uint64_t segs = in1.stats.rx_packets - in0.stats.rx_packets;
+  const uint64_t seg_bytes = in1.stats.rx_bytes - in0.stats.rx_bytes;
+  ASSERT_GE(segs, (16u << 20) / 1448) << drops();
+  EXPECT_LE(seg_bytes / segs, 1514u) << "A's TSO is off";
+  // ...and went out to B merged: fewer frames reached B's kernel than A
+  // sent segments, and the port says how many were merged.
+  const uint64_t frames = port_counter(out1, "tx_gro_frames") - port_counter(out0, "tx_gro_frames");
+  const uint64_t merged =
+      port_counter(out1, "tx_gro_segments") - port_counter(out0, "tx_gro_segments");
+  std::printf("%llu segments in, %llu merged into %llu frames; B received %llu frames\n",
+              static_cast<unsigned long long>(segs), static_cast<unsigned long long>(merged),
+              static_cast<unsigned long long>(frames), static_cast<unsigned long long>(b_rx));
+  EXPECT_GT(frames, 0u) << drops();
+  EXPECT_GE(merged, 2 * frames);
+  EXPECT_LT(b_rx, segs) << "B's kernel took merged frames";
+  EXPECT_EQ(out1.stats.tx_errors, 0u) << "the kernel accepted every GSO frame";
+  EXPECT_EQ(sysfs_counter(*ns_[1], "rx_dropped") + sysfs_counter(*ns_[1], "rx_errors"), 0u);
+  // The IPv4 header checksum of each merged frame was redone.
+  const CmdResult nstat = ns_[1]->run({"nstat", "-az", "IpInHdrErrors"});
+  const size_t at = nstat.output.find("IpInHdrErrors");
+  ASSERT_NE(at, std::string::npos) << nstat.output;
+  EXPECT_EQ(std::strtoull(nstat.output.c_str() + at + 13, nullptr, 10), 0u) << nstat.output;
+
+  // UDP is never merged: datagrams arrive one by one, intact.
+  Fd rx(ns_[1]->socket(AF_INET, SOCK_DGRAM));
+  Fd tx(ns_[0]->socket(AF_INET, SOCK_DGRAM));
+  ASSERT_GE(rx.fd, 0);
+  ASSERT_GE(tx.fd, 0);
+  sockaddr_in sa{};
+  sa.sin_family = AF_INET;
+  sa.sin_port = htons(5353);
+  inet_pton(AF_INET, kIp[1], &sa.sin_addr);
+  ASSERT_EQ(bind(rx.fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa), 0) << std::strerror(errno);
+  timeval tv{30, 0};
+  setsockopt(rx.fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  for (int i = 0; i < 16; ++i) {
+    std::vector<uint8_t> d(1000, static_cast<uint8_t>(i));
+    ASSERT_EQ(sendto(tx.fd, d.data(), d.size(), 0, reinterpret_cast<sockaddr*>(&sa), sizeof sa),
+              1000);
+  }
+  for (int i = 0; i < 16; ++i) {
+    uint8_t buf[2000];
+    ASSERT_EQ(recv(rx.fd, buf, sizeof buf, 0), 1000) << "datagram " << i << drops();
+    EXPECT_EQ(buf[0], i);
+    EXPECT_EQ(buf[999], i);
+  }
+}
+
 TEST_F(TapPortTest, SoftwareSegmentationTowardsAfpacketAndPcap) {
   software_segmentation("afpacket");
 }
@@ -564,6 +648,9 @@ TEST_F(TapPortTest, RefusesBadOptions) {
   EXPECT_NE(err.find("netns"), std::string::npos) << err;
   req.options = {"ifname=much-too-long-for-linux"};
   EXPECT_EQ(client_.port_add(req, &info, &err), EINVAL);
+  req.options = {"gro=sometimes"};
+  EXPECT_EQ(client_.port_add(req, &info, &err), EINVAL);
+  EXPECT_NE(err.find("gro"), std::string::npos) << err;
   req.options = {};
   req.devargs = "net_tap0";
   EXPECT_EQ(client_.port_add(req, &info, &err), EINVAL);
@@ -575,6 +662,12 @@ TEST_F(TapPortTest, RefusesBadOptions) {
   std::vector<PortInfo> ports;
   ASSERT_EQ(client_.port_dump(&ports, &err), 0);
   EXPECT_EQ(ports.size(), 1u);
+  EXPECT_EQ(port_counter(info, "tx_gro_frames"), 0) << "merging is on by default";
+  // gro=off: no merging, so no merge counters either.
+  req.name = unique_ifname("dpxtp", "y");
+  req.options = {"netns=" + ns_[1]->name(), "gro=off"};
+  ASSERT_EQ(client_.port_add(req, &info, &err), 0) << err;
+  EXPECT_EQ(port_counter(info, "tx_gro_frames"), -1);
 }
 
 }  // namespace

@@ -22,7 +22,8 @@
 // The "_tap" instances attach the containers with tap ports (tap_port.h)
 // instead of veth + af_packet: their kernels hand over 64 KB TSO frames
 // with partial checksums, which the tunnel output must segment and
-// checksum in software before it encapsulates (offload.h).
+// checksum in software before it encapsulates (offload.h); the receiving
+// tap merges the decapsulated segments back into GSO frames (tap_gro.h).
 //
 // The "_tap6" instances do the same with IPv6 inside: the containers are
 // fd77::1/64 and fd77::2/64, their kernels hand over TCP/IPv6 TSO frames
@@ -534,6 +535,13 @@ TEST_P(TunnelE2eTest, PingAndTcpCrossTheOverlay) {
     ASSERT_EQ(hosts_[0].client.port_get(ref, &tap, &err), 0) << err;
     EXPECT_GT(tap.stats.rx_bytes / std::max<uint64_t>(tap.stats.rx_packets, 1), 3000u)
         << tap.stats.rx_packets << " frames, " << tap.stats.rx_bytes << " bytes";
+    // And B's tap merged the decapsulated segments back into GSO frames
+    // (tap_gro.h) before writing them to its container.
+    ASSERT_EQ(hosts_[1].client.port_get(ref, &tap, &err), 0) << err;
+    uint64_t merged = 0;
+    for (const auto& c : tap.counters)
+      if (c.reason == "tx_gro_frames") merged = c.count;
+    EXPECT_GT(merged, 0u) << "B's tap wrote " << tap.stats.tx_packets << " segments unmerged";
   }
 
   // The counters agree: what A encapsulated B decapsulated, and nothing was

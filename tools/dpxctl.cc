@@ -200,6 +200,9 @@ void print_port(const PortInfo& p) {
   for (const auto& d : p.drops)
     if (d.count) drops += " " + d.reason + ":" + std::to_string(d.count);
   if (!drops.empty()) std::printf("    drops:%s\n", drops.c_str());
+  std::string counters;
+  for (const auto& c : p.counters) counters += " " + c.reason + ":" + std::to_string(c.count);
+  if (!counters.empty()) std::printf("    counters:%s\n", counters.c_str());
 }
 
 int cmd_show(ControlClient& c) {
