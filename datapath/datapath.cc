@@ -638,7 +638,16 @@ void Datapath::publish_upcall_packets(ControlServer* server, rte_mbuf* m, const 
     if (um.userdata_len) u.userdata = NlBuf(um.userdata, um.userdata + um.userdata_len);
     ++upcalls_built_;
     // One flow's upcalls go to one handler, in order.
-    if (!server->publish_upcall(u, hash_key(key))) ++upcalls_undelivered_;
+    const uint32_t hash = hash_key(key);
+    if (!server->publish_upcall(u, hash)) {
+      ++upcalls_undelivered_;
+      // No answer will come: the PMDs need not hold the key's later misses
+      // for it (pmd.h, "In-flight misses").
+      if (um.kind == UpcallKind::kMiss) {
+        for (auto& p : pmds_) p->upcall_answered(hash);
+        shared_.hold_epoch.fetch_add(1, std::memory_order_release);
+      }
+    }
     rte_pktmbuf_free(s);
   }
 }

@@ -208,12 +208,11 @@ class Pmd {
   rte_ring* reinject_ring() const { return reinject_ring_; }
 
   // Control thread: ovs-vswitchd has answered the upcall of a miss whose
-  // key hashes (hash_key()) to `hash`; it sent the EXECUTE of its packet,
-  // after the batch's flow puts. If this PMD holds that key's later misses
-  // (see "In-flight misses" below), they are looked up again, and those
-  // that still miss go up as upcalls: OVS chose not to install a flow (flow
-  // limit, a put refused), so each packet is its to handle. Callers bump
-  // Shared::hold_epoch afterwards.
+  // key hashes (hash_key()) to `hash` (it sent the EXECUTE of its packet,
+  // after the batch's flow puts), or the upcall was dropped on its way. If this PMD holds that
+  // key's later misses (see "In-flight misses" below), they are looked up again, and those that
+  // still miss go up as upcalls: OVS chose not to install a flow (flow limit, a put refused), so
+  // each packet is its to handle. Callers bump Shared::hold_epoch afterwards.
   void upcall_answered(uint32_t hash);
 
   PmdCounters counters;
@@ -380,7 +379,12 @@ class Pmd {
   // collision is as harmless: the other key's misses are held until the
   // answer or the timeout, then looked up again.
   static constexpr uint32_t kPendingSlots = 4096;
-  static constexpr uint32_t kPendingMs = 50;  // an upcall not answered by then is repeated
+  // An upcall not answered by then is taken as lost. Upcalls that dpxd
+  // itself drops are reported at once (upcall_answered()), so this only
+  // bounds the wait for one that ovs-vswitchd never answers; it is long
+  // because in a storm of new flows an upcall waits behind the handlers'
+  // whole backlog, and a shorter wait then upcalled every held packet.
+  static constexpr uint32_t kPendingMs = 500;
   static constexpr uint32_t kMaxHeld = 2048;
   static constexpr uint32_t kMaxHeldPerKey = 1024;
   std::unique_ptr<std::atomic<uint64_t>[]> pending_;

@@ -50,6 +50,7 @@ void Pmd::handle_misses(rte_mbuf** pkts, const FlowKey* const* keys, uint32_t n)
     return;
   }
   rte_mbuf* up[kMaxBurst];
+  uint32_t up_hash[kMaxBurst];  // key hash of up[i] if it marked its key in flight, else 0
   uint32_t n_up = 0, n_held = 0;
   for (uint32_t i = 0; i < n; ++i) {
     UpcallMeta* um = upcall_meta(pkts[i]);
@@ -71,10 +72,12 @@ void Pmd::handle_misses(rte_mbuf** pkts, const FlowKey* const* keys, uint32_t n)
     if (!in_flight) {
       // The key's first miss (or its upcall timed out): it goes up.
       pending_[s].store(pending_entry(hash, now_ms_, false), std::memory_order_relaxed);
+      up_hash[n_up] = hash;
       up[n_up++] = pkts[i];
     } else if (pending_answered(e)) {
       // OVS answered without a flow that matches this packet: every packet
       // is its to handle, as the kernel datapath would upcall each.
+      up_hash[n_up] = 0;
       up[n_up++] = pkts[i];
     } else if (held_n_ < kMaxHeld && held_per_slot_[s] < kMaxHeldPerKey) {
       const uint32_t t = (held_head_ + held_n_++) % kMaxHeld;
@@ -96,6 +99,14 @@ void Pmd::handle_misses(rte_mbuf** pkts, const FlowKey* const* keys, uint32_t n)
       rte_ring_sp_enqueue_burst(upcall_ring_, reinterpret_cast<void**>(up), n_up, nullptr);
   if (!retrying_) counters.upcalls.add(q);
   for (uint32_t i = q; i < n_up; ++i) {
+    // A key's first miss that does not fit is not in flight: the next miss
+    // of the key is its first again.
+    if (up_hash[i]) {
+      std::atomic<uint64_t>& slot = pending_[up_hash[i] % kPendingSlots];
+      uint64_t e = slot.load(std::memory_order_relaxed);
+      if (pending_hash(e) == up_hash[i])
+        slot.compare_exchange_strong(e, 0, std::memory_order_relaxed);
+    }
     counters.lost.add();
     drop(up[i], PmdDrop::kUpcallQueueFull);
   }

@@ -244,7 +244,7 @@ TEST(UpcallDelivery, BurstOfOneNewFlowIsOneUpcallAndEveryPacketArrives) {
       << " of " << kPackets << " packets sent";
   std::printf("%zu upcall(s) for a burst of %u packets of one new flow\n", ups.size(), kPackets);
   // One upcall; more only if the answer took longer than the PMD's timeout
-  // for an upcall in flight (50 ms) on a loaded machine, each repeat being
+  // for an upcall in flight (500 ms) on a loaded machine, each repeat being
   // one packet. Without the hold, nearly every packet went up.
   EXPECT_LT(ups.size(), size_t{kPackets / 10});
   const DpStats after = stats();
