@@ -235,8 +235,8 @@ class Pmd {
   // again (a second first pass, as run_reinjected()); the others stay held.
   void run_held();
   // The simple-match pass of a first-pass burst (pmd_simple.cc). Handles
-  // what it can and leaves the packets that need full key extraction at the
-  // front of pkts; returns their number.
+  // what it can and leaves the packets that need full key extraction (and
+  // its misses) at the front of pkts; returns their number.
   uint32_t process_simple(rte_mbuf** pkts, uint32_t n, uint32_t in_port);
   // True if `prog` is plain forwarding: one output, to a port that needs
   // nothing from the packet's state (a tunnel port needs its tunnel
@@ -378,7 +378,9 @@ class Pmd {
   // only costs one duplicate upcall or one kPendingMs wait. A hash
   // collision is as harmless: the other key's misses are held until the
   // answer or the timeout, then looked up again.
-  static constexpr uint32_t kPendingSlots = 4096;
+  // Many slots: in a storm thousands of keys are in flight at once, and a
+  // key whose slot another key takes is upcalled again at its next miss.
+  static constexpr uint32_t kPendingSlots = 65536;
   // An upcall not answered by then is taken as lost. Upcalls that dpxd
   // itself drops are reported at once (upcall_answered()), so this only
   // bounds the wait for one that ovs-vswitchd never answers; it is long
