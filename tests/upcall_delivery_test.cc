@@ -1,7 +1,8 @@
 // Integration: how a real dpxd (--no-huge) hands misses to an upcall
-// subscriber whose backlog is full, and what happens to the misses that
-// wait meanwhile once their flow is installed: they are looked up again and
-// forwarded by the datapath, not upcalled (Datapath::drain_upcalls()).
+// subscriber, and what happens to the misses of a flow that wait while its
+// upcall is in flight or the subscriber's backlog is full: once their flow
+// is installed they are looked up again and forwarded by the datapath, not
+// upcalled (pmd.h, "In-flight misses"; Datapath::drain_upcalls()).
 #include <gtest/gtest.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -126,15 +127,18 @@ TEST(UpcallDelivery, MissesWaitingWhenTheirFlowArrivesAreForwardedNotUpcalled) {
   add_port("out", "net_null_out,no-rx=1", 2);
   add_port("in", "net_pcap_in,rx_pcap=" + pcap, 1);
 
-  // No flow: every packet misses. The subscriber reads nothing, so its
-  // backlog fills and the other misses wait in the upcall ring.
+  // No flow: every packet misses. The first goes up; the others are held
+  // by the PMD while that upcall is in flight (the subscriber never answers
+  // it), or, past the hold's timeout, wait in the upcall ring once the
+  // subscriber's backlog is full.
   ASSERT_TRUE(wait_until([&] { return stats().missed == kPackets; })) << stats().missed;
   const DpStats before = stats();
   EXPECT_EQ(before.hit, 0u);
   EXPECT_EQ(before.lost, 0u) << "the ring holds every miss; none may be dropped";
 
   // The flow arrives, as ovs-vswitchd would install it after the first
-  // upcall: the waiting misses take it, in the datapath.
+  // upcall (with no execute: the PMD's hold times out): the waiting misses
+  // take it, in the datapath.
   FlowPutEntry e;
   ASSERT_EQ(odp_flow_from_string("in_port(1),eth(),eth_type(0x0800),ipv4()", &e.key, &e.mask, &err),
             0)
