@@ -15,6 +15,7 @@
 #include <cstring>
 #include <thread>
 
+#include "flow_hash.h"
 #include "key_extract.h"
 #include "odp_actions.h"
 #include "odp_key.h"
@@ -379,6 +380,13 @@ int Datapath::execute(const ExecuteRequest& req, std::string* err) {
     // A packet key extraction refuses still gets its actions, with only
     // the metadata in the key (as OVS executes any packet it is given).
     job->key = meta;
+  } else {
+    // ovs-vswitchd executes a missed packet after the flow puts of the
+    // same batch: its upcall is answered, and the PMDs may release the
+    // later misses of its key that they hold (pmd.h, "In-flight misses").
+    const uint32_t hash = hash_key(job->key);
+    for (auto& p : pmds_) p->upcall_answered(hash);
+    shared_.hold_epoch.fetch_add(1, std::memory_order_release);
   }
   *static_cast<ExecJob**>(rte_mbuf_to_priv(m)) = job.get();
   // Bounded pipeline: past kMaxExecsInFlight, wait for the oldest only
@@ -498,17 +506,18 @@ int Datapath::dp_set(const DpConfig& cfg, std::string* err) {
   return 0;
 }
 
-bool Datapath::miss_has_flow(rte_mbuf* m) const {
+bool Datapath::miss_has_flow(rte_mbuf* m, FlowKey* key, bool* extracted) const {
+  *extracted = false;
   const UpcallMeta* um = upcall_meta(m);
   // Chains (offloaded frames) are left to the upcall, which segments them.
   if (um->kind != UpcallKind::kMiss || m->nb_segs != 1) return false;
   alignas(64) FlowKey tunnel_scratch;
   const PacketMetadata md = metadata_from_state(um->state, &tunnel_scratch);
-  alignas(64) FlowKey key;
-  if (extract_key(rte_pktmbuf_mtod(m, const uint8_t*), m->data_len, md, &key) != ExtractDrop::kNone)
+  if (extract_key(rte_pktmbuf_mtod(m, const uint8_t*), m->data_len, md, key) != ExtractDrop::kNone)
     return false;
+  *extracted = true;
   // The writer's own lookup: no PMD changes the classifier.
-  return flows_->classifier().lookup(key) != nullptr;
+  return flows_->classifier().lookup(*key) != nullptr;
 }
 
 // Misses wait in their PMD's upcall ring, oldest first, for the control
@@ -564,7 +573,11 @@ void Datapath::drain_upcalls(ControlServer* server) {
         if (rte_ring_sc_dequeue(pmd.upcall_ring(), &obj) != 0) break;
         m = static_cast<rte_mbuf*>(obj);
       }
-      if (miss_has_flow(m)) {
+      // The miss's key, when miss_has_flow() extracted it (a miss of one
+      // segment): the upcall does not extract it again.
+      alignas(64) FlowKey key;
+      bool have_key;
+      if (miss_has_flow(m, &key, &have_key)) {
         back[n_back++] = m;
         if (n_back == kMaxBurst) flush_back();
         if (!room) --full_budget;
@@ -574,13 +587,13 @@ void Datapath::drain_upcalls(ControlServer* server) {
         held = m;  // first in line when a handler has room again
         break;
       }
-      publish_upcall_packets(server, m);
+      publish_upcall_packets(server, m, have_key ? &key : nullptr);
     }
     if (n_back) flush_back();
   }
 }
 
-void Datapath::publish_upcall_packets(ControlServer* server, rte_mbuf* m) {
+void Datapath::publish_upcall_packets(ControlServer* server, rte_mbuf* m, const FlowKey* miss_key) {
   UpcallMeta um = *upcall_meta(m);  // segments do not carry m's private area
   um.state.tun.opts = um.tun_opts;
   rte_mbuf* segs[kMaxGsoSegments];
@@ -595,6 +608,8 @@ void Datapath::publish_upcall_packets(ControlServer* server, rte_mbuf* m) {
   } else {
     segs[n++] = m;
   }
+  // The miss's key serves only the packet as it missed, not its segments.
+  if (n != 1 || segs[0] != m) miss_key = nullptr;
   for (uint32_t i = 0; i < n; ++i) {
     rte_mbuf* s = segs[i];
     Upcall u;
@@ -608,10 +623,14 @@ void Datapath::publish_upcall_packets(ControlServer* server, rte_mbuf* m) {
     u.packet.resize(s->pkt_len);
     if (const void* d = rte_pktmbuf_read(s, 0, s->pkt_len, u.packet.data()); d != u.packet.data())
       std::memcpy(u.packet.data(), d, s->pkt_len);
-    alignas(64) FlowKey tunnel_scratch;
-    const PacketMetadata md = metadata_from_state(um.state, &tunnel_scratch);
-    FlowKey key;
-    extract_key(u.packet.data(), static_cast<uint32_t>(u.packet.size()), md, &key);
+    alignas(64) FlowKey key;
+    if (miss_key) {
+      key = *miss_key;
+    } else {
+      alignas(64) FlowKey tunnel_scratch;
+      const PacketMetadata md = metadata_from_state(um.state, &tunnel_scratch);
+      extract_key(u.packet.data(), static_cast<uint32_t>(u.packet.size()), md, &key);
+    }
     odp_key_to_attrs(key, &u.key);
     // The tunnel metadata also goes on its own, as in the kernel's upcall
     // metadata: the OVS provider builds the packet's metadata from it.
@@ -619,7 +638,16 @@ void Datapath::publish_upcall_packets(ControlServer* server, rte_mbuf* m) {
     if (um.userdata_len) u.userdata = NlBuf(um.userdata, um.userdata + um.userdata_len);
     ++upcalls_built_;
     // One flow's upcalls go to one handler, in order.
-    if (!server->publish_upcall(u, hash_key(key))) ++upcalls_undelivered_;
+    const uint32_t hash = hash_key(key);
+    if (!server->publish_upcall(u, hash)) {
+      ++upcalls_undelivered_;
+      // No answer will come: the PMDs need not hold the key's later misses
+      // for it (pmd.h, "In-flight misses").
+      if (um.kind == UpcallKind::kMiss) {
+        for (auto& p : pmds_) p->upcall_answered(hash);
+        shared_.hold_epoch.fetch_add(1, std::memory_order_release);
+      }
+    }
     rte_pktmbuf_free(s);
   }
 }

@@ -80,8 +80,10 @@ class Datapath final : public ControlHandler {
   void fill_port_info(const Port& p, PortInfo* out) const;
   void republish_poll_lists();
   void drain_upcalls(ControlServer* server);
-  // True if an installed flow now matches upcall mbuf m, a miss.
-  bool miss_has_flow(rte_mbuf* m) const;
+  // True if an installed flow now matches upcall mbuf m, a miss. Sets
+  // *extracted if *key then holds m's key (not for action upcalls, chains
+  // and packets key extraction refuses, which are left to the upcall).
+  bool miss_has_flow(rte_mbuf* m, FlowKey* key, bool* extracted) const;
   FlowEntry flow_entry(const Flow& f, bool terse) const;
   void enter_full_mode();
   int tunnel_port_add(uint32_t odp, const PortAddRequest& req, PortInfo* out, std::string* err);
@@ -92,7 +94,8 @@ class Datapath final : public ControlHandler {
   // Turns one upcall mbuf into the packets ovs-vswitchd is given: offload
   // requests completed in software (a 64 KB frame becomes its segments,
   // as the kernel datapath's upcalls do), chains read out whole.
-  void publish_upcall_packets(ControlServer* server, rte_mbuf* m);
+  // `miss_key`, if not null, is m's key as miss_has_flow() extracted it.
+  void publish_upcall_packets(ControlServer* server, rte_mbuf* m, const FlowKey* miss_key);
 
   DpxdOptions opts_;
   rte_mempool* pool_ = nullptr;

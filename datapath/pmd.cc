@@ -135,6 +135,10 @@ std::unique_ptr<Pmd> Pmd::create(uint32_t index, unsigned lcore, Shared* shared,
     *err = "cannot create PMD rings: " + std::string(rte_strerror(rte_errno));
     return nullptr;
   }
+  // In-flight misses (pmd.h), sized here: the per-packet path allocates
+  // nothing.
+  p->pending_ = std::make_unique<std::atomic<uint64_t>[]>(kPendingSlots);
+  p->held_per_slot_ = std::make_unique<uint16_t[]>(kPendingSlots);
   return p;
 }
 
@@ -161,6 +165,7 @@ Pmd::~Pmd() {
       rte_pktmbuf_free(static_cast<rte_mbuf*>(m));
     rte_ring_free(reinject_ring_);
   }
+  for (uint32_t i = 0; i < held_n_; ++i) rte_pktmbuf_free(held_[(held_head_ + i) % kMaxHeld]);
 }
 
 int Pmd::lcore_main(void* self) {
@@ -239,6 +244,17 @@ void Pmd::run() {
     if (!rte_ring_empty(reinject_ring_)) {
       run_reinjected();
       busy = true;
+    }
+    // Held misses are looked at when the control thread reports news (a
+    // flow put, an answered upcall) and once a millisecond for timeouts.
+    if (held_n_) {
+      const uint64_t epoch = shared_->hold_epoch.load(std::memory_order_acquire);
+      if (epoch != held_epoch_ || now_ms_ != held_scan_ms_) {
+        held_epoch_ = epoch;
+        held_scan_ms_ = now_ms_;
+        run_held();
+        busy = true;
+      }
     }
     flush_tx();
     counters.rx_packets.add(got);
@@ -401,33 +417,6 @@ void Pmd::process(rte_mbuf** pkts, uint32_t n, uint32_t in_port, const PacketSta
   }
 }
 
-void Pmd::handle_misses(rte_mbuf** pkts, const FlowKey* const* keys, uint32_t n) {
-  if (!shared_->upcalls_enabled.load(std::memory_order_relaxed)) {
-    for (uint32_t i = 0; i < n; ++i) drop(pkts[i], PmdDrop::kMissNoControlPlane);
-    counters.lost.add(n);
-    return;
-  }
-  for (uint32_t i = 0; i < n; ++i) {
-    UpcallMeta* um = upcall_meta(pkts[i]);
-    um->kind = UpcallKind::kMiss;
-    um->has_egress_tun_port = 0;
-    um->userdata_len = 0;
-    um->pid = 0;
-    um->egress_tun_port = 0;
-    um->orig_len = pkts[i]->pkt_len;
-    um->state = PacketState::from_key(*keys[i]);
-    if (keys[i]->tun_opts_len) [[unlikely]]
-      std::memcpy(um->tun_opts, keys[i]->tun_opts_data(), keys[i]->tun_opts_len);
-  }
-  const unsigned q =
-      rte_ring_sp_enqueue_burst(upcall_ring_, reinterpret_cast<void**>(pkts), n, nullptr);
-  counters.upcalls.add(q);
-  for (uint32_t i = q; i < n; ++i) {
-    counters.lost.add();
-    drop(pkts[i], PmdDrop::kUpcallQueueFull);
-  }
-}
-
 void Pmd::run_recirculations() {
   // Each round may queue the next pass of the packets it runs; the depth
   // limit in Sink::recirculate bounds the number of rounds.
@@ -458,28 +447,6 @@ void Pmd::run_recirculations() {
     }
     process(pkts, take, 0, states, depth, nullptr);
   }
-}
-
-void Pmd::run_reinjected() {
-  rte_mbuf* pkts[kMaxBurst];
-  PacketState states[kMaxBurst];
-  const unsigned n =
-      rte_ring_sc_dequeue_burst(reinject_ring_, reinterpret_cast<void**>(pkts), kMaxBurst, nullptr);
-  // A second first pass, with the metadata the miss had (in_port,
-  // recirc_id, tunnel, ...). Should the flow be gone again, the packet
-  // misses and goes up as any miss.
-  for (unsigned i = 0; i < n; ++i) states[i] = upcall_meta(pkts[i])->state;
-  // These packets were counted once, as misses (upcalls): their second
-  // lookup is not counted as a hit, so that hit + missed stays the packets
-  // looked up. (This thread is the counters' only writer.)
-  const uint64_t emc = counters.emc_hits.get(), mega = counters.megaflow_hits.get(),
-                 masks = counters.masks_visited.get();
-  cur_depth_ = 0;
-  process(pkts, n, 0, states, 0, nullptr);
-  counters.emc_hits.v.store(emc, std::memory_order_relaxed);
-  counters.megaflow_hits.v.store(mega, std::memory_order_relaxed);
-  counters.masks_visited.v.store(masks, std::memory_order_relaxed);
-  run_recirculations();
 }
 
 void Pmd::run_exec_jobs() {

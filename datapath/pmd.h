@@ -183,6 +183,9 @@ class Pmd {
     // Flows' `used` clock, re-anchored by the control thread (tsc_clock.h).
     std::unique_ptr<TscClock> clock;
     CpuIsa cpu_isa = CpuIsa::kSse42;  // vector level of the EMC's compares (cpu_isa.h)
+    // Bumped by the control thread after it installed flows or was given
+    // an EXECUTE: PMDs then look at the misses they hold (Pmd::held_*).
+    std::atomic<uint64_t> hold_epoch{0};
   };
 
   // Control thread. `index` is the PMD's RCU thread id and tx queue number.
@@ -212,6 +215,14 @@ class Pmd {
   // miss up once more before its upcall. Each mbuf keeps its UpcallMeta.
   rte_ring* reinject_ring() const { return reinject_ring_; }
 
+  // Control thread: ovs-vswitchd has answered the upcall of a miss whose
+  // key hashes (hash_key()) to `hash` (it sent the EXECUTE of its packet,
+  // after the batch's flow puts), or the upcall was dropped on its way. If this PMD holds that
+  // key's later misses (see "In-flight misses" below), they are looked up again, and those that
+  // still miss go up as upcalls: OVS chose not to install a flow (flow limit, a put refused), so
+  // each packet is its to handle. Callers bump Shared::hold_epoch afterwards.
+  void upcall_answered(uint32_t hash);
+
   PmdCounters counters;
   TunnelPmdCounters& tunnel_counters() { return tnl_.counters; }
 
@@ -228,6 +239,9 @@ class Pmd {
   void process(rte_mbuf** pkts, uint32_t n, uint32_t in_port, const PacketState* states,
                uint32_t depth, QueueCounters* rxq);
   void handle_misses(rte_mbuf** pkts, const FlowKey* const* keys, uint32_t n);
+  // Looks the held misses whose upcall was answered or has timed out up
+  // again (a second first pass, as run_reinjected()); the others stay held.
+  void run_held();
   // Stage 2 of a pass (pmd_lookup.cc): flows[i] = the megaflow of packet i
   // (key keys[i]) for i < n, from a megaflow run, the EMC or the
   // classifier; a miss gets nullptr and its packet goes to handle_misses().
@@ -238,7 +252,8 @@ class Pmd {
                      const Flow** flows);
   // The simple-match pass of a first-pass burst (pmd_simple.cc). Handles
   // what it can and leaves the packets that need full key extraction at the
-  // front of pkts; returns their number. For a run of decapsulated packets
+  // front of pkts, misses too (the full path keys them: "In-flight misses"
+  // below); returns their number. For a run of decapsulated packets
   // (tunnel_decap.h), `tun` is the run's tunnel and rest_from[j] receives
   // the index in pkts of the j-th packet left (misses are left too: the
   // full path upcalls them with their own tunnel metadata).
@@ -359,6 +374,52 @@ class Pmd {
   uint32_t cur_depth_ = 0;  // pass number of the packet whose actions run now
 
   TunnelPmd tnl_;  // tunnel counters and encap templates
+
+  // In-flight misses. A new flow's packets keep arriving while its first
+  // miss's upcall crosses to ovs-vswitchd and back (tens of microseconds
+  // to milliseconds); OVS's own userspace datapath handles the upcall in
+  // the PMD, so its rx simply waits, but this PMD keeps forwarding, and
+  // each of those packets used to become an upcall of its own, re-examined
+  // by the control thread (key extraction, lookup) on the CPU ovs-vswitchd
+  // needs: about a hundred per flow in a storm of new flows. Now the first
+  // miss of a key marks its hash in pending_ and goes up; the key's later
+  // misses are held here, bounded per key and in all, until the control
+  // thread reports the upcall answered (upcall_answered()) or
+  // kPendingMs pass, and are then looked up again: forwarded by the flow
+  // that has been installed, or upcalled (each: an answer without a flow,
+  // or none, means OVS is to see them all, as before the hold existed). Held packets may leave
+  // after later packets of their flow that hit the new flow (as upcalled ones always could). Past
+  // either bound a miss is dropped and counted (lost, upcall_hold_full), like an overflow of the
+  // upcall ring.
+  //
+  // pending_: direct-mapped by hash_key(); each slot is the key hash (high
+  // half) and the upcall's time in ms, shifted left by one, with bit 0 set
+  // once answered (low half); 0 is empty. Written by this PMD (new upcalls)
+  // and the control thread (answered, by compare-exchange); a lost race
+  // only costs one duplicate upcall or one kPendingMs wait. A hash
+  // collision is as harmless: the other key's misses are held until the
+  // answer or the timeout, then looked up again.
+  // Many slots: in a storm thousands of keys are in flight at once, and a
+  // key whose slot another key takes is upcalled again at its next miss.
+  static constexpr uint32_t kPendingSlots = 65536;
+  // An upcall not answered by then is taken as lost. Upcalls that dpxd
+  // itself drops are reported at once (upcall_answered()), so this only
+  // bounds the wait for one that ovs-vswitchd never answers; it is long
+  // because in a storm of new flows an upcall waits behind the handlers'
+  // whole backlog, and a shorter wait then upcalled every held packet.
+  static constexpr uint32_t kPendingMs = 500;
+  static constexpr uint32_t kMaxHeld = 2048;
+  static constexpr uint32_t kMaxHeldPerKey = 1024;
+  std::unique_ptr<std::atomic<uint64_t>[]> pending_;
+  // The held misses, a FIFO ring, with each one's key hash. Their
+  // UpcallMeta is filled in as for an upcall.
+  std::array<rte_mbuf*, kMaxHeld> held_{};
+  std::array<uint32_t, kMaxHeld> held_hash_{};
+  uint32_t held_head_ = 0, held_n_ = 0;
+  std::unique_ptr<uint16_t[]> held_per_slot_;  // held misses per pending_ slot
+  uint64_t held_epoch_ = 0;                    // Shared::hold_epoch when last looked at
+  uint64_t held_scan_ms_ = 0;                  // now_ms_ when last looked at
+  bool retrying_ = false;                      // in run_held(): misses are not counted again
 
   // Set in an iteration that received packets from a port with
   // rx_offloads(): only then does the transmit path look at packets'

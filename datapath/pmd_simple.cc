@@ -76,7 +76,7 @@ uint32_t Pmd::process_simple(rte_mbuf** pkts, uint32_t n, uint32_t in_port, cons
   };
   rte_mbuf* mine[kMaxBurst];
   Run runs[kMaxBurst];
-  uint32_t n_mine = 0, n_runs = 0, n_rest = 0, n_miss = 0;
+  uint32_t n_mine = 0, n_runs = 0, n_rest = 0;
   // Packets of tunnel-output flows, with their inner flows' hashes, in
   // runs of one flow (consecutive in tnl[], whatever came in between).
   struct TnlRun {
@@ -192,26 +192,24 @@ uint32_t Pmd::process_simple(rte_mbuf** pkts, uint32_t n, uint32_t in_port, cons
         tnl_flags |= flags;
         break;
       }
-      case Verdict::kFullPath:
+      default:
+        // kFullPath, and misses: a miss takes the full path too, whose full
+        // key the upcall needs anyway and whose hash tells apart the
+        // in-flight misses of different flows (pmd.h, "In-flight misses"),
+        // which a simple key would lump together.
         if (rest_from) rest_from[n_rest] = static_cast<uint8_t>(i);
         pkts[n_rest++] = m;
         break;
-      default: {
-        const FlowKey* kp = &fk;
-        handle_misses(&m, &kp, 1);
-        ++n_miss;
-        break;
-      }
     }
   }
   if (n_runs) {
     runs[n_runs - 1].bytes = run_bytes;
     runs[n_runs - 1].tcp_flags = run_flags;
   }
-  counters.passes.add(n_mine + n_tnl + n_miss);
+  counters.passes.add(n_mine + n_tnl);
   counters.megaflow_hits.add(n_mine + n_tnl);
-  // One subtable: every simple flow has the same mask, and a miss searched it too.
-  counters.masks_visited.add(n_mine + n_tnl + n_miss);
+  // One subtable: every simple flow has the same mask.
+  counters.masks_visited.add(n_mine + n_tnl);
 
   // Flow stats once per run, and the runs to their ports in arrival order.
   for (uint32_t r = 0; r < n_runs; ++r) {

@@ -265,7 +265,12 @@ alone for a window; then a second source port is added whose file holds N
 microflows, each matched by its own exact 5-tuple rule to a second sink, so
 that each needs its own megaflow and starts with a miss and an upcall. The
 switch's own counters (datapath flow count, lookups missed and lost, port
-counters) are polled every 0.1 s until the datapath holds N more flows.
+counters) are polled every 10 ms until the datapath holds N more flows,
+each poll a `dpctl/show -s` sent to ovs-vswitchd over one unixctl (JSON-RPC)
+connection kept open, the same for both switches. (Until this method, polls
+were 0.1 s apart, each an `ovs-appctl` process: coarse for storms of 0.15 to
+0.3 s, and those processes ran on the CPU of dpx's control plane but not on
+OVS-DPDK's PMD, where its upcalls run.)
 **Set-up rate**: N over the time from the last poll before the flow count
 rose to the first poll with all N (a storm that stops short is reported
 with what it reached). **Established during the storm**: the established

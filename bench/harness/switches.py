@@ -25,9 +25,11 @@ rules, because it starts sending as soon as it is up.
 
 import concurrent.futures
 import ctypes
+import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import tempfile
 import threading
@@ -223,6 +225,54 @@ class Switch:
         """Every process of this switch whose memory scenario 9 counts."""
         return [p for p in (self.pid(),) if p]
 
+    def poll_counters(self):
+        """counters(), for polling often (scenario 6's storm): switches
+        whose counters() starts a process override it with a cheaper way."""
+        return self.counters()
+
+
+class Unixctl:
+    """A JSON-RPC connection to an OVS daemon's unixctl socket, the
+    protocol ovs-appctl speaks, kept open: a call costs the daemon what an
+    ovs-appctl command does, and this side no process (ovs-appctl's start-up
+    would otherwise run beside the switch's own threads at every poll)."""
+
+    def __init__(self, path, timeout=60.0):
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.settimeout(timeout)
+        self.sock.connect(path)
+        self.buf = b""
+        self.next_id = 0
+        self.decoder = json.JSONDecoder()
+
+    def call(self, method, *params):
+        self.next_id += 1
+        self.sock.sendall(json.dumps({"method": method, "params": list(params),
+                                      "id": self.next_id}).encode())
+        while True:
+            text = self.buf.decode(errors="replace").lstrip()
+            try:
+                reply, end = self.decoder.raw_decode(text) if text else (None, 0)
+            except ValueError:  # not all of it yet
+                reply = None
+            if reply is not None:
+                self.buf = text[end:].encode()
+                if reply.get("id") != self.next_id:
+                    continue
+                if reply.get("error") is not None:
+                    raise SwitchError(f"{method}: {reply['error']}")
+                return reply.get("result") or ""
+            try:
+                data = self.sock.recv(1 << 16)
+            except OSError as e:
+                raise SwitchError(f"{method}: {e}") from e
+            if not data:
+                raise SwitchError(f"{method}: the daemon closed its control socket")
+            self.buf += data
+
+    def close(self):
+        self.sock.close()
+
 
 class Testpmd(Switch):
     """dpdk-testpmd forwarding port 0 (pcap) to port 1 (null) in io mode.
@@ -357,6 +407,7 @@ class OvsDpdk(Switch):
         # other_config:pmd-maxsleep (us): 0 busy-polls, as OVS-DPDK does by
         # default; rows whose PMDs share one CPU set it (scenario 7).
         self.pmd_maxsleep = 0
+        self._unixctl = None  # poll_counters()'s connection
         # The bridge's own port is a tap device of that name (OVS-DPDK's,
         # or dpxd's for dpx) in the host's namespace: unique per run, so
         # that no other user's self.br gets in the way.
@@ -541,6 +592,14 @@ class OvsDpdk(Switch):
     def counters(self):
         return _dp_counters(self.appctl("dpctl/show", "-s"))
 
+    def poll_counters(self):
+        """The same dpctl/show, over one unixctl connection kept open. dpx
+        (DpxOvs) inherits it: both switches are then polled the same way,
+        through their ovs-vswitchd."""
+        if self._unixctl is None:
+            self._unixctl = Unixctl(self.ctl)
+        return _dp_counters(self._unixctl.call("dpctl/show", "-s"))
+
     def pmd_clear(self):
         self.appctl("dpif-netdev/pmd-stats-clear")
 
@@ -559,6 +618,9 @@ class OvsDpdk(Switch):
         return log_tail(f"{self.dir}/ovs-vswitchd.log")
 
     def _stop_ovs(self):
+        if self._unixctl:
+            self._unixctl.close()
+            self._unixctl = None
         if self.alive():
             try:
                 # --cleanup: delete the datapath and its ports, including
