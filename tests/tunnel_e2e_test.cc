@@ -536,12 +536,16 @@ TEST_P(TunnelE2eTest, PingAndTcpCrossTheOverlay) {
     EXPECT_GT(tap.stats.rx_bytes / std::max<uint64_t>(tap.stats.rx_packets, 1), 3000u)
         << tap.stats.rx_packets << " frames, " << tap.stats.rx_bytes << " bytes";
     // And B's tap merged the decapsulated segments back into GSO frames
-    // (tap_gro.h) before writing them to its container.
+    // (tap_gro.h) before writing them to its container; TCP/IPv4 only:
+    // DPDK 22.11's rte_gro has no TCP/IPv6, so IPv6 segments go one by one.
     ASSERT_EQ(hosts_[1].client.port_get(ref, &tap, &err), 0) << err;
     uint64_t merged = 0;
     for (const auto& c : tap.counters)
       if (c.reason == "tx_gro_frames") merged = c.count;
-    EXPECT_GT(merged, 0u) << "B's tap wrote " << tap.stats.tx_packets << " segments unmerged";
+    if (inner6_)
+      EXPECT_EQ(merged, 0u) << "IPv6 segments merged, which rte_gro 22.11 cannot do";
+    else
+      EXPECT_GT(merged, 0u) << "B's tap wrote " << tap.stats.tx_packets << " segments unmerged";
   }
 
   // The counters agree: what A encapsulated B decapsulated, and nothing was
