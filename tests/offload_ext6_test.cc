@@ -20,6 +20,7 @@
 #include "eal_env.h"
 #include "offload.h"
 #include "support/checksum.h"
+#include "support/mbuf_chain.h"
 #include "support/pcap_file.h"
 
 namespace dpx {
@@ -71,25 +72,7 @@ class OffloadExt6Test : public ::testing::Test {
 
   // A chain of buffers of at most `seg` bytes holding `b` (the headers in
   // the first), as the tap port's rx makes them.
-  rte_mbuf* chain(const Packet& b, uint32_t seg = 1024) {
-    rte_mbuf* head = nullptr;
-    rte_mbuf* prev = nullptr;
-    for (size_t off = 0; off < b.size(); off += seg) {
-      rte_mbuf* m = rte_pktmbuf_alloc(pool_);
-      EXPECT_NE(m, nullptr);
-      const uint16_t n = static_cast<uint16_t>(std::min<size_t>(seg, b.size() - off));
-      std::memcpy(rte_pktmbuf_append(m, n), b.data() + off, n);
-      if (!head) {
-        head = m;
-      } else {
-        prev->next = m;
-        head->nb_segs++;
-        head->pkt_len += n;
-      }
-      prev = m;
-    }
-    return head;
-  }
+  rte_mbuf* chain(const Packet& b, uint32_t seg = 1024) { return test::mbuf_chain(pool_, b, seg); }
 
   // A TSO request on m, as the tap port's rx sets one.
   static rte_mbuf* as_tso6(rte_mbuf* m, uint32_t l3, uint16_t mss) {

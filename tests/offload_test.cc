@@ -29,6 +29,7 @@
 #pragma GCC diagnostic pop
 #include "odp_actions.h"
 #include "support/checksum.h"
+#include "support/mbuf_chain.h"
 
 namespace dpx {
 namespace {
@@ -141,25 +142,7 @@ class OffloadTest : public ::testing::Test {
 
   // A chain of buffers holding `b`, each at most `seg` bytes, as the tap
   // port's rx makes them (the headers in the first).
-  rte_mbuf* chain(const Bytes& b, uint32_t seg = 2048) {
-    rte_mbuf* head = nullptr;
-    rte_mbuf* prev = nullptr;
-    for (size_t off = 0; off < b.size(); off += seg) {
-      rte_mbuf* m = rte_pktmbuf_alloc(pool_);
-      EXPECT_NE(m, nullptr);
-      const uint16_t n = static_cast<uint16_t>(std::min<size_t>(seg, b.size() - off));
-      std::memcpy(rte_pktmbuf_append(m, n), b.data() + off, n);
-      if (!head) {
-        head = m;
-      } else {
-        prev->next = m;
-        head->nb_segs++;
-        head->pkt_len += n;
-      }
-      prev = m;
-    }
-    return head;
-  }
+  rte_mbuf* chain(const Bytes& b, uint32_t seg = 2048) { return test::mbuf_chain(pool_, b, seg); }
   void free_all(rte_mbuf** v, uint32_t n) {
     for (uint32_t i = 0; i < n; ++i) rte_pktmbuf_free(v[i]);
   }
