@@ -386,7 +386,6 @@ int Datapath::execute(const ExecuteRequest& req, std::string* err) {
     // later misses of its key that they hold (pmd.h, "In-flight misses").
     const uint32_t hash = hash_key(job->key);
     for (auto& p : pmds_) p->upcall_answered(hash);
-    shared_.hold_epoch.fetch_add(1, std::memory_order_release);
   }
   *static_cast<ExecJob**>(rte_mbuf_to_priv(m)) = job.get();
   // Bounded pipeline: past kMaxExecsInFlight, wait for the oldest only
@@ -645,7 +644,6 @@ void Datapath::publish_upcall_packets(ControlServer* server, rte_mbuf* m, const 
       // for it (pmd.h, "In-flight misses").
       if (um.kind == UpcallKind::kMiss) {
         for (auto& p : pmds_) p->upcall_answered(hash);
-        shared_.hold_epoch.fetch_add(1, std::memory_order_release);
       }
     }
     rte_pktmbuf_free(s);

@@ -138,7 +138,16 @@ std::unique_ptr<Pmd> Pmd::create(uint32_t index, unsigned lcore, Shared* shared,
   // In-flight misses (pmd.h), sized here: the per-packet path allocates
   // nothing.
   p->pending_ = std::make_unique<std::atomic<uint64_t>[]>(kPendingSlots);
-  p->held_per_slot_ = std::make_unique<uint16_t[]>(kPendingSlots);
+  p->held_lists_ = std::make_unique<HeldList[]>(kPendingSlots);
+  for (uint32_t i = 0; i < kMaxHeld; ++i)
+    p->held_next_[i] = i + 1 < kMaxHeld ? static_cast<uint16_t>(i + 1) : kNoHeld;
+  name = "dpx_answered_" + std::to_string(index);
+  p->answered_ring_ =
+      rte_ring_create(name.c_str(), kAnsweredRingSize, socket, RING_F_SP_ENQ | RING_F_SC_DEQ);
+  if (!p->answered_ring_) {
+    *err = "cannot create PMD rings: " + std::string(rte_strerror(rte_errno));
+    return nullptr;
+  }
   return p;
 }
 
@@ -165,7 +174,10 @@ Pmd::~Pmd() {
       rte_pktmbuf_free(static_cast<rte_mbuf*>(m));
     rte_ring_free(reinject_ring_);
   }
-  for (uint32_t i = 0; i < held_n_; ++i) rte_pktmbuf_free(held_[(held_head_ + i) % kMaxHeld]);
+  if (answered_ring_) rte_ring_free(answered_ring_);
+  for (uint32_t a = 0; a < n_active_; ++a)
+    for (uint16_t e = held_lists_[active_[a]].first; e != kNoHeld; e = held_next_[e])
+      rte_pktmbuf_free(held_[e]);
 }
 
 int Pmd::lcore_main(void* self) {
@@ -245,16 +257,14 @@ void Pmd::run() {
       run_reinjected();
       busy = true;
     }
-    // Held misses are looked at when the control thread reports news (a
-    // flow put, an answered upcall) and once a millisecond for timeouts.
-    if (held_n_) {
-      const uint64_t epoch = shared_->hold_epoch.load(std::memory_order_acquire);
-      if (epoch != held_epoch_ || now_ms_ != held_scan_ms_) {
-        held_epoch_ = epoch;
-        held_scan_ms_ = now_ms_;
-        run_held();
-        busy = true;
-      }
+    // Held misses are looked at when the control thread reports answered
+    // upcalls (their keys' lists only) and once a millisecond for
+    // timeouts. Answers for keys nothing is held for are drained too.
+    if (held_n_ ? (!rte_ring_empty(answered_ring_) || now_ms_ != held_scan_ms_ ||
+                   answered_overflow_.load(std::memory_order_relaxed))
+                : !rte_ring_empty(answered_ring_)) {
+      run_held();
+      busy = true;
     }
     flush_tx();
     counters.rx_packets.add(got);

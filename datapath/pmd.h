@@ -183,9 +183,6 @@ class Pmd {
     // Flows' `used` clock, re-anchored by the control thread (tsc_clock.h).
     std::unique_ptr<TscClock> clock;
     CpuIsa cpu_isa = CpuIsa::kSse42;  // vector level of the EMC's compares (cpu_isa.h)
-    // Bumped by the control thread after it installed flows or was given
-    // an EXECUTE: PMDs then look at the misses they hold (Pmd::held_*).
-    std::atomic<uint64_t> hold_epoch{0};
   };
 
   // Control thread. `index` is the PMD's RCU thread id and tx queue number.
@@ -220,7 +217,8 @@ class Pmd {
   // after the batch's flow puts), or the upcall was dropped on its way. If this PMD holds that
   // key's later misses (see "In-flight misses" below), they are looked up again, and those that
   // still miss go up as upcalls: OVS chose not to install a flow (flow limit, a put refused), so
-  // each packet is its to handle. Callers bump Shared::hold_epoch afterwards.
+  // each packet is its to handle. Control thread only (the answered ring's
+  // single producer).
   void upcall_answered(uint32_t hash);
 
   PmdCounters counters;
@@ -239,8 +237,9 @@ class Pmd {
   void process(rte_mbuf** pkts, uint32_t n, uint32_t in_port, const PacketState* states,
                uint32_t depth, QueueCounters* rxq);
   void handle_misses(rte_mbuf** pkts, const FlowKey* const* keys, uint32_t n);
-  // Looks the held misses whose upcall was answered or has timed out up
-  // again (a second first pass, as run_reinjected()); the others stay held.
+  // Looks the held misses whose upcall was answered (the answered ring) or,
+  // once a millisecond, has timed out up again (a second first pass, as
+  // run_reinjected()); the others stay held.
   void run_held();
   // Stage 2 of a pass (pmd_lookup.cc): flows[i] = the megaflow of packet i
   // (key keys[i]) for i < n, from a megaflow run, the EMC or the
@@ -411,15 +410,38 @@ class Pmd {
   static constexpr uint32_t kMaxHeld = 2048;
   static constexpr uint32_t kMaxHeldPerKey = 1024;
   std::unique_ptr<std::atomic<uint64_t>[]> pending_;
-  // The held misses, a FIFO ring, with each one's key hash. Their
-  // UpcallMeta is filled in as for an upcall.
+  // The held misses: per pending_ slot a FIFO list of entries of held_[]
+  // (linked by held_next_), so that an answer releases its key's packets
+  // without looking at anyone else's: in a storm thousands of packets are
+  // held and answers come every few microseconds. Free entries form a list
+  // too. Their UpcallMeta is filled in as for an upcall.
+  static constexpr uint16_t kNoHeld = 0xffff;
+  struct HeldList {
+    uint16_t first = kNoHeld, last = kNoHeld;
+    uint16_t count = 0;
+    uint16_t active_pos = 0;  // its index in active_ while count != 0
+  };
   std::array<rte_mbuf*, kMaxHeld> held_{};
-  std::array<uint32_t, kMaxHeld> held_hash_{};
-  uint32_t held_head_ = 0, held_n_ = 0;
-  std::unique_ptr<uint16_t[]> held_per_slot_;  // held misses per pending_ slot
-  uint64_t held_epoch_ = 0;                    // Shared::hold_epoch when last looked at
-  uint64_t held_scan_ms_ = 0;                  // now_ms_ when last looked at
-  bool retrying_ = false;                      // in run_held(): misses are not counted again
+  std::array<uint16_t, kMaxHeld> held_next_{};
+  uint16_t held_free_ = 0;  // first free entry of held_
+  uint32_t held_n_ = 0;
+  std::unique_ptr<HeldList[]> held_lists_;  // kPendingSlots
+  // The slots whose list is not empty, for the timeout scan (once a ms).
+  std::array<uint16_t, kMaxHeld> active_{};
+  uint32_t n_active_ = 0;
+  // Key hashes of answered upcalls, from the control thread
+  // (upcall_answered()); single producer, single consumer. If it is ever
+  // full, answered_overflow_ makes the next look a scan of every list.
+  static constexpr uint32_t kAnsweredRingSize = 4096;
+  rte_ring* answered_ring_ = nullptr;
+  std::atomic<bool> answered_overflow_{false};
+  uint64_t held_scan_ms_ = 0;  // now_ms_ at the last timeout scan
+  void hold(uint32_t slot, rte_mbuf* m);
+  // Empties slot's list into pkts[*n..] and states, looking them up again
+  // (look_up_held) whenever kMaxBurst are collected.
+  void release_held(uint32_t slot, rte_mbuf** pkts, PacketState* states, uint32_t* n);
+  void look_up_held(rte_mbuf** pkts, const PacketState* states, uint32_t n);
+  bool retrying_ = false;  // in run_held(): misses are not counted again
 
   // Set in an iteration that received packets from a port with
   // rx_offloads(): only then does the transmit path look at packets'

@@ -40,7 +40,69 @@ void Pmd::upcall_answered(uint32_t hash) {
   if (e == 0 || pending_hash(e) != hash || pending_answered(e)) return;
   // Fails only if the PMD replaced the entry meanwhile: then its own new
   // upcall is what counts.
-  slot.compare_exchange_strong(e, e | 1u, std::memory_order_relaxed);
+  if (!slot.compare_exchange_strong(e, e | 1u, std::memory_order_relaxed)) return;
+  // Tell the PMD which key, so that it looks at that key's held packets
+  // alone. Release: the answered mark is visible before the hash.
+  if (rte_ring_sp_enqueue(answered_ring_, reinterpret_cast<void*>(uintptr_t{hash})) != 0)
+    answered_overflow_.store(true, std::memory_order_release);
+}
+
+void Pmd::hold(uint32_t slot, rte_mbuf* m) {
+  const uint16_t e = held_free_;
+  held_free_ = held_next_[e];
+  held_[e] = m;
+  held_next_[e] = kNoHeld;
+  HeldList& l = held_lists_[slot];
+  if (l.count == 0) {
+    l.first = e;
+    l.active_pos = static_cast<uint16_t>(n_active_);
+    active_[n_active_++] = static_cast<uint16_t>(slot);
+  } else {
+    held_next_[l.last] = e;
+  }
+  l.last = e;
+  ++l.count;
+  ++held_n_;
+}
+
+void Pmd::release_held(uint32_t slot, rte_mbuf** pkts, PacketState* states, uint32_t* n) {
+  HeldList& l = held_lists_[slot];
+  if (l.count == 0) return;
+  // Detached first: looking the packets up again may hold some of them
+  // again, in this very list.
+  uint16_t e = l.first;
+  held_n_ -= l.count;
+  const uint16_t moved = active_[--n_active_];  // swap-remove from active_
+  active_[l.active_pos] = moved;
+  held_lists_[moved].active_pos = l.active_pos;
+  l = HeldList{};
+  while (e != kNoHeld) {
+    const uint16_t next = held_next_[e];
+    pkts[*n] = held_[e];
+    states[*n] = held_state(held_[e]);
+    held_next_[e] = held_free_;
+    held_free_ = e;
+    if (++*n == kMaxBurst) {
+      look_up_held(pkts, states, *n);
+      *n = 0;
+    }
+    e = next;
+  }
+}
+
+void Pmd::look_up_held(rte_mbuf** pkts, const PacketState* states, uint32_t n) {
+  // As run_reinjected(): the second lookup is not counted as a hit, and a
+  // miss is not counted again (retrying_).
+  const uint64_t emc = counters.emc_hits.get(), mega = counters.megaflow_hits.get(),
+                 masks = counters.masks_visited.get();
+  cur_depth_ = 0;
+  retrying_ = true;
+  process(pkts, n, 0, states, 0, nullptr);
+  retrying_ = false;
+  counters.emc_hits.v.store(emc, std::memory_order_relaxed);
+  counters.megaflow_hits.v.store(mega, std::memory_order_relaxed);
+  counters.masks_visited.v.store(masks, std::memory_order_relaxed);
+  run_recirculations();
 }
 
 void Pmd::handle_misses(rte_mbuf** pkts, const FlowKey* const* keys, uint32_t n) {
@@ -79,11 +141,8 @@ void Pmd::handle_misses(rte_mbuf** pkts, const FlowKey* const* keys, uint32_t n)
       // is its to handle, as the kernel datapath would upcall each.
       up_hash[n_up] = 0;
       up[n_up++] = pkts[i];
-    } else if (held_n_ < kMaxHeld && held_per_slot_[s] < kMaxHeldPerKey) {
-      const uint32_t t = (held_head_ + held_n_++) % kMaxHeld;
-      held_[t] = pkts[i];
-      held_hash_[t] = hash;
-      ++held_per_slot_[s];
+    } else if (held_n_ < kMaxHeld && held_lists_[s].count < kMaxHeldPerKey) {
+      hold(s, pkts[i]);
       ++n_held;
     } else {
       counters.lost.add();
@@ -113,54 +172,44 @@ void Pmd::handle_misses(rte_mbuf** pkts, const FlowKey* const* keys, uint32_t n)
 }
 
 void Pmd::run_held() {
-  // One pass over what is held now; what misses again and is held again
-  // goes to the back and waits for the next pass.
-  uint32_t todo = held_n_;
   rte_mbuf* pkts[kMaxBurst];
   PacketState states[kMaxBurst];
   uint32_t n = 0;
-  auto look_up_again = [&] {
-    // As run_reinjected(): the second lookup is not counted as a hit.
-    const uint64_t emc = counters.emc_hits.get(), mega = counters.megaflow_hits.get(),
-                   masks = counters.masks_visited.get();
-    cur_depth_ = 0;
-    retrying_ = true;
-    process(pkts, n, 0, states, 0, nullptr);
-    retrying_ = false;
-    counters.emc_hits.v.store(emc, std::memory_order_relaxed);
-    counters.megaflow_hits.v.store(mega, std::memory_order_relaxed);
-    counters.masks_visited.v.store(masks, std::memory_order_relaxed);
-    run_recirculations();
-    n = 0;
-  };
-  for (; todo; --todo) {
-    rte_mbuf* m = held_[held_head_];
-    const uint32_t hash = held_hash_[held_head_];
-    held_head_ = (held_head_ + 1) % kMaxHeld;
-    --held_n_;
-    const uint32_t s = hash % kPendingSlots;
-    const uint64_t e = pending_[s].load(std::memory_order_relaxed);
-    if (e != 0 && pending_hash(e) == hash && !pending_answered(e)) {
-      if (pending_age(e, now_ms_) < kPendingMs) {
-        // Still in flight: back in line, untouched (a load per packet,
-        // not a lookup).
-        const uint32_t t = (held_head_ + held_n_++) % kMaxHeld;
-        held_[t] = m;
-        held_hash_[t] = hash;
-        continue;
+  // The answered keys' lists. A list may hold another key's packets too
+  // (a hash collision in pending_): they are looked up again as well and,
+  // still missing, go through handle_misses() once more, harmlessly.
+  void* answered[64];
+  unsigned k;
+  while ((k = rte_ring_sc_dequeue_burst(answered_ring_, answered, 64, nullptr)) != 0)
+    for (unsigned i = 0; i < k; ++i)
+      if (held_n_)
+        release_held(
+            static_cast<uint32_t>(reinterpret_cast<uintptr_t>(answered[i])) % kPendingSlots, pkts,
+            states, &n);
+  const bool overflow = answered_overflow_.load(std::memory_order_relaxed) &&
+                        answered_overflow_.exchange(false, std::memory_order_acquire);
+  if (held_n_ && (overflow || now_ms_ != held_scan_ms_)) {
+    // Once a millisecond (or after a lost answer), every list: released
+    // if its slot's upcall was answered, replaced or has timed out.
+    held_scan_ms_ = now_ms_;
+    uint16_t due[kMaxHeld];
+    uint32_t n_due = 0;
+    for (uint32_t a = 0; a < n_active_; ++a) {
+      const uint32_t s = active_[a];
+      const uint64_t e = pending_[s].load(std::memory_order_relaxed);
+      if (e != 0 && !pending_answered(e)) {
+        if (pending_age(e, now_ms_) < kPendingMs) continue;  // still in flight
+        // No answer in time (the upcall was dropped on its way, or the
+        // handlers are that far behind): the key's held misses that still
+        // miss go up, each, as they did before there was a hold, and so
+        // do its misses for the next kPendingMs.
+        pending_[s].store(pending_entry(pending_hash(e), now_ms_, true), std::memory_order_relaxed);
       }
-      // No answer in time (the upcall was dropped on its way, or the
-      // handlers are that far behind): the key's held misses that still
-      // miss go up, each, as they did before there was a hold, and so do
-      // its misses for the next kPendingMs.
-      pending_[s].store(pending_entry(hash, now_ms_, true), std::memory_order_relaxed);
+      due[n_due++] = static_cast<uint16_t>(s);
     }
-    --held_per_slot_[s];
-    pkts[n] = m;
-    states[n++] = held_state(m);
-    if (n == kMaxBurst) look_up_again();
+    for (uint32_t d = 0; d < n_due; ++d) release_held(due[d], pkts, states, &n);
   }
-  if (n) look_up_again();
+  if (n) look_up_held(pkts, states, n);
 }
 
 void Pmd::run_reinjected() {
