@@ -54,7 +54,7 @@ if [[ ! -f $build/CMakeCache.txt ]]; then
   cmake -S "$repo" -B "$build" "${gen[@]}" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 fi
 cmake --build "$build" -j"$(nproc)" --target dpxd dpxctl dpx-pcapgen dpx-latgen \
-  key_extract_bench classifier_bench actions_bench dpx-ovs-vswitchd
+  key_extract_bench classifier_bench actions_bench tunnel_bench dpx-ovs-vswitchd
 
 # Another busy process on the PMD CPU would halve whatever runs there.
 echo "bench/run.sh: load average $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -39,7 +39,7 @@ FULL = {"rounds": 3, "other_rounds": 3, "warmup_s": 1.0, "window_s": 3.0, "still
 # Flows are put with one dpxctl call each (about 3 ms of CPU per call):
 # beyond this many the row waits for a batch flow-put path.
 MAX_DP_FLOWS = 20000
-MICRO_BENCHES = ("key_extract_bench", "classifier_bench", "actions_bench")
+MICRO_BENCHES = ("key_extract_bench", "classifier_bench", "actions_bench", "tunnel_bench")
 
 
 def log(msg):
