@@ -29,7 +29,12 @@ dpxd_pid=
 cleanup() {
   set +e
   [[ -n "$dpxd_pid" ]] && kill "$dpxd_pid" 2>/dev/null && wait "$dpxd_pid" 2>/dev/null
-  for ns in "${tag}a" "${tag}b" "${tag}c" "${tag}d"; do ip netns del "$ns" 2>/dev/null; done
+  for ns in "${tag}a" "${tag}b" "${tag}c" "${tag}d"; do
+    # An iperf3 -1 server whose client never came (or whose test ended
+    # oddly) would outlive its namespace.
+    ip netns pids "$ns" 2>/dev/null | xargs -r kill 2>/dev/null
+    ip netns del "$ns" 2>/dev/null
+  done
   ip link del "${tag:0:8}A" 2>/dev/null
   ip link del "${tag:0:8}B" 2>/dev/null
   rm -rf "$work"
