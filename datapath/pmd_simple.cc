@@ -97,7 +97,7 @@ uint32_t Pmd::process_simple(rte_mbuf** pkts, uint32_t n, uint32_t in_port, cons
   uint16_t tnl_flags = 0;
   // What the previous simple key led to. Packets that take the full path
   // in between leave it alone.
-  enum class Verdict : uint8_t { kNone, kForward, kTunnel, kFullPath, kMiss };
+  enum class Verdict : uint8_t { kNone, kForward, kTunnel, kFullPath };
   Verdict verdict = Verdict::kNone;
   SimpleKey prev{};
   uint64_t run_bytes = 0;  // of the open run, runs[n_runs - 1]
@@ -147,7 +147,11 @@ uint32_t Pmd::process_simple(rte_mbuf** pkts, uint32_t n, uint32_t in_port, cons
       // (hash, userspace and set actions read it).
       const ActionProgram* prog = flow ? flow->actions.load(std::memory_order_acquire) : nullptr;
       if (!flow) {
-        verdict = tun ? Verdict::kFullPath : Verdict::kMiss;
+        // A miss takes the full path, whose full key the upcall needs anyway
+        // and whose hash tells apart the in-flight misses of different
+        // flows (pmd.h, "In-flight misses"), which a simple key would lump
+        // together; a decapsulated one also needs its own tunnel metadata.
+        verdict = Verdict::kFullPath;
       } else if (plain_output(*prog)) {
         verdict = Verdict::kForward;
         if (n_runs == 0 || runs[n_runs - 1].flow != flow) {
@@ -192,11 +196,7 @@ uint32_t Pmd::process_simple(rte_mbuf** pkts, uint32_t n, uint32_t in_port, cons
         tnl_flags |= flags;
         break;
       }
-      default:
-        // kFullPath, and misses: a miss takes the full path too, whose full
-        // key the upcall needs anyway and whose hash tells apart the
-        // in-flight misses of different flows (pmd.h, "In-flight misses"),
-        // which a simple key would lump together.
+      default:  // kFullPath: other programs, and misses
         if (rest_from) rest_from[n_rest] = static_cast<uint8_t>(i);
         pkts[n_rest++] = m;
         break;

@@ -32,16 +32,8 @@ class DpxdForward : public ::testing::Test {
     ASSERT_EQ(client_.connect(dpxd_.socket(), &err), 0) << err;
   }
 
-  uint32_t add_port(const std::string& name, const std::string& devargs, uint32_t odp) {
-    PortAddRequest req;
-    req.name = name;
-    req.type = "dpdk";
-    req.devargs = devargs;
-    req.odp_port = odp;
-    PortInfo info;
-    std::string err;
-    EXPECT_EQ(client_.port_add(req, &info, &err), 0) << err;
-    return info.odp_port;
+  void add_port(const std::string& name, const std::string& devargs, uint32_t odp) {
+    add_dpdk_port(client_, name, devargs, odp);
   }
 
   void add_flow(const std::string& flow, const std::string& actions, int expect_errno = 0) {
