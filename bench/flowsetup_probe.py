@@ -6,8 +6,10 @@ per flow of dpxd's control thread and of ovs-vswitchd's threads (from
 /proc, so meaningful on a busy machine, unlike the rate).
 
     python3 bench/flowsetup_probe.py BUILD_DIR WORK_DIR
-    PERF=file  also samples dpxd's control thread with perf (cpu-clock);
-               PERF_CG=dwarf for call graphs (dpxd has no frame pointers)
+    PERF=file  also samples dpxd and ovs-vswitchd with perf (cpu-clock;
+               `perf report --comm` picks a thread);
+               PERF_CG=dwarf for call graphs (dpxd has no frame pointers),
+               PERF_CG=none for none; PERF_FREQ=Hz (1000)
     STRACE=prefix  also counts the system calls of dpxd's control thread
                    and of an OVS handler thread (strace -c), into
                    prefix.dpxd-control and prefix.handler
@@ -45,6 +47,31 @@ def threads_cpu(pid):
         out[f"{comm}"] = out.get(comm, 0) + t
     return out
 
+def cpu_times():
+    """(busy, idle) jiffies per CPU from /proc/stat."""
+    out = {}
+    for line in open("/proc/stat"):
+        if line.startswith("cpu") and line[3].isdigit():
+            f = line.split()
+            v = [int(x) for x in f[1:]]
+            out[f[0]] = (sum(v) - v[3] - v[4], v[3] + v[4])
+    return out
+
+
+def threads_switches(pid):
+    """Context switches (voluntary + involuntary) per thread name."""
+    out = {}
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        try:
+            comm = open(f"/proc/{pid}/task/{tid}/comm").read().strip()
+            st = open(f"/proc/{pid}/task/{tid}/status").read()
+        except OSError:
+            continue
+        n = sum(int(v) for v in re.findall(r"ctxt_switches:\s*(\d+)", st))
+        out[comm] = out.get(comm, 0) + n
+    return out
+
+
 def coverage(sw):
     txt = sw.appctl("coverage/show")
     c = {}
@@ -62,10 +89,14 @@ with DpxOvs(build, cpu=1, workdir=tmp) as sw:
     cov0 = coverage(sw)
     dpid, vpid = sw.dp.pid(), sw.vswitchd.pid
     d0, v0 = threads_cpu(dpid), threads_cpu(vpid)
+    s0 = {**threads_switches(dpid), **threads_switches(vpid)}
+    c_0 = cpu_times()
     perf = None
     if os.environ.get("PERF"):
-        perf = subprocess.Popen(["perf", "record", "-q", "-e", "cpu-clock", "-F", "1000", "--call-graph", os.environ.get("PERF_CG", "fp"),
-                                 "-t", str(dpid), "-o", os.environ["PERF"]],
+        cg = os.environ.get("PERF_CG", "fp")
+        perf = subprocess.Popen(["perf", "record", "-q", "-e", "cpu-clock", "-F", os.environ.get("PERF_FREQ", "1000")]
+                                + (["--call-graph", cg] if cg != "none" else [])
+                                + ["-p", f"{dpid},{vpid}", "-o", os.environ["PERF"]],
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         time.sleep(0.5)
     straces = []
@@ -88,6 +119,8 @@ with DpxOvs(build, cpu=1, workdir=tmp) as sw:
         time.sleep(0.1)
     t1 = time.monotonic()
     d_end, v_end = threads_cpu(dpid), threads_cpu(vpid)
+    s_end = {**threads_switches(dpid), **threads_switches(vpid)}
+    c_end = cpu_times()
     if perf:
         perf.send_signal(2)
         perf.wait()
@@ -124,6 +157,15 @@ with DpxOvs(build, cpu=1, workdir=tmp) as sw:
             dt = b[comm] - a.get(comm, 0)
             if dt > 0.005:
                 res["storm_cpu_us_per_flow"][f"{name}:{comm}"] = round(dt * 1e6 / max(n, 1), 1)
+    # Context switches per flow over the storm: on a CPU that dpxd's
+    # control thread shares with the handlers, each switch costs as much as
+    # a good part of a flow's work.
+    # Each CPU's busy share over the storm: whether set-up is bound by
+    # CPU time on the control CPU or by the round trip.
+    res["storm_cpu_busy"] = {k: round((c_end[k][0] - c_0[k][0]) / max(1, sum(c_end[k]) - sum(c_0[k])), 2)
+                             for k in c_end}
+    res["storm_switches_per_flow"] = {k: round((v - s0.get(k, 0)) / max(n, 1), 2)
+                                      for k, v in s_end.items() if v - s0.get(k, 0) > 0}
     # The same threads' CPU with the flows set up and both sources still
     # running, per second: what the per-flow figures above include besides
     # set-up (revalidator dumps, statistics) over their span.
