@@ -21,6 +21,7 @@
 #include <memory>
 
 #include "../tests/eal_env.h"
+#include "../tests/support/underlay_host.h"
 #include "tunnel_decap.h"
 #include "tunnel_encap.h"
 
@@ -28,7 +29,9 @@ namespace dpx {
 namespace {
 
 constexpr int kBurst = 32;
-constexpr uint32_t kUnderlayOdp = 1, kVxlanOdp = 2, kGeneveOdp = 3;
+using test::kGeneveOdp;
+using test::kUnderlayOdp;
+using test::kVxlanOdp;
 constexpr uint8_t kMacA[6] = {2, 0, 0, 0, 0xaa, 1}, kMacB[6] = {2, 0, 0, 0, 0xbb, 2};
 
 uint32_t ip4(const char* s) {
@@ -37,28 +40,11 @@ uint32_t ip4(const char* s) {
   return a.s_addr;
 }
 
-// One host's underlay: VTEP `vtep`/24 on port 1 with MAC `mac`, the peer
-// resolved, a VXLAN and a Geneve port.
+// One host's underlay, as the tests build it.
 std::unique_ptr<UnderlaySnapshot> snapshot(const char* vtep, const uint8_t* mac, const char* peer,
                                            const uint8_t* peer_mac) {
-  auto s = std::make_unique<UnderlaySnapshot>();
-  s->generation = 1;
-  s->vteps[s->n_vteps++] = {ip4(vtep), 24, kUnderlayOdp};
-  UnderlayPortInfo& p = s->ports[s->n_ports++];
-  p.odp = kUnderlayOdp;
-  std::memcpy(p.mac, mac, 6);
-  s->tunnel_ports[s->n_tunnel_ports++] = {kVxlanOdp, TunnelType::kVxlan, htons(4789), 0};
-  s->tunnel_ports[s->n_tunnel_ports++] = {kGeneveOdp, TunnelType::kGeneve, htons(6081), 1};
-  Route r;
-  r.prefix = ip4(vtep) & prefix_mask(24);
-  r.plen = 24;
-  r.odp = kUnderlayOdp;
-  s->routes.add(r);
-  NeighbourEntry n;
-  n.odp = kUnderlayOdp;
-  n.ip = ip4(peer);
-  std::memcpy(n.mac, peer_mac, 6);
-  s->neighbours.push_back(n);
+  auto s = test::make_host_view(vtep, mac, peer, peer_mac);
+  if (!s) std::abort();
   return s;
 }
 

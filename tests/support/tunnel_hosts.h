@@ -10,14 +10,13 @@
 #include <memory>
 
 #include "support/tunnel_fixtures.h"
+#include "support/underlay_host.h"
 #include "underlay.h"
 
 namespace dpx::test {
 
 inline constexpr uint8_t kPortMac[6] = {0x02, 0, 0, 0, 0xaa, 0x01};  // the encapsulating host
 inline constexpr uint8_t kNhMac[6] = {0x02, 0, 0, 0, 0xbb, 0x02};    // the remote VTEP
-inline constexpr uint32_t kUnderlayOdp = 1;
-inline constexpr uint32_t kVxlanOdp = 5, kGeneveOdp = 6, kVxlan8472Odp = 7;
 
 inline uint32_t ip4(const char* s) {
   in_addr a;
@@ -25,35 +24,13 @@ inline uint32_t ip4(const char* s) {
   return a.s_addr;
 }
 
-// One host's view of the underlay: VTEP `vtep`/24 on underlay port 1 with
-// MAC `mac`, a connected route, the peer `peer` resolved to `peer_mac`, and
-// three tunnel ports (VXLAN 4789, Geneve 6081, VXLAN 8472).
+// One host's view of the underlay (support/underlay_host.h); a test fails
+// if it cannot be built.
 inline std::unique_ptr<UnderlaySnapshot> host_view(const char* vtep, const uint8_t* mac,
                                                    const char* peer, const uint8_t* peer_mac,
                                                    uint64_t generation = 1) {
-  auto s = std::make_unique<UnderlaySnapshot>();
-  s->generation = generation;
-  s->vteps[s->n_vteps++] = {ip4(vtep), 24, kUnderlayOdp};
-  UnderlayPortInfo& p = s->ports[s->n_ports++];
-  p.odp = kUnderlayOdp;
-  std::memcpy(p.mac, mac, 6);
-  p.mtu = 1500;
-  s->tunnel_ports[s->n_tunnel_ports++] = {kVxlanOdp, TunnelType::kVxlan, htons(4789), 0};
-  s->tunnel_ports[s->n_tunnel_ports++] = {kGeneveOdp, TunnelType::kGeneve, htons(6081), 1};
-  s->tunnel_ports[s->n_tunnel_ports++] = {kVxlan8472Odp, TunnelType::kVxlan, htons(8472), 2};
-  Route r;
-  r.prefix = ip4(vtep) & prefix_mask(24);
-  r.plen = 24;
-  r.odp = kUnderlayOdp;
-  r.connected = true;
-  EXPECT_EQ(s->routes.add(r), 0);
-  if (peer) {
-    NeighbourEntry n;
-    n.odp = kUnderlayOdp;
-    n.ip = ip4(peer);
-    std::memcpy(n.mac, peer_mac, 6);
-    s->neighbours.push_back(n);
-  }
+  auto s = make_host_view(vtep, mac, peer, peer_mac, generation);
+  EXPECT_NE(s, nullptr) << "host view of " << vtep;
   return s;
 }
 
