@@ -477,7 +477,7 @@ int ControlServer::dispatch(Conn* c, const CtlHeader& h, std::span<const uint8_t
       if (!body.empty()) return *err = "FLOW_FLUSH takes no attributes", EINVAL;
       return handler_->flow_flush(err);
     case DPX_CTL_EXECUTE: {
-      ExecuteRequest req;
+      ExecuteRequest& req = exec_scratch_;
       if ((e = decode_execute_request(body, &req, err))) return e;
       return handler_->execute(req, err);
     }
@@ -630,7 +630,8 @@ bool ControlServer::publish_upcall(const Upcall& upcall, uint32_t hash) {
     stats_.upcalls_no_subscriber++;
     return false;
   }
-  NlBuf body;
+  NlBuf& body = upcall_body_;
+  body.clear();
   if (encode_upcall(upcall, &body) != 0 || body.size() > DPX_CTL_MAX_MSG - DPX_CTL_HDR_LEN) {
     stats_.upcalls_dropped++;
     return false;

@@ -759,11 +759,12 @@ int odp_key_from_attrs(std::span<const uint8_t> key, FlowKey* out, std::string* 
   return decode(key, {}, false, out, err);
 }
 
-int odp_mask_from_attrs(std::span<const uint8_t> mask, std::span<const uint8_t> key, FlowKey* out,
-                        std::string* err) {
-  // The key is validated on its own first: the mask decoder trusts its shape.
-  FlowKey k;
-  if (int r = decode(key, {}, false, &k, err)) return r;
+namespace {
+
+// odp_mask_from_attrs() for a key already decoded (and thus validated: the
+// mask decoder trusts its shape) into k.
+int mask_of_decoded_key(std::span<const uint8_t> mask, std::span<const uint8_t> key,
+                        const FlowKey& k, FlowKey* out, std::string* err) {
   if (mask.empty()) {
     NlBuf exact;
     exact_mask(key, false, &exact);
@@ -776,6 +777,22 @@ int odp_mask_from_attrs(std::span<const uint8_t> mask, std::span<const uint8_t> 
     return 0;
   }
   return decode(key, mask, true, out, err);
+}
+
+}  // namespace
+
+int odp_mask_from_attrs(std::span<const uint8_t> mask, std::span<const uint8_t> key, FlowKey* out,
+                        std::string* err) {
+  // The key is validated on its own first: the mask decoder trusts its shape.
+  FlowKey k;
+  if (int r = decode(key, {}, false, &k, err)) return r;
+  return mask_of_decoded_key(mask, key, k, out, err);
+}
+
+int odp_flow_from_attrs(std::span<const uint8_t> key, std::span<const uint8_t> mask,
+                        FlowKey* key_out, FlowKey* mask_out, std::string* err) {
+  if (int r = decode(key, {}, false, key_out, err)) return r;
+  return mask_of_decoded_key(mask, key, *key_out, mask_out, err);
 }
 
 void odp_key_to_attrs(const FlowKey& key, NlBuf* out) { encode(key, key, false, out); }
