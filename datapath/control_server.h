@@ -262,6 +262,9 @@ class ControlServer {
   // one cost a malloc and a free per buffer and message.
   ExecuteRequest exec_scratch_;
   NlBuf upcall_body_;
+  std::vector<FlowPutEntry> put_scratch_;
+  std::vector<FlowPutResult> put_results_scratch_;
+  NlBuf reply_scratch_;  // handle_message()'s reply body
 };
 
 }  // namespace dpx
