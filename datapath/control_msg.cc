@@ -482,7 +482,12 @@ int encode_execute_request(const ExecuteRequest& x, NlBuf* b) {
 }
 
 int decode_execute_request(std::span<const uint8_t> b, ExecuteRequest* x, std::string* err) {
-  *x = {};
+  // Cleared, not replaced: a caller that decodes into one request again
+  // and again (the control server) keeps the buffers' capacity.
+  x->packet.clear();
+  x->key.clear();
+  x->actions.clear();
+  x->probe = false;
   Reader r(b, "EXECUTE", err);
   NlAttr a;
   while (r.next(&a)) {

@@ -184,7 +184,9 @@ struct FlowEntry {
   friend bool operator==(const FlowEntry&, const FlowEntry&) = default;
 };
 
-// FLOW_PUT request: one or more entries.
+// FLOW_PUT request: one or more entries. The decoder reuses the entries
+// already in its vector (their buffers keep their capacity) and leaves
+// exactly the decoded ones.
 int encode_flow_put_request(std::span<const FlowPutEntry>, NlBuf*);
 int decode_flow_put_request(std::span<const uint8_t>, std::vector<FlowPutEntry>*, std::string* err);
 int encode_flow_put_reply(std::span<const FlowPutResult>, NlBuf*);

@@ -24,17 +24,33 @@ bool nested(Reader& r, const NlAttr& a, T* out, Fn fn) {
   return true;
 }
 
-// A list of nested `type` attributes, each decoded by `fn`.
+// A list of nested `type` attributes, each decoded by `fn`. With `reuse`,
+// the elements already in *out are decoded into again rather than
+// destroyed, so that their buffers keep their capacity: `fn` must then
+// reset every field of the element it is given.
 template <class T, class Fn>
 int get_list(std::span<const uint8_t> b, const char* ctx, uint16_t type, bool need_one,
-             std::vector<T>* out, std::string* err, Fn fn) {
-  out->clear();
+             std::vector<T>* out, std::string* err, Fn fn, bool reuse = false) {
+  if (!reuse) out->clear();
+  size_t n = 0;
   Reader r(b, ctx, err, bit(type));
   NlAttr a;
+  int rc = 0;
   while (r.next(&a)) {
-    if (a.type != type) return r.unknown(a), EINVAL;
-    if (!nested(r, a, &out->emplace_back(), fn)) return EINVAL;
+    if (a.type != type) {
+      r.unknown(a);
+      rc = EINVAL;
+      break;
+    }
+    T* e = n < out->size() ? &(*out)[n] : &out->emplace_back();
+    ++n;
+    if (!nested(r, a, e, fn)) {
+      rc = EINVAL;
+      break;
+    }
   }
+  out->resize(n);
+  if (rc) return rc;
   if (!r.ok()) return EINVAL;
   if (need_one && out->empty()) return r.fail("no entries"), EINVAL;
   return 0;

@@ -62,7 +62,13 @@ void put_flow_put_entry(Writer& w, const FlowPutEntry& e) {
 }
 
 int get_flow_put_entry(std::span<const uint8_t> b, FlowPutEntry* e, std::string* err) {
-  *e = {};
+  // Every field reset, the buffers cleared rather than freed (get_list's
+  // `reuse`).
+  e->ufid = {};
+  e->key.clear();
+  e->mask.clear();
+  e->actions.clear();
+  e->flags = DPX_FLOW_PUT_CREATE;
   Reader r(b, "FLOW", err);
   NlAttr a;
   while (r.next(&a)) {
@@ -236,7 +242,7 @@ int encode_flow_put_request(std::span<const FlowPutEntry> entries, NlBuf* b) {
 
 int decode_flow_put_request(std::span<const uint8_t> b, std::vector<FlowPutEntry>* out,
                             std::string* err) {
-  return get_list(b, "FLOW_PUT", DPX_CTL_A_FLOW, true, out, err, get_flow_put_entry);
+  return get_list(b, "FLOW_PUT", DPX_CTL_A_FLOW, true, out, err, get_flow_put_entry, true);
 }
 
 size_t flow_put_entry_encoded_size(const FlowPutEntry& e) {

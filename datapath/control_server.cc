@@ -374,7 +374,8 @@ void ControlServer::queue(Conn* c, const CtlHeader& h, std::span<const uint8_t> 
 
 void ControlServer::handle_message(Conn* c, const CtlHeader& h, std::span<const uint8_t> body) {
   stats_.requests++;
-  NlBuf reply;
+  NlBuf& reply = reply_scratch_;
+  reply.clear();
   std::string err;
   int error;
   if (h.flags != 0 || h.error != 0) {
@@ -444,9 +445,10 @@ int ControlServer::dispatch(Conn* c, const CtlHeader& h, std::span<const uint8_t
       return encode_port_list(ports, reply);
     }
     case DPX_CTL_FLOW_PUT: {
-      std::vector<FlowPutEntry> entries;
+      std::vector<FlowPutEntry>& entries = put_scratch_;
       if ((e = decode_flow_put_request(body, &entries, err))) return e;
-      std::vector<FlowPutResult> results(entries.size());
+      std::vector<FlowPutResult>& results = put_results_scratch_;
+      results.assign(entries.size(), FlowPutResult{});
       for (size_t i = 0; i < entries.size(); i++) results[i].ufid = entries[i].ufid;
       handler_->flow_put(entries, results);
       return encode_flow_put_reply(results, reply);
@@ -477,7 +479,7 @@ int ControlServer::dispatch(Conn* c, const CtlHeader& h, std::span<const uint8_t
       if (!body.empty()) return *err = "FLOW_FLUSH takes no attributes", EINVAL;
       return handler_->flow_flush(err);
     case DPX_CTL_EXECUTE: {
-      ExecuteRequest req;
+      ExecuteRequest& req = exec_scratch_;
       if ((e = decode_execute_request(body, &req, err))) return e;
       return handler_->execute(req, err);
     }
@@ -630,7 +632,8 @@ bool ControlServer::publish_upcall(const Upcall& upcall, uint32_t hash) {
     stats_.upcalls_no_subscriber++;
     return false;
   }
-  NlBuf body;
+  NlBuf& body = upcall_body_;
+  body.clear();
   if (encode_upcall(upcall, &body) != 0 || body.size() > DPX_CTL_MAX_MSG - DPX_CTL_HDR_LEN) {
     stats_.upcalls_dropped++;
     return false;

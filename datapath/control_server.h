@@ -257,6 +257,14 @@ class ControlServer {
   // One read's worth of bytes. Not a connection's buffer: that one would be
   // zero-filled by every resize before the read.
   std::unique_ptr<uint8_t[]> read_buf_;
+  // Decoded and encoded once per new flow in a storm (an EXECUTE, an
+  // upcall): kept so that their buffers keep their capacity, where a fresh
+  // one cost a malloc and a free per buffer and message.
+  ExecuteRequest exec_scratch_;
+  NlBuf upcall_body_;
+  std::vector<FlowPutEntry> put_scratch_;
+  std::vector<FlowPutResult> put_results_scratch_;
+  NlBuf reply_scratch_;  // handle_message()'s reply body
 };
 
 }  // namespace dpx

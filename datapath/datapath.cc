@@ -126,6 +126,10 @@ std::unique_ptr<Datapath> Datapath::create(const DpxdOptions& opts,
     dp->pmds_.push_back(std::move(pmd));
   }
   dp->held_.assign(n_pmds, nullptr);
+  dp->exec_jobs_ = std::make_unique<ExecJob[]>(kMaxExecsInFlight);
+  dp->free_exec_jobs_.reserve(kMaxExecsInFlight);
+  for (size_t i = 0; i < kMaxExecsInFlight; ++i) dp->free_exec_jobs_.push_back(&dp->exec_jobs_[i]);
+  dp->execs_in_flight_.reserve(kMaxExecsInFlight);
   TunnelControl::Env te;
   te.rcu = dp->rcu_.get();
   te.pool = dp->pool_;
@@ -181,6 +185,7 @@ void Datapath::stop() {
     while (rte_ring_sc_dequeue(p->exec_ring(), &m) == 0)
       rte_pktmbuf_free(static_cast<rte_mbuf*>(m));
   }
+  for (const ExecInFlight& x : execs_in_flight_) free_exec_jobs_.push_back(x.job);
   execs_in_flight_.clear();
   // No PMD runs any more: ports can go without waiting for grace periods.
   for (auto& [odp, port] : by_odp_) ports_.slots[odp].store(nullptr, std::memory_order_relaxed);
@@ -198,11 +203,7 @@ void Datapath::flow_put(std::span<const FlowPutEntry> entries, std::span<FlowPut
     const FlowPutEntry& e = entries[i];
     FlowPutResult& r = results[i];
     FlowPutArgs a;
-    if (int rc = odp_key_from_attrs(e.key, &a.key, &r.message); rc != 0) {
-      r.error = rc;
-      continue;
-    }
-    if (int rc = odp_mask_from_attrs(e.mask, e.key, &a.mask, &r.message); rc != 0) {
+    if (int rc = odp_flow_from_attrs(e.key, e.mask, &a.key, &a.mask, &r.message); rc != 0) {
       r.error = rc;
       continue;
     }
@@ -362,6 +363,15 @@ int Datapath::execute(const ExecuteRequest& req, std::string* err) {
     *err = "no PMD thread is running";
     return EAGAIN;
   }
+  // Bounded pipeline: past kMaxExecsInFlight, wait for the oldest only
+  // (waiting for all of them serialised the control thread with the PMD,
+  // 256 executes at a time, in a storm's pipelined batches). Then a job is
+  // free.
+  if (execs_in_flight_.size() >= kMaxExecsInFlight) {
+    while (!execs_in_flight_.front().job->done.load(std::memory_order_acquire))
+      std::this_thread::yield();
+    finish_executes(false);
+  }
   rte_mbuf* m = rte_pktmbuf_alloc(pool_);
   if (!m) {
     *err = "no packet buffer available";
@@ -369,10 +379,11 @@ int Datapath::execute(const ExecuteRequest& req, std::string* err) {
   }
   char* d = rte_pktmbuf_append(m, static_cast<uint16_t>(req.packet.size()));
   std::memcpy(d, req.packet.data(), req.packet.size());
+  ExecJob* job = free_exec_jobs_.back();
+  job->program = prog;
+  job->done.store(false, std::memory_order_relaxed);
   // The key the actions see (hash, userspace) is extracted from the packet
   // itself, with the request's metadata.
-  auto job = std::make_unique<ExecJob>();
-  job->program = prog;
   alignas(64) FlowKey tunnel_scratch;
   const PacketMetadata md = metadata_from_state(PacketState::from_key(meta), &tunnel_scratch);
   if (extract_key(req.packet.data(), static_cast<uint32_t>(req.packet.size()), md, &job->key) !=
@@ -387,21 +398,14 @@ int Datapath::execute(const ExecuteRequest& req, std::string* err) {
     const uint32_t hash = hash_key(job->key);
     for (auto& p : pmds_) p->upcall_answered(hash);
   }
-  *static_cast<ExecJob**>(rte_mbuf_to_priv(m)) = job.get();
-  // Bounded pipeline: past kMaxExecsInFlight, wait for the oldest only
-  // (waiting for all of them serialised the control thread with the PMD,
-  // 256 executes at a time, in a storm's pipelined batches).
-  if (execs_in_flight_.size() >= kMaxExecsInFlight) {
-    while (!execs_in_flight_.front().job->done.load(std::memory_order_acquire))
-      std::this_thread::yield();
-    finish_executes(false);
-  }
+  *static_cast<ExecJob**>(rte_mbuf_to_priv(m)) = job;
   Pmd& pmd = *pmds_[0];
   if (rte_ring_enqueue(pmd.exec_ring(), m) != 0) {
-    rte_pktmbuf_free(m);
+    rte_pktmbuf_free(m);  // the job stays free: it was not taken yet
     *err = "execute queue full";
     return EAGAIN;
   }
+  free_exec_jobs_.pop_back();
   // The reply goes out at once; the PMD runs the job within an iteration.
   // Waiting here, one execute at a time, held the control thread for a PMD
   // iteration per packet and capped flow set-up through OVS (whose
@@ -409,7 +413,7 @@ int Datapath::execute(const ExecuteRequest& req, std::string* err) {
   // Ordering is kept where it can be seen: the control server calls
   // barrier() before every request that reads or changes ports, counters
   // or tunnels (control_server.h), which waits for the executes before it.
-  execs_in_flight_.push_back({std::move(job), std::move(guard)});
+  execs_in_flight_.push_back({job, std::move(guard)});
   return 0;
 }
 
@@ -423,8 +427,16 @@ void Datapath::finish_executes(bool wait) {
       while (!x.job->done.load(std::memory_order_acquire)) std::this_thread::yield();
   }
   // Acquire on done: the PMD no longer touches the job or its program.
-  std::erase_if(execs_in_flight_,
-                [](const ExecInFlight& x) { return x.job->done.load(std::memory_order_acquire); });
+  // The finished jobs go back to the free stack, their programs are freed.
+  size_t kept = 0;
+  for (ExecInFlight& x : execs_in_flight_) {
+    if (x.job->done.load(std::memory_order_acquire))
+      free_exec_jobs_.push_back(x.job);
+    else if (&execs_in_flight_[kept++] != &x)
+      execs_in_flight_[kept - 1] = std::move(x);
+  }
+  execs_in_flight_.erase(execs_in_flight_.begin() + static_cast<ptrdiff_t>(kept),
+                         execs_in_flight_.end());
 }
 
 int Datapath::dp_stats(DpStats* out, std::string*) {
@@ -611,7 +623,9 @@ void Datapath::publish_upcall_packets(ControlServer* server, rte_mbuf* m, const 
   if (n != 1 || segs[0] != m) miss_key = nullptr;
   for (uint32_t i = 0; i < n; ++i) {
     rte_mbuf* s = segs[i];
-    Upcall u;
+    // Every field is set below; the buffers keep their capacity.
+    Upcall& u = upcall_scratch_;
+    u.key.clear();
     u.type = um.kind == UpcallKind::kMiss ? DPX_UPCALL_MISS : DPX_UPCALL_ACTION;
     u.pid = um.pid;
     u.in_port = um.state.in_port;
@@ -634,7 +648,10 @@ void Datapath::publish_upcall_packets(ControlServer* server, rte_mbuf* m, const 
     // The tunnel metadata also goes on its own, as in the kernel's upcall
     // metadata: the OVS provider builds the packet's metadata from it.
     u.tunnel = tunnel_attrs_of(u.key);
-    if (um.userdata_len) u.userdata = NlBuf(um.userdata, um.userdata + um.userdata_len);
+    if (um.userdata_len)
+      u.userdata.emplace(um.userdata, um.userdata + um.userdata_len);
+    else
+      u.userdata.reset();
     ++upcalls_built_;
     // One flow's upcalls go to one handler, in order.
     const uint32_t hash = hash_key(key);

@@ -117,11 +117,21 @@ class Datapath final : public ControlHandler {
   // Executes handed to PMD 0 whose reply has gone out: the job and its
   // action program live until the PMD marks the job done.
   struct ExecInFlight {
-    std::unique_ptr<ExecJob> job;
+    ExecJob* job;  // one of exec_jobs_
     std::unique_ptr<ActionProgram, void (*)(const ActionProgram*)> program;
   };
   static constexpr size_t kMaxExecsInFlight = kExecRingSize / 2;
-  std::vector<ExecInFlight> execs_in_flight_;
+  std::vector<ExecInFlight> execs_in_flight_;  // capacity kMaxExecsInFlight
+  // Every job an execute can have in flight, allocated at create time: an
+  // ExecJob holds a 448-byte, line-aligned FlowKey, and its memalign and
+  // free per EXECUTE were among the control thread's largest costs per new
+  // flow. free_exec_jobs_ holds those not in flight (a stack, capacity
+  // kMaxExecsInFlight).
+  std::unique_ptr<ExecJob[]> exec_jobs_;
+  std::vector<ExecJob*> free_exec_jobs_;
+  // The upcall being built by publish_upcall_packets(), kept so that its
+  // buffers keep their capacity from one upcall to the next.
+  Upcall upcall_scratch_;
   // Drops counted by the control thread (upcalls it could not deliver).
   uint64_t upcalls_undelivered_ = 0;
   // Per PMD: the miss at the head of the line, taken from the upcall ring

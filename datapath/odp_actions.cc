@@ -48,9 +48,22 @@ static_assert(sizeof kTunnelNames / sizeof kTunnelNames[0] ==
 
 constexpr uint32_t kNoData = UINT32_MAX;
 
+// A compiler's growing buffers, kept from one compile to the next (see
+// compile_actions()).
+struct CompilerScratch {
+  std::vector<Action> recs;
+  std::vector<uint32_t> data_pos;
+  std::vector<uint8_t> data;
+};
+
 class Compiler {
  public:
-  explicit Compiler(std::string* err) : err_(err) {}
+  Compiler(std::string* err, CompilerScratch* s)
+      : err_(err), recs_(s->recs), data_pos_(s->data_pos), data_(s->data) {
+    recs_.clear();
+    data_pos_.clear();
+    data_.clear();
+  }
 
   bool compile_list(std::span<const uint8_t> attrs, int depth) {
     NlIter it(attrs);
@@ -429,9 +442,9 @@ class Compiler {
   }
 
   std::string* err_;
-  std::vector<Action> recs_;
-  std::vector<uint32_t> data_pos_;
-  std::vector<uint8_t> data_;
+  std::vector<Action>& recs_;
+  std::vector<uint32_t>& data_pos_;
+  std::vector<uint8_t>& data_;
   uint32_t flags_ = 0;
   uint32_t n_outputs_ = 0;
 };
@@ -448,7 +461,11 @@ const char* odp_key_name(uint16_t type) {
 
 int compile_actions(std::span<const uint8_t> attrs, ActionProgram** out, std::string* err) {
   if (err) err->clear();
-  Compiler c(err);
+  // The control thread compiles twice per new flow (its FLOW_PUT and its
+  // EXECUTE); fresh buffers cost two or three allocations each time. One
+  // scratch per thread, as callers may compile on several threads.
+  thread_local CompilerScratch scratch;
+  Compiler c(err, &scratch);
   if (!c.compile_list(attrs, 0)) return EINVAL;
   return c.finish(out);
 }

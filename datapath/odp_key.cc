@@ -39,16 +39,25 @@ std::string attr_name(uint16_t type) {
 // The attributes of one nesting level (the top level or one ENCAP), indexed
 // by type, after the structural checks every level needs.
 struct Level {
-  std::span<const uint8_t> a[OVS_KEY_ATTR_MAX + 1];
+  // Payloads by type, valid where `present` has the type's bit: left
+  // uninitialised, because a decode has six levels and zeroing their
+  // ~500 bytes each was a good part of the cost of decoding a FLOW_PUT's
+  // key and mask, on the control thread, per new flow.
+  const uint8_t* data[OVS_KEY_ATTR_MAX + 1];
+  size_t len[OVS_KEY_ATTR_MAX + 1];
   uint64_t present = 0;
   uint64_t used = 0;  // attributes the decoder consumed
 
   bool has(uint16_t t) const { return (present >> t) & 1; }
+  // Attribute t's payload, empty if absent.
+  std::span<const uint8_t> a(uint16_t t) const {
+    return has(t) ? std::span<const uint8_t>(data[t], len[t]) : std::span<const uint8_t>();
+  }
   template <class T>
   T get(uint16_t t) {
     T v{};
     if (has(t)) {
-      std::memcpy(&v, a[t].data(), sizeof v);
+      std::memcpy(&v, data[t], sizeof v);
       used |= uint64_t{1} << t;
     }
     return v;
@@ -75,7 +84,8 @@ int collect(std::span<const uint8_t> buf, Level* lv, const char* what, std::stri
     }
     if (lv->has(a.type)) return fail(err, "duplicate " + attr_name(a.type) + " in " + what);
     lv->present |= uint64_t{1} << a.type;
-    lv->a[a.type] = a.payload;
+    lv->data[a.type] = a.payload.data();
+    lv->len[a.type] = a.payload.size();
   }
   if (!it.ok()) return fail(err, std::string("truncated or malformed attribute in ") + what);
   return 0;
@@ -249,8 +259,8 @@ int decode(std::span<const uint8_t> keybuf, std::span<const uint8_t> maskbuf, bo
   if (S->has(OVS_KEY_ATTR_TUNNEL)) {
     S->use(OVS_KEY_ATTR_TUNNEL);
     const auto key_nest =
-        K->has(OVS_KEY_ATTR_TUNNEL) ? K->a[OVS_KEY_ATTR_TUNNEL] : std::span<const uint8_t>{};
-    if ((r = decode_tunnel(S->a[OVS_KEY_ATTR_TUNNEL], key_nest, is_mask, out, err))) return r;
+        K->has(OVS_KEY_ATTR_TUNNEL) ? K->a(OVS_KEY_ATTR_TUNNEL) : std::span<const uint8_t>{};
+    if ((r = decode_tunnel(S->a(OVS_KEY_ATTR_TUNNEL), key_nest, is_mask, out, err))) return r;
   }
   bool ethernet = K->has(OVS_KEY_ATTR_ETHERNET);
   if (S->has(OVS_KEY_ATTR_ETHERNET)) {
@@ -279,7 +289,7 @@ int decode(std::span<const uint8_t> keybuf, std::span<const uint8_t> maskbuf, bo
       if (ktci)
         return fail(
             err, "VLAN TCI 0x" + std::to_string(ntohs(ktci)) + " lacks the CFI (tag present) bit");
-      if (!K->a[OVS_KEY_ATTR_ENCAP].empty()) {
+      if (!K->a(OVS_KEY_ATTR_ENCAP).empty()) {
         return fail(err, "truncated VLAN header has a non-empty OVS_KEY_ATTR_ENCAP");
       }
     }
@@ -301,13 +311,13 @@ int decode(std::span<const uint8_t> keybuf, std::span<const uint8_t> maskbuf, bo
       break;
     }
     Level* nk = &klv[depth];
-    if ((r = collect(K->a[OVS_KEY_ATTR_ENCAP], nk, "key ENCAP", err))) return r;
+    if ((r = collect(K->a(OVS_KEY_ATTR_ENCAP), nk, "key ENCAP", err))) return r;
     Level* ns = nk;
     if (is_mask) {
       ns = &mlv[depth];
       if (S->has(OVS_KEY_ATTR_ENCAP)) {
         S->use(OVS_KEY_ATTR_ENCAP);
-        if ((r = collect(S->a[OVS_KEY_ATTR_ENCAP], ns, "mask ENCAP", err))) return r;
+        if ((r = collect(S->a(OVS_KEY_ATTR_ENCAP), ns, "mask ENCAP", err))) return r;
       }
     }
     K = nk;
@@ -759,11 +769,12 @@ int odp_key_from_attrs(std::span<const uint8_t> key, FlowKey* out, std::string* 
   return decode(key, {}, false, out, err);
 }
 
-int odp_mask_from_attrs(std::span<const uint8_t> mask, std::span<const uint8_t> key, FlowKey* out,
-                        std::string* err) {
-  // The key is validated on its own first: the mask decoder trusts its shape.
-  FlowKey k;
-  if (int r = decode(key, {}, false, &k, err)) return r;
+namespace {
+
+// odp_mask_from_attrs() for a key already decoded (and thus validated: the
+// mask decoder trusts its shape) into k.
+int mask_of_decoded_key(std::span<const uint8_t> mask, std::span<const uint8_t> key,
+                        const FlowKey& k, FlowKey* out, std::string* err) {
   if (mask.empty()) {
     NlBuf exact;
     exact_mask(key, false, &exact);
@@ -776,6 +787,22 @@ int odp_mask_from_attrs(std::span<const uint8_t> mask, std::span<const uint8_t> 
     return 0;
   }
   return decode(key, mask, true, out, err);
+}
+
+}  // namespace
+
+int odp_mask_from_attrs(std::span<const uint8_t> mask, std::span<const uint8_t> key, FlowKey* out,
+                        std::string* err) {
+  // The key is validated on its own first: the mask decoder trusts its shape.
+  FlowKey k;
+  if (int r = decode(key, {}, false, &k, err)) return r;
+  return mask_of_decoded_key(mask, key, k, out, err);
+}
+
+int odp_flow_from_attrs(std::span<const uint8_t> key, std::span<const uint8_t> mask,
+                        FlowKey* key_out, FlowKey* mask_out, std::string* err) {
+  if (int r = decode(key, {}, false, key_out, err)) return r;
+  return mask_of_decoded_key(mask, key, *key_out, mask_out, err);
 }
 
 void odp_key_to_attrs(const FlowKey& key, NlBuf* out) { encode(key, key, false, out); }

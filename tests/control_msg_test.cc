@@ -339,6 +339,49 @@ TEST(ControlMsg, FlowPutBatch) {
   EXPECT_NE(err.find("KEY"), std::string::npos) << err;
 }
 
+// The control server decodes every FLOW_PUT and EXECUTE into the same
+// objects (their buffers keep their capacity): nothing of an earlier, larger
+// or different request may survive into the next one's result.
+TEST(ControlMsg, DecodingIntoUsedObjectsLeavesNothingBehind) {
+  std::vector<FlowPutEntry> three{sample_put(1), sample_put(2), sample_put(3)};
+  FlowPutEntry one = sample_put(7);
+  NlBuf b3, b1;
+  ASSERT_EQ(encode_flow_put_request(three, &b3), 0);
+  ASSERT_EQ(encode_flow_put_request(std::span(&one, 1), &b1), 0);
+  std::vector<FlowPutEntry> out;
+  std::string err;
+  ASSERT_EQ(decode_flow_put_request(b3, &out, &err), 0) << err;
+  // The same entry without its FLAGS attribute (CREATE is the default).
+  NlBuf nb;
+  NlWriter w(&nb);
+  size_t c = w.begin_nested(DPX_CTL_A_FLOW);
+  w.put(DPX_FLOW_A_UFID, one.ufid.w, 16);
+  w.put(DPX_FLOW_A_KEY, one.key.data(), one.key.size());
+  w.put(DPX_FLOW_A_MASK, one.mask.data(), one.mask.size());
+  w.put(DPX_FLOW_A_ACTIONS, one.actions.data(), one.actions.size());
+  w.end_nested(c);
+  ASSERT_EQ(decode_flow_put_request(nb, &out, &err), 0) << err;
+  one.flags = DPX_FLOW_PUT_CREATE;
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0], one);
+  ASSERT_EQ(decode_flow_put_request(b3, &out, &err), 0) << err;
+  EXPECT_EQ(out, three);
+  // A refused request leaves no stale entry past what it decoded.
+  EXPECT_EQ(decode_flow_put_request({}, &out, &err), EINVAL);
+  EXPECT_TRUE(out.empty());
+
+  ExecuteRequest big{NlBuf(1500, 0x5a), three[0].key, three[0].actions, true};
+  ExecuteRequest small{NlBuf(60, 0x11), three[2].key, three[1].actions, false};
+  NlBuf xb, xs;
+  ASSERT_EQ(encode_execute_request(big, &xb), 0);
+  ASSERT_EQ(encode_execute_request(small, &xs), 0);
+  ExecuteRequest x;
+  ASSERT_EQ(decode_execute_request(xb, &x, &err), 0) << err;
+  EXPECT_EQ(x, big);
+  ASSERT_EQ(decode_execute_request(xs, &x, &err), 0) << err;
+  EXPECT_EQ(x, small);
+}
+
 TEST(ControlMsg, FlowPutRejectsBadUfidAndMissingParts) {
   for (int variant = 0; variant < 4; variant++) {
     NlBuf b;

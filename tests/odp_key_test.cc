@@ -293,6 +293,49 @@ TEST(OdpMask, PartialMasksRoundTrip) {
       "tcp_flags(-syn-ack))");
 }
 
+// odp_flow_from_attrs() (FLOW_PUT's one decode of a flow's key) gives what
+// odp_key_from_attrs() and odp_mask_from_attrs() give, for an explicit
+// mask, an empty (exact) one, a tunnel key, and its refusals.
+TEST(OdpMask, FlowFromAttrsIsKeyThenMask) {
+  FlowKey k = ipv4(6);
+  k.tun_ipv4_dst = htonl(0x01020304);
+  k.tun_id = htobe64(7);
+  k.tun_flags = kTunFlagKey;
+  FlowKey m;
+  m.clear();
+  m.in_port = 0xffffffff;
+  m.eth_type = 0xffff;
+  m.ipv4_dst = htonl(0xffff0000);
+  m.nw_proto = 0xff;
+  m.nw_frag = kFragAny | kFragLater;
+  m.tun_id = ~uint64_t{0};
+  NlBuf key, mask;
+  odp_key_to_attrs(k, &key);
+  odp_mask_to_attrs(m, k, &mask);
+  std::string err;
+  const NlBuf* const masks[] = {&mask, nullptr};
+  for (const NlBuf* mk : masks) {
+    const std::span<const uint8_t> ms =
+        mk ? std::span<const uint8_t>(*mk) : std::span<const uint8_t>();
+    FlowKey want_k, want_m, got_k, got_m;
+    ASSERT_EQ(odp_key_from_attrs(key, &want_k, &err), 0) << err;
+    ASSERT_EQ(odp_mask_from_attrs(ms, key, &want_m, &err), 0) << err;
+    ASSERT_EQ(odp_flow_from_attrs(key, ms, &got_k, &got_m, &err), 0) << err;
+    EXPECT_TRUE(got_k == want_k);
+    EXPECT_TRUE(got_m == want_m);
+    EXPECT_EQ(got_m.tun_opts_len, mk ? want_m.tun_opts_len : 0xff);
+  }
+  // A mask the key refuses, and a key that is not one.
+  NlBuf bad;
+  NlWriter w(&bad);
+  w.put(OVS_KEY_ATTR_UDP, ovs_key_udp{0xffff, 0xffff});
+  FlowKey ok, om;
+  EXPECT_EQ(odp_flow_from_attrs(key, bad, &ok, &om, &err), EINVAL);
+  EXPECT_NE(err.find("OVS_KEY_ATTR_UDP"), std::string::npos) << err;
+  const NlBuf truncated(key.begin(), key.begin() + 3);
+  EXPECT_EQ(odp_flow_from_attrs(truncated, mask, &ok, &om, &err), EINVAL);
+}
+
 TEST(OdpMask, MaskRulesOfTheKernel) {
   FlowKey k = ipv4(6);
   NlBuf key;
