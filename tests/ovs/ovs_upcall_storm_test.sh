@@ -82,11 +82,12 @@ ovs-vsctl set Open_vSwitch . other_config:stats-update-interval=1000
 iface_rx() { ovs-vsctl get interface "$BR" statistics:rx_packets 2>/dev/null; }
 # The host's pings entered dpxd through the tap: at least 20 received.
 internal_stats_are_dpxd() {
-  local d0 o d1
-  d0=$(dpxd_port_count "$BR" RX)
-  o=$(iface_rx) || return 1
-  d1=$(dpxd_port_count "$BR" RX)
+  local d0="" o="" d1=""
+  d0=$(dpxd_port_count "$BR" RX) && o=$(iface_rx) && d1=$(dpxd_port_count "$BR" RX) || return 1
   echo "$BR rx packets: dpxd $d0..$d1, ovs-vsctl $o"
+  # Numbers only: bash arithmetic would take any other word for a variable
+  # name (one run failed with "o: unbound variable" here under set -u).
+  [[ $d0 =~ ^[0-9]+$ && $o =~ ^[0-9]+$ && $d1 =~ ^[0-9]+$ ]] || return 1
   ((d0 >= 20 && o >= 20 && o <= d1))
 }
 poll 200 internal_stats_are_dpxd || fail "ovs-vsctl's statistics of $BR are not dpxd's"
