@@ -53,12 +53,9 @@ valgrind --tool=callgrind --callgrind-out-file="$dir/cg.out" \
   --control-socket "$dir/dpxd.sock" --file-prefix "$prefix" --socket-mem 600 \
   --mbufs 32768 --log-level warning -- --no-pci >"$dir/dpxd.log" 2>&1 &
 pid=$!
-for _ in $(seq 600); do
-  ctl show >/dev/null 2>&1 && break
-  kill -0 "$pid" 2>/dev/null || { cat "$dir/dpxd.log"; exit 1; }
-  sleep 0.2
-done
-ctl add-port sink dpdk "net_null0,no-rx=1" --port-no 2 >/dev/null
+# shellcheck source=bench/callgrind_dpxd.sh
+source "$(dirname "${BASH_SOURCE[0]}")/callgrind_dpxd.sh"
+wait_dpxd_and_add_sink
 "$build/bench/dpx-flowsetup-driver" "$dir/dpxd.sock" "$flows" 2 >"$dir/driver.log" 2>&1 &
 drv=$!
 for _ in $(seq 300); do

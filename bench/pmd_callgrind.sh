@@ -49,12 +49,9 @@ valgrind --tool=callgrind --callgrind-out-file="$dir/cg.out" ${CACHESIM:+--cache
   --mbufs "$mbufs" --log-level warning ${isa:+--cpu-isa "$isa"} -- --no-pci \
   >"$dir/dpxd.log" 2>&1 &
 pid=$!
-for _ in $(seq 600); do
-  ctl show >/dev/null 2>&1 && break
-  kill -0 "$pid" 2>/dev/null || { cat "$dir/dpxd.log"; exit 1; }
-  sleep 0.2
-done
-ctl add-port sink dpdk "net_null0,no-rx=1" --port-no 2 >/dev/null
+# shellcheck source=bench/callgrind_dpxd.sh
+source "$(dirname "${BASH_SOURCE[0]}")/callgrind_dpxd.sh"
+wait_dpxd_and_add_sink
 # MATCH=full: a megaflow on the IPv4 destination too, so dpxd leaves simple
 # mode and packets take key extraction, the EMC and the classifier.
 if [[ "${MATCH:-simple}" == full ]]; then
