@@ -268,7 +268,8 @@ enum dpx_pmd_attr {
   DPX_PMD_A_DROP = 15,         /* nested enum dpx_drop_attr; repeated: drops by reason */
   DPX_PMD_A_MASKS_VISITED = 16, /* u64: subtables searched by megaflow lookups */
   DPX_PMD_A_CPU_ISA = 17,      /* string: vector level of the lookups: sse42, avx2, avx512 */
-  DPX_PMD_A_MAX = 17
+  DPX_PMD_A_FLOW_JOBS = 18,    /* u64: batches of flow puts this PMD ran for the control thread */
+  DPX_PMD_A_MAX = 18
 };
 
 /* Attributes inside DPX_CTL_A_TNL_IP: a local VTEP address on an underlay

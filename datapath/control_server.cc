@@ -402,6 +402,16 @@ void ControlServer::handle_message(Conn* c, const CtlHeader& h, std::span<const 
   queue(c, r, reply);
 }
 
+int ControlServer::flow_put(std::span<const uint8_t> body, NlBuf* reply, std::string* err) {
+  std::vector<FlowPutEntry>& entries = put_scratch_;
+  if (int e = decode_flow_put_request(body, &entries, err)) return e;
+  std::vector<FlowPutResult>& results = put_results_scratch_;
+  results.assign(entries.size(), FlowPutResult{});
+  for (size_t i = 0; i < entries.size(); i++) results[i].ufid = entries[i].ufid;
+  handler_->flow_put(entries, results);
+  return encode_flow_put_reply(results, reply);
+}
+
 int ControlServer::dispatch(Conn* c, const CtlHeader& h, std::span<const uint8_t> body,
                             NlBuf* reply, std::string* err) {
   int e;
@@ -445,13 +455,22 @@ int ControlServer::dispatch(Conn* c, const CtlHeader& h, std::span<const uint8_t
       return encode_port_list(ports, reply);
     }
     case DPX_CTL_FLOW_PUT: {
-      std::vector<FlowPutEntry>& entries = put_scratch_;
-      if ((e = decode_flow_put_request(body, &entries, err))) return e;
-      std::vector<FlowPutResult>& results = put_results_scratch_;
-      results.assign(entries.size(), FlowPutResult{});
-      for (size_t i = 0; i < entries.size(); i++) results[i].ufid = entries[i].ufid;
-      handler_->flow_put(entries, results);
-      return encode_flow_put_reply(results, reply);
+      // Decoding, installing and the reply all run in the handler's flow
+      // job (on a PMD's CPU in dpxd): that is most of a new flow's cost.
+      struct Job {
+        ControlServer* server;
+        std::span<const uint8_t> body;
+        NlBuf* reply;
+        std::string* err;
+        int rc;
+      } job{this, body, reply, err, 0};
+      handler_->run_flow_job(
+          [](void* p) {
+            auto* j = static_cast<Job*>(p);
+            j->rc = j->server->flow_put(j->body, j->reply, j->err);
+          },
+          &job);
+      return job.rc;
     }
     case DPX_CTL_FLOW_DEL: {
       std::vector<Ufid> ufids;

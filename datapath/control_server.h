@@ -59,6 +59,14 @@ class ControlHandler {
   // whose execute() runs the packet before returning keeps this default.
   virtual void barrier() {}
 
+  // Runs fn(arg), a FLOW_PUT batch's whole handling (decode, flow_put(),
+  // reply), wherever the datapath wants its flows written, and returns once
+  // it has run; what fn throws is rethrown here. The server's thread waits
+  // meanwhile, so fn may use the server's and the handler's state as if it
+  // ran on that thread. fn must not call barrier() or execute(). Default:
+  // runs it here.
+  virtual void run_flow_job(void (*fn)(void*), void* arg) { fn(arg); }
+
   // Adds a port. On success fills *out with the new port (its odp_port chosen
   // by the datapath unless the request named one; EEXIST if that number or
   // the name is taken, EINVAL for a bad type/devargs/option, ENODEV if the
@@ -235,6 +243,8 @@ class ControlServer {
   void handle_message(Conn* c, const CtlHeader& h, std::span<const uint8_t> body);
   int dispatch(Conn* c, const CtlHeader& h, std::span<const uint8_t> body, NlBuf* reply,
                std::string* err);
+  // A FLOW_PUT request's handling, run by handler_->run_flow_job().
+  int flow_put(std::span<const uint8_t> body, NlBuf* reply, std::string* err);
   int dispatch_tunnel(uint16_t type, std::span<const uint8_t> body, NlBuf* reply, std::string* err);
   void queue(Conn* c, const CtlHeader& h, std::span<const uint8_t> body);
   bool push_upcall(Conn* c, std::span<const uint8_t> body);

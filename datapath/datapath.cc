@@ -13,7 +13,9 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <exception>
 #include <thread>
+#include <utility>
 
 #include "flow_hash.h"
 #include "key_extract.h"
@@ -419,6 +421,24 @@ int Datapath::execute(const ExecuteRequest& req, std::string* err) {
 
 void Datapath::barrier() { finish_executes(true); }
 
+void Datapath::run_flow_job(void (*fn)(void*), void* arg) {
+  // Flow set-up's datapath half on PMD 0's CPU, as OVS-DPDK installs flows
+  // in its PMD threads: dpxd's control thread shares the other CPU with
+  // ovs-vswitchd's handlers and revalidators, and there decoding and
+  // installing a flow was the larger part of its work per new flow. The PMD
+  // runs the job between two iterations (its packets wait meanwhile, as
+  // OVS-DPDK's do during an upcall); this thread sleeps on done.
+  if (!started_ || pmds_.empty()) return fn(arg);
+  PmdJob& job = flow_job_;
+  job.fn = fn;
+  job.arg = arg;
+  job.error = nullptr;
+  job.done.store(0, std::memory_order_relaxed);
+  pmds_[0]->post_job(&job);                     // release: fn's inputs are visible to the PMD
+  job.done.wait(0, std::memory_order_acquire);  // returns only once done is 1
+  if (job.error) std::rethrow_exception(std::exchange(job.error, nullptr));
+}
+
 void Datapath::finish_executes(bool wait) {
   if (wait) {
     // The PMD runs queued jobs within one iteration (it sleeps at most
@@ -477,6 +497,7 @@ int Datapath::pmd_stats(std::vector<PmdStats>* out, std::string*) {
     s.sleep_us = c.sleep_us.get();
     s.rx_batches = c.rx_batches.get();
     s.recirculations = c.recirculations.get();
+    s.flow_jobs = c.jobs.get();
     s.cpu_isa = cpu_isa_name(flows_->classifier().isa());
     for (size_t i = 0; i < c.extract_drops.size(); ++i) {
       if (static_cast<ExtractDrop>(i) == ExtractDrop::kNone) continue;

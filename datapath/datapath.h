@@ -54,6 +54,9 @@ class Datapath final : public ControlHandler {
   int execute(const ExecuteRequest& req, std::string* err) override;
   // Waits for the executes handed to the PMD (finish_executes(true)).
   void barrier() override;
+  // On PMD 0's thread while the PMDs run (PmdJob in pmd.h; docs/ovs.md,
+  // "Flow set-up"), else here.
+  void run_flow_job(void (*fn)(void*), void* arg) override;
   int dp_stats(DpStats* out, std::string* err) override;
   int pmd_stats(std::vector<PmdStats>* out, std::string* err) override;
   int pmd_stats_clear(std::string* err) override;
@@ -132,6 +135,9 @@ class Datapath final : public ControlHandler {
   // The upcall being built by publish_upcall_packets(), kept so that its
   // buffers keep their capacity from one upcall to the next.
   Upcall upcall_scratch_;
+  // The one PmdJob the control thread posts to PMD 0 (run_flow_job()); kept
+  // for the Datapath's life, since the PMD notifies it after setting done.
+  PmdJob flow_job_;
   // Drops counted by the control thread (upcalls it could not deliver).
   uint64_t upcalls_undelivered_ = 0;
   // Per PMD: the miss at the head of the line, taken from the upcall ring

@@ -14,8 +14,11 @@
 //  - Deferred frees run in Rcu::reclaim(), which the owner of the Rcu calls
 //    periodically from the control thread.
 //
-// Thread-safety: one control thread calls every FlowTable method. PMDs only
-// read: classifier().lookup_batch(), the Flow fields marked "PMD" below,
+// Thread-safety: one writer at a time calls every FlowTable method: the
+// control thread, or PMD 0 running a flow job for it while it waits
+// (PmdJob in pmd.h), the hand-over ordered by release and acquire; "control
+// thread" below means that writer. Otherwise PMDs only read:
+// classifier().lookup_batch(), the Flow fields marked "PMD" below,
 // removal_epoch(), and flow_account() for stats.
 #pragma once
 

@@ -33,7 +33,7 @@ constexpr uint32_t kMaxExecPerIter = 32;
 void PmdCounters::reset() {
   for (Counter* c : {&iterations, &busy_iterations, &busy_cycles, &idle_cycles, &rx_packets,
                      &rx_batches, &passes, &emc_hits, &megaflow_hits, &masks_visited, &upcalls,
-                     &lost, &recirculations, &sleeps, &sleep_us})
+                     &lost, &recirculations, &sleeps, &sleep_us, &jobs})
     c->reset();
   for (auto& c : drops) c.reset();
   for (auto& c : extract_drops) c.reset();
@@ -279,6 +279,14 @@ void Pmd::run() {
     }
     t0 = t1;
     pmd_quiescent(rs, emc_);
+    if (PmdJob* job = job_.load(std::memory_order_acquire)) [[unlikely]] {
+      run_job(job, rs);
+      // The job's cycles are busy ones: flow set-up done on this CPU.
+      const uint64_t t2 = rte_rdtsc();
+      counters.busy_cycles.add(t2 - t0);
+      t0 = t2;
+      busy = true;
+    }
 
     // Idle back-off: after a run of empty polls, sleep for exponentially
     // longer naps up to sleep_max_us, offline for RCU so that flow removal
@@ -457,6 +465,27 @@ void Pmd::run_recirculations() {
     }
     process(pkts, take, 0, states, depth, nullptr);
   }
+}
+
+void Pmd::run_job(PmdJob* job, PmdRcuState& rs) {
+  // Offline: the job is a writer, and it may wait for grace periods
+  // (enter_full_mode(), flow deletion), which must not wait for this PMD.
+  // It holds no pointer from this iteration: the quiescent point is past.
+  pmd_offline(rs);
+  try {
+    job->fn(job->arg);
+  } catch (...) {
+    job->error = std::current_exception();
+  }
+  // The slot is cleared before done is set: once done is seen, the control
+  // thread may post the next job, which this store must not erase.
+  job_.store(nullptr, std::memory_order_relaxed);
+  job->done.store(1, std::memory_order_release);
+  // A futex wake when the control thread already sleeps on done: one system
+  // call per job (a batch of flow puts), not per packet.
+  job->done.notify_one();
+  pmd_online(rs, emc_);
+  counters.jobs.add();
 }
 
 void Pmd::run_exec_jobs() {

@@ -17,6 +17,7 @@
 #include <array>
 #include <atomic>
 #include <cstdint>
+#include <exception>
 #include <memory>
 #include <vector>
 
@@ -90,6 +91,20 @@ struct ExecJob {
   std::atomic<bool> done{false};
 };
 
+// Control-thread work that PMD 0 runs on its own CPU, between two of its
+// iterations (Datapath::run_flow_job(), docs/ovs.md "Flow set-up"): the
+// control thread posts the job and waits, so the job runs as if on the
+// control thread (the flow table still has one writer at a time; the post
+// and `done` hand that role over and back, release and acquire). The PMD
+// runs it RCU-offline, as when it sleeps: the job may wait for grace
+// periods, which must not wait for the PMD running it.
+struct PmdJob {
+  void (*fn)(void*) = nullptr;
+  void* arg = nullptr;
+  std::exception_ptr error;       // what fn threw, rethrown by the poster
+  std::atomic<uint32_t> done{0};  // 1 once fn has returned (release)
+};
+
 // Private-area size the packet mempool must be created with: UpcallMeta,
 // rounded up to whole cache lines. The private area lies between the mbuf
 // header (two lines) and the headroom (RTE_PKTMBUF_HEADROOM, whole lines),
@@ -150,6 +165,7 @@ struct alignas(64) PmdCounters {
   Counter lost;           // upcalls dropped (queue full, no reader, no mbuf)
   Counter recirculations;
   Counter sleeps, sleep_us;
+  Counter jobs;  // PmdJobs run (flow put batches of the control thread)
   std::array<Counter, static_cast<size_t>(PmdDrop::kCount)> drops;
   std::array<Counter, static_cast<size_t>(ExtractDrop::kCount)> extract_drops;
   std::array<Counter, kActionDropCount> action_drops;
@@ -221,6 +237,12 @@ class Pmd {
   // single producer).
   void upcall_answered(uint32_t hash);
 
+  // Control thread: runs `job` on this PMD's thread at the end of its
+  // current iteration and sets job->done (then notifies it). One job at a
+  // time: post the next only after the last one is done. The job object
+  // must outlive the notification (Datapath keeps one for its life).
+  void post_job(PmdJob* job) { job_.store(job, std::memory_order_release); }
+
   PmdCounters counters;
   TunnelPmdCounters& tunnel_counters() { return tnl_.counters; }
 
@@ -268,6 +290,8 @@ class Pmd {
   }
   void run_recirculations();
   void run_exec_jobs();
+  // Runs a posted PmdJob, RCU-offline, and marks it done.
+  void run_job(PmdJob* job, PmdRcuState& rs);
   void run_reinjected();
   void tx_enqueue(uint32_t odp_port, rte_mbuf* m);
   // The same for n packets to one port, with one batch lookup; `bytes` is
@@ -331,6 +355,9 @@ class Pmd {
   const unsigned lcore_;
   Shared* const shared_;
   std::atomic<bool> stop_{false};
+  // A posted PmdJob, or null. Read once an iteration: one load of a line
+  // the control thread writes only when it posts.
+  std::atomic<PmdJob*> job_{nullptr};
   std::atomic<const PollList*> poll_list_{nullptr};
   rte_ring* upcall_ring_ = nullptr;
   rte_ring* exec_ring_ = nullptr;

@@ -214,8 +214,9 @@ class TestHandler : public ControlHandler {
     return 0;
   }
   int pmd_stats(std::vector<PmdStats>* out, std::string*) override {
-    out->push_back(
-        {2, 0, 100, 110, 50, 40, 10, 0, 1000, 2000, 3, 4, 5, 6, 7, "sse42", {{"runt_frame", 1}}});
+    PmdStats s{2, 0, 100, 110, 50, 40, 10, 0, 1000, 2000, 3, 4, 5, 6, 7, 8, "sse42", {}};
+    s.drops = {{"runt_frame", 1}};
+    out->push_back(s);
     return 0;
   }
   int pmd_stats_clear(std::string*) override {

@@ -348,6 +348,11 @@ TEST_F(DpxctlTest, ModDelFlushAndStatsWithTraffic) {
   ok({"mod-flow", flow_a, "push_vlan(vid=7,pcp=0),2"});
   l = dump();
   EXPECT_EQ(l[0].actions, "push_vlan(vid=7,pcp=0),2");
+  // The FLOW_PUT ran on the PMD's thread (Datapath::run_flow_job), once: a
+  // refused one too, whose error still came back.
+  fails({"add-flow", flow_b, "2"}, 1, "flow exists");
+  EXPECT_NE(ok({"pmd-stats-show"}).find("flow put batches run: 2"), std::string::npos)
+      << ok({"pmd-stats-show"});
   EXPECT_EQ(l[0].packets, 20u);
   ok({"mod-flow", flow_a, "2", "--clear"});
   l = dump();
