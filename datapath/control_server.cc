@@ -298,6 +298,10 @@ bool ControlServer::process_input(Conn* c) {
       return false;
     }
     if (st == FrameStatus::kIncomplete) break;
+    if (h.type == DPX_CTL_FLOW_PUT || h.type == DPX_CTL_EXECUTE) {
+      process_flow_run(c);
+      continue;
+    }
     handle_message(c, h, avail.subspan(DPX_CTL_HDR_LEN, h.length - DPX_CTL_HDR_LEN));
     c->in_off += h.length;
   }
@@ -309,6 +313,45 @@ bool ControlServer::process_input(Conn* c) {
     c->in_off = 0;
   }
   return true;
+}
+
+void ControlServer::process_flow_run(Conn* c) {
+  // The run: the complete FLOW_PUT and EXECUTE messages from c->in_off on,
+  // as ovs-vswitchd's handlers send a batch's puts and executes in one
+  // write; at least the first one.
+  size_t end = c->in_off, n = 0, executes = 0;
+  while (n < kMaxFlowRun) {
+    CtlHeader h;
+    std::span<const uint8_t> avail(c->in.data() + end, c->in.size() - end);
+    if (ctl_frame(avail, &h) != FrameStatus::kComplete) break;
+    if (h.type != DPX_CTL_FLOW_PUT && h.type != DPX_CTL_EXECUTE) break;
+    if (h.type == DPX_CTL_EXECUTE && executes == kMaxRunExecutes) break;
+    executes += h.type == DPX_CTL_EXECUTE;
+    end += h.length;
+    ++n;
+  }
+  // One flow job for the whole run (on a PMD's CPU in dpxd): one hand-over
+  // per handler batch, not one per message. The job handles each message
+  // as this loop would, replies included, and advances c->in_off as it goes.
+  struct Job {
+    ControlServer* server;
+    Conn* c;
+    size_t end;
+  } job{this, c, end};
+  handler_->run_flow_job(
+      [](void* p) {
+        auto* j = static_cast<Job*>(p);
+        Conn* c = j->c;
+        while (c->in_off < j->end) {
+          CtlHeader h;
+          std::span<const uint8_t> avail(c->in.data() + c->in_off, c->in.size() - c->in_off);
+          ctl_frame(avail, &h);
+          j->server->handle_message(c, h,
+                                    avail.subspan(DPX_CTL_HDR_LEN, h.length - DPX_CTL_HDR_LEN));
+          c->in_off += h.length;
+        }
+      },
+      &job, executes);
 }
 
 bool ControlServer::send_pending(Conn* c) {
@@ -454,24 +497,9 @@ int ControlServer::dispatch(Conn* c, const CtlHeader& h, std::span<const uint8_t
       if ((e = handler_->port_dump(&ports, err))) return e;
       return encode_port_list(ports, reply);
     }
-    case DPX_CTL_FLOW_PUT: {
-      // Decoding, installing and the reply all run in the handler's flow
-      // job (on a PMD's CPU in dpxd): that is most of a new flow's cost.
-      struct Job {
-        ControlServer* server;
-        std::span<const uint8_t> body;
-        NlBuf* reply;
-        std::string* err;
-        int rc;
-      } job{this, body, reply, err, 0};
-      handler_->run_flow_job(
-          [](void* p) {
-            auto* j = static_cast<Job*>(p);
-            j->rc = j->server->flow_put(j->body, j->reply, j->err);
-          },
-          &job);
-      return job.rc;
-    }
+    case DPX_CTL_FLOW_PUT:
+      // Here inside the handler's flow job (process_flow_run()).
+      return flow_put(body, reply, err);
     case DPX_CTL_FLOW_DEL: {
       std::vector<Ufid> ufids;
       if ((e = decode_flow_del_request(body, &ufids, err))) return e;

@@ -59,13 +59,17 @@ class ControlHandler {
   // whose execute() runs the packet before returning keeps this default.
   virtual void barrier() {}
 
-  // Runs fn(arg), a FLOW_PUT batch's whole handling (decode, flow_put(),
-  // reply), wherever the datapath wants its flows written, and returns once
-  // it has run; what fn throws is rethrown here. The server's thread waits
-  // meanwhile, so fn may use the server's and the handler's state as if it
-  // ran on that thread. fn must not call barrier() or execute(). Default:
-  // runs it here.
-  virtual void run_flow_job(void (*fn)(void*), void* arg) { fn(arg); }
+  // Runs fn(arg), the handling of a run of FLOW_PUT and EXECUTE requests
+  // (decode, flow_put() and execute(), replies), wherever the datapath
+  // wants its flows written, and returns once it has run; what fn throws is
+  // rethrown here. The server's thread waits meanwhile, so fn may use the
+  // server's and the handler's state as if it ran on that thread. fn calls
+  // execute() at most `executes` times and never barrier(). Default: runs
+  // it here.
+  virtual void run_flow_job(void (*fn)(void*), void* arg, size_t executes) {
+    (void)executes;
+    fn(arg);
+  }
 
   // Adds a port. On success fills *out with the new port (its odp_port chosen
   // by the datapath unless the request named one; EEXIST if that number or
@@ -243,8 +247,15 @@ class ControlServer {
   void handle_message(Conn* c, const CtlHeader& h, std::span<const uint8_t> body);
   int dispatch(Conn* c, const CtlHeader& h, std::span<const uint8_t> body, NlBuf* reply,
                std::string* err);
-  // A FLOW_PUT request's handling, run by handler_->run_flow_job().
+  // Handles the run of FLOW_PUT and EXECUTE messages at c->in_off (at
+  // least one) in one handler_->run_flow_job().
+  void process_flow_run(Conn* c);
+  // A FLOW_PUT request's decode, flow_put() and reply body.
   int flow_put(std::span<const uint8_t> body, NlBuf* reply, std::string* err);
+  // A run's bounds: messages, and executes (what run_flow_job() reserves
+  // room for; an OVS handler batch has at most 64).
+  static constexpr size_t kMaxFlowRun = 256;
+  static constexpr size_t kMaxRunExecutes = 64;
   int dispatch_tunnel(uint16_t type, std::span<const uint8_t> body, NlBuf* reply, std::string* err);
   void queue(Conn* c, const CtlHeader& h, std::span<const uint8_t> body);
   bool push_upcall(Conn* c, std::span<const uint8_t> body);

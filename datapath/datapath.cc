@@ -421,14 +421,21 @@ int Datapath::execute(const ExecuteRequest& req, std::string* err) {
 
 void Datapath::barrier() { finish_executes(true); }
 
-void Datapath::run_flow_job(void (*fn)(void*), void* arg) {
+void Datapath::run_flow_job(void (*fn)(void*), void* arg, size_t executes) {
   // Flow set-up's datapath half on PMD 0's CPU, as OVS-DPDK installs flows
   // in its PMD threads: dpxd's control thread shares the other CPU with
   // ovs-vswitchd's handlers and revalidators, and there decoding and
   // installing a flow was the larger part of its work per new flow. The PMD
   // runs the job between two iterations (its packets wait meanwhile, as
   // OVS-DPDK's do during an upcall); this thread sleeps on done.
-  if (!started_ || pmds_.empty()) return fn(arg);
+  // Here: no PMD runs, a nested job (PMD 0 would wait for itself), or more
+  // executes than can be in flight at once.
+  if (!started_ || pmds_.empty() || rte_lcore_id() == pmds_[0]->lcore() ||
+      executes > kMaxExecsInFlight)
+    return fn(arg);
+  // Room for the job's executes: execute() waits for the PMD when its
+  // bound is reached, and the PMD cannot run executes while it runs the job.
+  if (execs_in_flight_.size() + executes > kMaxExecsInFlight) finish_executes(true);
   PmdJob& job = flow_job_;
   job.fn = fn;
   job.arg = arg;

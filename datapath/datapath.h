@@ -56,7 +56,7 @@ class Datapath final : public ControlHandler {
   void barrier() override;
   // On PMD 0's thread while the PMDs run (PmdJob in pmd.h; docs/ovs.md,
   // "Flow set-up"), else here.
-  void run_flow_job(void (*fn)(void*), void* arg) override;
+  void run_flow_job(void (*fn)(void*), void* arg, size_t executes) override;
   int dp_stats(DpStats* out, std::string* err) override;
   int pmd_stats(std::vector<PmdStats>* out, std::string* err) override;
   int pmd_stats_clear(std::string* err) override;

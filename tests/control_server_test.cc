@@ -199,6 +199,15 @@ class TestHandler : public ControlHandler {
     executes_done += executes_pending;
     executes_pending = 0;
   }
+  // Records each flow job with the executes it announced; the job's own
+  // calls follow it in `calls`.
+  void run_flow_job(void (*fn)(void*), void* arg, size_t executes) override {
+    {
+      std::lock_guard l(mu);
+      calls.push_back("job(" + std::to_string(executes) + ")");
+    }
+    fn(arg);
+  }
   // Reports the server's own counters, read on the server thread, and
   // the executes completed (emc_hit).
   int dp_stats(DpStats* out, std::string*) override {
@@ -781,9 +790,10 @@ TEST_F(ControlServerTest, RequestsThatCouldSeeAnExecuteWaitForItAtOneBarrier) {
   EXPECT_EQ(first.emc_hit, 3u) << "DP_STATS overtook the executes before it";
   EXPECT_EQ(last.emc_hit, 4u);
   std::lock_guard l(handler_.mu);
+  // Runs of executes and flow puts are flow jobs (process_flow_run()).
   const std::vector<std::string> want = {
-      "execute", "execute", "execute",   "flow_put", "flow_dump",  "barrier", "dp_stats",
-      "execute", "barrier", "port_dump", "barrier",  "flow_flush", "barrier", "dp_stats"};
+      "job(3)", "execute", "execute", "execute",   "flow_put", "flow_dump",  "barrier", "dp_stats",
+      "job(1)", "execute", "barrier", "port_dump", "barrier",  "flow_flush", "barrier", "dp_stats"};
   EXPECT_EQ(handler_.calls, want);
 }
 
@@ -817,8 +827,10 @@ TEST_F(ControlServerTest, FlowPutExecuteIsOneExchangeInOrder) {
   // The connection is still in step: a plain request after it works.
   EXPECT_EQ(dp_stats(c).n_flows, 3u);
   std::lock_guard l(handler_.mu);
-  const std::vector<std::string> want = {"flow_put", "execute", "execute", "execute",
-                                         "execute",  "barrier", "dp_stats"};
+  // The batch's puts and executes are one flow job (one hand-over to PMD 0
+  // in dpxd), which announces its four executes.
+  const std::vector<std::string> want = {"job(4)",  "flow_put", "execute", "execute",
+                                         "execute", "execute",  "barrier", "dp_stats"};
   EXPECT_EQ(handler_.calls, want);
   EXPECT_EQ(handler_.put_batch_sizes.back(), 4u);
 }
