@@ -428,10 +428,13 @@ void Datapath::run_flow_job(void (*fn)(void*), void* arg, size_t executes) {
   // installing a flow was the larger part of its work per new flow. The PMD
   // runs the job between two iterations (its packets wait meanwhile, as
   // OVS-DPDK's do during an upcall); this thread sleeps on done.
-  // Here: no PMD runs, a nested job (PMD 0 would wait for itself), or more
-  // executes than can be in flight at once.
+  // Here: no PMD runs, a nested job (PMD 0 would wait for itself), more
+  // executes than can be in flight at once, or PMD 0 napping (idle: no
+  // CPU to spare is needed, and the nap could last sleep_max_us). Running
+  // here is always correct: this thread was the flow table's writer before
+  // jobs, and a job never posted leaves it the only one.
   if (!started_ || pmds_.empty() || rte_lcore_id() == pmds_[0]->lcore() ||
-      executes > kMaxExecsInFlight)
+      executes > kMaxExecsInFlight || pmds_[0]->napping())
     return fn(arg);
   // Room for the job's executes: execute() waits for the PMD when its
   // bound is reached, and the PMD cannot run executes while it runs the job.

@@ -300,8 +300,12 @@ void Pmd::run() {
     if (++idle_iters < kIdleItersBeforeSleep) continue;
     sleep_us = std::min(max_us, sleep_us ? sleep_us * 2 : 1);
     pmd_offline(rs);
+    // While napping, the control thread runs its flow jobs itself rather
+    // than wait for this nap to end (Datapath::run_flow_job()).
+    napping_.store(true, std::memory_order_relaxed);
     timespec ts{0, static_cast<long>(sleep_us) * 1000};
-    nanosleep(&ts, nullptr);
+    if (!job_.load(std::memory_order_relaxed)) nanosleep(&ts, nullptr);
+    napping_.store(false, std::memory_order_relaxed);
     const uint64_t s1 = rte_rdtsc();
     counters.idle_cycles.add(s1 - t0);
     t0 = s1;

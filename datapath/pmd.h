@@ -242,6 +242,10 @@ class Pmd {
   // time: post the next only after the last one is done. The job object
   // must outlive the notification (Datapath keeps one for its life).
   void post_job(PmdJob* job) { job_.store(job, std::memory_order_release); }
+  // True while the PMD naps (idle back-off, RCU-offline): a job posted now
+  // waits for the nap's end, up to sleep_max_us. A hint only: it may change
+  // at any time.
+  bool napping() const { return napping_.load(std::memory_order_relaxed); }
 
   PmdCounters counters;
   TunnelPmdCounters& tunnel_counters() { return tnl_.counters; }
@@ -358,6 +362,7 @@ class Pmd {
   // A posted PmdJob, or null. Read once an iteration: one load of a line
   // the control thread writes only when it posts.
   std::atomic<PmdJob*> job_{nullptr};
+  std::atomic<bool> napping_{false};
   std::atomic<const PollList*> poll_list_{nullptr};
   rte_ring* upcall_ring_ = nullptr;
   rte_ring* exec_ring_ = nullptr;

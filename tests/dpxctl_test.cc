@@ -345,6 +345,9 @@ TEST_F(DpxctlTest, ModDelFlushAndStatsWithTraffic) {
   EXPECT_NE(ok({"pmd-stats-show"}).find("packets received: 0"), std::string::npos);
 
   // mod-flow changes the actions and keeps the stats; --clear zeroes them.
+  // (With the PMD kept awake, flow puts run on its thread; a napping PMD
+  // leaves them to the control thread.)
+  ok({"set", "pmd-sleep-max-us=0"});
   ok({"mod-flow", flow_a, "push_vlan(vid=7,pcp=0),2"});
   l = dump();
   EXPECT_EQ(l[0].actions, "push_vlan(vid=7,pcp=0),2");
@@ -353,6 +356,7 @@ TEST_F(DpxctlTest, ModDelFlushAndStatsWithTraffic) {
   fails({"add-flow", flow_b, "2"}, 1, "flow exists");
   EXPECT_NE(ok({"pmd-stats-show"}).find("flow put batches run: 2"), std::string::npos)
       << ok({"pmd-stats-show"});
+  ok({"set", "pmd-sleep-max-us=250"});
   EXPECT_EQ(l[0].packets, 20u);
   ok({"mod-flow", flow_a, "2", "--clear"});
   l = dump();
