@@ -12,13 +12,16 @@
 # answers every upcall as our ovs-vswitchd's handlers do (a FLOW_PUT of an
 # exact megaflow and the packet's EXECUTE in one write; see its header).
 # Collected: only inside the control thread's request and upcall work
-# (ControlServer::handle_readable, flush, send_pushed; Datapath::drain_upcalls,
-# finish_executes), counters zeroed once the driver is subscribed. The idle
-# control loop (1 ms ticks, each an empty drain) is measured first, for
-# 3 s, and its rate times the storm's duration subtracted; it is printed
-# and small. Not counted: syscalls' kernel time, the revalidator's flow
-# dumps (no revalidator here), and the PMD. Needs valgrind. KEEP=1 keeps
-# the output.
+# (ControlServer::handle_readable, flush, send_pushed; Datapath::tick, which
+# drains upcalls and reaps executes), counters zeroed once the driver is
+# subscribed, and counted per thread: the control thread's alone is
+# reported. The PMD busy-polls (--pmd-sleep-max-us 0, as in the benchmark
+# harness), so flow jobs (docs/architecture.md) run on it, as in a storm;
+# what they do is not counted. The idle control loop (1 ms ticks) is
+# measured first, for 3 s, and its rate times the storm's duration
+# subtracted; it is printed and small. Not counted: syscalls' kernel time,
+# the revalidator's flow dumps (no revalidator here), and the PMD. Needs
+# valgrind. KEEP=1 keeps the output.
 set -euo pipefail
 
 build=$(realpath "${1:?usage: $0 BUILD_DIR [FLOWS]}")
@@ -46,10 +49,9 @@ valgrind --tool=callgrind --callgrind-out-file="$dir/cg.out" \
   --toggle-collect='dpx::ControlServer::handle_readable*' \
   --toggle-collect='dpx::ControlServer::flush*' \
   --toggle-collect='dpx::ControlServer::send_pushed*' \
-  --toggle-collect='dpx::Datapath::drain_upcalls*' \
-  --toggle-collect='dpx::Datapath::finish_executes*' \
-  --separate-threads=no \
-  "$build/datapath/dpxd" --pmd-cores 1 --control-core 0 --no-huge \
+  --toggle-collect='dpx::Datapath::tick*' \
+  --separate-threads=yes \
+  "$build/datapath/dpxd" --pmd-cores 1 --control-core 0 --no-huge --pmd-sleep-max-us 0 \
   --control-socket "$dir/dpxd.sock" --file-prefix "$prefix" --socket-mem 600 \
   --mbufs 32768 --log-level warning -- --no-pci >"$dir/dpxd.log" 2>&1 &
 pid=$!
@@ -81,8 +83,9 @@ wait "$pid" || true
 pid=""
 
 total_of() { grep -m1 '^summary:' "$1" | awk '{print $2}'; }
-idle=$(total_of "$dir/cg.out.1")
-storm=$(total_of "$dir/cg.out.2")
+# Thread 1 is the main thread: the control thread (lcore 0).
+idle=$(total_of "$dir/cg.out.1-01")
+storm=$(total_of "$dir/cg.out.2-01")
 python3 - "$flows" "$idle" "$storm" "$t0" "$t1" <<'PY'
 import sys
 flows, idle, storm = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
@@ -93,5 +96,5 @@ print(f"control_ir_per_flow={(storm - idle_part) / flows:.0f} "
       f"(raw {storm / flows:.0f}, idle share {idle_part / flows:.0f})")
 PY
 if [[ -n "${ANNOTATE:-}" ]]; then
-  callgrind_annotate --inclusive=yes "$dir/cg.out.2" | head -60
+  callgrind_annotate --inclusive=yes "$dir/cg.out.2-01" | head -60
 fi

@@ -572,6 +572,12 @@ bool Datapath::miss_has_flow(rte_mbuf* m, FlowKey* key, bool* extracted) const {
 // burst of one new flow's packets (a stream after a flush) was all upcalled
 // and executed one by one through ovs-vswitchd, and in a storm of new flows
 // most upcalls were such duplicates.
+bool Datapath::upcalls_waiting() const {
+  for (size_t p = 0; p < pmds_.size(); ++p)
+    if (held_[p] || !rte_ring_empty(pmds_[p]->upcall_ring())) return true;
+  return false;
+}
+
 void Datapath::drain_upcalls(ControlServer* server) {
   for (size_t p = 0; p < pmds_.size(); ++p) {
     Pmd& pmd = *pmds_[p];
@@ -716,7 +722,22 @@ void Datapath::tick(ControlServer* server) {
     shared_.simple_mode.store(true, std::memory_order_release);
   set_upcall_reader(server && server->upcall_subscribers() > 0);
   finish_executes(false);
-  drain_upcalls(server);
+  // Draining is a flow job too: taking misses, looking them up again and
+  // encoding their upcalls is the control thread's largest part of a new
+  // flow after the puts and executes (the sends stay here, in the server's
+  // send_pushed()).
+  if (upcalls_waiting()) {
+    struct Job {
+      Datapath* dp;
+      ControlServer* server;
+    } job{this, server};
+    run_flow_job(
+        [](void* p) {
+          auto* j = static_cast<Job*>(p);
+          j->dp->drain_upcalls(j->server);
+        },
+        &job, 0);
+  }
   tunnels_->tick(monotonic_ms());
   // A vhost-user guest that enabled more queue pairs: poll them too.
   bool rxqs_changed = false;

@@ -83,6 +83,8 @@ class Datapath final : public ControlHandler {
   void fill_port_info(const Port& p, PortInfo* out) const;
   void republish_poll_lists();
   void drain_upcalls(ControlServer* server);
+  // Whether drain_upcalls() has anything to take.
+  bool upcalls_waiting() const;
   // True if an installed flow now matches upcall mbuf m, a miss. Sets
   // *extracted if *key then holds m's key (not for action upcalls, chains
   // and packets key extraction refuses, which are left to the upcall).
