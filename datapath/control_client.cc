@@ -149,7 +149,7 @@ int ControlClient::transact(uint16_t type, std::span<const uint8_t> body, NlBuf*
 }
 
 int ControlClient::recv_reply(uint16_t type, uint32_t id, NlBuf* reply_body, std::string* err) {
-  NlBuf msg;
+  NlBuf& msg = msg_scratch_;
   for (;;) {
     CtlHeader h;
     if (int e = recv_message(&h, &msg, err)) return e;
@@ -180,7 +180,9 @@ int ControlClient::execute_batch(std::span<const ExecuteRequest> reqs, std::span
   }
   // Every request first, in one write, then the replies in order: dpxd
   // answers a connection's requests in the order they came.
-  NlBuf msgs, body;
+  NlBuf& msgs = out_scratch_;
+  NlBuf& body = body_scratch_;
+  msgs.clear();
   const uint32_t first = next_id_;
   for (const ExecuteRequest& r : reqs) {
     body.clear();
@@ -191,7 +193,7 @@ int ControlClient::execute_batch(std::span<const ExecuteRequest> reqs, std::span
   if (int e = send_all(msgs, err)) return e;
   messages->assign(reqs.size(), {});
   for (size_t i = 0; i < reqs.size(); ++i) {
-    NlBuf reply;
+    NlBuf& reply = reply_scratch_;
     std::string m;
     const int e = recv_reply(DPX_CTL_EXECUTE, first + static_cast<uint32_t>(i), &reply, &m);
     if (fd_ < 0) return *err = m, e;  // transport or protocol failure: the connection is gone
@@ -212,9 +214,15 @@ int ControlClient::flow_put_execute(std::span<const FlowPutEntry> puts,
     return ENOTCONN;
   }
   // The FLOW_PUT messages (split by size as in flow_put()), then every
-  // EXECUTE, in one write; then the replies, in that order.
-  NlBuf msgs, body;
-  std::vector<std::pair<uint32_t, size_t>> put_msgs;  // request id, entries
+  // EXECUTE, in one write; then the replies, in that order. The buffers are
+  // the connection's, kept with their capacity: an OVS handler makes one
+  // such exchange per batch, and fresh buffers of tens of KB each time made
+  // glibc grow and trim its heap (mprotect and page faults) per batch.
+  NlBuf& msgs = out_scratch_;
+  NlBuf& body = body_scratch_;
+  msgs.clear();
+  auto& put_msgs = put_msgs_scratch_;  // request id, entries
+  put_msgs.clear();
   for (size_t i = 0; i < puts.size();) {
     size_t n = 0, bytes = 0;
     while (i + n < puts.size()) {
@@ -244,11 +252,12 @@ int ControlClient::flow_put_execute(std::span<const FlowPutEntry> puts,
   int put_error = 0;
   std::string put_msg;
   for (const auto& [id, n] : put_msgs) {
-    NlBuf reply;
+    NlBuf& reply = reply_scratch_;
     std::string m;
     const int e = recv_reply(DPX_CTL_FLOW_PUT, id, &reply, &m);
     if (fd_ < 0) return *err = m, e;
-    std::vector<FlowPutResult> part;
+    std::vector<FlowPutResult>& part = put_part_scratch_;
+    part.clear();
     if (!e && decode_flow_put_reply(reply, &part, &m)) return fail(EPROTO, m, err);
     if (!e && part.size() != n)
       return fail(EPROTO, "FLOW_PUT reply has the wrong entry count", err);
@@ -258,7 +267,7 @@ int ControlClient::flow_put_execute(std::span<const FlowPutEntry> puts,
   }
   messages->assign(execs.size(), {});
   for (size_t i = 0; i < execs.size(); ++i) {
-    NlBuf reply;
+    NlBuf& reply = reply_scratch_;
     std::string m;
     const int e = recv_reply(DPX_CTL_EXECUTE, first_exec + static_cast<uint32_t>(i), &reply, &m);
     if (fd_ < 0) return *err = m, e;

@@ -116,7 +116,12 @@ class ControlClient {
   uint32_t next_id_ = 1;
   uint16_t version_ = DPX_CTL_VERSION_MAX;
   HelloReply server_;
-  NlBuf rbuf_;                          // bytes received, not yet returned as a message, from rpos_
+  NlBuf rbuf_;  // bytes received, not yet returned as a message, from rpos_
+  // Buffers of the batched exchanges (execute_batch, flow_put_execute) and
+  // of recv_reply(), kept so that they keep their capacity.
+  NlBuf out_scratch_, body_scratch_, msg_scratch_, reply_scratch_;
+  std::vector<std::pair<uint32_t, size_t>> put_msgs_scratch_;
+  std::vector<FlowPutResult> put_part_scratch_;
   size_t rpos_ = 0;                     // where the next message starts in rbuf_
   std::unique_ptr<uint8_t[]> scratch_;  // one read's bytes (not zero-filled)
   struct PendingUpcall {

@@ -262,14 +262,28 @@ int dpx_port_dump(dpx_client* c, dpx_port_info** ports, size_t* n, dpx_err* err)
 
 namespace {
 
-std::vector<dpx::FlowPutEntry> put_entries(const struct dpx_flow_put* puts, size_t n) {
-  std::vector<dpx::FlowPutEntry> entries(n);
+// The calling thread's request objects, refilled per call: an OVS handler
+// sends a batch of puts and executes per upcall batch, and new vectors of
+// them each time cost it an allocation per attribute (and, past glibc's trim
+// threshold, heap growth and trimming per batch). assign() keeps the
+// buffers' capacity.
+thread_local std::vector<dpx::FlowPutEntry> tls_entries;
+thread_local std::vector<dpx::ExecuteRequest> tls_reqs;
+
+void assign_bytes(dpx::NlBuf* to, const void* p, size_t n) {
+  const auto* b = static_cast<const uint8_t*>(p);
+  to->assign(b, b + n);
+}
+
+const std::vector<dpx::FlowPutEntry>& put_entries(const struct dpx_flow_put* puts, size_t n) {
+  std::vector<dpx::FlowPutEntry>& entries = tls_entries;
+  entries.resize(n);
   for (size_t i = 0; i < n; ++i) {
     dpx::FlowPutEntry& e = entries[i];
     e.ufid = to_ufid(puts[i].ufid);
-    e.key = bytes(puts[i].key, puts[i].key_len);
-    e.mask = bytes(puts[i].mask, puts[i].mask_len);
-    e.actions = bytes(puts[i].actions, puts[i].actions_len);
+    assign_bytes(&e.key, puts[i].key, puts[i].key_len);
+    assign_bytes(&e.mask, puts[i].mask, puts[i].mask_len);
+    assign_bytes(&e.actions, puts[i].actions, puts[i].actions_len);
     e.flags = puts[i].flags;
   }
   return entries;
@@ -296,12 +310,13 @@ void put_results(const std::vector<dpx::FlowPutResult>& results, int e, struct d
   }
 }
 
-std::vector<dpx::ExecuteRequest> exec_requests(const struct dpx_exec* execs, size_t n) {
-  std::vector<dpx::ExecuteRequest> reqs(n);
+const std::vector<dpx::ExecuteRequest>& exec_requests(const struct dpx_exec* execs, size_t n) {
+  std::vector<dpx::ExecuteRequest>& reqs = tls_reqs;
+  reqs.resize(n);
   for (size_t i = 0; i < n; ++i) {
-    reqs[i].packet = bytes(execs[i].packet, execs[i].packet_len);
-    reqs[i].key = bytes(execs[i].key, execs[i].key_len);
-    reqs[i].actions = bytes(execs[i].actions, execs[i].actions_len);
+    assign_bytes(&reqs[i].packet, execs[i].packet, execs[i].packet_len);
+    assign_bytes(&reqs[i].key, execs[i].key, execs[i].key_len);
+    assign_bytes(&reqs[i].actions, execs[i].actions, execs[i].actions_len);
     reqs[i].probe = execs[i].probe;
   }
   return reqs;
@@ -310,7 +325,7 @@ std::vector<dpx::ExecuteRequest> exec_requests(const struct dpx_exec* execs, siz
 }  // namespace
 
 int dpx_flow_put(dpx_client* c, struct dpx_flow_put* puts, size_t n, dpx_err* err) {
-  const std::vector<dpx::FlowPutEntry> entries = put_entries(puts, n);
+  const std::vector<dpx::FlowPutEntry>& entries = put_entries(puts, n);
   std::vector<dpx::FlowPutResult> results;
   int e = with_conn(c, err, [&](dpx::ControlClient& cc, std::string* m) {
     return cc.flow_put(entries, &results, m);
@@ -321,8 +336,8 @@ int dpx_flow_put(dpx_client* c, struct dpx_flow_put* puts, size_t n, dpx_err* er
 
 int dpx_flow_put_execute(dpx_client* c, struct dpx_flow_put* puts, size_t n_puts,
                          const struct dpx_exec* execs, size_t n_execs, int* errors, dpx_err* err) {
-  const std::vector<dpx::FlowPutEntry> entries = put_entries(puts, n_puts);
-  const std::vector<dpx::ExecuteRequest> reqs = exec_requests(execs, n_execs);
+  const std::vector<dpx::FlowPutEntry>& entries = put_entries(puts, n_puts);
+  const std::vector<dpx::ExecuteRequest>& reqs = exec_requests(execs, n_execs);
   std::vector<dpx::FlowPutResult> results;
   std::vector<int> errs(n_execs, 0);
   std::vector<std::string> msgs;
@@ -430,7 +445,7 @@ int dpx_execute(dpx_client* c, const void* packet, size_t packet_len, const void
 
 int dpx_execute_batch(dpx_client* c, const struct dpx_exec* execs, size_t n, int* errors,
                       dpx_err* err) {
-  const std::vector<dpx::ExecuteRequest> reqs = exec_requests(execs, n);
+  const std::vector<dpx::ExecuteRequest>& reqs = exec_requests(execs, n);
   std::vector<int> errs(n, 0);
   std::vector<std::string> msgs;
   const int e = with_conn(c, err, [&](dpx::ControlClient& cc, std::string* m) {
