@@ -50,26 +50,29 @@ template <bool kCommon>
     }
     return int32_t{f};
   };
-  const uint8_t* p = rte_pktmbuf_mtod(pkts[i], const uint8_t*);
-  for (; i + 1 < n; ++i) {
-    const rte_mbuf* m = pkts[i];
-    const uint8_t* next = rte_pktmbuf_mtod(pkts[i + 1], const uint8_t*);
+  // Pointers rather than indexes: one increment and compare per packet.
+  rte_mbuf* const* it = pkts + i;
+  rte_mbuf* const* const last = pkts + n - 1;
+  const uint8_t* p = rte_pktmbuf_mtod(*it, const uint8_t*);
+  for (; it != last; ++it) {
+    const uint8_t* next = rte_pktmbuf_mtod(it[1], const uint8_t*);
     rte_prefetch0(next);
-    const int32_t f = flags_if_joins(m, p);
+    const int32_t f = flags_if_joins(*it, p);
     if (f < 0) break;
-    b += m->pkt_len;
+    b += (*it)->pkt_len;
     fl |= static_cast<uint32_t>(f);
     p = next;
   }
   // Unless the loop stopped early, the last packet, with none to prefetch.
-  if (i + 1 == n) {
-    const int32_t f = flags_if_joins(pkts[i], p);
+  if (it == last) {
+    const int32_t f = flags_if_joins(*it, p);
     if (f >= 0) {
-      b += pkts[i]->pkt_len;
+      b += (*it)->pkt_len;
       fl |= static_cast<uint32_t>(f);
-      ++i;
+      ++it;
     }
   }
+  i = static_cast<uint32_t>(it - pkts);
   *bytes = b;
   *tcp_flags = static_cast<uint16_t>(fl);
   return i;
@@ -144,7 +147,32 @@ uint32_t Pmd::process_simple(rte_mbuf** pkts, uint32_t n, uint32_t in_port, cons
   alignas(64) FlowKey fk;  // the FlowKey of prev, when the classifier was asked
   const Classifier& cls = shared_->flows->classifier();
 
-  for (uint32_t i = 0; i < n; ++i) {
+  uint32_t i = 0;
+  // Usually the burst continues the last one: packets of the EMC's simple
+  // entry's key (when it is a common one) and forwarded. Then the first run
+  // needs no key extraction, compare and lookup for its first packet: it
+  // is checked against that key like the rest. This is the state the loop
+  // below would reach after that packet (the entry is what it would look
+  // up); a burst that does not start so takes the loop from its start.
+  if (const Flow* flow = emc_.simple_flow(); flow && !tun) {
+    const SimpleKey& k = emc_.simple_key();
+    const uint64_t head = simple_run_head(k);
+    const ActionProgram* prog = flow->actions.load(std::memory_order_acquire);
+    if (head != kNoRunHead && k.in_port == in_port && plain_output(*prog)) {
+      const uint32_t end = extend_run<true>(pkts, 0, n, in_port, k, head, &run_bytes, &run_flags);
+      if (end) {
+        verdict = Verdict::kForward;
+        prev = k;
+        prev_head = head;
+        fwd_flow = flow;
+        fwd_port = prog->begin()->arg0;
+        runs[n_runs++] = {flow, fwd_port, 0, end, 0, 0};
+        n_fwd = end;
+        i = end;
+      }
+    }
+  }
+  for (; i < n; ++i) {
     rte_mbuf* m = pkts[i];
     if (i + 1 < n) rte_prefetch0(rte_pktmbuf_mtod(pkts[i + 1], void*));
     SimpleKey key;

@@ -237,15 +237,22 @@ inline uint64_t simple_run_head(const SimpleKey& k) {
 
 namespace simple_detail {
 
-// Per IP protocol, the smallest total length simple_extract() accepts for
-// an IPv4 packet with a 20-byte header: 20 + its MinL4.
-struct MinTot20 {
-  uint8_t len[256];
-  constexpr MinTot20() : len{} {
-    for (int i = 0; i < 256; ++i) len[i] = static_cast<uint8_t>(20 + kMinL4.len[i]);
+// Per IP protocol, what the run check needs: the smallest total length
+// simple_extract() accepts for an IPv4 packet with a 20-byte header (20 +
+// its MinL4), and whether it has TCP flags. One entry, so that the check
+// needs the protocol number for one load.
+struct RunProto {
+  uint8_t min_tot;
+  bool tcp;
+};
+static_assert(sizeof(RunProto) == 2 && offsetof(RunProto, tcp) == 1);
+struct RunProtos {
+  RunProto p[256];
+  constexpr RunProtos() : p{} {
+    for (int i = 0; i < 256; ++i) p[i] = {static_cast<uint8_t>(20 + kMinL4.len[i]), i == 6};
   }
 };
-inline constexpr MinTot20 kMinTot20;
+inline constexpr RunProtos kRunProtos;
 
 }  // namespace simple_detail
 
@@ -263,13 +270,16 @@ inline bool simple_run_match(const uint8_t* p, uint32_t len, uint64_t head, uint
   if (h != head) return false;
   // simple_extract()'s checks with hlen = 20: 20 <= tot <= len - 14, no
   // fragment bits, and the L4 header's minimal length, which (with
-  // MinTot20 >= 20) covers tot >= hlen.
-  const uint32_t tot = be16(load_u16(p + 16));
-  const uint8_t proto = p[23];
-  if (tot > len - 14 || tot < simple_detail::kMinTot20.len[proto] ||
-      (load_u16(p + 20) & be16(0x3fff)))
-    return false;
-  *tcp_flags = proto == 6 ? static_cast<uint16_t>(be16(load_u16(p + 14 + 20 + 12)) & 0x0fff) : 0;
+  // min_tot >= 20) covers tot >= hlen.
+  // The total length from a 32-bit load (with the ID after it): 32-bit
+  // operations throughout keep the compiler from spilling 16-bit values.
+  uint32_t tot_id;
+  std::memcpy(&tot_id, p + 16, 4);
+  const uint32_t tot = __builtin_bswap32(tot_id) >> 16;
+  // The protocol's entry in one load (RunProto's two bytes, little-endian).
+  const uint32_t proto = load_u16(&simple_detail::kRunProtos.p[p[23]].min_tot);
+  if (tot > len - 14 || tot < (proto & 0xffu) || (load_u16(p + 20) & be16(0x3fff))) return false;
+  *tcp_flags = proto >> 8 ? static_cast<uint16_t>(be16(load_u16(p + 14 + 20 + 12)) & 0x0fff) : 0;
   return true;
 }
 
