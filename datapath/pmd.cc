@@ -300,41 +300,11 @@ void Pmd::run() {
   rcu->offline(index_);
 }
 
-void Pmd::process_rx(const PollList::Entry& e, rte_mbuf** pkts, uint32_t n) {
-  QueueCounters& rxq = e.port->rxq_counters[e.qid];
-  const uint32_t in_port = e.port->odp_port();
-  // The simple pass sums the bytes of the packets it handles anyway (for
-  // flow stats and tx counters), so the queue's byte count is that and the
-  // bytes of the packets it leaves, which are read before the full path
-  // can send or free them: the burst's pkt_len are not summed twice.
-  if (!e.underlay && shared_->simple_mode.load(std::memory_order_acquire)) [[likely]] {
-    uint64_t bytes = 0;
-    const uint32_t n_rest = process_simple(pkts, n, in_port, nullptr, nullptr, &bytes);
-    for (uint32_t i = 0; i < n_rest; ++i) bytes += pkts[i]->pkt_len;
-    rxq.add(n, bytes);
-    if (n_rest) process_full(pkts, n_rest, in_port, nullptr, 0, &rxq);
-    return;
-  }
-  // Decapsulation changes the frames: an underlay burst is counted first.
-  uint64_t bytes = 0;
-#pragma GCC unroll 4
-  for (uint32_t i = 0; i < n; ++i) bytes += pkts[i]->pkt_len;
-  rxq.add(n, bytes);
-  const uint32_t n_plain = e.underlay ? rx_underlay(e, pkts, n) : n;
-  process(pkts, n_plain, in_port, nullptr, 0, &rxq);
-}
-
-void Pmd::process(rte_mbuf** pkts, uint32_t n, uint32_t in_port, const PacketState* states,
-                  uint32_t depth, QueueCounters* rxq) {
-  if (!states && shared_->simple_mode.load(std::memory_order_acquire)) {
-    n = process_simple(pkts, n, in_port);
-    if (n == 0) return;
-  }
-  process_full(pkts, n, in_port, states, depth, rxq);
-}
-
-void Pmd::process_full(rte_mbuf** pkts, uint32_t n, uint32_t in_port, const PacketState* states,
-                       uint32_t depth, QueueCounters* rxq) {
+// Inlined into both callers: the first pass's copy drops every states
+// test, as the compiler's clone of process() did when it held this code.
+[[gnu::always_inline]] inline void Pmd::process_full(rte_mbuf** pkts, uint32_t n, uint32_t in_port,
+                                                     const PacketState* states, uint32_t depth,
+                                                     QueueCounters* rxq) {
   // Stage 1: key extraction. Malformed packets leave the burst here with
   // their reason counted; the survivors are compacted in place.
   alignas(64) FlowKey keys[kMaxBurst];
@@ -449,6 +419,44 @@ void Pmd::process_full(rte_mbuf** pkts, uint32_t n, uint32_t in_port, const Pack
     execute_actions(*prog, pkts[i], keys[i], st, sink);
     ++i;
   }
+}
+
+void Pmd::process_first_full(rte_mbuf** pkts, uint32_t n, uint32_t in_port, QueueCounters* rxq) {
+  process_full(pkts, n, in_port, nullptr, 0, rxq);
+}
+
+void Pmd::process_rx(const PollList::Entry& e, rte_mbuf** pkts, uint32_t n) {
+  QueueCounters& rxq = e.port->rxq_counters[e.qid];
+  const uint32_t in_port = e.port->odp_port();
+  // The simple pass sums the bytes of the packets it handles anyway (for
+  // flow stats and tx counters), so the queue's byte count is that and the
+  // bytes of the packets it leaves, which are read before the full path
+  // can send or free them: the burst's pkt_len are not summed twice.
+  if (!e.underlay && shared_->simple_mode.load(std::memory_order_acquire)) [[likely]] {
+    uint64_t bytes = 0;
+    const uint32_t n_rest = process_simple(pkts, n, in_port, nullptr, nullptr, &bytes);
+    for (uint32_t i = 0; i < n_rest; ++i) bytes += pkts[i]->pkt_len;
+    rxq.add(n, bytes);
+    if (n_rest) process_first_full(pkts, n_rest, in_port, &rxq);
+    return;
+  }
+  // The full path, and an underlay burst, which decapsulation changes:
+  // counted first.
+  uint64_t bytes = 0;
+#pragma GCC unroll 4
+  for (uint32_t i = 0; i < n; ++i) bytes += pkts[i]->pkt_len;
+  rxq.add(n, bytes);
+  if (!e.underlay) return process_first_full(pkts, n, in_port, &rxq);
+  process(pkts, rx_underlay(e, pkts, n), in_port, nullptr, 0, &rxq);
+}
+
+void Pmd::process(rte_mbuf** pkts, uint32_t n, uint32_t in_port, const PacketState* states,
+                  uint32_t depth, QueueCounters* rxq) {
+  if (!states && shared_->simple_mode.load(std::memory_order_acquire)) {
+    n = process_simple(pkts, n, in_port);
+    if (n == 0) return;
+  }
+  process_full(pkts, n, in_port, states, depth, rxq);
 }
 
 void Pmd::run_recirculations() {

@@ -239,6 +239,9 @@ class Pmd {
   // The same without the simple-match pass: key extraction and all.
   void process_full(rte_mbuf** pkts, uint32_t n, uint32_t in_port, const PacketState* states,
                     uint32_t depth, QueueCounters* rxq);
+  // process_full() of a first pass (no states, depth 0).
+  [[gnu::noinline]] void process_first_full(rte_mbuf** pkts, uint32_t n, uint32_t in_port,
+                                            QueueCounters* rxq);
   // A first pass of the n packets an rx burst of entry e brought, counted
   // as its queue's received packets.
   void process_rx(const PollList::Entry& e, rte_mbuf** pkts, uint32_t n);
