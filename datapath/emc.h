@@ -237,6 +237,10 @@ class Emc {
   const Flow* simple_lookup(const SimpleKey& k) const {
     return simple_flow_ && simple_keys_equal(k, simple_key_) ? simple_flow_ : nullptr;
   }
+  // The simple entry itself (null: free), for a PMD that checks packets
+  // against its key before extracting theirs.
+  const Flow* simple_flow() const { return simple_flow_; }
+  const SimpleKey& simple_key() const { return simple_key_; }
   void simple_insert(const SimpleKey& k, const Flow* flow) {
     simple_key_ = k;
     simple_flow_ = flow;

@@ -238,13 +238,8 @@ void Pmd::run() {
         if (n == 0) continue;
         offloads_ |= e.offloads;
         got += n;
-        uint64_t bytes = 0;
-#pragma GCC unroll 4
-        for (uint16_t i = 0; i < n; ++i) bytes += pkts[i]->pkt_len;
-        e.port->rxq_counters[e.qid].add(n, bytes);
         counters.rx_batches.add();
-        const uint32_t n_plain = e.underlay ? rx_underlay(e, pkts, n) : n;
-        process(pkts, n_plain, e.port->odp_port(), nullptr, 0, &e.port->rxq_counters[e.qid]);
+        process_rx(e, pkts, n);
         run_recirculations();
       }
     }
@@ -317,12 +312,11 @@ void Pmd::run() {
   rcu->offline(index_);
 }
 
-void Pmd::process(rte_mbuf** pkts, uint32_t n, uint32_t in_port, const PacketState* states,
-                  uint32_t depth, QueueCounters* rxq) {
-  if (!states && shared_->simple_mode.load(std::memory_order_acquire)) {
-    n = process_simple(pkts, n, in_port);
-    if (n == 0) return;
-  }
+// Inlined into both callers: the first pass's copy drops every states
+// test, as the compiler's clone of process() did when it held this code.
+[[gnu::always_inline]] inline void Pmd::process_full(rte_mbuf** pkts, uint32_t n, uint32_t in_port,
+                                                     const PacketState* states, uint32_t depth,
+                                                     QueueCounters* rxq) {
   // Stage 1: key extraction. Malformed packets leave the burst here with
   // their reason counted; the survivors are compacted in place.
   alignas(64) FlowKey keys[kMaxBurst];
@@ -439,6 +433,44 @@ void Pmd::process(rte_mbuf** pkts, uint32_t n, uint32_t in_port, const PacketSta
   }
 }
 
+void Pmd::process_first_full(rte_mbuf** pkts, uint32_t n, uint32_t in_port, QueueCounters* rxq) {
+  process_full(pkts, n, in_port, nullptr, 0, rxq);
+}
+
+void Pmd::process_rx(const PollList::Entry& e, rte_mbuf** pkts, uint32_t n) {
+  QueueCounters& rxq = e.port->rxq_counters[e.qid];
+  const uint32_t in_port = e.port->odp_port();
+  // The simple pass sums the bytes of the packets it handles anyway (for
+  // flow stats and tx counters), so the queue's byte count is that and the
+  // bytes of the packets it leaves, which are read before the full path
+  // can send or free them: the burst's pkt_len are not summed twice.
+  if (!e.underlay && shared_->simple_mode.load(std::memory_order_acquire)) [[likely]] {
+    uint64_t bytes = 0;
+    const uint32_t n_rest = process_simple(pkts, n, in_port, nullptr, nullptr, &bytes);
+    for (uint32_t i = 0; i < n_rest; ++i) bytes += pkts[i]->pkt_len;
+    rxq.add(n, bytes);
+    if (n_rest) process_first_full(pkts, n_rest, in_port, &rxq);
+    return;
+  }
+  // The full path, and an underlay burst, which decapsulation changes:
+  // counted first.
+  uint64_t bytes = 0;
+#pragma GCC unroll 4
+  for (uint32_t i = 0; i < n; ++i) bytes += pkts[i]->pkt_len;
+  rxq.add(n, bytes);
+  if (!e.underlay) return process_first_full(pkts, n, in_port, &rxq);
+  process(pkts, rx_underlay(e, pkts, n), in_port, nullptr, 0, &rxq);
+}
+
+void Pmd::process(rte_mbuf** pkts, uint32_t n, uint32_t in_port, const PacketState* states,
+                  uint32_t depth, QueueCounters* rxq) {
+  if (!states && shared_->simple_mode.load(std::memory_order_acquire)) {
+    n = process_simple(pkts, n, in_port);
+    if (n == 0) return;
+  }
+  process_full(pkts, n, in_port, states, depth, rxq);
+}
+
 void Pmd::run_recirculations() {
   // Each round may queue the next pass of the packets it runs; the depth
   // limit in Sink::recirculate bounds the number of rounds.
@@ -535,10 +567,23 @@ void Pmd::tx_enqueue(uint32_t odp_port, rte_mbuf* m) {
   if (b.n == kMaxBurst) send_batch(b);
 }
 
-void Pmd::tx_enqueue_run(uint32_t odp_port, rte_mbuf* const* pkts, uint32_t n, uint64_t bytes) {
+void Pmd::tx_enqueue_run(uint32_t odp_port, rte_mbuf** pkts, uint32_t n, uint64_t bytes) {
   if (odp_port >= kMaxPorts) [[unlikely]] {
     for (uint32_t i = 0; i < n; ++i) drop(pkts[i], PmdDrop::kNoSuchPort);
     return;
+  }
+  // A whole burst for a port with nothing batched would fill its batch and
+  // go out at once: it goes out as it is, without the copy into the batch
+  // (the usual case of port-to-port forwarding). Packets that may need
+  // software offload take the batch's way, which looks for them.
+  if (n == kMaxBurst && !offloads_) {
+    const int slot = tx_slot_[odp_port];
+    if (slot < 0 || tx_[slot].n == 0) {
+      if (Port* p = shared_->ports->slots[odp_port].load(std::memory_order_acquire)) [[likely]] {
+        transmit(p, pkts, kMaxBurst, bytes);
+        return;
+      }
+    }
   }
   TxBatch& b = tx_batch_for(odp_port);
   if (b.n + n <= kMaxBurst) [[likely]] {  // the run fits: its byte count is known

@@ -262,6 +262,15 @@ class Pmd {
   // its pass number, rxq null.
   void process(rte_mbuf** pkts, uint32_t n, uint32_t in_port, const PacketState* states,
                uint32_t depth, QueueCounters* rxq);
+  // The same without the simple-match pass: key extraction and all.
+  void process_full(rte_mbuf** pkts, uint32_t n, uint32_t in_port, const PacketState* states,
+                    uint32_t depth, QueueCounters* rxq);
+  // process_full() of a first pass (no states, depth 0).
+  [[gnu::noinline]] void process_first_full(rte_mbuf** pkts, uint32_t n, uint32_t in_port,
+                                            QueueCounters* rxq);
+  // A first pass of the n packets an rx burst of entry e brought, counted
+  // as its queue's received packets.
+  void process_rx(const PollList::Entry& e, rte_mbuf** pkts, uint32_t n);
   void handle_misses(rte_mbuf** pkts, const FlowKey* const* keys, uint32_t n);
   // Looks the held misses whose upcall was answered (the answered ring) or,
   // once a millisecond, has timed out up again (a second first pass, as
@@ -281,9 +290,12 @@ class Pmd {
   // below); returns their number. For a run of decapsulated packets
   // (tunnel_decap.h), `tun` is the run's tunnel and rest_from[j] receives
   // the index in pkts of the j-th packet left (misses are left too: the
-  // full path upcalls them with their own tunnel metadata).
+  // full path upcalls them with their own tunnel metadata). If
+  // handled_bytes is not null, it receives the sum of the pkt_len of the
+  // packets handled (all but those left).
   uint32_t process_simple(rte_mbuf** pkts, uint32_t n, uint32_t in_port,
-                          const SimpleTunnel* tun = nullptr, uint8_t* rest_from = nullptr);
+                          const SimpleTunnel* tun = nullptr, uint8_t* rest_from = nullptr,
+                          uint64_t* handled_bytes = nullptr);
   // True if `prog` is plain forwarding: one output, to a port that needs
   // nothing from the packet's state (a tunnel port needs its tunnel
   // metadata, so it goes through the executor).
@@ -299,10 +311,12 @@ class Pmd {
   void run_reinjected();
   void tx_enqueue(uint32_t odp_port, rte_mbuf* m);
   // The same for n packets to one port, with one batch lookup; `bytes` is
-  // the sum of their pkt_len.
-  void tx_enqueue_run(uint32_t odp_port, rte_mbuf* const* pkts, uint32_t n, uint64_t bytes);
+  // the sum of their pkt_len. A whole burst for a port with nothing batched
+  // goes to the port as the array `pkts` (which the port's driver may use
+  // while it sends: the caller must not change it during the call).
+  void tx_enqueue_run(uint32_t odp_port, rte_mbuf** pkts, uint32_t n, uint64_t bytes);
   // The same, summing the run's bytes itself.
-  void tx_enqueue_run(uint32_t odp_port, rte_mbuf* const* pkts, uint32_t n) {
+  void tx_enqueue_run(uint32_t odp_port, rte_mbuf** pkts, uint32_t n) {
     uint64_t bytes = 0;
     for (uint32_t i = 0; i < n; ++i) bytes += pkts[i]->pkt_len;
     tx_enqueue_run(odp_port, pkts, n, bytes);

@@ -165,6 +165,135 @@ TEST_F(DpxdForward, MissesWithoutControlPlaneAreCountedAndDropped) {
   EXPECT_EQ(port("out").stats.tx_packets, 30u);
 }
 
+// The simple-match pass (all megaflows simple) on a mix that breaks its
+// runs in every way: bursts of one flow (sent as they came), IPv4 options
+// (the run check leaves them to simple_extract), TCP flags, first fragments
+// (a flow of its own, whose key is not the common one), later fragments and
+// ARP (misses), frames too short for their IPv4 length (key extraction
+// drops them). Every frame and byte is counted
+// on the rx port, every forwarded one on its tx port and in its flow's
+// stats, and each output is the input's packets of that flow in order.
+TEST_F(DpxdForward, SimplePassCountsEveryPacketAndByte) {
+  enum Kind { kUdp, kOptions, kTcp, kFirstFrag, kLaterFrag, kArp, kShort, kKinds };
+  auto make = [](Kind kind, uint32_t i) {
+    Packet p =
+        udp_packet(kMacB, kMacA, 0x0a000063, 0x0a000001 + i % 5, 1000 + i % 7, 53, 12 + i % 40, i);
+    uint8_t* ip = &p[14];
+    switch (kind) {
+      case kOptions: {  // one 4-byte option word of NOPs: IHL 6
+        const uint8_t nops[4] = {1, 1, 1, 1};
+        p.insert(p.begin() + 14 + 20, nops, nops + 4);
+        ip = &p[14];
+        ip[0] = 0x46;
+        const uint16_t tot = static_cast<uint16_t>(((ip[2] << 8) | ip[3]) + 4);
+        ip[2] = static_cast<uint8_t>(tot >> 8);
+        ip[3] = static_cast<uint8_t>(tot);
+        break;
+      }
+      case kTcp:  // data offset 5, flags from the sequence number
+        ip[9] = 6;
+        ip[20 + 12] = 0x50;
+        ip[20 + 13] = static_cast<uint8_t>(1u << (i % 6));
+        break;
+      case kFirstFrag:
+        ip[6] = 0x20;  // more fragments, offset 0
+        break;
+      case kLaterFrag:
+        ip[7] = 0x10;  // offset 128
+        break;
+      case kArp:
+        p[12] = 0x08;
+        p[13] = 0x06;
+        break;
+      case kShort:
+        p.resize(p.size() - 3);
+        break;
+      default:
+        break;
+    }
+    return p;
+  };
+  std::vector<Packet> in, want1, want2;
+  std::vector<Kind> kinds(96, kUdp);  // whole bursts of one flow first
+  std::mt19937 rng(99);
+  for (int i = 0; i < 400; ++i) {
+    // Runs of one kind, of random lengths.
+    const Kind k = static_cast<Kind>(rng() % kKinds);
+    for (uint32_t n = rng() % 6 + 1; n--;) kinds.push_back(k);
+  }
+  uint64_t rx_bytes = 0, bytes1 = 0, bytes2 = 0;
+  uint16_t tcp_flags = 0;
+  for (uint32_t i = 0; i < kinds.size(); ++i) {
+    Packet p = make(kinds[i], i);
+    rx_bytes += p.size();
+    if (kinds[i] == kUdp || kinds[i] == kOptions || kinds[i] == kTcp) {
+      want1.push_back(p);
+      bytes1 += p.size();
+      if (kinds[i] == kTcp) tcp_flags |= p[14 + 20 + 13];
+    } else if (kinds[i] == kFirstFrag) {
+      want2.push_back(p);
+      bytes2 += p.size();
+    }
+    in.push_back(std::move(p));
+  }
+  ASSERT_TRUE(write_pcap(path("in.pcap"), in));
+  add_port("out1", "net_pcap_out1,tx_pcap=" + path("out1.pcap"), 2);
+  add_port("out2", "net_pcap_out2,tx_pcap=" + path("out2.pcap"), 3);
+  const std::string f1 = "in_port(1),eth(),eth_type(0x0800),ipv4(frag=no)";
+  const std::string f2 = "in_port(1),eth(),eth_type(0x0800),ipv4(frag=first)";
+  add_flow(f1, "2");
+  add_flow(f2, "3");
+  add_port("in", "net_pcap_in,rx_pcap=" + path("in.pcap"), 1);
+
+  ASSERT_TRUE(wait_until([&] {
+    return port("in").stats.rx_packets == in.size() &&
+           port("out1").stats.tx_packets == want1.size() &&
+           port("out2").stats.tx_packets == want2.size();
+  })) << port("in").stats.rx_packets
+      << " " << port("out1").stats.tx_packets << " " << port("out2").stats.tx_packets;
+  const PortInfo rx = port("in"), tx1 = port("out1"), tx2 = port("out2");
+  EXPECT_EQ(rx.stats.rx_bytes, rx_bytes);
+  EXPECT_EQ(tx1.stats.tx_bytes, bytes1);
+  EXPECT_EQ(tx2.stats.tx_bytes, bytes2);
+
+  std::string err;
+  std::vector<PmdStats> pmds;
+  ASSERT_EQ(client_.pmd_stats(&pmds, &err), 0) << err;
+  EXPECT_EQ(pmds.at(0).emc_hits, 0u);  // every forwarded packet took the simple pass
+  EXPECT_EQ(pmds.at(0).megaflow_hits, want1.size() + want2.size());
+
+  std::vector<FlowStats> stats;
+  ASSERT_EQ(client_.flow_dump_all(
+                false,
+                [&](const FlowEntry& e) {
+                  stats.push_back(e.stats);
+                  return true;
+                },
+                &err),
+            0)
+      << err;
+  ASSERT_EQ(stats.size(), 2u);
+  if (stats[0].packets != want1.size()) std::swap(stats[0], stats[1]);
+  EXPECT_EQ(stats[0].packets, want1.size());
+  EXPECT_EQ(stats[0].bytes, bytes1);
+  EXPECT_EQ(stats[0].tcp_flags, tcp_flags);
+  EXPECT_NE(stats[0].used_ms, 0u);
+  EXPECT_EQ(stats[1].packets, want2.size());
+  EXPECT_EQ(stats[1].bytes, bytes2);
+  EXPECT_EQ(stats[1].tcp_flags, 0u);
+  EXPECT_NE(stats[1].used_ms, 0u);
+
+  del_port("out1");
+  del_port("out2");
+  std::vector<Packet> got1, got2;
+  ASSERT_TRUE(read_pcap(path("out1.pcap"), &got1));
+  ASSERT_TRUE(read_pcap(path("out2.pcap"), &got2));
+  ASSERT_EQ(got1.size(), want1.size());
+  ASSERT_EQ(got2.size(), want2.size());
+  for (size_t i = 0; i < want1.size(); ++i) EXPECT_EQ(got1[i], want1[i]) << "out1 packet " << i;
+  for (size_t i = 0; i < want2.size(); ++i) EXPECT_EQ(got2[i], want2[i]) << "out2 packet " << i;
+}
+
 TEST_F(DpxdForward, BadRequestsGetErrorsAndChangeNothing) {
   PortAddRequest req;
   req.name = "x";

@@ -131,6 +131,80 @@ TEST(SimpleMatch, RandomMutationsNeverDisagree) {
   EXPECT_GT(accepted, 50000);  // the accepting path was really exercised
 }
 
+// simple_run_match() must accept a frame only if simple_extract() gives it
+// exactly the run's key (the key the head came from) and the same TCP
+// flags, and must accept every frame of a common key (untagged IPv4, not a
+// fragment) without IPv4 options. Returns whether it accepted the frame.
+bool check_run_match(const std::vector<uint8_t>& p) {
+  const uint32_t len = static_cast<uint32_t>(p.size());
+  SimpleKey s{};
+  uint16_t flags = 0xffff;
+  uint32_t l3 = 0;
+  const bool simple = simple_extract(p.data(), len, 7, &s, &flags, &l3);
+  const uint64_t head = simple ? simple_run_head(s) : kNoRunHead;
+  int accepted = 0;
+  if (head != kNoRunHead) {
+    EXPECT_EQ(s.eth_type, 0x0008);
+    EXPECT_EQ(s.nw_frag, 0);
+    EXPECT_EQ(s.vlan[0].tpid | s.vlan[1].tpid, 0);
+  }
+  // Every head a run of a common key may have: each TOS.
+  for (uint32_t tos = 0; tos < 256; ++tos) {
+    SimpleKey k{};
+    k.in_port = 7;
+    k.eth_type = 0x0008;
+    k.nw_tos = static_cast<uint8_t>(tos);
+    const uint64_t h = simple_run_head(k);
+    EXPECT_NE(h, kNoRunHead);
+    uint16_t f = 0xeeee;
+    if (simple_run_match(p.data(), len, h, &f)) {
+      ++accepted;
+      EXPECT_TRUE(simple) << ::testing::PrintToString(p);
+      EXPECT_TRUE(simple_keys_equal(s, k)) << ::testing::PrintToString(p);
+      EXPECT_EQ(f, flags);
+    } else if (simple && simple_keys_equal(s, k)) {
+      EXPECT_NE(p[14], 0x45) << "a common frame refused: " << ::testing::PrintToString(p);
+    }
+  }
+  uint16_t f;
+  EXPECT_FALSE(simple_run_match(p.data(), len, kNoRunHead, &f));
+  EXPECT_LE(accepted, 1);  // one TOS at most
+  return accepted != 0;
+}
+
+TEST(SimpleMatch, RunMatchAgreesWithSimpleExtract) {
+  for (int vlans = 0; vlans <= 2; ++vlans)
+    for (uint8_t proto : {6, 17, 132, 1, 47})
+      for (uint16_t frag : {0x0000, 0x4000, 0x2000, 0x0010})
+        for (uint32_t l4 : {0u, 7u, 8u, 12u, 19u, 20u, 40u}) {
+          // Untagged, no fragment bits (DF is none) and a whole L4 header.
+          const uint32_t min_l4 = proto == 6 ? 20 : proto == 132 ? 12 : proto == 47 ? 0 : 8;
+          const bool common = vlans == 0 && (frag & 0x3fff) == 0 && l4 >= min_l4;
+          EXPECT_EQ(check_run_match(ipv4_packet(proto, vlans, frag, l4)), common)
+              << int(proto) << " " << vlans << " " << frag << " " << l4;
+        }
+  auto o = ipv4_packet(17, 0, 0, 16);
+  o[14] = 0x46;  // IPv4 options: simple_extract's, not the run match's
+  EXPECT_FALSE(check_run_match(o));
+  std::mt19937 rng(777);
+  int accepted = 0;
+  for (int iter = 0; iter < 20000; ++iter) {
+    auto p = ipv4_packet(static_cast<uint8_t>(std::vector<int>{6, 17, 132, 1, 89}[rng() % 5]),
+                         static_cast<int>(rng() % 4 == 0),
+                         static_cast<uint16_t>(rng() % 4 == 0 ? rng() : 0), rng() % 48);
+    const int flips = static_cast<int>(rng() % 4);
+    for (int f = 0; f < flips; ++f) {
+      // Mostly the bytes the run match reads.
+      const size_t at = rng() % 2 ? 12 + rng() % 36 : rng();
+      p[at % p.size()] = static_cast<uint8_t>(rng());
+    }
+    if (rng() % 4 == 0) p.resize(rng() % (p.size() + 1));
+    accepted += check_run_match(p);
+    if (::testing::Test::HasFailure()) break;
+  }
+  EXPECT_GT(accepted, 3000);  // the accepting path was really exercised
+}
+
 TEST(SimpleMatch, MaskClassification) {
   FlowKey m{};
   m.clear();
