@@ -204,6 +204,9 @@ class ControlServer {
   // Makes a concurrent or the next run_once() return promptly. Thread-safe
   // and async-signal-safe (one write to an eventfd).
   void wakeup();
+  // The eventfd wakeup() writes, for threads that must not call into the
+  // server (PMDs: Pmd::Shared::wake_fd).
+  int wakeup_fd() const { return event_fd_; }
 
   // Queues an upcall for the upcall-stream connections: to one SHARE
   // subscriber chosen as hash % n over the SHARE subscribers in the order

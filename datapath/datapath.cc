@@ -572,6 +572,13 @@ bool Datapath::miss_has_flow(rte_mbuf* m, FlowKey* key, bool* extracted) const {
 // burst of one new flow's packets (a stream after a flush) was all upcalled
 // and executed one by one through ovs-vswitchd, and in a storm of new flows
 // most upcalls were such duplicates.
+bool Datapath::arm_doorbell() {
+  shared_.control_asleep.store(true, std::memory_order_relaxed);
+  // Store, then read the rings: Pmd::ring_doorbell() says why the fence.
+  std::atomic_thread_fence(std::memory_order_seq_cst);
+  return upcalls_waiting();
+}
+
 bool Datapath::upcalls_waiting() const {
   for (size_t p = 0; p < pmds_.size(); ++p)
     if (held_[p] || !rte_ring_empty(pmds_[p]->upcall_ring())) return true;

@@ -73,6 +73,14 @@ class Datapath final : public ControlHandler {
   int neigh_dump(std::vector<NeighEntry>* out, std::string* err) override;
   int tnl_stats(TnlStats* out, std::string* err) override;
 
+  // The upcall doorbell (Pmd::Shared::control_asleep): the control loop
+  // arms it before waiting for socket events, with the eventfd PMDs write
+  // (set once, before start()), and disarms it after. arm_doorbell()
+  // returns true if upcalls wait already: then do not wait.
+  void set_wake_fd(int fd) { shared_.wake_fd = fd; }
+  bool arm_doorbell();
+  void disarm_doorbell() { shared_.control_asleep.store(false, std::memory_order_relaxed); }
+
   // Upcall delivery: with a server that has subscribers, upcalls are queued;
   // without, PMDs drop misses and count them (set by tick()).
   void set_upcall_reader(bool present);

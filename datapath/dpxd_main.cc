@@ -140,6 +140,7 @@ int main(int argc, char** argv) {
     std::signal(SIGINT, on_signal);
     std::signal(SIGTERM, on_signal);
     std::signal(SIGPIPE, SIG_IGN);
+    dp->set_wake_fd(server.wakeup_fd());  // before the PMDs start: they read it
     if (dp->start(&err) != 0) {
       std::fprintf(stderr, "dpxd: %s\n", err.c_str());
       rc = 1;
@@ -147,10 +148,13 @@ int main(int argc, char** argv) {
       std::printf("dpxd: ready, %zu PMD thread(s), control socket %s\n", pmd_lcores.size(),
                   opts.control_socket.c_str());
       std::fflush(stdout);
-      // The control loop: socket events, with a 1 ms tick for upcalls and
-      // RCU reclamation.
+      // The control loop: socket events, with a 1 ms tick for RCU
+      // reclamation and the rest of tick(); PMDs that queue upcalls ring
+      // the doorbell, so upcalls do not wait for the tick.
       while (!g_stop) {
-        server.run_once(1);
+        const bool upcalls = dp->arm_doorbell();
+        server.run_once(upcalls ? 0 : 1);
+        dp->disarm_doorbell();
         dp->tick(&server);
       }
       std::printf("dpxd: shutting down\n");

@@ -5,6 +5,7 @@
 #include <rte_lcore.h>
 #include <sys/prctl.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -91,6 +92,7 @@ struct Pmd::Sink {
       pmd->drop(cp, PmdDrop::kUpcallQueueFull);
       return;
     }
+    pmd->upcalled_ = true;
     c.upcalls.add();
   }
 
@@ -263,6 +265,10 @@ void Pmd::run() {
     }
     flush_tx();
     counters.rx_packets.add(got);
+    if (upcalled_) [[unlikely]] {
+      upcalled_ = false;
+      ring_doorbell();
+    }
 
     const uint64_t t1 = rte_rdtsc();
     counters.iterations.add();
@@ -501,6 +507,20 @@ void Pmd::run_recirculations() {
     }
     process(pkts, take, 0, states, depth, nullptr);
   }
+}
+
+void Pmd::ring_doorbell() {
+  // Dekker with Datapath::arm_doorbell(): this side queued (ring release)
+  // then reads control_asleep, that side sets control_asleep then reads the
+  // rings; the fences keep each store before its load, so at least one
+  // side sees the other's write and no upcall waits out the tick unseen.
+  std::atomic_thread_fence(std::memory_order_seq_cst);
+  if (!shared_->control_asleep.load(std::memory_order_relaxed)) return;
+  if (!shared_->control_asleep.exchange(false, std::memory_order_relaxed)) return;
+  const uint64_t one = 1;
+  // Nonblocking eventfd: a full counter already means "wake up".
+  ssize_t r = write(shared_->wake_fd, &one, sizeof one);
+  (void)r;
 }
 
 void Pmd::run_job(PmdJob* job, PmdRcuState& rs) {

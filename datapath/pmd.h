@@ -183,6 +183,16 @@ class Pmd {
     rte_mempool* pool = nullptr;
     rte_mempool* indirect_pool = nullptr;      // data-less mbufs for software GSO
     std::atomic<bool> upcalls_enabled{false};  // an upcall reader is attached
+    // The upcall doorbell. The control thread drains upcall rings after
+    // each round of socket events, or after its 1 ms tick when none come;
+    // in a storm that tick made ovs-vswitchd's handlers wait for upcalls
+    // while the control thread slept. So before it waits it sets
+    // control_asleep (Datapath::arm_doorbell()), and a PMD that queued
+    // upcalls in an iteration clears it and writes wake_fd (the control
+    // server's eventfd): at most one system call per control-thread sleep,
+    // in an iteration that had misses, never per packet.
+    std::atomic<bool> control_asleep{false};
+    int wake_fd = -1;
     std::atomic<bool> emc_enabled{true};
     // Every installed megaflow matches only simple fields (simple_match.h):
     // first passes take Pmd::process_simple(). The control thread clears it
@@ -306,6 +316,8 @@ class Pmd {
   }
   void run_recirculations();
   void run_exec_jobs();
+  // Wakes the control thread if it sleeps (Shared::control_asleep).
+  void ring_doorbell();
   // Runs a posted PmdJob, RCU-offline, and marks it done.
   void run_job(PmdJob* job, PmdRcuState& rs);
   void run_reinjected();
@@ -377,6 +389,8 @@ class Pmd {
   // the control thread writes only when it posts.
   std::atomic<PmdJob*> job_{nullptr};
   std::atomic<bool> napping_{false};
+  // Set when this iteration queued an upcall: ring the doorbell (Shared).
+  bool upcalled_ = false;
   std::atomic<const PollList*> poll_list_{nullptr};
   rte_ring* upcall_ring_ = nullptr;
   rte_ring* exec_ring_ = nullptr;

@@ -156,6 +156,7 @@ void Pmd::handle_misses(rte_mbuf** pkts, const FlowKey* const* keys, uint32_t n)
   if (n_up == 0) return;
   const unsigned q =
       rte_ring_sp_enqueue_burst(upcall_ring_, reinterpret_cast<void**>(up), n_up, nullptr);
+  upcalled_ |= q != 0;
   if (!retrying_) counters.upcalls.add(q);
   for (uint32_t i = q; i < n_up; ++i) {
     // A key's first miss that does not fit is not in flight: the next miss
