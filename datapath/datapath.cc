@@ -444,8 +444,17 @@ void Datapath::run_flow_job(void (*fn)(void*), void* arg, size_t executes) {
   job.arg = arg;
   job.error = nullptr;
   job.done.store(0, std::memory_order_relaxed);
-  pmds_[0]->post_job(&job);                     // release: fn's inputs are visible to the PMD
-  job.done.wait(0, std::memory_order_acquire);  // returns only once done is 1
+  pmds_[0]->post_job(&job);  // release: fn's inputs are visible to the PMD
+  // Spin, yielding, rather than sleep: the job takes one PMD iteration or
+  // a few hundred microseconds, and a thread woken from a futex sleep on
+  // CPU 0, which the handlers and revalidators keep busy in a storm, waited
+  // for the scheduler's wakeup granularity before it could send the replies.
+  for (uint32_t spins = 0; job.done.load(std::memory_order_acquire) == 0; ++spins) {
+    if (spins < 256)
+      rte_pause();
+    else
+      std::this_thread::yield();
+  }
   if (job.error) std::rethrow_exception(std::exchange(job.error, nullptr));
 }
 

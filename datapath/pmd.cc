@@ -537,9 +537,6 @@ void Pmd::run_job(PmdJob* job, PmdRcuState& rs) {
   // thread may post the next job, which this store must not erase.
   job_.store(nullptr, std::memory_order_relaxed);
   job->done.store(1, std::memory_order_release);
-  // A futex wake when the control thread already sleeps on done: one system
-  // call per job (a batch of flow puts), not per packet.
-  job->done.notify_one();
   pmd_online(rs, emc_);
   counters.jobs.add();
 }
