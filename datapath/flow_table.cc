@@ -78,6 +78,7 @@ void flow_set_run_words(Flow* flow) {
   for (size_t i = 0; i < FlowKey::kHeadWords; i++)
     if (m[i] != 0) flow->run_words[n++] = static_cast<uint8_t>(i);
   flow->n_run_words = n;
+  flow->run_line0 = n == 0 || flow->run_words[n - 1] < 8;
 }
 
 FlowStatsSnapshot flow_stats(const Flow& flow) {

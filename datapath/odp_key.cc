@@ -274,8 +274,28 @@ int decode(std::span<const uint8_t> keybuf, std::span<const uint8_t> maskbuf, bo
   }
 
   // VLAN tags: ETHERTYPE holds the TPID, VLAN the TCI, ENCAP the rest.
+  //
+  // A mask matches both TCIs exactly unless its attributes say otherwise,
+  // as the kernel's ovs_nla_get_match() does ("Always match on tci":
+  // eth.vlan.tci and eth.cvlan.tci masks are 0xffff before the mask's
+  // attributes are read). So a flow whose key has no tag matches only
+  // untagged frames, and a single-tagged one only single-tagged frames: the
+  // netlink encoding cannot wildcard the presence of a tag, and OVS's own
+  // userspace datapath forces the same (dpif_netdev_flow_put(): "a missing
+  // VLAN tag is interpreted as exact match on the fact that there is no
+  // VLAN"). Only a tag the key has can be wildcarded, down to its CFI bit,
+  // through the mask's VLAN attribute next to its ENCAP.
+  if (is_mask) {
+    out->vlan[0].tci = 0xffff;
+    out->vlan[1].tci = 0xffff;
+  }
   int depth = 0;
   bool truncated = false;
+  // A mask without ENCAP for a tagged key: as in the kernel, whose
+  // validate_vlan_mask_from_nlattrs() then leaves the tags alone (exact TCIs,
+  // TPIDs not matched) and reads the inner fields' masks from the same
+  // level as the outer ones. S stays where it is from then on.
+  bool flat_mask = false;
   while (ethernet && K->has(OVS_KEY_ATTR_ETHERTYPE) &&
          is_vlan_tpid(K->get<uint16_t>(OVS_KEY_ATTR_ETHERTYPE))) {
     if (!K->has(OVS_KEY_ATTR_VLAN) || !K->has(OVS_KEY_ATTR_ENCAP)) {
@@ -293,15 +313,42 @@ int decode(std::span<const uint8_t> keybuf, std::span<const uint8_t> maskbuf, bo
         return fail(err, "truncated VLAN header has a non-empty OVS_KEY_ATTR_ENCAP");
       }
     }
+    if (is_mask && (flat_mask || (present && !S->has(OVS_KEY_ATTR_ENCAP)))) {
+      // The kernel refuses a VLAN attribute it did not read as a tag's.
+      if (S->has(OVS_KEY_ATTR_VLAN)) {
+        return fail(err, "mask has OVS_KEY_ATTR_VLAN without OVS_KEY_ATTR_ENCAP for a VLAN key");
+      }
+      flat_mask = true;
+      ++depth;
+      if (!present) {
+        truncated = true;
+        break;
+      }
+      Level* nk = &klv[depth];
+      if ((r = collect(K->a(OVS_KEY_ATTR_ENCAP), nk, "key ENCAP", err))) return r;
+      K = nk;
+      continue;
+    }
     uint16_t tpid = S->get<uint16_t>(OVS_KEY_ATTR_ETHERTYPE);
     uint16_t tci = S->get<uint16_t>(OVS_KEY_ATTR_VLAN);
     if (is_mask) {
+      // As the kernel's validate_vlan_mask_from_nlattrs(): a tagged key's
+      // mask ENCAP comes with the TPID matched exactly and a TCI mask that
+      // matches the CFI bit, both present.
+      if (present && !S->has(OVS_KEY_ATTR_ETHERTYPE)) {
+        return fail(err, "mask ENCAP for a VLAN key without OVS_KEY_ATTR_ETHERTYPE (the TPID)");
+      }
+      if (present && !S->has(OVS_KEY_ATTR_VLAN)) {
+        return fail(err, "mask ENCAP for a VLAN key without OVS_KEY_ATTR_VLAN (the TCI)");
+      }
       if (S->has(OVS_KEY_ATTR_ETHERTYPE) && tpid != 0xffff) {
         return fail(err, "mask must match the VLAN ethertype exactly");
       }
       if (S->has(OVS_KEY_ATTR_VLAN) && !(tci & htons(kVlanCfi))) {
         return fail(err, "VLAN TCI mask must match the CFI (tag present) bit");
       }
+      // A truncated tag's mask without VLAN keeps the exact TCI.
+      if (!S->has(OVS_KEY_ATTR_VLAN)) tci = 0xffff;
     }
     out->vlan[depth] = {tpid, tci};
     ++depth;

@@ -33,6 +33,13 @@
 //  - VLAN: the TCI keeps the CFI ("tag present") bit as on the wire ABI; a
 //    key tag without CFI must have TCI 0 and an empty ENCAP (a truncated
 //    header) and is kept as vlan[i] = {tpid, 0}.
+//  - VLAN masks, as the kernel's ovs_nla_get_match(): both TCIs are matched
+//    exactly (mask 0xffff) unless the mask's VLAN attribute for a tag the
+//    key has says otherwise, so a key without a tag matches only untagged
+//    frames and a key with one tag only single-tagged frames. A tagged
+//    key's mask ENCAP needs ETHERTYPE 0xffff and a VLAN mask with the CFI
+//    bit beside it; a mask without that ENCAP keeps the TCIs exact, leaves
+//    the TPIDs unmatched and gives the inner fields' masks at its own level.
 //
 // Return convention: 0 on success, EINVAL on any error with a human-readable
 // message in *err (if err is not null). *out is unspecified after an error.

@@ -611,3 +611,128 @@ TEST(SimpleMode, SwitchesWithTheInstalledMasks) {
 
 }  // namespace
 }  // namespace dpx::test
+
+namespace dpx::test {
+namespace {
+
+// VLAN presence is always matched, as in the kernel datapath: a flow without
+// vlan() forwards only untagged frames, one with a single vlan() (any VID
+// and PCP, tag present) only single-tagged frames, and QinQ frames need a
+// flow with two. Run in simple mode (only such megaflows) and in the full
+// path (a megaflow on Ethernet addresses on another port forces it), with
+// tagged, untagged and double-tagged frames interleaved in one burst.
+class VlanPresence : public ::testing::TestWithParam<bool> {};
+
+TEST_P(VlanPresence, FlowsWithoutATagMissTaggedFrames) {
+  const bool full_path = GetParam();
+  DpxdProcess dpxd;
+  std::string err;
+  ASSERT_TRUE(dpxd.start({"--emc-insert-inv-prob", "1"}, &err)) << err;
+  ControlClient c;
+  ASSERT_EQ(c.connect(dpxd.socket(), &err), 0) << err;
+  auto flow = [&](const std::string& f, const std::string& actions) {
+    FlowPutEntry e;
+    ASSERT_EQ(odp_flow_from_string(f, &e.key, &e.mask, &err), 0) << err;
+    ASSERT_EQ(odp_actions_from_string(actions, &e.actions, &err), 0) << err;
+    e.ufid = Ufid{{static_cast<uint32_t>(std::hash<std::string>()(f)), 8, 8, 8}};
+    e.flags = DPX_FLOW_PUT_CREATE;
+    std::vector<FlowPutResult> res;
+    ASSERT_EQ(c.flow_put(std::span<const FlowPutEntry>(&e, 1), &res, &err), 0) << err;
+    ASSERT_EQ(res.at(0).error, 0) << res[0].message;
+  };
+  auto tx = [&](const std::string& name) {
+    PortRef ref;
+    ref.name = name;
+    PortInfo info;
+    EXPECT_EQ(c.port_get(ref, &info, &err), 0) << err;
+    return info.stats.tx_packets;
+  };
+  auto stats = [&] {
+    DpStats st;
+    EXPECT_EQ(c.dp_stats(&st, &err), 0) << err;
+    return st;
+  };
+  auto tag = [](Packet p, uint16_t tpid, uint16_t tci) {
+    const uint8_t t[4] = {uint8_t(tpid >> 8), uint8_t(tpid), uint8_t(tci >> 8), uint8_t(tci)};
+    p.insert(p.begin() + 12, t, t + 4);
+    return p;
+  };
+  // 30 untagged, 20 tagged with VID 10, 10 with VID 20 and PCP 5 (TCI 0:
+  // a priority tag, whose key still has the tag), 10 QinQ: 70 frames.
+  std::vector<Packet> in;
+  for (uint32_t i = 0; i < 70; ++i) {
+    Packet p = udp_packet(kMacB, kMacA, 0x0a000063, 0x0a000001, 7, 9, 10, i);
+    const uint32_t k = i % 7;
+    if (k < 3) {
+      in.push_back(p);
+    } else if (k < 5) {
+      in.push_back(tag(p, 0x8100, 10));
+    } else if (k == 5) {
+      in.push_back(tag(p, 0x8100, i % 2 ? (5 << 13) | 20 : 0));
+    } else {
+      in.push_back(tag(tag(p, 0x8100, 10), 0x88a8, 100));
+    }
+  }
+  ASSERT_TRUE(write_pcap(dpxd.dir() + "/in.pcap", in));
+  const std::string src = "net_pcap_src%d,rx_pcap=" + dpxd.dir() + "/in.pcap";
+  uint64_t sent = 0;
+  auto replay = [&](int round) {
+    char devargs[512];
+    std::snprintf(devargs, sizeof devargs, src.c_str(), round);
+    add_dpdk_port(c, "src", devargs, 1);
+    sent += in.size();
+    ASSERT_TRUE(wait_until([&] {
+      const DpStats st = stats();
+      return st.hit + st.missed == sent;
+    }));
+    PortRef ref;
+    ref.name = "src";
+    ASSERT_EQ(c.port_del(ref, &err), 0) << err;
+  };
+
+  add_dpdk_port(c, "untagged", "net_null_u,no-rx=1", 2);
+  add_dpdk_port(c, "tagged", "net_null_t,no-rx=1", 3);
+  add_dpdk_port(c, "qinq", "net_null_q,no-rx=1", 4);
+  if (full_path) flow("in_port(5),eth(src=02:00:00:00:00:99)", "2");
+
+  // No vlan(): untagged frames only; every tagged one misses.
+  flow("in_port(1),eth(),eth_type(0x0800),ipv4(frag=no)", "2");
+  replay(1);
+  EXPECT_EQ(tx("untagged"), 30u);
+  EXPECT_EQ(stats().hit, 30u);
+  EXPECT_EQ(stats().missed, 40u);
+
+  // vlan() with VID and PCP wildcarded: every single-tagged frame, and still
+  // no QinQ frame (the inner tag is matched exactly, absent).
+  flow("in_port(1),eth(),eth_type(0x8100),vlan(),encap(eth_type(0x0800),ipv4(frag=no))", "3");
+  replay(2);
+  EXPECT_EQ(tx("untagged"), 60u);
+  EXPECT_EQ(tx("tagged"), 30u);
+  EXPECT_EQ(stats().hit, 30u + 60u);
+  EXPECT_EQ(stats().missed, 40u + 10u);
+
+  flow(
+      "in_port(1),eth(),eth_type(0x88a8),vlan(),encap(eth_type(0x8100),vlan(),"
+      "encap(eth_type(0x0800),ipv4(frag=no)))",
+      "4");
+  replay(3);
+  EXPECT_EQ(tx("untagged"), 90u);
+  EXPECT_EQ(tx("tagged"), 60u);
+  EXPECT_EQ(tx("qinq"), 10u);
+  EXPECT_EQ(stats().missed, 50u);
+
+  // The PMD took the path the test is about.
+  std::vector<PmdStats> ps;
+  ASSERT_EQ(c.pmd_stats(&ps, &err), 0) << err;
+  if (full_path) {
+    EXPECT_GT(ps.at(0).emc_hits, 0u);
+  } else {
+    EXPECT_EQ(ps.at(0).emc_hits, 0u);
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Paths, VlanPresence, ::testing::Values(false, true),
+                         [](const auto& info) { return info.param ? "Full" : "Simple"; });
+
+}  // namespace
+}  // namespace dpx::test

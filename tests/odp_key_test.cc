@@ -11,6 +11,7 @@
 #include <random>
 
 #include "odp_text.h"
+#include "simple_match.h"
 
 namespace dpx {
 namespace {
@@ -284,6 +285,8 @@ TEST(OdpMask, PartialMasksRoundTrip) {
   FlowKey back;
   std::string err;
   ASSERT_EQ(odp_mask_from_attrs(mask, key, &back, &err), 0) << err;
+  // The key has no second tag: its absence is matched exactly, as always.
+  m.vlan[1].tci = 0xffff;
   EXPECT_TRUE(back == m);
   EXPECT_EQ(
       odp_flow_to_string(key, mask),
@@ -636,6 +639,209 @@ TEST(OdpRandom, HundredThousandBuffers) {
     ASSERT_FALSE(s.empty());
   }
   EXPECT_GT(accepted, 100);  // the mutations must also reach the accepting paths
+}
+
+// VLAN masks follow the kernel's ovs_nla_get_match(), which matches both
+// TCIs exactly ("Always match on tci") before reading the mask: a flow
+// without vlan() matches only untagged frames, a single-tagged one only
+// single-tagged frames, and only a tag the key has can be wildcarded (down
+// to its CFI bit).
+
+// Whether a packet's key falls in the flow (key, mask), as the classifier
+// decides it: equal under the mask, word by word.
+bool in_flow(const FlowKey& pkt, const FlowKey& key, const FlowKey& mask) {
+  for (size_t i = 0; i < FlowKey::kWords; ++i) {
+    if ((pkt.words()[i] & mask.words()[i]) != (key.words()[i] & mask.words()[i])) return false;
+  }
+  return true;
+}
+
+struct TextFlow {
+  FlowKey key, mask;
+  NlBuf key_attrs, mask_attrs;
+};
+
+TextFlow text_flow(const std::string& text) {
+  TextFlow f;
+  std::string err;
+  EXPECT_EQ(odp_flow_from_string(text, &f.key_attrs, &f.mask_attrs, &err), 0) << err;
+  EXPECT_EQ(odp_flow_from_attrs(f.key_attrs, f.mask_attrs, &f.key, &f.mask, &err), 0)
+      << err << " for " << text;
+  return f;
+}
+
+// A packet key: UDP over IPv4 with the given tags (TCIs without CFI).
+FlowKey udp_pkt(uint16_t tpid0 = 0, uint16_t tci0 = 0, uint16_t tpid1 = 0, uint16_t tci1 = 0) {
+  FlowKey k = ipv4(17);
+  k.in_port = 1;
+  k.recirc_id = 0;
+  k.tp_src = htons(7);
+  k.tp_dst = htons(9);
+  if (tpid0) k.vlan[0] = {htons(tpid0), htons(tci0 | kVlanCfi)};
+  if (tpid1) k.vlan[1] = {htons(tpid1), htons(tci1 | kVlanCfi)};
+  return k;
+}
+
+TEST(OdpVlanMask, FlowWithoutVlanMatchesOnlyUntaggedFrames) {
+  for (const char* text : {"in_port(1),eth(),eth_type(0x0800),ipv4(frag=no)",
+                           // OVS's usual megaflow, every field spelled out
+                           "recirc_id(0),in_port(1),eth(src=00:00:00:00:00:00/00:00:00:00:00:00,"
+                           "dst=00:00:00:00:00:00/00:00:00:00:00:00),eth_type(0x0800),"
+                           "ipv4(src=0.0.0.0/0.0.0.0,dst=0.0.0.0/0.0.0.0,proto=0/0,tos=0/0,"
+                           "ttl=0/0,frag=no)"}) {
+    SCOPED_TRACE(text);
+    TextFlow f = text_flow(text);
+    // Both tags' absence matched exactly, the TPIDs not at all.
+    EXPECT_EQ(f.mask.vlan[0].tpid, 0);
+    EXPECT_EQ(f.mask.vlan[0].tci, 0xffff);
+    EXPECT_EQ(f.mask.vlan[1].tpid, 0);
+    EXPECT_EQ(f.mask.vlan[1].tci, 0xffff);
+    EXPECT_TRUE(in_flow(udp_pkt(), f.key, f.mask));
+    EXPECT_FALSE(in_flow(udp_pkt(0x8100, 10), f.key, f.mask));
+    EXPECT_FALSE(in_flow(udp_pkt(0x8100, 0), f.key, f.mask));  // a priority tag is a tag
+    EXPECT_FALSE(in_flow(udp_pkt(0x88a8, 100, 0x8100, 10), f.key, f.mask));
+    // Still a simple mask (simple_match.h): the VLAN tags are simple fields.
+    EXPECT_TRUE(mask_is_simple(f.mask));
+    // The attributes (what a dump returns) still have no VLAN, and their
+    // text parses back to the same attributes.
+    for (uint16_t t : types(f.mask_attrs)) EXPECT_NE(t, OVS_KEY_ATTR_VLAN);
+    TextFlow again = text_flow(odp_flow_to_string(f.key_attrs, f.mask_attrs));
+    EXPECT_EQ(again.key_attrs, f.key_attrs);
+    EXPECT_EQ(again.mask_attrs, f.mask_attrs);
+    EXPECT_TRUE(again.mask == f.mask);
+  }
+}
+
+TEST(OdpVlanMask, ExactMaskOfAnUntaggedKeyMatchesNoTag) {
+  FlowKey k = udp_pkt();
+  NlBuf key;
+  odp_key_to_attrs(k, &key);
+  FlowKey m;
+  std::string err;
+  ASSERT_EQ(odp_mask_from_attrs({}, key, &m, &err), 0) << err;
+  EXPECT_EQ(m.vlan[0].tci, 0xffff);
+  EXPECT_EQ(m.vlan[1].tci, 0xffff);
+  EXPECT_TRUE(in_flow(udp_pkt(), k, m));
+  EXPECT_FALSE(in_flow(udp_pkt(0x8100, 10), k, m));
+  // Dumped, the mask still has no VLAN attribute (the key's shape decides).
+  NlBuf back;
+  odp_mask_to_attrs(m, k, &back);
+  for (uint16_t t : types(back)) EXPECT_NE(t, OVS_KEY_ATTR_VLAN);
+}
+
+TEST(OdpVlanMask, WildcardedVidMatchesEveryTagButNotItsAbsence) {
+  TextFlow one =
+      text_flow("in_port(1),eth(),eth_type(0x8100),vlan(),encap(eth_type(0x0800),ipv4(frag=no))");
+  EXPECT_EQ(one.mask.vlan[0].tpid, 0xffff);
+  EXPECT_EQ(one.mask.vlan[0].tci, htons(kVlanCfi));
+  EXPECT_EQ(one.mask.vlan[1].tci, 0xffff);  // the inner tag's absence
+  EXPECT_TRUE(in_flow(udp_pkt(0x8100, 10), one.key, one.mask));
+  EXPECT_TRUE(in_flow(udp_pkt(0x8100, (5 << 13) | 4094), one.key, one.mask));
+  EXPECT_TRUE(in_flow(udp_pkt(0x8100, 0), one.key, one.mask));
+  EXPECT_FALSE(in_flow(udp_pkt(), one.key, one.mask));
+  EXPECT_FALSE(in_flow(udp_pkt(0x88a8, 10), one.key, one.mask));  // TPID matched
+  EXPECT_FALSE(in_flow(udp_pkt(0x8100, 10, 0x8100, 20), one.key, one.mask));
+
+  TextFlow two = text_flow(
+      "in_port(1),eth(),eth_type(0x88a8),vlan(vid=100),encap(eth_type(0x8100),vlan(),"
+      "encap(eth_type(0x0800),ipv4(frag=no)))");
+  EXPECT_EQ(two.mask.vlan[0].tci, htons(kVlanCfi | 0x0fff));
+  EXPECT_EQ(two.mask.vlan[1].tpid, 0xffff);
+  EXPECT_EQ(two.mask.vlan[1].tci, htons(kVlanCfi));
+  EXPECT_TRUE(in_flow(udp_pkt(0x88a8, 100, 0x8100, 10), two.key, two.mask));
+  EXPECT_TRUE(in_flow(udp_pkt(0x88a8, 100, 0x8100, 11), two.key, two.mask));
+  EXPECT_FALSE(in_flow(udp_pkt(0x88a8, 101, 0x8100, 10), two.key, two.mask));
+  EXPECT_FALSE(in_flow(udp_pkt(0x88a8, 100), two.key, two.mask));
+}
+
+// A tagged key's mask without ENCAP: the kernel keeps both TCIs exact,
+// leaves the TPIDs unmatched and reads the inner masks at the top level.
+TEST(OdpVlanMask, MaskWithoutEncapKeepsTheTagsExact) {
+  FlowKey k = udp_pkt(0x8100, 10);
+  NlBuf key;
+  odp_key_to_attrs(k, &key);
+  NlBuf mask;
+  NlWriter w(&mask);
+  w.put<uint32_t>(OVS_KEY_ATTR_IN_PORT, 0xffffffff);
+  w.put<uint16_t>(OVS_KEY_ATTR_ETHERTYPE, 0xffff);
+  w.put(OVS_KEY_ATTR_IPV4, ovs_key_ipv4{0, htonl(0xffffffff), 0, 0, 0, 0xff});
+  FlowKey m;
+  std::string err;
+  ASSERT_EQ(odp_mask_from_attrs(mask, key, &m, &err), 0) << err;
+  EXPECT_EQ(m.vlan[0].tpid, 0);
+  EXPECT_EQ(m.vlan[0].tci, 0xffff);
+  EXPECT_EQ(m.vlan[1].tci, 0xffff);
+  EXPECT_EQ(m.eth_type, 0xffff);
+  EXPECT_EQ(m.ipv4_dst, 0xffffffff);
+  EXPECT_EQ(m.nw_frag, kFragAny | kFragLater);
+  EXPECT_TRUE(in_flow(k, k, m));
+  EXPECT_FALSE(in_flow(udp_pkt(0x8100, 11), k, m));
+  EXPECT_FALSE(in_flow(udp_pkt(), k, m));
+
+  // A VLAN attribute there is refused, as the kernel refuses it.
+  w.put<uint16_t>(OVS_KEY_ATTR_VLAN, 0xffff);
+  EXPECT_EQ(odp_mask_from_attrs(mask, key, &m, &err), EINVAL);
+  EXPECT_NE(err.find("without OVS_KEY_ATTR_ENCAP"), std::string::npos) << err;
+}
+
+TEST(OdpVlanMask, RefusedAsTheKernelRefusesThem) {
+  auto mask_error = [](const FlowKey& k, std::function<void(NlWriter&)> fill) {
+    NlBuf key, mask;
+    odp_key_to_attrs(k, &key);
+    NlWriter w(&mask);
+    fill(w);
+    FlowKey m;
+    std::string err;
+    EXPECT_EQ(odp_mask_from_attrs(mask, key, &m, &err), EINVAL);
+    return err;
+  };
+  auto inner = [](NlWriter& w) {
+    size_t c = w.begin_nested(OVS_KEY_ATTR_ENCAP);
+    w.put<uint16_t>(OVS_KEY_ATTR_ETHERTYPE, 0xffff);
+    w.end_nested(c);
+  };
+  const FlowKey tagged = udp_pkt(0x8100, 10);
+  // ENCAP without the TCI mask (which would wildcard the tag's presence).
+  EXPECT_NE(mask_error(tagged,
+                       [&](NlWriter& w) {
+                         w.put<uint16_t>(OVS_KEY_ATTR_ETHERTYPE, 0xffff);
+                         inner(w);
+                       })
+                .find("without OVS_KEY_ATTR_VLAN"),
+            std::string::npos);
+  // ENCAP without the TPID mask.
+  EXPECT_NE(mask_error(tagged,
+                       [&](NlWriter& w) {
+                         w.put<uint16_t>(OVS_KEY_ATTR_VLAN, 0xffff);
+                         inner(w);
+                       })
+                .find("without OVS_KEY_ATTR_ETHERTYPE"),
+            std::string::npos);
+  // A TCI mask of 0 (no CFI bit).
+  EXPECT_NE(mask_error(tagged,
+                       [&](NlWriter& w) {
+                         w.put<uint16_t>(OVS_KEY_ATTR_ETHERTYPE, 0xffff);
+                         w.put<uint16_t>(OVS_KEY_ATTR_VLAN, 0);
+                         inner(w);
+                       })
+                .find("CFI"),
+            std::string::npos);
+  // An untagged key's mask cannot wildcard the tag: VLAN or ENCAP there
+  // does not fit the key.
+  EXPECT_NE(mask_error(udp_pkt(),
+                       [&](NlWriter& w) {
+                         w.put<uint16_t>(OVS_KEY_ATTR_ETHERTYPE, 0xffff);
+                         w.put<uint16_t>(OVS_KEY_ATTR_VLAN, 0);
+                       })
+                .find("unexpected OVS_KEY_ATTR_VLAN in mask"),
+            std::string::npos);
+  EXPECT_NE(mask_error(udp_pkt(),
+                       [&](NlWriter& w) {
+                         w.put<uint16_t>(OVS_KEY_ATTR_ETHERTYPE, 0xffff);
+                         inner(w);
+                       })
+                .find("unexpected OVS_KEY_ATTR_ENCAP in mask"),
+            std::string::npos);
 }
 
 }  // namespace
