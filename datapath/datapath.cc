@@ -427,7 +427,7 @@ void Datapath::run_flow_job(void (*fn)(void*), void* arg, size_t executes) {
   // ovs-vswitchd's handlers and revalidators, and there decoding and
   // installing a flow was the larger part of its work per new flow. The PMD
   // runs the job between two iterations (its packets wait meanwhile, as
-  // OVS-DPDK's do during an upcall); this thread sleeps on done.
+  // OVS-DPDK's do during an upcall); this thread waits for done.
   // Here: no PMD runs, a nested job (PMD 0 would wait for itself), more
   // executes than can be in flight at once, or PMD 0 napping (idle: no
   // CPU to spare is needed, and the nap could last sleep_max_us). Running

@@ -8,8 +8,11 @@
 // exec_ring(); nothing else is shared. The PMD takes no locks (except a
 // port's tx lock when that port has fewer tx queues than there are PMDs),
 // makes no system calls while packets flow (it sleeps only when idle, and
-// then goes RCU-offline first) and allocates nothing but mbufs from the
-// pool.
+// then goes RCU-offline first; an iteration that queued upcalls may write
+// the control thread's eventfd, at most once per control-thread sleep:
+// Shared::control_asleep) and allocates nothing but mbufs from the pool.
+// Between iterations PMD 0 may run a flow job (PmdJob) for the control
+// thread: control-path code, which allocates as the control thread does.
 #pragma once
 
 #include <rte_ring.h>
@@ -248,9 +251,8 @@ class Pmd {
   void upcall_answered(uint32_t hash);
 
   // Control thread: runs `job` on this PMD's thread at the end of its
-  // current iteration and sets job->done (then notifies it). One job at a
-  // time: post the next only after the last one is done. The job object
-  // must outlive the notification (Datapath keeps one for its life).
+  // current iteration and sets job->done. One job at a time: post the next
+  // only after the last one is done (Datapath keeps one job object).
   void post_job(PmdJob* job) { job_.store(job, std::memory_order_release); }
   // True while the PMD naps (idle back-off, RCU-offline): a job posted now
   // waits for the nap's end, up to sleep_max_us. A hint only: it may change
