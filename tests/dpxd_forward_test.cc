@@ -70,6 +70,20 @@ class DpxdForward : public ::testing::Test {
 
   std::string path(const std::string& f) const { return dpxd_.dir() + "/" + f; }
 
+  // Removes ports out1 and out2 (which closes their captures) and checks
+  // that they sent exactly want1 and want2, in order.
+  void expect_captures(const std::vector<Packet>& want1, const std::vector<Packet>& want2) {
+    del_port("out1");
+    del_port("out2");
+    std::vector<Packet> got1, got2;
+    ASSERT_TRUE(read_pcap(path("out1.pcap"), &got1));
+    ASSERT_TRUE(read_pcap(path("out2.pcap"), &got2));
+    ASSERT_EQ(got1.size(), want1.size());
+    ASSERT_EQ(got2.size(), want2.size());
+    for (size_t i = 0; i < want1.size(); ++i) EXPECT_EQ(got1[i], want1[i]) << "out1 packet " << i;
+    for (size_t i = 0; i < want2.size(); ++i) EXPECT_EQ(got2[i], want2[i]) << "out2 packet " << i;
+  }
+
   DpxdProcess dpxd_;
   ControlClient client_;
 };
@@ -132,15 +146,7 @@ TEST_F(DpxdForward, PcapThroughFlowsByteExact) {
   EXPECT_EQ(flow_packets, in.size());
 
   // Removing the ports closes the captures.
-  del_port("out1");
-  del_port("out2");
-  std::vector<Packet> got1, got2;
-  ASSERT_TRUE(read_pcap(path("out1.pcap"), &got1));
-  ASSERT_TRUE(read_pcap(path("out2.pcap"), &got2));
-  ASSERT_EQ(got1.size(), want1.size());
-  ASSERT_EQ(got2.size(), want2.size());
-  for (size_t i = 0; i < want1.size(); ++i) EXPECT_EQ(got1[i], want1[i]) << "out1 packet " << i;
-  for (size_t i = 0; i < want2.size(); ++i) EXPECT_EQ(got2[i], want2[i]) << "out2 packet " << i;
+  expect_captures(want1, want2);
 }
 
 TEST_F(DpxdForward, MissesWithoutControlPlaneAreCountedAndDropped) {
@@ -283,15 +289,7 @@ TEST_F(DpxdForward, SimplePassCountsEveryPacketAndByte) {
   EXPECT_EQ(stats[1].tcp_flags, 0u);
   EXPECT_NE(stats[1].used_ms, 0u);
 
-  del_port("out1");
-  del_port("out2");
-  std::vector<Packet> got1, got2;
-  ASSERT_TRUE(read_pcap(path("out1.pcap"), &got1));
-  ASSERT_TRUE(read_pcap(path("out2.pcap"), &got2));
-  ASSERT_EQ(got1.size(), want1.size());
-  ASSERT_EQ(got2.size(), want2.size());
-  for (size_t i = 0; i < want1.size(); ++i) EXPECT_EQ(got1[i], want1[i]) << "out1 packet " << i;
-  for (size_t i = 0; i < want2.size(); ++i) EXPECT_EQ(got2[i], want2[i]) << "out2 packet " << i;
+  expect_captures(want1, want2);
 }
 
 TEST_F(DpxdForward, BadRequestsGetErrorsAndChangeNothing) {
@@ -631,27 +629,10 @@ TEST_P(VlanPresence, FlowsWithoutATagMissTaggedFrames) {
   ControlClient c;
   ASSERT_EQ(c.connect(dpxd.socket(), &err), 0) << err;
   auto flow = [&](const std::string& f, const std::string& actions) {
-    FlowPutEntry e;
-    ASSERT_EQ(odp_flow_from_string(f, &e.key, &e.mask, &err), 0) << err;
-    ASSERT_EQ(odp_actions_from_string(actions, &e.actions, &err), 0) << err;
-    e.ufid = Ufid{{static_cast<uint32_t>(std::hash<std::string>()(f)), 8, 8, 8}};
-    e.flags = DPX_FLOW_PUT_CREATE;
-    std::vector<FlowPutResult> res;
-    ASSERT_EQ(c.flow_put(std::span<const FlowPutEntry>(&e, 1), &res, &err), 0) << err;
-    ASSERT_EQ(res.at(0).error, 0) << res[0].message;
+    put_flow(c, f, actions, Ufid{{static_cast<uint32_t>(std::hash<std::string>()(f)), 8, 8, 8}});
   };
-  auto tx = [&](const std::string& name) {
-    PortRef ref;
-    ref.name = name;
-    PortInfo info;
-    EXPECT_EQ(c.port_get(ref, &info, &err), 0) << err;
-    return info.stats.tx_packets;
-  };
-  auto stats = [&] {
-    DpStats st;
-    EXPECT_EQ(c.dp_stats(&st, &err), 0) << err;
-    return st;
-  };
+  auto tx = [&](const std::string& name) { return port_tx_packets(c, name); };
+  auto stats = [&] { return dp_stats_of(c); };
   auto tag = [](Packet p, uint16_t tpid, uint16_t tci) {
     const uint8_t t[4] = {uint8_t(tpid >> 8), uint8_t(tpid), uint8_t(tci >> 8), uint8_t(tci)};
     p.insert(p.begin() + 12, t, t + 4);

@@ -112,18 +112,8 @@ TEST(UpcallDelivery, MissesWaitingWhenTheirFlowArrivesAreForwardedNotUpcalled) {
   auto add_port = [&](const std::string& name, const std::string& devargs, uint32_t odp) {
     add_dpdk_port(c, name, devargs, odp);
   };
-  auto port_tx = [&](const std::string& name) {
-    PortRef ref;
-    ref.name = name;
-    PortInfo info;
-    EXPECT_EQ(c.port_get(ref, &info, &err), 0) << err;
-    return info.stats.tx_packets;
-  };
-  auto stats = [&] {
-    DpStats s;
-    EXPECT_EQ(c.dp_stats(&s, &err), 0) << err;
-    return s;
-  };
+  auto port_tx = [&](const std::string& name) { return port_tx_packets(c, name); };
+  auto stats = [&] { return dp_stats_of(c); };
   add_port("out", "net_null_out,no-rx=1", 2);
   add_port("in", "net_pcap_in,rx_pcap=" + pcap, 1);
 

@@ -54,4 +54,23 @@ inline PortInfo get_port(ControlClient& c, uint32_t odp) {
   return info;
 }
 
+// Packets port `name` has sent, as dpxd counts them (a test failure, and 0,
+// if it cannot say).
+inline uint64_t port_tx_packets(ControlClient& c, const std::string& name) {
+  PortRef ref;
+  ref.name = name;
+  PortInfo info;
+  std::string err;
+  EXPECT_EQ(c.port_get(ref, &info, &err), 0) << name << ": " << err;
+  return info.stats.tx_packets;
+}
+
+// The datapath's counters (a test failure, and zeros, if it cannot say).
+inline DpStats dp_stats_of(ControlClient& c) {
+  DpStats s;
+  std::string err;
+  EXPECT_EQ(c.dp_stats(&s, &err), 0) << err;
+  return s;
+}
+
 }  // namespace dpx::test
