@@ -256,7 +256,7 @@ struct PmdStats {
   uint64_t sleeps = 0, sleep_us = 0, rx_batches = 0;
   uint64_t recirculations = 0;
   uint64_t masks_visited = 0;    // subtables searched (a hit in the k-th counts k, a miss all)
-  uint64_t flow_jobs = 0;        // flow put batches run on this PMD's CPU (Datapath::run_flow_job)
+  uint64_t flow_jobs = 0;        // flow jobs (put/execute runs, upcall drains) run on this PMD
   std::string cpu_isa;           // cpu_isa_name() of the lookups' vector level; empty: not sent
   std::vector<DropCount> drops;  // every drop reason of the PMD's stages, zero or not
   friend bool operator==(const PmdStats&, const PmdStats&) = default;

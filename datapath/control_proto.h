@@ -251,24 +251,24 @@ enum dpx_dp_stats_attr {
 
 enum dpx_pmd_attr {
   DPX_PMD_A_UNSPEC = 0,
-  DPX_PMD_A_CORE = 1,          /* u32: lcore / CPU id */
-  DPX_PMD_A_NUMA = 2,          /* u32 */
-  DPX_PMD_A_PACKETS = 3,       /* u64: packets received */
-  DPX_PMD_A_PASSES = 4,        /* u64: datapath passes (packets plus recirculations) */
-  DPX_PMD_A_EMC_HITS = 5,      /* u64 */
-  DPX_PMD_A_MEGAFLOW_HITS = 6, /* u64 */
-  DPX_PMD_A_UPCALLS = 7,       /* u64: misses sent up */
-  DPX_PMD_A_LOST = 8,          /* u64: misses dropped */
-  DPX_PMD_A_BUSY_CYCLES = 9,   /* u64: TSC cycles of iterations that received packets */
-  DPX_PMD_A_IDLE_CYCLES = 10,  /* u64: TSC cycles of empty iterations */
-  DPX_PMD_A_SLEEPS = 11,       /* u64: number of idle sleeps */
-  DPX_PMD_A_SLEEP_US = 12,     /* u64: total time slept */
-  DPX_PMD_A_RX_BATCHES = 13,   /* u64: non-empty rx bursts */
+  DPX_PMD_A_CORE = 1,            /* u32: lcore / CPU id */
+  DPX_PMD_A_NUMA = 2,            /* u32 */
+  DPX_PMD_A_PACKETS = 3,         /* u64: packets received */
+  DPX_PMD_A_PASSES = 4,          /* u64: datapath passes (packets plus recirculations) */
+  DPX_PMD_A_EMC_HITS = 5,        /* u64 */
+  DPX_PMD_A_MEGAFLOW_HITS = 6,   /* u64 */
+  DPX_PMD_A_UPCALLS = 7,         /* u64: misses sent up */
+  DPX_PMD_A_LOST = 8,            /* u64: misses dropped */
+  DPX_PMD_A_BUSY_CYCLES = 9,     /* u64: TSC cycles of iterations that received packets */
+  DPX_PMD_A_IDLE_CYCLES = 10,    /* u64: TSC cycles of empty iterations */
+  DPX_PMD_A_SLEEPS = 11,         /* u64: number of idle sleeps */
+  DPX_PMD_A_SLEEP_US = 12,       /* u64: total time slept */
+  DPX_PMD_A_RX_BATCHES = 13,     /* u64: non-empty rx bursts */
   DPX_PMD_A_RECIRCULATIONS = 14, /* u64: packets queued for another pass */
-  DPX_PMD_A_DROP = 15,         /* nested enum dpx_drop_attr; repeated: drops by reason */
-  DPX_PMD_A_MASKS_VISITED = 16, /* u64: subtables searched by megaflow lookups */
-  DPX_PMD_A_CPU_ISA = 17,      /* string: vector level of the lookups: sse42, avx2, avx512 */
-  DPX_PMD_A_FLOW_JOBS = 18,    /* u64: batches of flow puts this PMD ran for the control thread */
+  DPX_PMD_A_DROP = 15,           /* nested enum dpx_drop_attr; repeated: drops by reason */
+  DPX_PMD_A_MASKS_VISITED = 16,  /* u64: subtables searched by megaflow lookups */
+  DPX_PMD_A_CPU_ISA = 17,        /* string: vector level of the lookups: sse42, avx2, avx512 */
+  DPX_PMD_A_FLOW_JOBS = 18,      /* u64: flow jobs (put/execute runs, upcall drains) this PMD ran */
   DPX_PMD_A_MAX = 18
 };
 

@@ -168,7 +168,7 @@ struct alignas(64) PmdCounters {
   Counter lost;           // upcalls dropped (queue full, no reader, no mbuf)
   Counter recirculations;
   Counter sleeps, sleep_us;
-  Counter jobs;  // PmdJobs run (flow put batches of the control thread)
+  Counter jobs;  // PmdJobs run (put/execute runs and upcall drains of the control thread)
   std::array<Counter, static_cast<size_t>(PmdDrop::kCount)> drops;
   std::array<Counter, static_cast<size_t>(ExtractDrop::kCount)> extract_drops;
   std::array<Counter, kActionDropCount> action_drops;

@@ -354,7 +354,7 @@ TEST_F(DpxctlTest, ModDelFlushAndStatsWithTraffic) {
   // The FLOW_PUT ran on the PMD's thread (Datapath::run_flow_job), once: a
   // refused one too, whose error still came back.
   fails({"add-flow", flow_b, "2"}, 1, "flow exists");
-  EXPECT_NE(ok({"pmd-stats-show"}).find("flow put batches run: 2"), std::string::npos)
+  EXPECT_NE(ok({"pmd-stats-show"}).find("flow jobs run: 2"), std::string::npos)
       << ok({"pmd-stats-show"});
   ok({"set", "pmd-sleep-max-us=250"});
   EXPECT_EQ(l[0].packets, 20u);

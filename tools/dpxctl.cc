@@ -344,7 +344,7 @@ int cmd_pmd_stats_show(ControlClient& c) {
     if (!p.cpu_isa.empty()) std::printf("  cpu isa: %s\n", p.cpu_isa.c_str());
     std::printf("  packets received: %" PRIu64 "\n", p.packets);
     std::printf("  packet recirculations: %" PRIu64 "\n", p.recirculations);
-    std::printf("  flow put batches run: %" PRIu64 "\n", p.flow_jobs);
+    std::printf("  flow jobs run: %" PRIu64 "\n", p.flow_jobs);
     std::printf("  avg. datapath passes per packet: %.2f\n", ratio(p.passes, p.packets));
     std::printf("  emc hits: %" PRIu64 " (%.1f %%)\n", p.emc_hits, pct(p.emc_hits, p.passes));
     std::printf("  megaflow hits: %" PRIu64 " (%.1f %%)\n", p.megaflow_hits,
