@@ -350,6 +350,14 @@ void ControlServer::process_flow_run(Conn* c) {
                                     avail.subspan(DPX_CTL_HDR_LEN, h.length - DPX_CTL_HDR_LEN));
           c->in_off += h.length;
         }
+        // The replies leave from the job, on the PMD's CPU, the moment the
+        // run is done: the handler waiting for them wakes then. Sent after
+        // the job by this thread, they waited until it ran again, and it
+        // spins through the job by yielding, which on CPU 0 in a storm
+        // hands the CPU to a revalidator for a scheduler slice. One send
+        // per run (a handler's batch), not per packet. Replies of requests
+        // before the run, queued on c, go first, in order.
+        j->server->send_pending(c);
       },
       &job, executes);
 }

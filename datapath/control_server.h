@@ -219,6 +219,12 @@ class ControlServer {
   // Control thread only.
   bool publish_upcall(const Upcall& upcall, uint32_t hash);
 
+  // Sends the upcalls publish_upcall() queued since the last call
+  // (run_once() does, before it waits). Control thread, or a flow job
+  // (ControlHandler::run_flow_job()): a drain of the datapath's upcall
+  // rings that runs on a PMD's CPU sends them from there at once.
+  void send_pushed();
+
   // Number of SHARE subscribers: with none, the datapath may skip building
   // upcalls (and count the misses as lost).
   size_t upcall_subscribers() const { return share_subs_.size(); }
@@ -262,8 +268,6 @@ class ControlServer {
   int dispatch_tunnel(uint16_t type, std::span<const uint8_t> body, NlBuf* reply, std::string* err);
   void queue(Conn* c, const CtlHeader& h, std::span<const uint8_t> body);
   bool push_upcall(Conn* c, std::span<const uint8_t> body);
-  // Sends what publish_upcall() queued since the last call.
-  void send_pushed();
 
   ControlHandler* handler_;
   ControlServerOptions opts_;

@@ -1,0 +1,107 @@
+"""Flow set-up timeline: scenario 6's storm through dpxd programmed by our
+ovs-vswitchd (bench/harness/flowsetup.py), with every thread's CPU time
+sampled at each poll of the flow count, so that an A/B comparison of two
+builds or settings can be made on storms minutes apart and read per thread.
+
+    python3 bench/flowsetup_timeline.py BUILD_DIR WORK_DIR [ROUNDS]
+
+Prints one line per storm: the set-up rate (9,000 flows over the span from
+the last poll before the count rose to the first poll at 9,000, as the
+harness does, but polling every 5 ms) and each thread's CPU per flow over
+that span (schedstat, in microseconds; the PMD's is left out: it
+busy-polls). The environment is passed to dpxd and ovs-vswitchd, so
+settings read from it can be compared round by round:
+
+    for r in 1 2 3 4; do for v in A=1 B=1; do env $v python3 ... 1; done; done
+
+TIMELINE=1 also prints each poll: time, flows, and the CPU each thread
+used since the previous poll (us). Rates of one build swing by a factor of
+two between storms minutes apart on this machine; compare paired rounds.
+"""
+import os
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import scenarios, __main__ as hm  # noqa: E402
+from harness.switches import DpxOvs, wait_for  # noqa: E402
+
+POLL_S = 0.005
+SETTLE_S = 11  # the bridge tap's IPv6 drop flow idles out (flowsetup.py)
+
+
+def schedstat_paths(pid, prefix):
+    out = {}
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        try:
+            comm = open(f"/proc/{pid}/task/{tid}/comm").read().strip()
+        except OSError:
+            continue
+        if not comm.startswith("rte-worker"):
+            out[f"{prefix}:{comm}"] = f"/proc/{pid}/task/{tid}/schedstat"
+    return out
+
+
+def cpu_us(paths):
+    out = {}
+    for name, path in paths.items():
+        try:
+            out[name] = int(open(path).read().split()[0]) / 1e3
+        except (OSError, ValueError, IndexError):
+            pass
+    return out
+
+
+def storm(build, tmp):
+    case = scenarios.scenario6(True)[0]
+    pcapgen = os.path.join(build, "datapath", "dpx-pcapgen")
+    pcap, packets, _ = hm.make_pcap(pcapgen, tmp, case)
+    spec = hm.Spec(case, pcap, packets)
+    spec.storm_pcap, spec.extra_packets, _ = hm.make_pcap(
+        pcapgen, tmp, case, flows=case.storm_flows, suffix="-storm")
+    spec.extra_ports = [("sink2", scenarios.STORM_SINK_DEVARGS, scenarios.STORM_SINK)]
+    with DpxOvs(build, cpu=1, workdir=tmp) as sw:
+        sw.start(spec)
+        wait_for(lambda: sw.counters()["sink_tx"] > 0, "the first packet", timeout=60)
+        time.sleep(SETTLE_S)
+        paths = {**schedstat_paths(sw.dp.pid(), "dpxd"),
+                 **schedstat_paths(sw.vswitchd.pid, "ovs")}
+        base = sw.poll_counters()["flows"]
+        rows = [(0.0, base, cpu_us(paths))]
+        t0 = time.monotonic()
+        sw.add_port("storm", scenarios.storm_src_devargs(spec.storm_pcap), scenarios.STORM_SRC)
+        while time.monotonic() - t0 < 30:
+            flows = sw.poll_counters()["flows"]
+            rows.append((time.monotonic() - t0, flows, cpu_us(paths)))
+            if flows >= base + case.storm_flows:
+                break
+            time.sleep(POLL_S)
+    n = case.storm_flows
+    i0 = max(i for i, r in enumerate(rows) if r[1] == base)
+    i1 = next((i for i, r in enumerate(rows) if r[1] >= base + n), None)
+    if i1 is None:
+        return f"storm did not reach {n} flows in 30 s (last count {rows[-1][1] - base})"
+    span = rows[i1][0] - rows[i0][0]
+    per_flow = {k: round((rows[i1][2][k] - rows[i0][2].get(k, 0)) / n, 2)
+                for k in rows[i1][2] if rows[i1][2][k] - rows[i0][2].get(k, 0) > 0.01 * n}
+    line = f"{n / span:.0f} flows/s over {span * 1e3:.1f} ms; us of CPU per flow: {per_flow}"
+    if os.environ.get("TIMELINE"):
+        prev = rows[0][2]
+        for t, flows, c in rows[1:]:
+            used = " ".join(f"{k}={c[k] - prev.get(k, 0):.0f}" for k in sorted(c)
+                            if c[k] - prev.get(k, 0) >= 50)
+            line += f"\n{t * 1e3:8.1f} ms {flows - base:6d} flows  {used}"
+            prev = c
+    return line
+
+
+def main():
+    build, tmp = sys.argv[1], sys.argv[2]
+    rounds = int(sys.argv[3]) if len(sys.argv) > 3 else 1
+    os.makedirs(tmp, exist_ok=True)
+    for _ in range(rounds):
+        print(storm(build, tmp), flush=True)
+
+
+if __name__ == "__main__":
+    main()
