@@ -13,7 +13,8 @@
 # driver's rx, the null driver's tx, and dpxd's own work (the rest).
 # Needs valgrind; no hugepages (--no-huge). valgrind has no AVX-512, so the
 # ISA dpxd picks under it is AVX2 at most. KEEP=1 keeps the callgrind output;
-# MATCH=full measures the full path (see below). CACHESIM=1 adds callgrind's
+# MATCH=full measures the full path, MATCH=exact FLOWS exact megaflows (see
+# below). CACHESIM=1 adds callgrind's
 # cache simulation (--cache-sim=yes: a first-level and a last-level cache
 # sized like the host's, no hardware prefetcher) and prints a second line:
 # simulated data misses per packet at each level, split the same way.
@@ -26,7 +27,9 @@ isa=${4:-}
 dir=$(mktemp -d /tmp/dpx-callgrind.XXXXXX)
 prefix="dpxcg$$"
 pid=""
+drv=""
 cleanup() {
+  if [[ -n "$drv" ]]; then kill -TERM "$drv" 2>/dev/null || true; fi
   if [[ -n "$pid" ]] && kill -0 "$pid" 2>/dev/null; then
     kill -TERM "$pid" 2>/dev/null || true
     wait "$pid" 2>/dev/null || true
@@ -54,7 +57,27 @@ source "$(dirname "${BASH_SOURCE[0]}")/callgrind_dpxd.sh"
 wait_dpxd_and_add_sink
 # MATCH=full: a megaflow on the IPv4 destination too, so dpxd leaves simple
 # mode and packets take key extraction, the EMC and the classifier.
-if [[ "${MATCH:-simple}" == full ]]; then
+# MATCH=exact: one exact megaflow per microflow (FLOWS of them, one subtable;
+# past the EMC's size most packets are classifier lookups, as in scenario 2's
+# exact-match rules), set up by dpx-flowsetup-driver answering the upcalls of
+# one pass of the file at a time (the upcalls past the queue's bound are
+# lost, so passes repeat until every flow is in); the PMD, idle between
+# packets, naps, so the control thread gets to run under callgrind (which
+# runs one thread at a time). Counters are zeroed once every flow is in.
+if [[ "${MATCH:-simple}" == exact ]]; then
+  "$build/bench/dpx-flowsetup-driver" "$dir/dpxd.sock" "$flows" 2 >"$dir/driver.log" 2>&1 &
+  drv=$!
+  for _ in $(seq 300); do grep -q ready "$dir/driver.log" && break; sleep 0.1; done
+  while kill -0 "$drv" 2>/dev/null; do
+    ctl add-port src dpdk "net_pcap0,rx_pcap=$dir/in.pcap" --port-no 1 >/dev/null
+    sleep 15
+    ctl del-port src >/dev/null
+  done
+  wait "$drv" || { cat "$dir/driver.log"; exit 1; }
+  drv=""
+  callgrind_control -z "$pid" >/dev/null
+  ctl pmd-stats-clear >/dev/null
+elif [[ "${MATCH:-simple}" == full ]]; then
   ctl add-flow "in_port(1),eth(),eth_type(0x0800),ipv4(dst=10.0.0.1,frag=no)" 2 >/dev/null
 else
   ctl add-flow "in_port(1),eth(),eth_type(0x0800),ipv4(frag=no)" 2 >/dev/null
