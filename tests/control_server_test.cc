@@ -4,6 +4,7 @@
 #include "control_server.h"
 
 #include <gtest/gtest.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -44,6 +45,10 @@ class TestHandler : public ControlHandler {
   // after their reply: what a request that overtook one would miss.
   uint64_t executes_pending = 0, executes_done = 0;
   std::vector<std::string> calls;  // the handler methods called, in order
+  // A client socket whose unread bytes run_flow_job() records as each job
+  // returns: what the job had already sent to that client.
+  int watch_fd = -1;
+  std::vector<int> readable_after_job;
   bool pmd_cleared = false;
   DpConfig last_cfg;
 
@@ -207,6 +212,12 @@ class TestHandler : public ControlHandler {
       calls.push_back("job(" + std::to_string(executes) + ")");
     }
     fn(arg);
+    std::lock_guard l(mu);
+    if (watch_fd >= 0) {
+      int n = -1;
+      ioctl(watch_fd, FIONREAD, &n);
+      readable_after_job.push_back(n);
+    }
   }
   // Reports the server's own counters, read on the server thread, and
   // the executes completed (emc_hit).
@@ -833,6 +844,33 @@ TEST_F(ControlServerTest, FlowPutExecuteIsOneExchangeInOrder) {
                                          "execute", "execute",  "barrier", "dp_stats"};
   EXPECT_EQ(handler_.calls, want);
   EXPECT_EQ(handler_.put_batch_sizes.back(), 4u);
+}
+
+// A flow job sends its run's replies itself before it returns (in dpxd, from
+// PMD 0's CPU), rather than leaving them to the server thread after the job.
+TEST_F(ControlServerTest, FlowRunRepliesLeaveWithinTheJob) {
+  ControlClient c = connect();
+  std::vector<FlowPutEntry> puts = {make_flow(7)};
+  puts[0].flags = DPX_FLOW_PUT_CREATE;
+  std::vector<ExecuteRequest> execs = {exec_on_port(1)};
+  std::vector<FlowPutResult> put_results;
+  std::vector<int> errors(1, -1);
+  std::vector<std::string> msgs;
+  std::string err;
+  {
+    std::lock_guard l(handler_.mu);
+    handler_.upcalls_per_execute = 0;
+    handler_.watch_fd = c.fd();
+  }
+  ASSERT_EQ(c.flow_put_execute(puts, &put_results, execs, errors, &msgs, &err), 0) << err;
+  EXPECT_EQ(put_results.at(0).error, 0);
+  EXPECT_EQ(errors[0], 0);
+  std::lock_guard l(handler_.mu);
+  handler_.watch_fd = -1;
+  ASSERT_EQ(handler_.readable_after_job.size(), 1u);
+  // Both replies (20-byte headers and their bodies) were in the client's
+  // socket when the job returned.
+  EXPECT_GE(handler_.readable_after_job[0], static_cast<int>(2 * DPX_CTL_HDR_LEN));
 }
 
 TEST_F(ControlServerTest, SlowUpcallReaderLosesUpcallsNotTheServer) {
