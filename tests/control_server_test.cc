@@ -849,28 +849,49 @@ TEST_F(ControlServerTest, FlowPutExecuteIsOneExchangeInOrder) {
 // A flow job sends its run's replies itself before it returns (in dpxd, from
 // PMD 0's CPU), rather than leaving them to the server thread after the job.
 TEST_F(ControlServerTest, FlowRunRepliesLeaveWithinTheJob) {
-  ControlClient c = connect();
-  std::vector<FlowPutEntry> puts = {make_flow(7)};
-  puts[0].flags = DPX_FLOW_PUT_CREATE;
-  std::vector<ExecuteRequest> execs = {exec_on_port(1)};
-  std::vector<FlowPutResult> put_results;
-  std::vector<int> errors(1, -1);
-  std::vector<std::string> msgs;
-  std::string err;
+  // A raw client that reads nothing until the job has returned, so what the
+  // job sent is still in its socket when the handler looks.
+  int fd = raw_connect(path_);
+  ASSERT_GE(fd, 0);
   {
     std::lock_guard l(handler_.mu);
     handler_.upcalls_per_execute = 0;
-    handler_.watch_fd = c.fd();
+    handler_.watch_fd = fd;
   }
-  ASSERT_EQ(c.flow_put_execute(puts, &put_results, execs, errors, &msgs, &err), 0) << err;
-  EXPECT_EQ(put_results.at(0).error, 0);
-  EXPECT_EQ(errors[0], 0);
-  std::lock_guard l(handler_.mu);
-  handler_.watch_fd = -1;
-  ASSERT_EQ(handler_.readable_after_job.size(), 1u);
-  // Both replies (20-byte headers and their bodies) were in the client's
-  // socket when the job returned.
-  EXPECT_GE(handler_.readable_after_job[0], static_cast<int>(2 * DPX_CTL_HDR_LEN));
+  NlBuf bytes, body;
+  FlowPutEntry f = make_flow(7);
+  f.flags = DPX_FLOW_PUT_CREATE;
+  encode_flow_put_request(std::span<const FlowPutEntry>(&f, 1), &body);
+  NlBuf m = message(DPX_CTL_FLOW_PUT, 1, body);
+  bytes.insert(bytes.end(), m.begin(), m.end());
+  body.clear();
+  encode_execute_request(exec_on_port(1), &body);
+  m = message(DPX_CTL_EXECUTE, 2, body);
+  bytes.insert(bytes.end(), m.begin(), m.end());
+  ASSERT_TRUE(send_bytes(fd, bytes));  // one write: one run, one job
+  for (;;) {                           // until the job has returned (no reply is read before)
+    {
+      std::lock_guard l(handler_.mu);
+      if (!handler_.readable_after_job.empty()) break;
+    }
+    std::this_thread::yield();
+  }
+  {
+    std::lock_guard l(handler_.mu);
+    handler_.watch_fd = -1;
+    ASSERT_EQ(handler_.readable_after_job.size(), 1u);
+    // Both replies (20-byte headers and their bodies) were in the client's
+    // socket when the job returned.
+    EXPECT_GE(handler_.readable_after_job[0], static_cast<int>(2 * DPX_CTL_HDR_LEN));
+  }
+  for (uint32_t want = 1; want <= 2; want++) {
+    CtlHeader h;
+    NlBuf b;
+    ASSERT_TRUE(read_reply(fd, &h, &b));
+    EXPECT_EQ(h.request_id, want);
+    EXPECT_EQ(h.error, 0);
+  }
+  ::close(fd);
 }
 
 TEST_F(ControlServerTest, SlowUpcallReaderLosesUpcallsNotTheServer) {
