@@ -573,16 +573,6 @@ bool Datapath::miss_has_flow(rte_mbuf* m, FlowKey* key, bool* extracted) const {
   return flows_->classifier().lookup(*key) != nullptr;
 }
 
-// Misses wait in their PMD's upcall ring, oldest first, for the control
-// thread. Each is first looked up again: a flow installed since it missed
-// (by the upcall of an earlier packet of the same flow, typically) takes
-// it, back in the PMD, and no handler sees it. Only misses that still miss,
-// and userspace-action upcalls, become upcalls, and only while a handler
-// has room in its backlog; otherwise the oldest waits (held_) and the rest
-// stay in the ring, whose overflow the PMD counts as lost. Without this a
-// burst of one new flow's packets (a stream after a flush) was all upcalled
-// and executed one by one through ovs-vswitchd, and in a storm of new flows
-// most upcalls were such duplicates.
 bool Datapath::arm_doorbell() {
   shared_.control_asleep.store(true, std::memory_order_relaxed);
   // Store, then read the rings: Pmd::ring_doorbell() says why the fence.
@@ -596,6 +586,16 @@ bool Datapath::upcalls_waiting() const {
   return false;
 }
 
+// Misses wait in their PMD's upcall ring, oldest first, for the control
+// thread. Each is first looked up again: a flow installed since it missed
+// (by the upcall of an earlier packet of the same flow, typically) takes
+// it, back in the PMD, and no handler sees it. Only misses that still miss,
+// and userspace-action upcalls, become upcalls, and only while a handler
+// has room in its backlog; otherwise the oldest waits (held_) and the rest
+// stay in the ring, whose overflow the PMD counts as lost. Without this a
+// burst of one new flow's packets (a stream after a flush) was all upcalled
+// and executed one by one through ovs-vswitchd, and in a storm of new flows
+// most upcalls were such duplicates.
 void Datapath::drain_upcalls(ControlServer* server) {
   for (size_t p = 0; p < pmds_.size(); ++p) {
     Pmd& pmd = *pmds_[p];

@@ -12,7 +12,9 @@
 // the control thread's eventfd, at most once per control-thread sleep:
 // Shared::control_asleep) and allocates nothing but mbufs from the pool.
 // Between iterations PMD 0 may run a flow job (PmdJob) for the control
-// thread: control-path code, which allocates as the control thread does.
+// thread: control-path code, which allocates as the control thread does
+// and sends the job's replies and upcalls on the control sockets (one send
+// per connection per job).
 #pragma once
 
 #include <rte_ring.h>
