@@ -14,17 +14,27 @@ settings read from it can be compared round by round:
 
     for r in 1 2 3 4; do for v in A=1 B=1; do env $v python3 ... 1; done; done
 
+PERF=FILE records a cpu-clock profile of both CPUs over the storm into FILE
+(perf report -i FILE --sort comm,dso,sym); with PERF_SCHED=1, a scheduler
+trace instead (perf sched timehist -i FILE).
+
+SWITCH=ovs runs OVS-DPDK's storm instead (its PMD thread, pmd-c01/l01, is
+left out of the CPU figures like dpxd's).
+
 TIMELINE=1 also prints each poll: time, flows, and the CPU each thread
 used since the previous poll (us). Rates of one build swing by a factor of
 two between storms minutes apart on this machine; compare paired rounds.
 """
 import os
+import shutil
+import signal
+import subprocess
 import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import scenarios, __main__ as hm  # noqa: E402
-from harness.switches import DpxOvs, wait_for  # noqa: E402
+from harness.switches import DpxOvs, OvsDpdk, wait_for  # noqa: E402
 
 POLL_S = 0.005
 SETTLE_S = 11  # the bridge tap's IPv6 drop flow idles out (flowsetup.py)
@@ -37,7 +47,7 @@ def schedstat_paths(pid, prefix):
             comm = open(f"/proc/{pid}/task/{tid}/comm").read().strip()
         except OSError:
             continue
-        if not comm.startswith("rte-worker"):
+        if not comm.startswith(("rte-worker", "pmd-c")):
             out[f"{prefix}:{comm}"] = f"/proc/{pid}/task/{tid}/schedstat"
     return out
 
@@ -60,14 +70,35 @@ def storm(build, tmp):
     spec.storm_pcap, spec.extra_packets, _ = hm.make_pcap(
         pcapgen, tmp, case, flows=case.storm_flows, suffix="-storm")
     spec.extra_ports = [("sink2", scenarios.STORM_SINK_DEVARGS, scenarios.STORM_SINK)]
-    with DpxOvs(build, cpu=1, workdir=tmp) as sw:
+    ovs = os.environ.get("SWITCH") == "ovs"
+    with (OvsDpdk(cpu=1, workdir=tmp) if ovs else DpxOvs(build, cpu=1, workdir=tmp)) as sw:
         sw.start(spec)
         wait_for(lambda: sw.counters()["sink_tx"] > 0, "the first packet", timeout=60)
+        if os.environ.get("OTHER_CONFIG"):
+            # e.g. OTHER_CONFIG=n-handler-threads=2
+            sw.vsctl("set", "Open_vSwitch", ".",
+                     *[f"other_config:{o}" for o in os.environ["OTHER_CONFIG"].split(",")])
         time.sleep(SETTLE_S)
-        paths = {**schedstat_paths(sw.dp.pid(), "dpxd"),
-                 **schedstat_paths(sw.vswitchd.pid, "ovs")}
+        paths = schedstat_paths(sw.vswitchd.pid, "ovs")
+        if not ovs:
+            paths.update(schedstat_paths(sw.dp.pid(), "dpxd"))
+        for spec_ in os.environ.get("RENICE", "").split(","):
+            # RENICE=handler:-5,revalidator:5 renices those threads.
+            if spec_:
+                prefix, nice = spec_.split(":")
+                for k, path in paths.items():
+                    if k.split(":", 1)[1].startswith(prefix):
+                        os.setpriority(os.PRIO_PROCESS, int(path.split("/")[-2]), int(nice))
         base = sw.poll_counters()["flows"]
         rows = [(0.0, base, cpu_us(paths))]
+        perf = None
+        if os.environ.get("PERF"):
+            # cpu-clock sampling works without a PMU (this VM has none).
+            what = (["sched", "record"] if os.environ.get("PERF_SCHED") else
+                    ["record", "-q", "-e", "cpu-clock", "-F", "20000"])
+            perf = subprocess.Popen(["perf", *what, "-a", "-o", os.environ["PERF"]],
+                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            time.sleep(0.5)
         t0 = time.monotonic()
         sw.add_port("storm", scenarios.storm_src_devargs(spec.storm_pcap), scenarios.STORM_SRC)
         while time.monotonic() - t0 < 30:
@@ -76,6 +107,15 @@ def storm(build, tmp):
             if flows >= base + case.storm_flows:
                 break
             time.sleep(POLL_S)
+        if perf:
+            perf.send_signal(signal.SIGINT)
+            perf.wait()
+        if os.environ.get("KEEP"):
+            # KEEP=DIR: ovs-vswitchd's log and dpxd's counters after the storm.
+            time.sleep(2.5)  # OVS folds its threads' coverage in once a second
+            with open(os.path.join(os.environ["KEEP"], "coverage.txt"), "w") as f:
+                f.write(sw.appctl("coverage/show"))
+            shutil.copy(os.path.join(sw.dir, "ovs-vswitchd.log"), os.environ["KEEP"])
     n = case.storm_flows
     i0 = max(i for i, r in enumerate(rows) if r[1] == base)
     i1 = next((i for i, r in enumerate(rows) if r[1] >= base + n), None)
