@@ -255,9 +255,10 @@ struct PmdStats {
   uint64_t upcalls = 0, lost = 0, busy_cycles = 0, idle_cycles = 0;
   uint64_t sleeps = 0, sleep_us = 0, rx_batches = 0;
   uint64_t recirculations = 0;
-  uint64_t masks_visited = 0;    // subtables searched (a hit in the k-th counts k, a miss all)
-  uint64_t flow_jobs = 0;        // flow jobs (put/execute runs, upcall drains) run on this PMD
-  std::string cpu_isa;           // cpu_isa_name() of the lookups' vector level; empty: not sent
+  uint64_t masks_visited = 0;  // subtables searched (a hit in the k-th counts k, a miss all)
+  uint64_t flow_jobs = 0;      // flow jobs (put/execute runs, upcall drains) run on this PMD
+  uint64_t hold_timeouts = 0;  // upcalls in flight not answered in time (pmd.h, "In-flight misses")
+  std::string cpu_isa;         // cpu_isa_name() of the lookups' vector level; empty: not sent
   std::vector<DropCount> drops;  // every drop reason of the PMD's stages, zero or not
   friend bool operator==(const PmdStats&, const PmdStats&) = default;
 };

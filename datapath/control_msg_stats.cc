@@ -26,6 +26,7 @@ constexpr Counter<PmdStats> kPmdCounters[] = {
     {DPX_PMD_A_RX_BATCHES, &PmdStats::rx_batches},
     {DPX_PMD_A_RECIRCULATIONS, &PmdStats::recirculations},
     {DPX_PMD_A_FLOW_JOBS, &PmdStats::flow_jobs},
+    {DPX_PMD_A_HOLD_TIMEOUTS, &PmdStats::hold_timeouts},
 };
 
 int get_pmd(std::span<const uint8_t> b, PmdStats* p, std::string* err) {

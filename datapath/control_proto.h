@@ -269,7 +269,8 @@ enum dpx_pmd_attr {
   DPX_PMD_A_MASKS_VISITED = 16,  /* u64: subtables searched by megaflow lookups */
   DPX_PMD_A_CPU_ISA = 17,        /* string: vector level of the lookups: sse42, avx2, avx512 */
   DPX_PMD_A_FLOW_JOBS = 18,      /* u64: flow jobs (put/execute runs, upcall drains) this PMD ran */
-  DPX_PMD_A_MAX = 18
+  DPX_PMD_A_HOLD_TIMEOUTS = 19,  /* u64: upcalls in flight that got no answer in time */
+  DPX_PMD_A_MAX = 19
 };
 
 /* Attributes inside DPX_CTL_A_TNL_IP: a local VTEP address on an underlay

@@ -116,6 +116,7 @@ std::unique_ptr<Datapath> Datapath::create(const DpxdOptions& opts,
   sh.indirect_pool = dp->indirect_pool_;
   dp->upcall_offload_ = std::make_unique<SwOffload>(dp->pool_, dp->indirect_pool_);
   sh.sleep_max_us.store(opts.pmd_sleep_max_us);
+  sh.upcall_hold_ms = opts.upcall_hold_ms;
   sh.set_emc_insert_inv_prob(opts.emc_insert_inv_prob);
   sh.clock = std::make_unique<TscClock>(rte_get_tsc_hz() / 1000000);
   sh.clock->anchor(rte_rdtsc(), monotonic_us());
@@ -260,6 +261,21 @@ void Datapath::flow_put(std::span<const FlowPutEntry> entries, std::span<FlowPut
       r.old_stats = to_wire(old);
     else if (!simple)
       ++non_simple_flows_;
+    // A put without a mask matches one packet's key exactly, and for a
+    // miss it is ovs-vswitchd's whole answer when it sends no execute: it
+    // puts such a drop flow for a packet from a port ofproto does not know
+    // yet (ENODEV in upcall_receive(), as when traffic starts on a port the
+    // moment it is added). That answers the key's upcall, as an execute
+    // does (execute()): otherwise, once the revalidator deleted the drop
+    // flow, the PMDs held the key's misses as in flight until the hold's
+    // timeout, and the key's flow came half a second late. The key decoded
+    // here is the one the PMD extracted, as ovs-vswitchd builds its exact
+    // key from the upcalled packet; a key it could not be (fields the PMD
+    // does not extract) only misses the answer, as before.
+    if (e.mask.empty()) {
+      const uint32_t hash = hash_key(a.key);
+      for (auto& p : pmds_) p->upcall_answered(hash);
+    }
   }
 }
 
@@ -519,6 +535,7 @@ int Datapath::pmd_stats(std::vector<PmdStats>* out, std::string*) {
     s.rx_batches = c.rx_batches.get();
     s.recirculations = c.recirculations.get();
     s.flow_jobs = c.jobs.get();
+    s.hold_timeouts = c.hold_timeouts.get();
     s.cpu_isa = cpu_isa_name(flows_->classifier().isa());
     for (size_t i = 0; i < c.extract_drops.size(); ++i) {
       if (static_cast<ExtractDrop>(i) == ExtractDrop::kNone) continue;

@@ -85,6 +85,9 @@ ParseResult parse_dpxd_options(int argc, const char* const* argv, DpxdOptions* o
     ("upcall-backlog-kb", po::value(&o.upcall_backlog_kb)->default_value(o.upcall_backlog_kb),
      "KiB of upcalls waiting for one upcall subscriber (an ovs-vswitchd handler) beyond which "
      "more are dropped and counted as lost; a deep backlog holds stale duplicates in a storm")
+    ("upcall-hold-ms", po::value(&o.upcall_hold_ms)->default_value(o.upcall_hold_ms),
+     "how long a new flow's later misses are held for the answer to its first miss's upcall "
+     "before they go up one by one")
     ("emc-insert-inv-prob", po::value(&o.emc_insert_inv_prob)->default_value(o.emc_insert_inv_prob),
      "insert a classifier hit into the exact-match cache with probability 1/N (1: always, "
      "0: never), so that many short microflows do not thrash it")
@@ -155,6 +158,11 @@ ParseResult parse_dpxd_options(int argc, const char* const* argv, DpxdOptions* o
   // Below 64 KiB a handler would get a few upcalls of large packets at a time.
   if (o.upcall_backlog_kb < 64 || o.upcall_backlog_kb > (1u << 20)) {
     *message = "--upcall-backlog-kb: must be 64 to 1048576";
+    return ParseResult::kError;
+  }
+  // 2^30 ms: the PMDs keep the upcall's time in 31 bits (pmd_upcall.cc).
+  if (o.upcall_hold_ms < 1 || o.upcall_hold_ms > (1u << 30)) {
+    *message = "--upcall-hold-ms: must be 1 to 1073741824";
     return ParseResult::kError;
   }
   if (o.mbufs < 2048) {

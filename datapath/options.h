@@ -22,6 +22,7 @@ struct DpxdOptions {
   uint32_t pmd_sleep_max_us = 250;     // 0 = PMDs never sleep (busy poll)
   uint32_t upcall_queue_size = 4096;   // per PMD, power of two
   uint32_t upcall_backlog_kb = 512;    // upcalls waiting for one handler (control_server.h)
+  uint32_t upcall_hold_ms = 500;       // a key's misses wait this long for its upcall's answer
   uint32_t emc_insert_inv_prob = 100;  // insert 1 in N classifier hits into the EMC; 0 = never
   uint32_t mbufs = 32768;              // packet buffers in the pool
   std::string file_prefix = "dpxd";    // EAL runtime file prefix (one per dpxd instance)

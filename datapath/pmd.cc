@@ -34,7 +34,7 @@ constexpr uint32_t kMaxExecPerIter = 32;
 void PmdCounters::reset() {
   for (Counter* c : {&iterations, &busy_iterations, &busy_cycles, &idle_cycles, &rx_packets,
                      &rx_batches, &passes, &emc_hits, &megaflow_hits, &masks_visited, &upcalls,
-                     &lost, &recirculations, &sleeps, &sleep_us, &jobs})
+                     &lost, &recirculations, &sleeps, &sleep_us, &jobs, &hold_timeouts})
     c->reset();
   for (auto& c : drops) c.reset();
   for (auto& c : extract_drops) c.reset();

@@ -171,6 +171,9 @@ struct alignas(64) PmdCounters {
   Counter recirculations;
   Counter sleeps, sleep_us;
   Counter jobs;  // PmdJobs run (put/execute runs and upcall drains of the control thread)
+  // Upcalls in flight that got no answer within upcall_hold_ms ("In-flight
+  // misses"): their keys' held misses then went up one by one.
+  Counter hold_timeouts;
   std::array<Counter, static_cast<size_t>(PmdDrop::kCount)> drops;
   std::array<Counter, static_cast<size_t>(ExtractDrop::kCount)> extract_drops;
   std::array<Counter, kActionDropCount> action_drops;
@@ -210,6 +213,9 @@ class Pmd {
       emc_insert_threshold.store(n == 0 ? 0 : UINT32_MAX / n, std::memory_order_relaxed);
     }
     std::atomic<uint32_t> sleep_max_us{250};
+    // How long a key's later misses are held for its upcall's answer
+    // ("In-flight misses"); set before the PMDs start (--upcall-hold-ms).
+    uint32_t upcall_hold_ms = 500;
     TunnelShared* tunnels = nullptr;  // tunnel stages (tunnels/); null: none
     // Flows' `used` clock, re-anchored by the control thread (tsc_clock.h).
     std::unique_ptr<TscClock> clock;
@@ -448,7 +454,7 @@ class Pmd {
   // miss of a key marks its hash in pending_ and goes up; the key's later
   // misses are held here, bounded per key and in all, until the control
   // thread reports the upcall answered (upcall_answered()) or
-  // kPendingMs pass, and are then looked up again: forwarded by the flow
+  // upcall_hold_ms pass, and are then looked up again: forwarded by the flow
   // that has been installed, or upcalled (each: an answer without a flow,
   // or none, means OVS is to see them all, as before the hold existed). Held packets may leave
   // after later packets of their flow that hit the new flow (as upcalled ones always could). Past
@@ -459,18 +465,18 @@ class Pmd {
   // half) and the upcall's time in ms, shifted left by one, with bit 0 set
   // once answered (low half); 0 is empty. Written by this PMD (new upcalls)
   // and the control thread (answered, by compare-exchange); a lost race
-  // only costs one duplicate upcall or one kPendingMs wait. A hash
+  // only costs one duplicate upcall or one upcall_hold_ms wait. A hash
   // collision is as harmless: the other key's misses are held until the
   // answer or the timeout, then looked up again.
   // Many slots: in a storm thousands of keys are in flight at once, and a
   // key whose slot another key takes is upcalled again at its next miss.
   static constexpr uint32_t kPendingSlots = 65536;
-  // An upcall not answered by then is taken as lost. Upcalls that dpxd
-  // itself drops are reported at once (upcall_answered()), so this only
-  // bounds the wait for one that ovs-vswitchd never answers; it is long
-  // because in a storm of new flows an upcall waits behind the handlers'
-  // whole backlog, and a shorter wait then upcalled every held packet.
-  static constexpr uint32_t kPendingMs = 500;
+  // An upcall not answered within Shared::upcall_hold_ms (500 by default)
+  // is taken as lost. Upcalls that dpxd itself drops are reported at once
+  // (upcall_answered()), so this only bounds the wait for one that
+  // ovs-vswitchd never answers; it is long because in a storm of new flows
+  // an upcall waits behind the handlers' whole backlog, and a shorter wait
+  // then upcalled every held packet.
   static constexpr uint32_t kMaxHeld = 2048;
   static constexpr uint32_t kMaxHeldPerKey = 1024;
   std::unique_ptr<std::atomic<uint64_t>[]> pending_;

@@ -130,7 +130,7 @@ void Pmd::handle_misses(rte_mbuf** pkts, const FlowKey* const* keys, uint32_t n)
     const uint32_t s = hash % kPendingSlots;
     const uint64_t e = pending_[s].load(std::memory_order_relaxed);
     const bool in_flight =
-        e != 0 && pending_hash(e) == hash && pending_age(e, now_ms_) < kPendingMs;
+        e != 0 && pending_hash(e) == hash && pending_age(e, now_ms_) < shared_->upcall_hold_ms;
     if (!in_flight) {
       // The key's first miss (or its upcall timed out): it goes up.
       pending_[s].store(pending_entry(hash, now_ms_, false), std::memory_order_relaxed);
@@ -199,12 +199,13 @@ void Pmd::run_held() {
       const uint32_t s = active_[a];
       const uint64_t e = pending_[s].load(std::memory_order_relaxed);
       if (e != 0 && !pending_answered(e)) {
-        if (pending_age(e, now_ms_) < kPendingMs) continue;  // still in flight
+        if (pending_age(e, now_ms_) < shared_->upcall_hold_ms) continue;  // still in flight
         // No answer in time (the upcall was dropped on its way, or the
         // handlers are that far behind): the key's held misses that still
         // miss go up, each, as they did before there was a hold, and so
-        // do its misses for the next kPendingMs.
+        // do its misses for the next upcall_hold_ms.
         pending_[s].store(pending_entry(pending_hash(e), now_ms_, true), std::memory_order_relaxed);
+        counters.hold_timeouts.add();
       }
       due[n_due++] = static_cast<uint16_t>(s);
     }

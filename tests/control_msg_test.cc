@@ -491,7 +491,7 @@ TEST(ControlMsg, Stats) {
   NlBuf b;
   encode_dp_stats(DpStats{1, 2, 3, 4, 5, 6, 7, 8, 9}, &b);
   check_strict(b, decoder(decode_dp_stats));
-  std::vector<PmdStats> pmds{{2, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, "", {}},
+  std::vector<PmdStats> pmds{{2, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, "", {}},
                              {3,
                               1,
                               11,
@@ -508,6 +508,7 @@ TEST(ControlMsg, Stats) {
                               22,
                               23,
                               24,
+                              25,
                               "avx512",
                               {{"runt_frame", 4}, {"tx_queue_full", 0}}}};
   b.clear();

@@ -234,7 +234,7 @@ class TestHandler : public ControlHandler {
     return 0;
   }
   int pmd_stats(std::vector<PmdStats>* out, std::string*) override {
-    PmdStats s{2, 0, 100, 110, 50, 40, 10, 0, 1000, 2000, 3, 4, 5, 6, 7, 8, "sse42", {}};
+    PmdStats s{2, 0, 100, 110, 50, 40, 10, 0, 1000, 2000, 3, 4, 5, 6, 7, 8, 9, "sse42", {}};
     s.drops = {{"runt_frame", 1}};
     out->push_back(s);
     return 0;

@@ -40,6 +40,7 @@ TEST(Options, BadValuesAreRejectedWithTheOptionName) {
       {{"--flow-limit", "many"}, "flow-limit"},
       {{"--upcall-queue-size", "1000"}, "--upcall-queue-size"},
       {{"--upcall-backlog-kb", "8"}, "--upcall-backlog-kb"},
+      {{"--upcall-hold-ms", "0"}, "--upcall-hold-ms"},
       {{"--no-such-option"}, "no-such-option"},
       {{"--config", "/nonexistent/dpxd.conf"}, "--config"},
       {{"--mbufs", "8192", "--upcall-queue-size", "4096"}, "--mbufs"},

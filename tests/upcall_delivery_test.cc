@@ -250,5 +250,64 @@ TEST(UpcallDelivery, BurstOfOneNewFlowIsOneUpcallAndEveryPacketArrives) {
       << "the flow forwards every packet but the upcalled ones";
 }
 
+// ovs-vswitchd answers a miss from a port that ofproto does not know yet
+// (traffic on a port the moment it is added) with an exact drop flow for
+// the packet's key and no execute. That answers the key's upcall: the
+// misses the PMD held meanwhile are looked up again at once and take the
+// flow. Before, they stayed held until the hold timed out, and once the
+// revalidator deleted the drop flow the key's next misses were held too:
+// the new flow set up half a second late. The hold is set far longer than
+// the test may take, so only the answer can release them.
+TEST(UpcallDelivery, AnExactFlowPutAnswersItsUpcall) {
+  DpxdProcess dpxd;
+  std::string err;
+  ASSERT_TRUE(dpxd.start({"--upcall-hold-ms", "3600000"}, &err)) << err;
+  ControlClient c;
+  ASSERT_EQ(c.connect(dpxd.socket(), &err), 0) << err;
+  RawSubscriber sub;
+  ASSERT_TRUE(sub.open(dpxd.socket()));
+
+  constexpr uint32_t kPackets = 500;  // below the hold's bound per key (1,024)
+  std::vector<Packet> in;
+  for (uint32_t i = 0; i < kPackets; ++i)
+    in.push_back(udp_packet(kMacB, kMacA, 0x0a000063, 0x0a000001, 7, 9, 200, i));
+  const std::string pcap = dpxd.dir() + "/in.pcap";
+  ASSERT_TRUE(write_pcap(pcap, in));
+  add_dpdk_port(c, "out", "net_null_out,no-rx=1", 2);
+  add_dpdk_port(c, "in", "net_pcap_in,rx_pcap=" + pcap, 1);
+
+  // One upcall; the other misses are held for its answer.
+  std::vector<Upcall> ups;
+  ASSERT_TRUE(wait_until([&] {
+    for (Upcall& u : sub.take()) ups.push_back(std::move(u));
+    return !ups.empty() && dp_stats_of(c).missed == kPackets;
+  })) << dp_stats_of(c).missed;
+  ASSERT_EQ(ups.size(), 1u);
+
+  // The answer: the upcall's own key, with no mask and no actions.
+  FlowPutEntry e;
+  e.key = ups[0].key;
+  e.ufid = Ufid{{9, 10, 11, 12}};
+  e.flags = DPX_FLOW_PUT_CREATE;
+  std::vector<FlowPutResult> res;
+  ASSERT_EQ(c.flow_put(std::span<const FlowPutEntry>(&e, 1), &res, &err), 0) << err;
+  ASSERT_EQ(res.at(0).error, 0) << res[0].message;
+
+  // Every held miss takes the drop flow.
+  FlowEntry f;
+  ASSERT_TRUE(wait_until([&] {
+    EXPECT_EQ(c.flow_get(e.ufid, &f, &err), 0) << err;
+    return f.stats.packets == kPackets - 1;
+  })) << f.stats.packets
+      << " of the " << kPackets - 1 << " held misses took the flow";
+  std::vector<PmdStats> pmds;
+  ASSERT_EQ(c.pmd_stats(&pmds, &err), 0) << err;
+  uint64_t timeouts = 0;
+  for (const PmdStats& p : pmds) timeouts += p.hold_timeouts;
+  EXPECT_EQ(timeouts, 0u);
+  EXPECT_EQ(sub.take().size(), 0u) << "no held miss went up";
+  EXPECT_EQ(dp_stats_of(c).lost, 0u);
+}
+
 }  // namespace
 }  // namespace dpx::test

@@ -353,6 +353,7 @@ int cmd_pmd_stats_show(ControlClient& c) {
                 ratio(p.masks_visited, p.megaflow_hits + p.upcalls + p.lost));
     std::printf("  miss with success upcall: %" PRIu64 "\n", p.upcalls);
     std::printf("  miss with failed upcall: %" PRIu64 "\n", p.lost);
+    std::printf("  upcalls unanswered in time: %" PRIu64 "\n", p.hold_timeouts);
     std::printf("  avg. packets per rx batch: %.2f\n", ratio(p.packets, p.rx_batches));
     std::printf("  idle cycles: %" PRIu64 " (%.2f %%)\n", p.idle_cycles,
                 pct(p.idle_cycles, cycles));
