@@ -22,6 +22,11 @@
 # subtracted; it is printed and small. Not counted: syscalls' kernel time,
 # the revalidator's flow dumps (no revalidator here), and the PMD. Needs
 # valgrind. KEEP=1 keeps the output.
+#
+# JOBS=1 counts the other half instead: the flow jobs PMD 0 runs
+# (Pmd::run_job: the puts, executes and upcall drains), summed over every
+# thread (a job the control thread runs itself is counted too); there is
+# no idle share to subtract. ANNOTATE=1 prints the inclusive profile.
 set -euo pipefail
 
 build=$(realpath "${1:?usage: $0 BUILD_DIR [FLOWS]}")
@@ -45,11 +50,15 @@ trap cleanup EXIT
 "$build/datapath/dpx-pcapgen" --out "$dir/in.pcap" --flows "$flows" --count "$flows" >/dev/null
 ctl() { "$build/datapath/dpxctl" --socket "$dir/dpxd.sock" "$@"; }
 
-valgrind --tool=callgrind --callgrind-out-file="$dir/cg.out" \
-  --toggle-collect='dpx::ControlServer::handle_readable*' \
-  --toggle-collect='dpx::ControlServer::flush*' \
-  --toggle-collect='dpx::ControlServer::send_pushed*' \
-  --toggle-collect='dpx::Datapath::tick*' \
+if [[ -n "${JOBS:-}" ]]; then
+  collect=(--toggle-collect='dpx::Pmd::run_job*')
+else
+  collect=(--toggle-collect='dpx::ControlServer::handle_readable*'
+    --toggle-collect='dpx::ControlServer::flush*'
+    --toggle-collect='dpx::ControlServer::send_pushed*'
+    --toggle-collect='dpx::Datapath::tick*')
+fi
+valgrind --tool=callgrind --callgrind-out-file="$dir/cg.out" "${collect[@]}" \
   --separate-threads=yes \
   "$build/datapath/dpxd" --pmd-cores 1 --control-core 0 --no-huge --pmd-sleep-max-us 0 \
   --control-socket "$dir/dpxd.sock" --file-prefix "$prefix" --socket-mem 600 \
@@ -83,6 +92,17 @@ wait "$pid" || true
 pid=""
 
 total_of() { grep -m1 '^summary:' "$1" | awk '{print $2}'; }
+if [[ -n "${JOBS:-}" ]]; then
+  jobs_ir=$(cat "$dir"/cg.out.2-* | awk '/^summary:/ {s += $2} END {print s}')
+  echo "flows=$flows pmd_job_ir_per_flow=$((jobs_ir / flows))"
+  if [[ -n "${ANNOTATE:-}" ]]; then
+    # The thread that ran them: PMD 0's.
+    top=$(for f in "$dir"/cg.out.2-*; do echo "$(total_of "$f" || echo 0) $f"; done |
+      sort -n | tail -1 | cut -d' ' -f2)
+    callgrind_annotate --inclusive=yes "$top" 2>/dev/null | head -70
+  fi
+  exit 0
+fi
 # Thread 1 is the main thread: the control thread (lcore 0).
 idle=$(total_of "$dir/cg.out.1-01")
 storm=$(total_of "$dir/cg.out.2-01")
