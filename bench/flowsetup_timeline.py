@@ -116,6 +116,9 @@ def storm(build, tmp):
             with open(os.path.join(os.environ["KEEP"], "coverage.txt"), "w") as f:
                 f.write(sw.appctl("coverage/show"))
             shutil.copy(os.path.join(sw.dir, "ovs-vswitchd.log"), os.environ["KEEP"])
+            if not ovs:
+                with open(os.path.join(os.environ["KEEP"], "pmd-stats.txt"), "w") as f:
+                    f.write(sw.dp.dpxctl("pmd-stats-show"))
     n = case.storm_flows
     i0 = max(i for i, r in enumerate(rows) if r[1] == base)
     i1 = next((i for i, r in enumerate(rows) if r[1] >= base + n), None)

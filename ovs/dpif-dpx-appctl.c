@@ -71,6 +71,8 @@ dpx_unixctl_pmd_stats_show(struct unixctl_conn *conn, int argc OVS_UNUSED,
         ds_put_format(&s, "  miss with success upcall: %"PRIu64"\n",
                       p->upcalls);
         ds_put_format(&s, "  miss with failed upcall: %"PRIu64"\n", p->lost);
+        ds_put_format(&s, "  upcalls unanswered in time: %"PRIu64"\n",
+                      p->hold_timeouts);
         pct(&s, "idle cycles", p->idle_cycles, cycles);
         pct(&s, "processing cycles", p->busy_cycles, cycles);
         if (hits + p->upcalls) {

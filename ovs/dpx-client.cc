@@ -485,7 +485,8 @@ int dpx_pmd_stats(dpx_client* c, struct dpx_pmd_stats** pmds, size_t* n, dpx_err
     const dpx::PmdStats& s = list[i];
     const struct dpx_pmd_stats v {
       s.core, s.numa, s.packets, s.passes, s.emc_hits, s.megaflow_hits, s.upcalls, s.lost,
-          s.busy_cycles, s.idle_cycles, s.sleeps, s.sleep_us, s.rx_batches, s.masks_visited
+          s.busy_cycles, s.idle_cycles, s.sleeps, s.sleep_us, s.rx_batches, s.masks_visited,
+          s.hold_timeouts
     };
     arr[i] = v;
   }

@@ -237,6 +237,7 @@ struct dpx_pmd_stats {
     uint64_t upcalls, lost, busy_cycles, idle_cycles;
     uint64_t sleeps, sleep_us, rx_batches;
     uint64_t masks_visited;     /* subtables searched by megaflow lookups */
+    uint64_t hold_timeouts;     /* upcalls in flight not answered in time */
 };
 /* One entry per PMD thread; '*pmds' is malloc()ed (free() it). */
 int dpx_pmd_stats(struct dpx_client *, struct dpx_pmd_stats **pmds, size_t *n,

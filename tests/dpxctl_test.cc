@@ -327,8 +327,9 @@ TEST_F(DpxctlTest, ModDelFlushAndStatsWithTraffic) {
   const std::string pmd = ok({"pmd-stats-show"});
   for (const char* want :
        {"pmd thread numa_id ", " core_id ", "packets received: 30", "packet recirculations: 0",
-        "avg. datapath passes per packet: 1.00", "emc hits: ", "megaflow hits: ",
-        "miss with success upcall: 0", "miss with failed upcall: 0",
+        "avg. datapath passes per packet: 1.00",
+        "emc hits: ", "megaflow hits: ", "miss with success upcall: 0",
+        "miss with failed upcall: 0", "upcalls unanswered in time: 0",
         "avg. packets per rx batch: ", "idle cycles: ", "processing cycles: ",
         "avg cycles per packet: ", "avg processing cycles per packet: ", "sleeps: "})
     EXPECT_NE(pmd.find(want), std::string::npos) << "no \"" << want << "\" in:\n" << pmd;

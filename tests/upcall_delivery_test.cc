@@ -254,10 +254,10 @@ TEST(UpcallDelivery, BurstOfOneNewFlowIsOneUpcallAndEveryPacketArrives) {
 // (traffic on a port the moment it is added) with an exact drop flow for
 // the packet's key and no execute. That answers the key's upcall: the
 // misses the PMD held meanwhile are looked up again at once and take the
-// flow. Before, they stayed held until the hold timed out, and once the
-// revalidator deleted the drop flow the key's next misses were held too:
-// the new flow set up half a second late. The hold is set far longer than
-// the test may take, so only the answer can release them.
+// flow. Before, they stayed held until the hold timed out, and a storm of
+// new flows on a port just added sometimes ended only then, half a second
+// late. The hold is set far longer than the test may take, so only the
+// answer can release them.
 TEST(UpcallDelivery, AnExactFlowPutAnswersItsUpcall) {
   DpxdProcess dpxd;
   std::string err;
