@@ -92,6 +92,25 @@ class RawSubscriber {
   std::vector<Upcall> received_;
 };
 
+// Plays `packets` packets of one new UDP flow into port 1 (port 2 is a
+// null sink; no flow is installed) and waits until every one has missed:
+// the first went up and is in *ups, with any later upcall that came by
+// then; the PMD holds the rest.
+void burst_of_one_flow(DpxdProcess& dpxd, ControlClient& c, RawSubscriber& sub, uint32_t packets,
+                       std::vector<Upcall>* ups) {
+  std::vector<Packet> in;
+  for (uint32_t i = 0; i < packets; ++i)
+    in.push_back(udp_packet(kMacB, kMacA, 0x0a000063, 0x0a000001, 7, 9, 200, i));
+  const std::string pcap = dpxd.dir() + "/in.pcap";
+  ASSERT_TRUE(write_pcap(pcap, in));
+  add_dpdk_port(c, "out", "net_null_out,no-rx=1", 2);
+  add_dpdk_port(c, "in", "net_pcap_in,rx_pcap=" + pcap, 1);
+  ASSERT_TRUE(wait_until([&] {
+    for (Upcall& u : sub.take()) ups->push_back(std::move(u));
+    return !ups->empty() && dp_stats_of(c).missed == packets;
+  })) << dp_stats_of(c).missed;
+}
+
 TEST(UpcallDelivery, MissesWaitingWhenTheirFlowArrivesAreForwardedNotUpcalled) {
   DpxdProcess dpxd;
   std::string err;
@@ -179,25 +198,9 @@ TEST(UpcallDelivery, BurstOfOneNewFlowIsOneUpcallAndEveryPacketArrives) {
   ASSERT_TRUE(sub.open(dpxd.socket()));
 
   constexpr uint32_t kPackets = 1000;  // below the hold's bound per key (1,024)
-  std::vector<Packet> in;
-  for (uint32_t i = 0; i < kPackets; ++i)
-    in.push_back(udp_packet(kMacB, kMacA, 0x0a000063, 0x0a000001, 7, 9, 200, i));
-  const std::string pcap = dpxd.dir() + "/in.pcap";
-  ASSERT_TRUE(write_pcap(pcap, in));
-  auto stats = [&] {
-    DpStats s;
-    EXPECT_EQ(c.dp_stats(&s, &err), 0) << err;
-    return s;
-  };
-  add_dpdk_port(c, "out", "net_null_out,no-rx=1", 2);
-  add_dpdk_port(c, "in", "net_pcap_in,rx_pcap=" + pcap, 1);
-
   // Every packet misses before the answer; the first goes up.
   std::vector<Upcall> ups;
-  ASSERT_TRUE(wait_until([&] {
-    for (Upcall& u : sub.take()) ups.push_back(std::move(u));
-    return !ups.empty() && stats().missed == kPackets;
-  })) << stats().missed;
+  ASSERT_NO_FATAL_FAILURE(burst_of_one_flow(dpxd, c, sub, kPackets, &ups));
 
   // The answer: a megaflow for the packet's flow, then the packet's
   // execute, as one handler batch. Any later upcall (see below) is executed
@@ -241,7 +244,7 @@ TEST(UpcallDelivery, BurstOfOneNewFlowIsOneUpcallAndEveryPacketArrives) {
   // for an upcall in flight (500 ms) on a loaded machine, each repeat being
   // one packet. Without the hold, nearly every packet went up.
   EXPECT_LT(ups.size(), size_t{kPackets / 10});
-  const DpStats after = stats();
+  const DpStats after = dp_stats_of(c);
   EXPECT_EQ(after.lost, 0u);
   EXPECT_EQ(after.hit + after.missed, uint64_t{kPackets});
   FlowEntry f;
@@ -268,20 +271,9 @@ TEST(UpcallDelivery, AnExactFlowPutAnswersItsUpcall) {
   ASSERT_TRUE(sub.open(dpxd.socket()));
 
   constexpr uint32_t kPackets = 500;  // below the hold's bound per key (1,024)
-  std::vector<Packet> in;
-  for (uint32_t i = 0; i < kPackets; ++i)
-    in.push_back(udp_packet(kMacB, kMacA, 0x0a000063, 0x0a000001, 7, 9, 200, i));
-  const std::string pcap = dpxd.dir() + "/in.pcap";
-  ASSERT_TRUE(write_pcap(pcap, in));
-  add_dpdk_port(c, "out", "net_null_out,no-rx=1", 2);
-  add_dpdk_port(c, "in", "net_pcap_in,rx_pcap=" + pcap, 1);
-
   // One upcall; the other misses are held for its answer.
   std::vector<Upcall> ups;
-  ASSERT_TRUE(wait_until([&] {
-    for (Upcall& u : sub.take()) ups.push_back(std::move(u));
-    return !ups.empty() && dp_stats_of(c).missed == kPackets;
-  })) << dp_stats_of(c).missed;
+  ASSERT_NO_FATAL_FAILURE(burst_of_one_flow(dpxd, c, sub, kPackets, &ups));
   ASSERT_EQ(ups.size(), 1u);
 
   // The answer: the upcall's own key, with no mask and no actions.
