@@ -273,10 +273,7 @@ void Datapath::flow_put(std::span<const FlowPutEntry> entries, std::span<FlowPut
     // ovs-vswitchd builds its exact key from the upcalled packet; a key it
     // could not be (fields the PMD does not extract) only misses the
     // answer, as before.
-    if (e.mask.empty()) {
-      const uint32_t hash = hash_key(a.key);
-      for (auto& p : pmds_) p->upcall_answered(hash);
-    }
+    if (e.mask.empty()) answer_upcall(hash_key(a.key));
   }
 }
 
@@ -414,8 +411,7 @@ int Datapath::execute(const ExecuteRequest& req, std::string* err) {
     // ovs-vswitchd executes a missed packet after the flow puts of the
     // same batch: its upcall is answered, and the PMDs may release the
     // later misses of its key that they hold (pmd.h, "In-flight misses").
-    const uint32_t hash = hash_key(job->key);
-    for (auto& p : pmds_) p->upcall_answered(hash);
+    answer_upcall(hash_key(job->key));
   }
   *static_cast<ExecJob**>(rte_mbuf_to_priv(m)) = job;
   Pmd& pmd = *pmds_[0];
@@ -732,9 +728,7 @@ void Datapath::publish_upcall_packets(ControlServer* server, rte_mbuf* m, const 
       ++upcalls_undelivered_;
       // No answer will come: the PMDs need not hold the key's later misses
       // for it (pmd.h, "In-flight misses").
-      if (um.kind == UpcallKind::kMiss) {
-        for (auto& p : pmds_) p->upcall_answered(hash);
-      }
+      if (um.kind == UpcallKind::kMiss) answer_upcall(hash);
     }
     rte_pktmbuf_free(s);
   }

@@ -99,6 +99,12 @@ class Datapath final : public ControlHandler {
   bool miss_has_flow(rte_mbuf* m, FlowKey* key, bool* extracted) const;
   FlowEntry flow_entry(const Flow& f, bool terse) const;
   void enter_full_mode();
+  // Tells every PMD that the upcall of the key with this hash_key() is
+  // answered (or will never be): they release the key's held misses
+  // (pmd.h, "In-flight misses"). Control thread or a flow job.
+  void answer_upcall(uint32_t hash) {
+    for (auto& p : pmds_) p->upcall_answered(hash);
+  }
   int tunnel_port_add(uint32_t odp, const PortAddRequest& req, PortInfo* out, std::string* err);
   // Frees the executes the PMD has finished; with `wait`, first waits for
   // all of them (barrier()).
