@@ -18,6 +18,9 @@ PERF=FILE records a cpu-clock profile of both CPUs over the storm into FILE
 (perf report -i FILE --sort comm,dso,sym); with PERF_SCHED=1, a scheduler
 trace instead (perf sched timehist -i FILE).
 
+RENICE=handler:-5,revalidator:10 renices the threads whose names start so;
+AFFINITY=handler:1 pins them to a CPU.
+
 SWITCH=ovs runs OVS-DPDK's storm instead (its PMD thread, pmd-c01/l01, is
 left out of the CPU figures like dpxd's).
 
@@ -34,32 +37,15 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import scenarios, __main__ as hm  # noqa: E402
+from harness.measure import control_threads, thread_cpu_ns  # noqa: E402
 from harness.switches import DpxOvs, OvsDpdk, wait_for  # noqa: E402
 
 POLL_S = 0.005
 SETTLE_S = 11  # the bridge tap's IPv6 drop flow idles out (flowsetup.py)
 
 
-def schedstat_paths(pid, prefix):
-    out = {}
-    for tid in os.listdir(f"/proc/{pid}/task"):
-        try:
-            comm = open(f"/proc/{pid}/task/{tid}/comm").read().strip()
-        except OSError:
-            continue
-        if not comm.startswith(("rte-worker", "pmd-c")):
-            out[f"{prefix}:{comm}"] = f"/proc/{pid}/task/{tid}/schedstat"
-    return out
-
-
 def cpu_us(paths):
-    out = {}
-    for name, path in paths.items():
-        try:
-            out[name] = int(open(path).read().split()[0]) / 1e3
-        except (OSError, ValueError, IndexError):
-            pass
-    return out
+    return {k: v / 1e3 for k, v in thread_cpu_ns(paths).items()}
 
 
 def storm(build, tmp):
@@ -79,9 +65,7 @@ def storm(build, tmp):
             sw.vsctl("set", "Open_vSwitch", ".",
                      *[f"other_config:{o}" for o in os.environ["OTHER_CONFIG"].split(",")])
         time.sleep(SETTLE_S)
-        paths = schedstat_paths(sw.vswitchd.pid, "ovs")
-        if not ovs:
-            paths.update(schedstat_paths(sw.dp.pid(), "dpxd"))
+        paths = control_threads(sw.memory_pids(), sw.cpu)
         for spec_ in os.environ.get("RENICE", "").split(","):
             # RENICE=handler:-5,revalidator:5 renices those threads.
             if spec_:
@@ -89,13 +73,21 @@ def storm(build, tmp):
                 for k, path in paths.items():
                     if k.split(":", 1)[1].startswith(prefix):
                         os.setpriority(os.PRIO_PROCESS, int(path.split("/")[-2]), int(nice))
+        for spec_ in os.environ.get("AFFINITY", "").split(","):
+            # AFFINITY=handler:1 pins those threads to CPU 1 (the PMD's).
+            if spec_:
+                prefix, cpu = spec_.split(":")
+                for k, path in paths.items():
+                    if k.split(":", 1)[1].startswith(prefix):
+                        os.sched_setaffinity(int(path.split("/")[-2]), {int(cpu)})
         base = sw.poll_counters()["flows"]
         rows = [(0.0, base, cpu_us(paths))]
         perf = None
         if os.environ.get("PERF"):
             # cpu-clock sampling works without a PMU (this VM has none).
             what = (["sched", "record"] if os.environ.get("PERF_SCHED") else
-                    ["record", "-q", "-e", "cpu-clock", "-F", "20000"])
+                    ["record", "-q", "-e", "cpu-clock", "-F", "20000",
+                     *os.environ.get("PERF_ARGS", "").split()])
             perf = subprocess.Popen(["perf", *what, "-a", "-o", os.environ["PERF"]],
                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             time.sleep(0.5)

@@ -26,7 +26,7 @@ missed and lost, port counters).
 import time
 
 from . import scenarios, summary
-from .measure import memory_mib
+from .measure import control_threads, memory_mib, thread_cpu_ns
 from .switches import SwitchError, wait_for
 
 # The storm's poll interval. A storm lasts 0.1 to a few seconds, so 0.1 s
@@ -105,6 +105,13 @@ def measure_setup(sw, case, spec, warmup_s, window_s):
         sample["base_flows"] = c["flows"]
         base = c["flows"]
         polls = [(time.monotonic(), c["flows"], c["sink_tx"], c["misses"], c["lost"])]
+        # CPU time of the threads off the PMD core (both switches' control
+        # planes: ovs-vswitchd's handlers, revalidators and main thread, and
+        # dpxd's control thread), read before the storm port is added and
+        # once the storm is over: two readings only, so that the polls cost
+        # no more than they did.
+        threads = control_threads(sw.memory_pids(), sw.cpu)
+        cpu0 = thread_cpu_ns(threads)
         t_add = time.monotonic()
         sw.add_port("storm", scenarios.storm_src_devargs(spec.storm_pcap), scenarios.STORM_SRC)
         sample["port_add_s"] = round(time.monotonic() - t_add, 3)
@@ -121,7 +128,10 @@ def measure_setup(sw, case, spec, warmup_s, window_s):
             if c["flows"] >= base + case.storm_flows or t - last_change > STALL_S:
                 break
             time.sleep(POLL_S)
+        cpu1 = thread_cpu_ns(threads)
         sample.update(storm_timeline(polls, base, case.storm_flows))
+        sample["control_cpu_us_per_flow"] = summary.cpu_per_flow(cpu0, cpu1,
+                                                                 sample["flows_set_up"])
         sample["storm_polls"] = [[round(p[0] - polls[0][0], 3), p[1]] for p in polls]
         time.sleep(warmup_s)
         sample["est_after_mpps"] = _window(sw, window_s)

@@ -43,6 +43,46 @@ def pmd_sched(pid, cpu):
     return (run, wait) if found else None
 
 
+def control_threads(pids, pmd_cpu):
+    """{"PROCESS:THREAD": /proc path of its schedstat} for every thread of
+    `pids` except those pinned to `pmd_cpu` alone (the PMD, which
+    busy-polls: its CPU time says nothing about the work it did). PROCESS
+    and THREAD are their comm names; a thread named like its process is
+    that process's main thread."""
+    out = {}
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/comm") as f:
+                proc = f.read().strip()
+            tids = os.listdir(f"/proc/{pid}/task")
+        except OSError:
+            continue
+        for tid in tids:
+            base = f"/proc/{pid}/task/{tid}"
+            try:
+                with open(f"{base}/status") as f:
+                    if parse.cpus_allowed(f.read()) == str(pmd_cpu):
+                        continue
+                with open(f"{base}/comm") as f:
+                    out[f"{proc}:{f.read().strip()}"] = f"{base}/schedstat"
+            except (OSError, parse.ParseError):
+                continue
+    return out
+
+
+def thread_cpu_ns(paths):
+    """{name: ns on the CPU so far} of control_threads()' threads (those
+    that have exited are left out)."""
+    out = {}
+    for name, path in paths.items():
+        try:
+            with open(path) as f:
+                out[name] = parse.schedstat(f.read())[0]
+        except (OSError, parse.ParseError):
+            pass
+    return out
+
+
 def cpu_steal(cpu):
     try:
         with open("/proc/stat") as f:

@@ -54,3 +54,31 @@ def rate(c0, c1, t0, t1):
     if c1 < c0:
         raise ValueError(f"counter went backwards ({c0} -> {c1}): did the switch restart?")
     return (c1 - c0) / (t1 - t0)
+
+
+def thread_group(name):
+    """The group scenario 6 reports a thread's CPU under, from its
+    "PROCESS:THREAD" name (measure.control_threads()): ovs-vswitchd's
+    "handler", "revalidator" and "main" thread, "ovs other" for its other
+    threads (urcu, DPDK's), and "dpxd" for all of dpxd's threads off the
+    PMD (the control thread, mostly)."""
+    proc, thread = name.split(":", 1)
+    if proc.startswith("dpxd"):
+        return "dpxd"
+    if thread == proc:
+        return "main"
+    stem = thread.rstrip("0123456789")
+    return stem if stem in ("handler", "revalidator") else "ovs other"
+
+
+def cpu_per_flow(before, after, flows):
+    """Microseconds of CPU per flow, by thread_group(), that the threads
+    used between two thread_cpu_ns() readings; threads that started between
+    them count from zero, those that ended are left out."""
+    out = {}
+    if not flows:
+        return out
+    for name, ns in after.items():
+        g = thread_group(name)
+        out[g] = out.get(g, 0) + (ns - before.get(name, 0)) / 1e3 / flows
+    return {g: round(v, 2) for g, v in sorted(out.items())}

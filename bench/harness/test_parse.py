@@ -348,14 +348,22 @@ class ReportTest(unittest.TestCase):
         result = {
             "params": {"switches": ["ovs", "dpx"]},
             "cases": [{"key": "s", "scenario": 6, "label": "9,000 new", "kind": "setup"}],
-            "samples": [dict(base, switch="ovs", flows_per_s=9000.0, est_storm_mpps=5.0),
-                        dict(base, switch="dpx", flows_per_s=18000.0, est_storm_mpps=10.0),
+            "samples": [dict(base, switch="ovs", flows_per_s=9000.0, est_storm_mpps=5.0,
+                             control_cpu_us_per_flow={"revalidator": 2.0, "main": 0.5}),
+                        dict(base, switch="dpx", flows_per_s=18000.0, est_storm_mpps=10.0,
+                             control_cpu_us_per_flow={"handler": 6.0, "revalidator": 2.0,
+                                                      "dpxd": 5.0}),
                         {"case": "s", "switch": "ovs", "error": "boom"}],
         }
         table = report.setup_table(result)
         self.assertIn("| OVS-DPDK 3.1 | 9,000 |", table)
         self.assertIn("| dpxd (OVS) | 18,000 |", table)
         # The failed second OVS round has no dpx round to pair with.
+        self.assertIn("| OVS-DPDK 3.1 | 0.00 | 2.00 | 0.50 | 0.00 | 0.00 | 2.50 | n/a (upcalls on the PMD) |",
+                      table)
+        # dpxd's own CPU is not in the ovs-vswitchd-only rate: 1e6 / 8.
+        self.assertIn("| dpxd (OVS) | 6.00 | 2.00 | 0.00 | 0.00 | 5.00 | 13.00 | 125,000 |",
+                      table)
         self.assertIn("set-up rate **2.00** (2.00–2.00), established flow during the storm "
                       "**2.00** (2.00–2.00).", table)
 
@@ -729,6 +737,45 @@ class SchedTest(unittest.TestCase):
     def test_cpus_allowed(self):
         self.assertEqual(parse.cpus_allowed("Name:\tpmd-c01/id:8\nCpus_allowed:\t2\n"
                                             "Cpus_allowed_list:\t1\n"), "1")
+
+    def test_control_threads_leave_the_pmd_out(self):
+        import threading
+        stop = threading.Event()
+        t = threading.Thread(target=stop.wait, name="pmdlike")
+        t.start()
+        try:
+            tid = t.native_id
+            os.sched_setaffinity(tid, {0})
+            with open(f"/proc/self/task/{tid}/comm", "w") as f:
+                f.write("pmdlike")
+            paths = measure.control_threads([os.getpid()], 0)
+            names = [n.split(":", 1)[1] for n in paths]
+            self.assertNotIn("pmdlike", names)
+            os.sched_setaffinity(tid, {0, 1})
+            paths = measure.control_threads([os.getpid()], 0)
+            self.assertIn("pmdlike", [n.split(":", 1)[1] for n in paths])
+            cpu = measure.thread_cpu_ns(paths)
+            self.assertEqual(set(cpu), set(paths))
+            self.assertTrue(all(v >= 0 for v in cpu.values()))
+        finally:
+            stop.set()
+            t.join()
+
+    def test_cpu_per_flow_by_group(self):
+        before = {"ovs-vswitchd:ovs-vswitchd": 1000, "ovs-vswitchd:handler1": 0,
+                  "ovs-vswitchd:revalidator2": 5000, "dpxd:dpxd": 2000,
+                  "ovs-vswitchd:gone": 7}
+        after = {"ovs-vswitchd:ovs-vswitchd": 3000, "ovs-vswitchd:handler1": 40000,
+                 "ovs-vswitchd:handler2": 20000, "ovs-vswitchd:revalidator2": 9000,
+                 "ovs-vswitchd:urcu3": 1000, "dpxd:dpxd": 12000, "dpxd:telemetry-v2": 2000,
+                 "ovs-vswitchd-dp:pmd-c01/id:6": 3000}
+        # Per flow over 10 flows, in microseconds.
+        self.assertEqual(summary.cpu_per_flow(before, after, 10),
+                         {"dpxd": 1.2, "handler": 6.0, "main": 0.2, "ovs other": 0.4,
+                          "revalidator": 0.4})
+        self.assertEqual(summary.cpu_per_flow(before, after, 0), {})
+        # OVS-DPDK's main thread is named after its 15-character comm.
+        self.assertEqual(summary.thread_group("ovs-vswitchd-dp:ovs-vswitchd-dp"), "main")
 
     def test_steal(self):
         stat = ("cpu  10 0 5 100 0 0 0 7 0 0\ncpu0 5 0 2 50 0 0 0 3 0 0\n"
