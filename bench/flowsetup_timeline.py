@@ -66,20 +66,15 @@ def storm(build, tmp):
                      *[f"other_config:{o}" for o in os.environ["OTHER_CONFIG"].split(",")])
         time.sleep(SETTLE_S)
         paths = control_threads(sw.memory_pids(), sw.cpu)
-        for spec_ in os.environ.get("RENICE", "").split(","):
-            # RENICE=handler:-5,revalidator:5 renices those threads.
-            if spec_:
-                prefix, nice = spec_.split(":")
+        # RENICE=handler:-5,revalidator:5 renices those threads;
+        # AFFINITY=handler:1 pins them to CPU 1 (the PMD's).
+        for var, apply in (("RENICE", lambda tid, v: os.setpriority(os.PRIO_PROCESS, tid, v)),
+                           ("AFFINITY", lambda tid, v: os.sched_setaffinity(tid, {v}))):
+            for spec_ in filter(None, os.environ.get(var, "").split(",")):
+                prefix, value = spec_.split(":")
                 for k, path in paths.items():
                     if k.split(":", 1)[1].startswith(prefix):
-                        os.setpriority(os.PRIO_PROCESS, int(path.split("/")[-2]), int(nice))
-        for spec_ in os.environ.get("AFFINITY", "").split(","):
-            # AFFINITY=handler:1 pins those threads to CPU 1 (the PMD's).
-            if spec_:
-                prefix, cpu = spec_.split(":")
-                for k, path in paths.items():
-                    if k.split(":", 1)[1].startswith(prefix):
-                        os.sched_setaffinity(int(path.split("/")[-2]), {int(cpu)})
+                        apply(int(path.split("/")[-2]), int(value))
         base = sw.poll_counters()["flows"]
         rows = [(0.0, base, cpu_us(paths))]
         perf = None

@@ -14,6 +14,23 @@ from . import parse, summary
 from .switches import SwitchError, wait_for
 
 
+def _threads(pid):
+    """(/proc path of each thread of `pid`, its Cpus_allowed_list), for the
+    threads that could be read."""
+    try:
+        tids = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return
+    for tid in tids:
+        base = f"/proc/{pid}/task/{tid}"
+        try:
+            with open(f"{base}/status") as f:
+                cpus = parse.cpus_allowed(f.read())
+        except (OSError, parse.ParseError):
+            continue
+        yield base, cpus
+
+
 def pmd_sched(pid, cpu):
     """Summed (ns on the CPU, ns waiting to run) of the threads of `pid`
     pinned to `cpu` alone: the PMD / forwarding thread.
@@ -26,16 +43,11 @@ def pmd_sched(pid, cpu):
         return None
     run = wait = 0
     found = False
-    try:
-        tids = os.listdir(f"/proc/{pid}/task")
-    except OSError:
-        return None
-    for tid in tids:
+    for base, cpus in _threads(pid):
+        if cpus != str(cpu):
+            continue
         try:
-            with open(f"/proc/{pid}/task/{tid}/status") as f:
-                if parse.cpus_allowed(f.read()) != str(cpu):
-                    continue
-            with open(f"/proc/{pid}/task/{tid}/schedstat") as f:
+            with open(f"{base}/schedstat") as f:
                 r, w = parse.schedstat(f.read())
         except (OSError, parse.ParseError):
             continue
@@ -54,18 +66,15 @@ def control_threads(pids, pmd_cpu):
         try:
             with open(f"/proc/{pid}/comm") as f:
                 proc = f.read().strip()
-            tids = os.listdir(f"/proc/{pid}/task")
         except OSError:
             continue
-        for tid in tids:
-            base = f"/proc/{pid}/task/{tid}"
+        for base, cpus in _threads(pid):
+            if cpus == str(pmd_cpu):
+                continue
             try:
-                with open(f"{base}/status") as f:
-                    if parse.cpus_allowed(f.read()) == str(pmd_cpu):
-                        continue
                 with open(f"{base}/comm") as f:
                     out[f"{proc}:{f.read().strip()}"] = f"{base}/schedstat"
-            except (OSError, parse.ParseError):
+            except OSError:
                 continue
     return out
 

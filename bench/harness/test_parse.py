@@ -359,8 +359,8 @@ class ReportTest(unittest.TestCase):
         self.assertIn("| OVS-DPDK 3.1 | 9,000 |", table)
         self.assertIn("| dpxd (OVS) | 18,000 |", table)
         # The failed second OVS round has no dpx round to pair with.
-        self.assertIn("| OVS-DPDK 3.1 | 0.00 | 2.00 | 0.50 | 0.00 | 0.00 | 2.50 | n/a (upcalls on the PMD) |",
-                      table)
+        self.assertIn("| OVS-DPDK 3.1 | 0.00 | 2.00 | 0.50 | 0.00 | 0.00 | 2.50 | "
+                      "n/a (upcalls on the PMD) |", table)
         # dpxd's own CPU is not in the ovs-vswitchd-only rate: 1e6 / 8.
         self.assertIn("| dpxd (OVS) | 6.00 | 2.00 | 0.00 | 0.00 | 5.00 | 13.00 | 125,000 |",
                       table)

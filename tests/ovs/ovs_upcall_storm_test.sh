@@ -283,7 +283,8 @@ pmd_lost=$(pmd_stat "miss with failed upcall")
 echo "pmd-stats-show: $pmd_lost misses with failed upcall"
 ((pmd_lost > 0)) || fail "pmd-stats-show does not show the lost misses"
 ovs-appctl dpx/pmd-stats-show | grep "miss with failed upcall"
-# Every upcall that reached a handler was answered (a put and an execute)
-# before the PMD's hold for its key timed out (--upcall-hold-ms, 500 ms).
+# The holds that timed out (--upcall-hold-ms) are shown too. Their number
+# is not checked: how far the handlers fall behind in this storm depends on
+# the machine and on the sanitizers (UpcallDelivery tests check the count).
 ovs-appctl dpx/pmd-stats-show | grep "upcalls unanswered in time: " ||
   fail "dpx/pmd-stats-show does not show the upcalls unanswered in time"
